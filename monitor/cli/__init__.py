@@ -1,0 +1,32 @@
+"""The command line only: parse arguments, call into the package, print, set exit codes.
+
+Each submodule registers the commands of one area on the root group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from monitor.cli import delivery, ingest, matching  # noqa: F401  (registers commands)
+from monitor.cli.app import cli
+from monitor.errors import MonitorError
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: a user's mistake is a message and an exit code, no traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MonitorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,3 @@
+"""Commands: delivery (placeholder until its issue lands)."""
+
+from __future__ import annotations

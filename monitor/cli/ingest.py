@@ -1,0 +1,3 @@
+"""Commands: ingest (placeholder until its issue lands)."""
+
+from __future__ import annotations

@@ -1,0 +1,160 @@
+"""The domain: typed, immutable records that flow through the pipeline.
+
+All datetimes are timezone-aware UTC. Nothing here does I/O or reads the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+__all__ = [
+    "UTC",
+    "Entry",
+    "Feed",
+    "FeedState",
+    "Hit",
+    "IngestResult",
+    "Match",
+    "Priority",
+    "entry_fingerprint",
+]
+
+FIELDS = ("title", "summary", "content")
+
+
+class Priority(StrEnum):
+    """What a rule's match asks for: an alert within the cycle, or a place in the next digest."""
+
+    ALERT = "alert"
+    DIGEST = "digest"
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A feed as configured (per-feed settings already merged with the global ones)."""
+
+    url: str
+    """Identity of the feed as written in the config: http(s) URL, file:// URL or path."""
+    name: str | None = None
+    interval: timedelta = timedelta(minutes=30)
+    min_interval: timedelta = timedelta(minutes=5)
+    max_interval: timedelta = timedelta(hours=24)
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers about a feed between polls."""
+
+    url: str
+    fetch_url: str | None = None
+    """Where to fetch from now: differs from ``url`` after a permanent redirect."""
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    error_count: int = 0
+    next_poll: datetime | None = None
+
+    @property
+    def effective_url(self) -> str:
+        return self.fetch_url or self.url
+
+
+def entry_fingerprint(title: str, summary: str, content: str) -> str:
+    """A short hash of the text a reader sees: a change here marks the entry changed."""
+    h = hashlib.blake2b(digest_size=12)
+    for part in (title, summary, content):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item as plain text, identified by (feed_url, id)."""
+
+    feed_url: str
+    id: str
+    title: str
+    link: str | None
+    summary: str
+    content: str
+    published: datetime
+    """UTC; the first-seen time when the feed gave none or gave one in the future."""
+    author: str | None = None
+    language: str | None = None
+    updated: datetime | None = None
+    first_seen: datetime | None = None
+    """Set by the store: when this entry was first ingested."""
+    fingerprint: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            object.__setattr__(
+                self, "fingerprint", entry_fingerprint(self.title, self.summary, self.content)
+            )
+
+    def text(self, field_name: str) -> str:
+        """The plain text of ``title``, ``summary`` or ``content``."""
+        if field_name not in FIELDS:
+            raise KeyError(field_name)
+        value: str = getattr(self, field_name)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One piece of evidence for a match: which variant was found where, and how exactly."""
+
+    concept: str
+    variant: str
+    field: str
+    start: int
+    """Character offsets into the entry's plain-text field (``Entry.text(field)``)."""
+    end: int
+    text: str
+    """The matched text as it stands in the field."""
+    similarity: float = 100.0
+    """100 for an exact (normalized) match, lower for a fuzzy one."""
+
+    @property
+    def exact(self) -> bool:
+        return self.similarity >= 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An entry scored at or above a rule's threshold, with its explanation."""
+
+    rule_id: str
+    score: int
+    priority: Priority = Priority.DIGEST
+    hits: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one poll's write did to the store."""
+
+    new: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    matches: int = 0
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
