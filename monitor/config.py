@@ -1,0 +1,332 @@
+"""monitor.yaml -> validated ``Settings``, once, at start.
+
+Every error names the file, line and key, what was expected, what was found, and a hint.
+Paths the monitor *reads* (feed files, OPML, rules, templates) are relative to the config file;
+paths it *writes* (the SQLite database, file-channel folders) are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+from monitor.model import Feed
+from monitor.resources import example_config, shipped_rules_dir
+from monitor.units import parse_duration, parse_size
+from monitor.yamlfile import Loc, YamlDocument, dotted, load_yaml
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedDefaults(_Model):
+    """Global feed settings; each feed may override them."""
+
+    interval: Duration = timedelta(minutes=30)
+    min_interval: Duration = timedelta(minutes=5)
+    max_interval: Duration = timedelta(hours=24)
+    language: str | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeedDefaults:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not be larger than max_interval")
+        return self
+
+
+class FeedSettings(_Model):
+    url: str = Field(min_length=1)
+    name: str | None = None
+    interval: Duration | None = None
+    min_interval: Duration | None = None
+    max_interval: Duration | None = None
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip()
+        if "://" in value and not value.startswith(("http://", "https://", "file://")):
+            raise ValueError(
+                f"expected an http://, https:// or file:// URL or a file path, found {value!r}"
+            )
+        return value
+
+
+class FetchSettings(_Model):
+    concurrency: int = Field(default=8, ge=1, le=256)
+    per_host: int = Field(default=2, ge=1, le=64)
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=30)
+    total_timeout: Duration = timedelta(seconds=60)
+    max_body: ByteSize = 10 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    user_agent: str | None = None
+
+
+class LogSettings(_Model):
+    format: Literal["human", "json"] = "human"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class HttpSettings(_Model):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class DeliverySettings(_Model):
+    retry_for: Duration = timedelta(hours=24)
+
+
+class Settings(_Model):
+    """The whole of monitor.yaml, validated. ``source`` is the file it came from."""
+
+    database: str = "sqlite:///monitor.db"
+    rules: tuple[Path, ...] = ()
+    templates: Path | None = None
+    retention: Duration = timedelta(days=90)
+    defaults: FeedDefaults = FeedDefaults()
+    fetch: FetchSettings = FetchSettings()
+    feeds: tuple[FeedSettings, ...] = ()
+    opml: tuple[Path, ...] = ()
+    log: LogSettings = LogSettings()
+    http: HttpSettings = HttpSettings()
+    channels: dict[str, dict[str, Any]] = {}
+    subscriptions: tuple[dict[str, Any], ...] = ()
+    delivery: DeliverySettings = DeliverySettings()
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _feed_shorthand(cls, value: Any) -> Any:
+        # A bare string in the list is a feed URL.
+        if isinstance(value, list):
+            return [{"url": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("rules", "opml", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                f"expected sqlite:///path.db or postgresql://user@host/db, found {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> Settings:
+        seen: set[str] = set()
+        for i, feed in enumerate(self.feeds):
+            if feed.url in seen:
+                raise ValueError(f"feeds[{i}]: feed {feed.url!r} is listed twice")
+            seen.add(feed.url)
+        return self
+
+    # --- derived views --------------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def rule_paths(self) -> list[Path]:
+        return [self._read_path(p) for p in self.rules] or [shipped_rules_dir()]
+
+    def template_dir(self) -> Path | None:
+        return self._read_path(self.templates) if self.templates else None
+
+    def _read_path(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def resolve_feed_url(self, url: str) -> str:
+        """Relative file paths are relative to the config file; URLs stay as they are."""
+        if url.startswith(("http://", "https://", "file://")):
+            return url
+        return str(self._read_path(Path(url).expanduser()))
+
+    def feed_list(self) -> list[Feed]:
+        """Inline feeds and OPML feeds, with global defaults merged in; inline ones win."""
+        from monitor.opml import read_opml
+
+        merged: dict[str, FeedSettings] = {}
+        for path in self.opml:
+            for fs in read_opml(self._read_path(path)):
+                merged.setdefault(self.resolve_feed_url(fs.url), fs)
+        for fs in self.feeds:
+            merged[self.resolve_feed_url(fs.url)] = fs
+        return [self._to_feed(url, fs) for url, fs in merged.items()]
+
+    def _to_feed(self, url: str, fs: FeedSettings) -> Feed:
+        d = self.defaults
+        return Feed(
+            url=url,
+            name=fs.name,
+            interval=fs.interval or d.interval,
+            min_interval=fs.min_interval or d.min_interval,
+            max_interval=fs.max_interval or d.max_interval,
+            tags=fs.tags,
+            language=fs.language or d.language,
+        )
+
+
+def find_config(path: Path | None) -> Path:
+    """The explicit path; else ./monitor.yaml; else the bundled offline example."""
+    if path is not None:
+        return path
+    local = Path("monitor.yaml")
+    return local if local.exists() else example_config()
+
+
+def load_settings(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
+    path = find_config(path)
+    doc = load_yaml(path, env=os.environ if env is None else env)
+    return settings_from_document(doc, source=path)
+
+
+def settings_from_document(doc: YamlDocument, *, source: Path | None) -> Settings:
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping of settings at the top level, found {type(data).__name__}",
+            file=doc.path,
+            line=1,
+            hint="start the file with keys such as `database:` and `feeds:`",
+        )
+    try:
+        settings = Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise validation_error(exc, doc, Settings) from None
+    _check_delivery(settings, doc)
+    return settings
+
+
+def _check_delivery(settings: Settings, doc: YamlDocument) -> None:
+    """Validate the channel and subscription sections with their own models."""
+    try:
+        from monitor.notify.settings import (  # type: ignore[import-not-found,unused-ignore]
+            validate_delivery_settings,
+        )
+    except ImportError:  # the notification layer is optional until it lands
+        return
+    try:
+        validate_delivery_settings(settings.channels, settings.subscriptions)
+    except ValidationError as exc:
+        raise validation_error(exc, doc, None) from None
+    except ConfigError as exc:
+        loc = tuple(exc.key.replace("[", ".").replace("]", "").split(".")) if exc.key else ()
+        raise ConfigError(
+            exc.message,
+            file=doc.path,
+            line=doc.line_of(tuple(int(p) if p.isdigit() else p for p in loc)),
+            key=exc.key,
+            hint=exc.hint,
+        ) from None
+
+
+def validation_error(
+    exc: ValidationError, doc: YamlDocument, model: type[BaseModel] | None
+) -> ConfigError:
+    """The first pydantic error as a ConfigError with file, line, key and a hint.
+
+    Every further error is listed below it, so a user fixes them in one go.
+    """
+    errors = exc.errors(include_url=False)
+    items = []
+    for err in errors:
+        loc = _data_loc(doc.data, tuple(err["loc"]))
+        found = err.get("input")
+        msg = err["msg"]
+        hint = None
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            msg = "unknown setting"
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else (f"known settings here: {', '.join(sorted(known))}" if known else None)
+            )
+        elif err["type"] == "missing":
+            msg = "required setting is missing"
+        elif found is not None and not isinstance(found, dict | list):
+            msg = f"{msg}; found {found!r}"
+        items.append((loc, msg, hint))
+    loc, msg, hint = items[0]
+    more = "".join(
+        f"\n  also {doc.path}:{doc.line_of(lc)}: {dotted(lc)}: {m}" for lc, m, _ in items[1:]
+    )
+    return ConfigError(
+        msg + more,
+        file=doc.path,
+        line=doc.line_of(loc),
+        key=dotted(loc),
+        hint=hint or "see the settings reference in README.md",
+    )
+
+
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """Keep only the parts of a pydantic location that exist in the data (drops union tags)."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+            out.append(str(part))
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            out.append(part)
+        elif (
+            isinstance(node, dict)
+            and not isinstance(part, int)
+            and not str(part).startswith("function-")
+        ):
+            # a key that is not in the data: the missing or unknown key itself
+            out.append(str(part))
+            node = None
+        # else: a union/validator tag; skip it
+    return tuple(out)
+
+
+def _known_keys(model: type[BaseModel] | None, loc: Loc) -> list[str]:
+    if model is None:
+        return []
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        current = next(
+            (a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
+        if current is None:
+            return []
+    return [k for k in getattr(current, "model_fields", {}) if k != "source"]

@@ -1,0 +1,80 @@
+"""Human units in settings and on the command line: durations ("90s", "15m", "1h30m", "7d")
+and byte sizes ("10MB", "512KiB")."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)", re.IGNORECASE)
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
+_SIZE_FACTOR = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "kib": 1024, "ki": 1024,
+    "m": 1000**2, "mb": 1000**2, "mib": 1024**2, "mi": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "gi": 1024**3,
+}  # fmt: skip
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """A number is seconds; a string is one or more number+unit parts ("1h30m")."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 15m, 2h or 7d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    text = value.strip().replace(" ", "")
+    if not text:
+        raise ValueError("expected a duration such as 30s, 15m, 2h or 7d, found an empty string")
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
+        pos = m.end()
+    if pos != len(text):
+        try:
+            return timedelta(seconds=float(text))
+        except ValueError:
+            raise ValueError(
+                f"expected a duration such as 30s, 15m, 2h or 7d, found {value!r}"
+            ) from None
+    return timedelta(seconds=total)
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes; "10MB" is 10,000,000 and "10MiB" is 10,485,760."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MB or 512KiB")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a size cannot be negative")
+        return value
+    m = _SIZE.match(value)
+    if not m or m.group(2).lower() not in _SIZE_FACTOR:
+        raise ValueError(f"expected a size such as 10MB or 512KiB, found {value!r}")
+    return int(float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()])
+
+
+def format_duration(td: timedelta) -> str:
+    seconds = int(td.total_seconds())
+    if seconds % 86400 == 0 and seconds:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0 and seconds:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0 and seconds:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"

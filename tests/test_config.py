@@ -1,0 +1,140 @@
+"""monitor.yaml validation: every error names file, line and key, with a hint."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_settings
+from monitor.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "feeds:\n  - https://example.org/feed.xml\n"), env={})
+    assert s.database == "sqlite:///monitor.db"
+    [feed] = s.feed_list()
+    assert feed.url == "https://example.org/feed.xml"
+    assert feed.interval == timedelta(minutes=30)
+
+
+def test_per_feed_settings_override_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+defaults:
+  interval: 1h
+  language: de
+feeds:
+  - url: https://a.example/rss
+  - url: https://b.example/rss
+    interval: 10m
+    language: en
+    tags: [mining]
+    name: B
+""",
+    )
+    a, b = load_settings(path, env={}).feed_list()
+    assert (a.interval, a.language) == (timedelta(hours=1), "de")
+    assert (b.interval, b.language, b.tags, b.name) == (timedelta(minutes=10), "en", ("mining",), "B")
+
+
+def test_relative_feed_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "feeds").mkdir()
+    s = load_settings(write(tmp_path, "feeds:\n  - feeds/x.xml\n"), env={})
+    assert s.feed_list()[0].url == str(tmp_path / "feeds" / "x.xml")
+
+
+def test_unknown_key_names_file_line_and_suggests(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - url: https://a.example/rss\n    intervall: 5m\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    err = info.value
+    assert err.file == str(path) and err.line == 3
+    assert err.key == "feeds[0].intervall"
+    assert "did you mean 'interval'" in str(err)
+
+
+def test_wrong_type_says_what_was_found(tmp_path: Path) -> None:
+    path = write(tmp_path, "fetch:\n  concurrency: many\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.line == 2
+    assert info.value.key == "fetch.concurrency"
+    assert "'many'" in str(info.value)
+
+
+def test_bad_duration(tmp_path: Path) -> None:
+    path = write(tmp_path, "defaults:\n  interval: soon\n")
+    with pytest.raises(ConfigError, match=r"monitor.yaml:2: defaults.interval: .*duration"):
+        load_settings(path, env={})
+
+
+def test_env_reference_expanded_and_missing_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "database: postgresql://${DBUSER}@127.0.0.1/test\n")
+    s = load_settings(path, env={"DBUSER": "postgres"})
+    assert s.database == "postgresql://postgres@127.0.0.1/test"
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert "DBUSER is not set" in str(info.value) and info.value.line == 1
+    assert "export DBUSER" in str(info.value)
+
+
+def test_env_default_and_escape(tmp_path: Path) -> None:
+    path = write(tmp_path, 'database: "sqlite:///${STATE:-x}.db"\nfeeds: ["https://e.org/?a=$${b}"]\n')
+    s = load_settings(path, env={})
+    assert s.database == "sqlite:///x.db"
+    assert s.feeds[0].url == "https://e.org/?a=${b}"
+
+
+def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - url: a\n   bad: [\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.line is not None and info.value.line >= 2
+    assert "invalid YAML" in str(info.value)
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "database: sqlite:///a.db\ndatabase: sqlite:///b.db\n")
+    with pytest.raises(ConfigError, match="duplicate key 'database'") as info:
+        load_settings(path, env={})
+    assert info.value.line == 2
+
+
+def test_duplicate_feed(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds: [https://a.example/rss, https://a.example/rss]\n")
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_settings(path, env={})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_bad_database_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="expected sqlite:///path.db"):
+        load_settings(write(tmp_path, "database: mysql://x\n"), env={})
+
+
+def test_opml_feeds_merge_and_inline_wins(tmp_path: Path) -> None:
+    (tmp_path / "list.opml").write_text(
+        """<?xml version="1.0"?><opml version="2.0"><head/><body>
+        <outline text="Mining"><outline text="A" xmlUrl="https://a.example/rss" language="en"/>
+        <outline text="B" xmlUrl="https://b.example/rss" category="x, y" interval="2h"/></outline>
+        </body></opml>""",
+        encoding="utf-8",
+    )
+    path = write(tmp_path, "opml: list.opml\nfeeds:\n  - url: https://a.example/rss\n    name: Inline A\n")
+    feeds = {f.url: f for f in load_settings(path, env={}).feed_list()}
+    assert feeds["https://a.example/rss"].name == "Inline A"
+    b = feeds["https://b.example/rss"]
+    assert b.tags == ("Mining", "x", "y") and b.interval == timedelta(hours=2)
