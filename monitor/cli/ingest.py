@@ -1,3 +1,248 @@
-"""Commands: ingest (placeholder until its issue lands)."""
+"""Commands: run (daemon), once (one cycle, for cron), status, feeds (list/import/export)."""
 
 from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor import logs
+from monitor.cli.app import CliContext, cli, echo_json, pass_ctx
+from monitor.config import Settings
+from monitor.model import UTC
+
+
+def _setup_logs(settings: Settings, verbose: bool = False) -> None:
+    logs.setup(settings.log.format, "debug" if verbose else settings.log.level)
+
+
+@cli.command()
+@click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
+@pass_ctx
+def run(ctx: CliContext, verbose: bool) -> None:
+    """Run as a daemon: poll every feed on its own schedule until SIGTERM/SIGINT."""
+    from monitor.daemon import run_daemon
+    from monitor.service import Service
+
+    settings = ctx.settings
+    _setup_logs(settings, verbose)
+    sys.exit(asyncio.run(run_daemon(Service(settings))))
+
+
+@cli.command()
+@click.option("--all", "poll_all", is_flag=True, help="Poll every feed, not only those due.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any feed failed (default: only all).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
+@pass_ctx
+def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bool) -> None:
+    """Run one cycle (for cron): poll the feeds that are due, store and match new entries."""
+    from monitor.service import Service
+
+    settings = ctx.settings
+    _setup_logs(settings, verbose)
+    if quiet:
+        logs.setup(settings.log.format, "error")
+
+    async def go() -> Any:
+        async with Service(settings) as svc:
+            feeds = svc.feeds if poll_all else None
+            report = await svc.cycle(feeds)
+            return report, _new_matches(svc, report), svc.storage.feed_states()
+
+    report, matched, states = asyncio.run(go())
+    if not quiet:
+        _print_cycle(settings, report, matched, states)
+    failed = report.count("error")
+    if report.polls and (failed == len(report.polls) or (strict and failed)):
+        sys.exit(1)
+
+
+def _new_matches(svc: Any, report: Any) -> list[tuple[Any, list[Any]]]:
+    out = []
+    for poll in report.polls:
+        for entry_id in (*poll.new_ids, *poll.changed_ids):
+            matches = svc.storage.matches_for(poll.feed, entry_id)
+            if matches:
+                entry = svc.storage.get_entry(poll.feed, entry_id)
+                out.append((entry, matches))
+    return out
+
+
+def _print_cycle(
+    settings: Settings, report: Any, matched: list[tuple[Any, list[Any]]], states: dict[str, Any]
+) -> None:
+    names = {f.url: f.label for f in settings.feed_list()}
+    if not report.polls:
+        upcoming = [s.next_poll for s in states.values() if s.next_poll]
+        nxt = min(upcoming).astimezone(UTC).isoformat(timespec="seconds") if upcoming else "-"
+        click.echo(f"No feed is due; the next poll is at {nxt}. Use --all to poll every feed now.")
+        return
+    click.echo(
+        f"Polled {len(report.polls)} feeds in {report.seconds:.2f}s: "
+        f"{report.new} new, {report.changed} changed entries, {report.matches} matches, "
+        f"{report.count('error')} failed."
+    )
+    for poll in report.polls:
+        title = (states.get(poll.feed) and states[poll.feed].title) or names.get(
+            poll.feed, poll.feed
+        )
+        what = (
+            f"error: {poll.error}"
+            if poll.status == "error"
+            else f"{poll.new} new, {poll.changed} changed of {poll.entries}"
+            if poll.status == "ok"
+            else poll.status.replace("_", " ")
+        )
+        click.echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
+    if matched:
+        click.echo(f"\nMatched entries ({len(matched)}):")
+        for entry, matches in sorted(matched, key=lambda em: -max(m.score for m in em[1])):
+            rules = ", ".join(
+                f"{m.rule_id} {m.score}" for m in sorted(matches, key=lambda m: -m.score)
+            )
+            click.echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+def status(ctx: CliContext, fmt: str) -> None:
+    """Every feed: last success, last error, error count, next poll, stored entries."""
+    from monitor.store import open_storage
+
+    settings = ctx.settings
+    storage = open_storage(settings.database)
+    try:
+        states = storage.feed_states()
+        counts = storage.entry_counts()
+    finally:
+        storage.close()
+    rows: list[dict[str, Any]] = []
+    for feed in settings.feed_list():
+        s = states.get(feed.url)
+        rows.append(
+            {
+                "feed": feed.url,
+                "name": feed.name or (s.title if s else None),
+                "fetch_url": s.fetch_url if s else None,
+                "last_success": _iso(s.last_success if s else None),
+                "last_error": s.last_error if s else None,
+                "error_count": s.error_count if s else 0,
+                "next_poll": _iso(s.next_poll if s else None),
+                "entries": counts.get(feed.url, 0),
+            }
+        )
+    if fmt == "json":
+        echo_json({"feeds": rows})
+        return
+    if not rows:
+        click.echo("No feeds configured.")
+        return
+    click.echo(f"{'FEED':<44} {'ENTRIES':>7} {'LAST SUCCESS':<20} {'NEXT POLL':<20} ERRORS")
+    for r in rows:
+        label = _clip(r["name"] or r["feed"], 44)
+        click.echo(
+            f"{label:<44} {r['entries']:>7} {(r['last_success'] or 'never'):<20} "
+            f"{(r['next_poll'] or 'due'):<20} {r['error_count']}"
+        )
+        if r["last_error"]:
+            click.echo(f"    last error: {_clip(r['last_error'], 120)}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return (
+        value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        if value
+        else None
+    )
+
+
+@cli.group()
+def feeds() -> None:
+    """List configured feeds; import and export OPML."""
+
+
+@feeds.command("list")
+@pass_ctx
+def feeds_list(ctx: CliContext) -> None:
+    """The configured feeds (inline and from OPML) with their effective settings."""
+    from monitor.units import format_duration
+
+    for feed in ctx.settings.feed_list():
+        extra = [f"every {format_duration(feed.interval)}"]
+        if feed.language:
+            extra.append(feed.language)
+        if feed.tags:
+            extra.append("tags " + ",".join(feed.tags))
+        click.echo(f"{feed.url}  ({feed.name or '-'}; {'; '.join(extra)})")
+
+
+@feeds.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@pass_ctx
+def feeds_export(ctx: CliContext, output: Path | None) -> None:
+    """Write the configured feeds as OPML (stdout, or --output FILE)."""
+    from monitor.opml import write_opml
+
+    text = write_opml(ctx.settings.feed_list())
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(ctx.settings.feed_list())} feeds to {output}", err=True)
+
+
+@feeds.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="OPML file to merge into (default: the config's first `opml:` file, else feeds.opml "
+    "beside the config).",
+)
+@pass_ctx
+def feeds_import(ctx: CliContext, source: Path, into: Path | None) -> None:
+    """Merge the feeds of an OPML file into the config's OPML feed list (duplicates skipped)."""
+    from monitor.config import FeedSettings
+    from monitor.opml import read_opml, write_opml
+    from monitor.units import parse_duration
+
+    settings = ctx.settings
+    if into is None:
+        into = settings.base_dir / (settings.opml[0] if settings.opml else Path("feeds.opml"))
+    existing = read_opml(into) if into.exists() else []
+    configured = {settings.resolve_feed_url(f.url) for f in settings.feeds} | {
+        settings.resolve_feed_url(f.url) for f in existing
+    }
+    added = [f for f in read_opml(source) if settings.resolve_feed_url(f.url) not in configured]
+    merged: list[FeedSettings] = [*existing, *added]
+    d = settings.defaults
+    from monitor.model import Feed
+
+    into.write_text(
+        write_opml(
+            Feed(
+                url=f.url,
+                name=f.name,
+                interval=f.interval or parse_duration(d.interval),
+                tags=f.tags,
+                language=f.language,
+            )
+            for f in merged
+        ),
+        encoding="utf-8",
+    )
+    click.echo(f"added {len(added)} feeds to {into} ({len(merged)} in all)")
+    rel = into.name if into.parent == settings.base_dir else str(into)
+    if settings.source and not any(settings._read_path(p) == into for p in settings.opml):
+        click.echo(f"add `opml: {rel}` to {settings.source} to poll them", err=True)

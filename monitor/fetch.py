@@ -1,0 +1,613 @@
+"""Bytes of a feed from HTTP(S) or a local file, within limits: the fetch edge of the pipeline.
+
+Conditional GET, redirects followed by hand (counted, loops caught, permanence tracked), a body
+limit that holds after decompression, connect/read/total timeouts, and global and per-host
+concurrency limits. Anything but a 200 or a 304 is raised as ``FetchError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import math
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeGuard
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from monitor import USER_AGENT
+from monitor.errors import FetchError
+
+__all__ = [
+    "ACCEPT",
+    "ACCEPT_ENCODING",
+    "FetchLimits",
+    "FetchResult",
+    "Fetcher",
+    "body_hash",
+    "parse_max_age",
+    "parse_retry_after",
+]
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
+)
+# No "br"/"zstd": their Python decoders cannot cap the output of one step, and a capped step is
+# what keeps a compression bomb from taking memory (see _Decoder).
+ACCEPT_ENCODING = "gzip, deflate"
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+_STEP = 64 * 1024  # most decoded bytes produced per decompression step
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """How long, how big and how many: the fetch settings."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    """Longest wait for the next bytes from the server."""
+    total_timeout: float = 60.0
+    """Whole fetch, redirects and body included; holds against a server that drips bytes."""
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Counted after decompression."""
+    max_redirects: int = 5
+    concurrency: int = 8
+    """Fetches in flight at once, over all hosts."""
+    per_host: int = 2
+    """Fetches in flight at once to one host name."""
+    user_agent: str = USER_AGENT
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"FetchLimits.{name} must be a positive number, not {value!r}")
+        for name in ("max_body_bytes", "concurrency", "per_host"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"FetchLimits.{name} must be at least 1")
+        if self.max_redirects < 0:
+            raise ValueError("FetchLimits.max_redirects must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """A 200 (``content`` set) or a 304 (``not_modified``, ``content`` None)."""
+
+    url: str
+    """As requested."""
+    final_url: str
+    """After redirects."""
+    permanent_url: str | None
+    """``final_url`` when every redirect hop was permanent (301/308), else None."""
+    status: int
+    not_modified: bool
+    content: bytes | None
+    """Decoded (no Content-Encoding left); None on 304."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Response headers, lower-case keys; content-encoding and content-length removed."""
+    etag: str | None = None
+    """On a 304 without validators of its own: the ones sent, so the caller can always store it."""
+    last_modified: str | None = None
+    body_hash: str | None = None
+    """Hash of ``content``; None on 304. Equal to the stored one: the body did not change."""
+    max_age: float | None = None
+    """Cache-Control max-age in seconds."""
+    elapsed: float = 0.0
+    """Seconds spent fetching, waits for a concurrency slot not included."""
+
+
+def body_hash(content: bytes) -> str:
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def parse_retry_after(value: str | None, *, date: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date.
+
+    An HTTP-date is measured from the response's own Date header when it has one, so a server
+    whose clock is off still means "in N seconds"; ``now`` is the fallback reference.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    when = _http_date(text)
+    if when is None:
+        return None
+    reference = _http_date(date) if date else None
+    return max(0.0, (when - (reference or now)).total_seconds())
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_max_age(cache_control: str | None) -> float | None:
+    """``max-age`` from a Cache-Control header, in seconds; None if absent or malformed."""
+    if not cache_control:
+        return None
+    for directive in cache_control.split(","):
+        name, _, arg = directive.strip().partition("=")
+        if name.strip().lower() == "max-age":
+            arg = arg.strip().strip('"')
+            return float(arg) if arg.isdigit() else None
+    return None
+
+
+class _Decoder:
+    """Undoes a Content-Encoding in steps of at most ``_STEP`` output bytes.
+
+    httpx's own decoders inflate a whole network chunk at once: 64 KiB of a gzip bomb become
+    ~64 MiB before anyone can count them. With ``max_length`` the caller sees every step and
+    stops at the body limit.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self.name = encoding.strip().lower()
+        self._wbits: int | None
+        if self.name in ("", "identity"):
+            self._wbits = None
+        elif self.name in ("gzip", "x-gzip"):
+            self._wbits = 16 + zlib.MAX_WBITS
+        elif self.name == "deflate":
+            # "deflate" should be zlib-wrapped, but some servers send it raw: try both.
+            self._wbits = zlib.MAX_WBITS
+        else:
+            raise ValueError(self.name)
+        self._zlib = zlib.decompressobj(self._wbits) if self._wbits else None
+        self._started = False
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        if self._zlib is None:
+            if data:
+                yield data
+            return
+        while True:
+            try:
+                out = self._zlib.decompress(data, _STEP)
+            except zlib.error:
+                if self.name == "deflate" and not self._started:
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._started = True
+                    continue
+                raise
+            self._started = True
+            if out:
+                yield out
+            data = self._zlib.unconsumed_tail
+            if not data and self._zlib.eof and self._zlib.unused_data and self._wbits:
+                # Another gzip member follows (concatenated gzip files are valid gzip).
+                data = self._zlib.unused_data
+                self._zlib = zlib.decompressobj(self._wbits)
+            # A full step may leave output buffered inside zlib: ask again until it runs dry.
+            if not data and len(out) < _STEP:
+                return
+
+    def flush(self) -> bytes:
+        return self._zlib.flush() if self._zlib is not None else b""
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    status: int
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    headers: dict[str, str]
+    content: bytes | None
+
+
+def _fail(
+    url: str,
+    what: str,
+    hint: str,
+    *,
+    status: int | None = None,
+    retry_after: float | None = None,
+    temporary: bool = True,
+) -> FetchError:
+    return FetchError(
+        url, f"{what}; hint: {hint}", status=status, retry_after=retry_after, temporary=temporary
+    )
+
+
+def _status_error(url: str, where: str, response: httpx.Response) -> FetchError:
+    status = response.status_code
+    retry_after = parse_retry_after(
+        response.headers.get("retry-after"),
+        date=response.headers.get("date"),
+        now=datetime.now(UTC),
+    )
+    if status == 404:
+        what, hint, temporary = "not found", "check the feed URL; sites move their feeds", False
+    elif status == 410:
+        what = "gone: the publisher removed this feed"
+        hint, temporary = "find the feed's new URL or remove it from the configuration", False
+    elif status in (401, 403):
+        what = "access denied"
+        hint = "check that the feed needs no login and the site does not block this User-Agent"
+        temporary = False
+    elif status == 429:
+        what, temporary = "rate limited", True
+        hint = "polling again after the server's Retry-After; raise this feed's interval"
+    elif status >= 500:
+        what, temporary = "server error", True
+        hint = "a fault at the publisher's end; polling again with backoff"
+    else:
+        what, hint = "unexpected response", "open the URL in a browser to see what it returns"
+        temporary = status in (408, 425)
+    if where != url:
+        what += f" at {where}"
+    return _fail(
+        url,
+        f"{what} (HTTP {status})",
+        hint,
+        status=status,
+        retry_after=retry_after,
+        temporary=temporary,
+    )
+
+
+def _sendable(validator: str | None) -> TypeGuard[str]:
+    """Whether a stored validator can go back in a header.
+
+    A server may have sent non-ASCII or control characters; sending them back would fail or
+    split the header. Without the validator the worst case is a full 200, whose body hash
+    still spares the parse.
+    """
+    return (
+        validator is not None
+        and validator.isascii()
+        and validator.isprintable()
+        and (validator != "")
+    )
+
+
+def _too_large(url: str, limit: int) -> FetchError:
+    return _fail(
+        url,
+        f"body larger than {limit} bytes (counted after decompression)",
+        "raise fetch max_body_bytes if this feed really is that big",
+        temporary=False,
+    )
+
+
+def _local_path(url: str) -> Path | None:
+    """The file a ``file://`` URL or plain path names; None for an http(s) URL."""
+    if not url.strip():
+        raise _fail(url, "empty feed URL", "give the feed a URL or a path", temporary=False)
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https"):
+            _ = parts.port  # raises for a port out of range
+            return None
+    except ValueError as exc:
+        raise _fail(
+            url, f"invalid URL ({exc})", "correct the URL in the configuration", temporary=False
+        ) from None
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise _fail(
+                url,
+                f"file URL names another host ({parts.netloc})",
+                "write file:///absolute/path or a plain path",
+                temporary=False,
+            )
+        return Path(url2pathname(parts.path))
+    if scheme == "" or len(scheme) == 1:  # a plain path, or a Windows drive letter
+        return Path(url).expanduser()
+    raise _fail(
+        url,
+        f"unsupported URL scheme {parts.scheme!r}",
+        "use an http://, https:// or file:// URL, or a file path",
+        temporary=False,
+    )
+
+
+def _read_file(url: str, path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise _fail(
+            url,
+            f"file not found: {path}",
+            "check the path (a relative path is taken from the working directory)",
+            temporary=False,
+        ) from None
+    except IsADirectoryError:
+        raise _fail(url, f"{path} is a directory", "name a feed file", temporary=False) from None
+    except PermissionError:
+        raise _fail(
+            url, f"no permission to read {path}", "check the file's permissions", temporary=False
+        ) from None
+    except OSError as exc:
+        raise _fail(url, f"cannot read {path}: {exc.strerror or exc}", "check the file") from exc
+    if len(data) > limit:
+        raise _too_large(url, limit)
+    return data
+
+
+def _transport_error(url: str, exc: Exception, limits: FetchLimits) -> FetchError:
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        what = f"no connection within {limits.connect_timeout:g} s"
+        hint = "check that the host is up and reachable from here; polling again with backoff"
+    elif isinstance(exc, httpx.ReadTimeout):
+        what = f"the server sent nothing for {limits.read_timeout:g} s"
+        hint = "the server is overloaded or stuck; polling again with backoff"
+    elif isinstance(exc, httpx.TimeoutException):
+        what, hint = f"timed out ({detail})", "polling again with backoff"
+    elif isinstance(exc, httpx.ConnectError):
+        what = f"could not connect ({detail})"
+        hint = "check the host name and port, DNS, TLS, firewall or proxy settings"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        what = f"the server broke the connection or the HTTP protocol ({detail})"
+        hint = "usually a fault at the publisher's end; polling again with backoff"
+    elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return _fail(
+            url, f"invalid URL ({detail})", "correct the URL in the configuration", temporary=False
+        )
+    else:
+        what, hint = f"{type(exc).__name__}: {detail}", "polling again with backoff"
+    return _fail(url, what, hint)
+
+
+class Fetcher:
+    """Fetches feeds concurrently over one reused HTTP client.
+
+    ``async with Fetcher(limits) as f: await asyncio.gather(*(f.fetch(u) for u in urls))`` is
+    safe: the global and per-host limits are applied inside ``fetch``.
+    """
+
+    def __init__(self, limits: FetchLimits | None = None, *, trust_env: bool = True) -> None:
+        self.limits = limits or FetchLimits()
+        self._trust_env = trust_env
+        self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Self:
+        limits = self.limits
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(
+                connect=limits.connect_timeout,
+                read=limits.read_timeout,
+                write=limits.read_timeout,
+                pool=limits.total_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
+            ),
+            headers={"User-Agent": limits.user_agent},
+            trust_env=self._trust_env,
+        )
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """GET ``url`` (or read the file it names). Raises ``FetchError`` unless 200 or 304."""
+        if self._client is None or self._slots is None:
+            raise RuntimeError("use the Fetcher inside `async with Fetcher(...) as fetcher:`")
+        try:
+            path = _local_path(url)
+            async with self._slots:
+                if path is not None:
+                    return await self._fetch_file(url, path)
+                return await self._fetch_http(self._client, url, etag, last_modified)
+        except FetchError:
+            raise
+        except Exception as exc:
+            # Whatever a library raises for one odd feed must not end the whole cycle: the
+            # pipeline handles FetchError per feed. The cause stays attached for the log.
+            raise _fail(
+                url,
+                f"unexpected {type(exc).__name__}: {exc}",
+                "probably a bug in raw-materials-monitor; please report it with this message",
+            ) from exc
+
+    async def _fetch_file(self, url: str, path: Path) -> FetchResult:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.limits.total_timeout):
+                content = await asyncio.to_thread(_read_file, url, path, self.limits.max_body_bytes)
+        except TimeoutError:
+            raise _fail(
+                url,
+                f"reading {path} took longer than {self.limits.total_timeout:g} s",
+                "check the file system (a network mount?)",
+            ) from None
+        return FetchResult(
+            url=url,
+            final_url=url,
+            permanent_url=None,
+            status=200,
+            not_modified=False,
+            content=content,
+            body_hash=body_hash(content),
+            elapsed=time.monotonic() - started,
+        )
+
+    def _host_slot(self, url: str) -> asyncio.Semaphore:
+        host = urlsplit(url).hostname or ""
+        slot = self._host_slots.get(host)
+        if slot is None:
+            slot = self._host_slots[host] = asyncio.Semaphore(self.limits.per_host)
+        return slot
+
+    async def _fetch_http(
+        self, client: httpx.AsyncClient, url: str, etag: str | None, last_modified: str | None
+    ) -> FetchResult:
+        limits = self.limits
+        headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+        if _sendable(etag):
+            headers["If-None-Match"] = etag
+        if _sendable(last_modified):
+            headers["If-Modified-Since"] = last_modified
+        current, seen, permanent, budget = url, {url}, True, limits.total_timeout
+        while True:
+            # One host slot per hop, released before the next: holding one while waiting for
+            # another could deadlock two fetches redirecting in opposite directions.
+            async with self._host_slot(current):
+                hop_started = time.monotonic()
+                try:
+                    async with asyncio.timeout(budget):
+                        outcome = await self._request(client, url, current, headers)
+                except TimeoutError:
+                    raise _fail(
+                        url,
+                        f"took longer than {limits.total_timeout:g} s in total",
+                        "the server is very slow; raise fetch total_timeout if it must be polled",
+                    ) from None
+                finally:
+                    budget -= time.monotonic() - hop_started
+            if isinstance(outcome, _Response):
+                break
+            permanent = permanent and outcome.status in _PERMANENT
+            current = self._next_hop(url, current, outcome, seen)
+        is_304 = outcome.status == 304  # a 304 may omit validators: hand back the ones sent
+        got = outcome.headers
+        return FetchResult(
+            url=url,
+            final_url=current,
+            permanent_url=current if current != url and permanent else None,
+            status=outcome.status,
+            not_modified=outcome.status == 304,
+            content=outcome.content,
+            headers=got,
+            etag=got.get("etag", etag if is_304 else None),
+            last_modified=got.get("last-modified", last_modified if is_304 else None),
+            body_hash=None if outcome.content is None else body_hash(outcome.content),
+            max_age=parse_max_age(got.get("cache-control")),
+            elapsed=limits.total_timeout - budget,
+        )
+
+    def _next_hop(self, url: str, current: str, redirect: _Redirect, seen: set[str]) -> str:
+        limit = self.limits.max_redirects
+        if not redirect.location:
+            raise _fail(
+                url,
+                f"HTTP {redirect.status} redirect from {current} without a Location header",
+                "the server is misconfigured; tell the publisher or find another feed URL",
+                status=redirect.status,
+            )
+        try:
+            target = str(httpx.URL(current).join(redirect.location))
+        except httpx.InvalidURL as exc:
+            raise _fail(
+                url,
+                f"redirect from {current} to an invalid URL {redirect.location!r} ({exc})",
+                "the server is misconfigured; find another feed URL",
+                status=redirect.status,
+            ) from None
+        if urlsplit(target).scheme not in ("http", "https"):
+            # Never let a server point us at file:// or other local resources.
+            raise _fail(
+                url,
+                f"redirect from {current} to a non-HTTP URL {target}",
+                "use the target URL directly in the configuration if it is meant",
+                status=redirect.status,
+                temporary=False,
+            )
+        if target in seen:
+            raise _fail(
+                url,
+                f"redirect loop: {current} leads back to {target}",
+                "the server is misconfigured; open the URL in a browser or tell the publisher",
+                status=redirect.status,
+            )
+        if len(seen) > limit:
+            raise _fail(
+                url,
+                f"more than {limit} redirects (last to {target})",
+                "put the feed's final URL in the configuration",
+                status=redirect.status,
+            )
+        seen.add(target)
+        return target
+
+    async def _request(
+        self, client: httpx.AsyncClient, url: str, current: str, headers: dict[str, str]
+    ) -> _Redirect | _Response:
+        try:
+            async with client.stream("GET", current, headers=headers) as response:
+                status = response.status_code
+                if status in _REDIRECTS:
+                    return _Redirect(status, response.headers.get("location", ""))
+                if status not in (200, 304):
+                    raise _status_error(url, current, response)
+                kept = {
+                    key.lower(): value
+                    for key, value in response.headers.items()
+                    if key.lower() not in ("content-encoding", "content-length")
+                }
+                if status == 304:
+                    return _Response(304, kept, None)
+                return _Response(200, kept, await self._read_body(url, response))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(url, exc, self.limits) from exc
+
+    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
+        limit = self.limits.max_body_bytes
+        encoding = response.headers.get("content-encoding", "")
+        try:
+            decoder = _Decoder(encoding)
+        except ValueError:
+            raise _fail(
+                url,
+                f"unsupported Content-Encoding {encoding!r}",
+                f"the server ignored Accept-Encoding: {ACCEPT_ENCODING}; tell the publisher",
+            ) from None
+        declared = response.headers.get("content-length", "")
+        if decoder.name in ("", "identity") and declared.isdigit() and int(declared) > limit:
+            raise _too_large(url, limit)  # refuse before reading a byte
+        body = bytearray()
+        try:
+            async for raw in response.aiter_raw():
+                for piece in decoder.decode(raw):
+                    if len(body) + len(piece) > limit:
+                        raise _too_large(url, limit)
+                    body += piece
+            body += decoder.flush()
+        except zlib.error as exc:
+            raise _fail(
+                url,
+                f"cannot decode the {decoder.name} body ({exc})",
+                "the server sent corrupt compressed data; polling again later",
+            ) from None
+        if len(body) > limit:
+            raise _too_large(url, limit)
+        return bytes(body)

@@ -1,0 +1,224 @@
+"""Settings wired into working parts: store, fetcher, compiled rules, pipeline, metrics.
+
+``monitor once`` runs one ``cycle``; the daemon drives the same object from its scheduler.
+The clock is read here (``system_clock``) and nowhere deeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from monitor.config import Settings
+from monitor.errors import MonitorError
+from monitor.fetch import Fetcher, FetchLimits
+from monitor.health import Metrics
+from monitor.logs import event
+from monitor.model import Feed
+from monitor.pipeline import EntryMatcher, Pipeline, PollReport
+from monitor.store import Storage, open_storage
+
+log = logging.getLogger("monitor.service")
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    kwargs: dict[str, Any] = {
+        "connect_timeout": f.connect_timeout.total_seconds(),
+        "read_timeout": f.read_timeout.total_seconds(),
+        "total_timeout": f.total_timeout.total_seconds(),
+        "max_body_bytes": f.max_body,
+        "max_redirects": f.max_redirects,
+        "concurrency": f.concurrency,
+        "per_host": f.per_host,
+    }
+    if f.user_agent:
+        kwargs["user_agent"] = f.user_agent
+    return FetchLimits(**kwargs)
+
+
+@dataclass
+class CycleReport:
+    polls: list[PollReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for p in self.polls if p.status == status)
+
+    @property
+    def new(self) -> int:
+        return sum(p.new for p in self.polls)
+
+    @property
+    def changed(self) -> int:
+        return sum(p.changed for p in self.polls)
+
+    @property
+    def matches(self) -> int:
+        return sum(p.matches for p in self.polls)
+
+
+class Service:
+    """Owns the open resources; use as ``async with Service(settings) as svc``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        storage: Storage | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.feeds: list[Feed] = settings.feed_list()
+        self.metrics = Metrics()
+        self.metrics.feeds.set(len(self.feeds))
+        self.rules = RuleBook(settings.rule_paths())
+        self.storage = storage or open_storage(settings.database)
+        self.storage.sync_feeds(f.url for f in self.feeds)
+        self._fetcher: Fetcher | None = None
+        self._pipeline: Pipeline | None = None
+
+    async def __aenter__(self) -> Service:
+        self._fetcher = Fetcher(fetch_limits(self.settings))
+        await self._fetcher.__aenter__()
+        self._pipeline = Pipeline(
+            self.storage, self._fetcher, self.rules, clock=self.clock, rng=self.rng
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fetcher is not None:
+            await self._fetcher.__aexit__(exc_type, exc, tb)
+        self.storage.close()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            raise RuntimeError("use `async with Service(...)` before polling")
+        return self._pipeline
+
+    def due_feeds(self, now: datetime) -> list[Feed]:
+        states = self.storage.feed_states()
+        due = []
+        for feed in self.feeds:
+            state = states.get(feed.url)
+            if state is None or state.next_poll is None or state.next_poll <= now:
+                due.append(feed)
+        return due
+
+    async def poll(self, feed: Feed) -> PollReport:
+        report = await self.pipeline.poll(feed)
+        self.record(report)
+        return report
+
+    async def cycle(self, feeds: Sequence[Feed] | None = None) -> CycleReport:
+        """Poll ``feeds`` (default: those due now) concurrently, then prune old entries."""
+        started = time.perf_counter()
+        todo = list(feeds) if feeds is not None else self.due_feeds(self.clock())
+        polls = await self.pipeline.poll_many(todo)
+        for poll in polls:
+            self.record(poll)
+        self.prune()
+        report = CycleReport(polls, time.perf_counter() - started)
+        self.metrics.cycle_seconds.observe(report.seconds)
+        event(
+            log,
+            "cycle",
+            feeds=len(todo),
+            ok=report.count("ok"),
+            not_modified=report.count("not_modified") + report.count("unchanged"),
+            errors=report.count("error"),
+            new=report.new,
+            changed=report.changed,
+            matches=report.matches,
+            seconds=report.seconds,
+        )
+        return report
+
+    def record(self, report: PollReport) -> None:
+        m = self.metrics
+        m.polls.labels(report.status).inc()
+        if report.status == "error":
+            m.poll_errors.labels(report.feed).inc()
+        else:
+            m.last_success.labels(report.feed).set(self.clock().timestamp())
+        m.entries.labels("new").inc(report.new)
+        m.entries.labels("changed").inc(report.changed)
+        m.matches.inc(report.matches)
+
+    def prune(self) -> int:
+        now = self.clock()
+        removed = self.storage.prune(now - self.settings.retention, now)
+        if removed:
+            event(log, "prune", removed=removed, retention=str(self.settings.retention))
+        return removed
+
+    def health(self) -> dict[str, Any]:
+        now = self.clock()
+        states = self.storage.feed_states()
+        failing = [
+            url for url in (f.url for f in self.feeds) if (s := states.get(url)) and s.error_count
+        ]
+        return {
+            "ok": True,
+            "time": now.isoformat(),
+            "feeds": len(self.feeds),
+            "feeds_failing": len(failing),
+            "rules": len(self.rules.rule_ids),
+        }
+
+
+class RuleBook:
+    """The compiled rules, recompiled when their files change; a bad edit keeps the old ones."""
+
+    def __init__(self, paths: Sequence[Any]) -> None:
+        from monitor.match import compile_rules
+        from monitor.rules import load_rules
+
+        self._load = load_rules
+        self._compile = compile_rules
+        self.paths = list(paths)
+        self.ruleset = load_rules(self.paths)  # invalid rules at start: refuse to start
+        self.matcher: EntryMatcher = compile_rules(self.ruleset)
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [r.id for r in self.ruleset.rules]
+
+    def match(self, entry: Any) -> Any:
+        return self.matcher.match(entry)
+
+    def reload_if_changed(self, *, force: bool = False) -> bool:
+        if not force and not self.ruleset.changed():
+            return False
+        try:
+            ruleset = self._load(self.paths)
+            matcher = self._compile(ruleset)
+        except MonitorError as exc:
+            event(log, "rules.reload_failed", level=logging.ERROR, error=str(exc))
+            # Remember the failed files' mtimes so the error is logged once per edit.
+            self.ruleset.mark_seen()
+            return False
+        self.ruleset, self.matcher = ruleset, matcher
+        event(log, "rules.reloaded", rules=len(ruleset.rules))
+        return True
