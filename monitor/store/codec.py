@@ -1,0 +1,118 @@
+"""Conversions between model objects and database rows, the same for every backend.
+
+Timestamps: the dialect encodes them (``Dialect.encode_ts``); decoding accepts what either driver
+returns (ISO-8601 text from SQLite, an aware ``datetime`` from psycopg) and yields aware UTC with
+the full microsecond precision. Hits: a JSON list of objects, one per ``Hit``, field by field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.model import Entry, FeedState, Hit, Match, Priority
+
+__all__ = [
+    "ENTRY_COLUMNS",
+    "FEED_COLUMNS",
+    "MATCH_COLUMNS",
+    "decode_hits",
+    "decode_ts",
+    "encode_hits",
+    "entry_from_row",
+    "iso_utc",
+    "match_from_row",
+    "require_utc",
+    "state_from_row",
+]
+
+FEED_COLUMNS = (
+    "url, fetch_url, title, etag, last_modified, body_hash, "
+    "last_poll, last_success, last_error, error_count, next_poll"
+)
+ENTRY_COLUMNS = (
+    "feed_url, entry_id, title, link, summary, content, "
+    "published, updated, author, language, fingerprint, first_seen"
+)
+MATCH_COLUMNS = "rule_id, score, priority, hits"
+
+
+def require_utc(value: datetime) -> datetime:
+    """The same instant in UTC. A naive datetime is refused: it is almost always a bug
+    (``datetime.now()`` without a zone), and guessing would store a shifted time."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the store takes aware UTC datetimes")
+    return value.astimezone(UTC)
+
+
+def iso_utc(value: datetime) -> str:
+    """Fixed-width ISO-8601 text, so that text order is time order (SQLite compares strings)."""
+    return require_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def decode_ts(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamp from the database, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _opt_ts(value: Any) -> datetime | None:
+    return None if value is None else decode_ts(value)
+
+
+# Field by field rather than dataclasses.asdict, which deep-copies: a fifth of a poll's write time.
+_HIT_FIELDS = tuple(f.name for f in fields(Hit))
+
+
+def encode_hits(hits: Sequence[Hit]) -> str:
+    items = [{name: getattr(h, name) for name in _HIT_FIELDS} for h in hits]
+    # allow_nan=False: PostgreSQL's jsonb rejects NaN, so fail the same way on both backends.
+    return json.dumps(items, ensure_ascii=False, allow_nan=False)
+
+
+def decode_hits(value: Any) -> tuple[Hit, ...]:
+    # psycopg hands jsonb over already parsed; SQLite gives the text.
+    items = json.loads(value) if isinstance(value, str | bytes) else value
+    return tuple(Hit(**item) for item in items)
+
+
+def state_from_row(row: Sequence[Any]) -> FeedState:
+    return FeedState(
+        url=row[0],
+        fetch_url=row[1],
+        title=row[2],
+        etag=row[3],
+        last_modified=row[4],
+        body_hash=row[5],
+        last_poll=_opt_ts(row[6]),
+        last_success=_opt_ts(row[7]),
+        last_error=row[8],
+        error_count=row[9],
+        next_poll=_opt_ts(row[10]),
+    )
+
+
+def entry_from_row(row: Sequence[Any]) -> Entry:
+    return Entry(
+        feed_url=row[0],
+        id=row[1],
+        title=row[2],
+        link=row[3],
+        summary=row[4],
+        content=row[5],
+        published=decode_ts(row[6]),
+        updated=_opt_ts(row[7]),
+        author=row[8],
+        language=row[9],
+        fingerprint=row[10],
+        first_seen=decode_ts(row[11]),
+    )
+
+
+def match_from_row(row: Sequence[Any]) -> Match:
+    return Match(rule_id=row[0], score=row[1], priority=Priority(row[2]), hits=decode_hits(row[3]))

@@ -1,0 +1,99 @@
+"""PostgreSQL backend (psycopg 3): for a team that already runs a server.
+
+Autocommit off: psycopg begins a transaction at the first statement and ``SQLStorage`` ends it
+with commit or rollback in every method, so a session never sits idle in a transaction. A
+connection that broke (server restart) is replaced at the next call; the call that saw it break
+fails with ``StorageError`` and the caller retries on its next cycle. Timestamps are
+``timestamptz`` (microseconds); text keys use the "C" collation, so ordering is by code point,
+exactly as in SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from monitor.store.codec import require_utc
+from monitor.store.dbapi import DBConnection, Dialect, Tx
+from monitor.store.sql import SQLStorage
+
+__all__ = ["POSTGRES", "PostgresStorage", "redact"]
+
+
+def _encode_ts(value: datetime) -> object:
+    return require_utc(value)
+
+
+POSTGRES = Dialect(
+    name="postgresql",
+    placeholder="%s",
+    types={"key": 'TEXT COLLATE "C"', "ts": "TIMESTAMPTZ", "json": "JSONB", "float": "FLOAT8"},
+    encode_ts=_encode_ts,
+)
+
+
+def redact(conninfo: str) -> str:
+    """The connection string or URL without its password, for messages."""
+    if "://" in conninfo:
+        parts = urlsplit(conninfo)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+        query = "&".join(
+            p for p in parts.query.split("&") if p and not p.lower().startswith("password=")
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "postgresql (connection string not shown)"
+    params.pop("password", None)
+    return make_conninfo("", **params)
+
+
+class PostgresStorage(SQLStorage):
+    """``PostgresStorage("postgresql://monitor@db:5432/monitor")`` or a key=value conninfo.
+
+    ``?options=-csearch_path%3Dmyschema`` in the URL puts the tables in another schema.
+    """
+
+    dialect: ClassVar[Dialect] = POSTGRES
+    _driver_errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
+
+    def __init__(self, conninfo: str, *, connect_timeout: int = 10) -> None:
+        self._conninfo = conninfo
+        self._connect_timeout = connect_timeout
+        super().__init__(redact(conninfo))
+
+    @classmethod
+    def from_url(cls, url: str, *, connect_timeout: int = 10) -> Self:
+        return cls(url, connect_timeout=connect_timeout)
+
+    def _connect(self) -> DBConnection:
+        conn = psycopg.connect(
+            self._conninfo, autocommit=False, connect_timeout=self._connect_timeout
+        )
+        try:
+            # Only for people reading with psql: values are converted to UTC on the way out anyway.
+            conn.execute("SET TIME ZONE 'UTC'")
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _usable(self, conn: DBConnection) -> bool:
+        assert isinstance(conn, psycopg.Connection)
+        return not (conn.closed or conn.broken)
+
+    def _lock_schema(self, tx: Tx) -> None:
+        # Two processes opening a fresh database at once must not both create the tables.
+        # Keyed by schema, so that databases in separate schemas do not wait for each other.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('raw-materials-monitor:' || current_schema()))"
+        )

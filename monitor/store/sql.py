@@ -1,0 +1,302 @@
+"""The Storage implementation: every query, written once for SQLite and PostgreSQL.
+
+Both databases speak the same ``INSERT ... ON CONFLICT ... DO UPDATE`` and row-value comparisons,
+so the SQL does not differ; ``Dialect`` (``dbapi.py``) covers placeholders, column types and how a
+timestamp is sent. Each public method is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from monitor.model import Entry, FeedState, IngestResult, Match
+from monitor.store.codec import (
+    ENTRY_COLUMNS,
+    FEED_COLUMNS,
+    MATCH_COLUMNS,
+    encode_hits,
+    entry_from_row,
+    match_from_row,
+    state_from_row,
+)
+from monitor.store.dbapi import Database, Tx
+
+__all__ = ["SQLStorage"]
+
+# SQLite allows 32766 host parameters per statement since 3.32 (999 before); stay well below.
+_CHUNK = 500
+
+_UPSERT_FEED = f"""
+    INSERT INTO feeds ({FEED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (url) DO UPDATE SET
+        fetch_url = excluded.fetch_url, title = excluded.title, etag = excluded.etag,
+        last_modified = excluded.last_modified, body_hash = excluded.body_hash,
+        last_poll = excluded.last_poll, last_success = excluded.last_success,
+        last_error = excluded.last_error, error_count = excluded.error_count,
+        next_poll = excluded.next_poll
+"""
+# first_seen is kept on update; change_count counts the updates.
+_UPSERT_ENTRY = f"""
+    INSERT INTO entries ({ENTRY_COLUMNS}, last_changed, change_count)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+    ON CONFLICT (feed_url, entry_id) DO UPDATE SET
+        title = excluded.title, link = excluded.link, summary = excluded.summary,
+        content = excluded.content, published = excluded.published, updated = excluded.updated,
+        author = excluded.author, language = excluded.language,
+        fingerprint = excluded.fingerprint, last_changed = excluded.last_changed,
+        change_count = entries.change_count + 1
+"""
+_INSERT_MATCH = """
+    INSERT INTO matches (feed_url, entry_id, rule_id, score, priority, hits, matched_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+_E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
+
+
+class SQLStorage(Database):
+    """Implements ``monitor.store.base.Storage``; subclasses supply the connection.
+
+    Iterators read page by page (keyset pagination), each page its own short transaction, so no
+    transaction stays open while the caller works on the rows.
+    """
+
+    page_size: int = 500
+
+    # --- feeds ---------------------------------------------------------------
+    def sync_feeds(self, urls: Iterable[str]) -> None:
+        rows = [(u,) for u in dict.fromkeys(urls)]
+        with self._transaction("sync_feeds", write=True) as tx:
+            tx.executemany("INSERT INTO feeds (url) VALUES (?) ON CONFLICT (url) DO NOTHING", rows)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        with self._transaction("feed_states", write=False) as tx:
+            rows = tx.rows(f"SELECT {FEED_COLUMNS} FROM feeds ORDER BY url")
+        return {row[0]: state_from_row(row) for row in rows}
+
+    def feed_state(self, url: str) -> FeedState | None:
+        with self._transaction("feed_state", write=False) as tx:
+            rows = tx.rows(f"SELECT {FEED_COLUMNS} FROM feeds WHERE url = ?", (url,))
+        return state_from_row(rows[0]) if rows else None
+
+    def save_feed_state(self, state: FeedState) -> None:
+        row = self._state_row(state)
+        with self._transaction("save_feed_state", write=True) as tx:
+            tx.execute(_UPSERT_FEED, row)
+
+    def _state_row(self, s: FeedState) -> tuple[Any, ...]:
+        ts = self._opt_ts
+        return (
+            s.url, s.fetch_url, s.title, s.etag, s.last_modified, s.body_hash,
+            ts(s.last_poll), ts(s.last_success), s.last_error, s.error_count, ts(s.next_poll),
+        )  # fmt: skip
+
+    def _opt_ts(self, value: datetime | None) -> object:
+        return None if value is None else self.dialect.encode_ts(value)
+
+    # --- entries -------------------------------------------------------------
+    def known_entries(self, feed_url: str) -> dict[str, str]:
+        with self._transaction("known_entries", write=False) as tx:
+            tomb = tx.rows("SELECT entry_id FROM tombstones WHERE feed_url = ?", (feed_url,))
+            live = tx.rows(
+                "SELECT entry_id, fingerprint FROM entries WHERE feed_url = ?", (feed_url,)
+            )
+        known = {r[0]: "" for r in tomb}
+        known.update({r[0]: r[1] for r in live})
+        return known
+
+    def record_poll(
+        self,
+        state: FeedState,
+        entries: Sequence[Entry],
+        matches: Mapping[str, Sequence[Match]],
+        now: datetime,
+    ) -> IngestResult:
+        by_id = _check_poll(state, entries, matches)
+        state_row = self._state_row(state)
+        stamp = self.dialect.encode_ts(now)
+        with self._transaction("record_poll", write=True) as tx:
+            tx.execute(_UPSERT_FEED, state_row)
+            stored, tombstoned = self._stored(tx, state.url, list(by_id))
+            new = [i for i in by_id if i not in stored and i not in tombstoned]
+            changed = [i for i in by_id if i in stored and stored[i] != by_id[i].fingerprint]
+            tx.executemany(_UPSERT_ENTRY, [self._entry_row(by_id[i], stamp) for i in new + changed])
+            tx.executemany(
+                "DELETE FROM matches WHERE feed_url = ? AND entry_id = ?",
+                [(state.url, i) for i in changed],
+            )
+            match_rows = [
+                (state.url, i, m.rule_id, m.score, m.priority.value, encode_hits(m.hits), stamp)
+                for i in new + changed
+                for m in matches.get(i, ())
+            ]
+            tx.executemany(_INSERT_MATCH, match_rows)
+        return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
+
+    def _stored(self, tx: Tx, feed_url: str, ids: list[str]) -> tuple[dict[str, str], set[str]]:
+        """Fingerprints of the stored ones among ``ids``, and the tombstoned ones."""
+        stored: dict[str, str] = {}
+        tombstoned: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for entry_id, fingerprint in tx.rows(
+                "SELECT entry_id, fingerprint FROM entries "
+                f"WHERE feed_url = ? AND entry_id IN ({marks})",
+                (feed_url, *chunk),
+            ):
+                stored[entry_id] = fingerprint
+            for (entry_id,) in tx.rows(
+                f"SELECT entry_id FROM tombstones WHERE feed_url = ? AND entry_id IN ({marks})",
+                (feed_url, *chunk),
+            ):
+                tombstoned.add(entry_id)
+        return stored, tombstoned
+
+    def _entry_row(self, e: Entry, stamp: object) -> tuple[Any, ...]:
+        enc = self.dialect.encode_ts
+        return (
+            e.feed_url, e.id, e.title, e.link, e.summary, e.content,
+            enc(e.published), self._opt_ts(e.updated), e.author, e.language, e.fingerprint,
+            stamp, stamp,
+        )  # fmt: skip
+
+    def get_entry(self, feed_url: str, entry_id: str) -> Entry | None:
+        with self._transaction("get_entry", write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE feed_url = ? AND entry_id = ?",
+                (feed_url, entry_id),
+            )
+        return entry_from_row(rows[0]) if rows else None
+
+    def find_entries(self, entry_id: str) -> list[Entry]:
+        # No index on entry_id alone: an occasional CLI lookup does not justify the write cost.
+        with self._transaction("find_entries", write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE entry_id = ? ORDER BY feed_url",
+                (entry_id,),
+            )
+        return [entry_from_row(r) for r in rows]
+
+    def iter_entries(
+        self, *, feed_url: str | None = None, since: datetime | None = None
+    ) -> Iterator[Entry]:
+        where: list[str] = []
+        params: list[Any] = []
+        if feed_url is not None:
+            where.append("feed_url = ?")
+            params.append(feed_url)
+        if since is not None:
+            where.append("first_seen >= ?")
+            params.append(self.dialect.encode_ts(since))
+        # first_seen is column 11 of ENTRY_COLUMNS; the key continues after the last row seen.
+        for row in self._pages(
+            "iter_entries", f"SELECT {ENTRY_COLUMNS} FROM entries", where, params,
+            ("first_seen", "feed_url", "entry_id"), lambda r: (r[11], r[0], r[1]),
+        ):  # fmt: skip
+            yield entry_from_row(row)
+
+    def _pages(
+        self,
+        op: str,
+        select: str,
+        where: list[str],
+        params: list[Any],
+        key: tuple[str, ...],
+        key_of: Callable[[tuple[Any, ...]], tuple[Any, ...]],
+    ) -> Iterator[tuple[Any, ...]]:
+        """Keyset pagination: each page is one short read; the raw key values go back as-is."""
+        after: tuple[Any, ...] | None = None
+        order = ", ".join(key)
+        while True:
+            conditions, values = list(where), list(params)
+            if after is not None:
+                conditions.append(f"({order}) > ({', '.join('?' * len(key))})")
+                values.extend(after)
+            clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            query = f"{select}{clause} ORDER BY {order} LIMIT {int(self.page_size)}"
+            with self._transaction(op, write=False) as tx:
+                rows = tx.rows(query, values)
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            after = key_of(rows[-1])
+
+    def entry_counts(self) -> dict[str, int]:
+        with self._transaction("entry_counts", write=False) as tx:
+            rows = tx.rows(
+                "SELECT f.url, count(e.entry_id) FROM feeds f "
+                "LEFT JOIN entries e ON e.feed_url = f.url GROUP BY f.url ORDER BY f.url"
+            )
+        return {url: int(n) for url, n in rows}
+
+    def prune(self, older_than: datetime, now: datetime) -> int:
+        cutoff = self.dialect.encode_ts(older_than)
+        stamp = self.dialect.encode_ts(now)
+        with self._transaction("prune", write=True) as tx:
+            tx.execute(
+                "INSERT INTO tombstones (feed_url, entry_id, pruned_at) "
+                "SELECT feed_url, entry_id, ? FROM entries WHERE first_seen < ? "
+                "ON CONFLICT (feed_url, entry_id) DO NOTHING",
+                (stamp, cutoff),
+            )
+            # Their matches go with them (ON DELETE CASCADE).
+            return tx.execute("DELETE FROM entries WHERE first_seen < ?", (cutoff,))
+
+    # --- matches -------------------------------------------------------------
+    def matches_for(self, feed_url: str, entry_id: str) -> list[Match]:
+        with self._transaction("matches_for", write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {MATCH_COLUMNS} FROM matches WHERE feed_url = ? AND entry_id = ? "
+                "ORDER BY score DESC, rule_id",
+                (feed_url, entry_id),
+            )
+        return [match_from_row(r) for r in rows]
+
+    def iter_matches(
+        self, *, since: datetime | None = None, rule_id: str | None = None
+    ) -> Iterator[tuple[Entry, Match]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            where.append("m.matched_at >= ?")
+            params.append(self.dialect.encode_ts(since))
+        if rule_id is not None:
+            where.append("m.rule_id = ?")
+            params.append(rule_id)
+        select = (
+            f"SELECT m.rule_id, m.score, m.priority, m.hits, m.matched_at, {_E_COLUMNS} "
+            "FROM matches m JOIN entries e "
+            "ON e.feed_url = m.feed_url AND e.entry_id = m.entry_id"
+        )
+        key = ("m.matched_at", "m.feed_url", "m.entry_id", "m.rule_id")
+        for row in self._pages(
+            "iter_matches", select, where, params, key, lambda r: (r[4], r[5], r[6], r[0])
+        ):
+            yield entry_from_row(row[5:]), match_from_row(row[:4])
+
+
+def _check_poll(
+    state: FeedState, entries: Sequence[Entry], matches: Mapping[str, Sequence[Match]]
+) -> dict[str, Entry]:
+    """Caller mistakes, found before anything is written. A repeated id: the last one wins."""
+    by_id: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.feed_url != state.url:
+            raise ValueError(
+                f"record_poll for feed {state.url}: entry {entry.id!r} belongs to {entry.feed_url}"
+            )
+        by_id[entry.id] = entry
+    for entry_id, entry_matches in matches.items():
+        if entry_id not in by_id:
+            raise ValueError(
+                f"record_poll for feed {state.url}: matches for {entry_id!r}, "
+                "which is not among the entries passed"
+            )
+        rule_ids = [m.rule_id for m in entry_matches]
+        if len(set(rule_ids)) != len(rule_ids):
+            raise ValueError(
+                f"record_poll for feed {state.url}: entry {entry_id!r} has two matches for one rule"
+            )
+    return by_id
