@@ -43,7 +43,12 @@ feeds:
     )
     a, b = load_settings(path, env={}).feed_list()
     assert (a.interval, a.language) == (timedelta(hours=1), "de")
-    assert (b.interval, b.language, b.tags, b.name) == (timedelta(minutes=10), "en", ("mining",), "B")
+    assert (b.interval, b.language, b.tags, b.name) == (
+        timedelta(minutes=10),
+        "en",
+        ("mining",),
+        "B",
+    )
 
 
 def test_relative_feed_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
@@ -88,7 +93,9 @@ def test_env_reference_expanded_and_missing_is_an_error(tmp_path: Path) -> None:
 
 
 def test_env_default_and_escape(tmp_path: Path) -> None:
-    path = write(tmp_path, 'database: "sqlite:///${STATE:-x}.db"\nfeeds: ["https://e.org/?a=$${b}"]\n')
+    path = write(
+        tmp_path, 'database: "sqlite:///${STATE:-x}.db"\nfeeds: ["https://e.org/?a=$${b}"]\n'
+    )
     s = load_settings(path, env={})
     assert s.database == "sqlite:///x.db"
     assert s.feeds[0].url == "https://e.org/?a=${b}"
@@ -121,7 +128,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_bad_database_url(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="expected sqlite:///path.db"):
+    with pytest.raises(ConfigError, match=r"expected sqlite:///path\.db"):
         load_settings(write(tmp_path, "database: mysql://x\n"), env={})
 
 
@@ -133,7 +140,9 @@ def test_opml_feeds_merge_and_inline_wins(tmp_path: Path) -> None:
         </body></opml>""",
         encoding="utf-8",
     )
-    path = write(tmp_path, "opml: list.opml\nfeeds:\n  - url: https://a.example/rss\n    name: Inline A\n")
+    path = write(
+        tmp_path, "opml: list.opml\nfeeds:\n  - url: https://a.example/rss\n    name: Inline A\n"
+    )
     feeds = {f.url: f for f in load_settings(path, env={}).feed_list()}
     assert feeds["https://a.example/rss"].name == "Inline A"
     b = feeds["https://b.example/rss"]
