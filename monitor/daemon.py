@@ -96,6 +96,11 @@ class Daemon:
         self._inflight.add(task)
         try:
             report = await self.service.poll(feed)
+        except asyncio.CancelledError:
+            # Only shutdown cancels a poll. Nothing of it was written (the store's transaction
+            # starts after the fetch), so the feed is simply due again at the next start.
+            event(log, "poll.abandoned", level=logging.WARNING, feed=feed.url)
+            return
         except Exception:
             # A bug must not end this feed's polling for good: log it, retry later.
             log.exception("poll crashed", extra={"monitor_kv": {"feed": feed.url}})
@@ -140,7 +145,8 @@ class Daemon:
         event(log, "http.listening", url=f"http://{host}:{port}/")
 
     async def _shutdown(self) -> None:
-        self.scheduler.shutdown(wait=False)
+        # Stop taking work first; shutting the scheduler down would cancel in-flight polls at once.
+        self.scheduler.pause()
         if self._inflight:
             _done, pending = await asyncio.wait(set(self._inflight), timeout=self.grace)
             for task in pending:
@@ -148,6 +154,7 @@ class Daemon:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
                 event(log, "daemon.abandoned", polls=len(pending))
+        self.scheduler.shutdown(wait=False)
         if self._health is not None:
             self._health.stop()
         event(log, "daemon.stopped")

@@ -186,7 +186,9 @@ def initial_schedule(
         # timedelta arithmetic could round a time onto the next slot or the window's end.
         window = min(_policy(policies, url).interval, spread) // _MICROSECOND
         start, end = -(-window * slot // n), -(-window * (slot + 1) // n)
-        offset = start + min(int((end - start) * rng.random()), max(end - start - 1, 0))
+        # The first feed goes at once: someone who just started the daemon wants to see it work.
+        jitter = min(int((end - start) * rng.random()), max(end - start - 1, 0)) if slot else 0
+        offset = start + jitter
         schedule[url] = now + offset * _MICROSECOND
     return schedule
 

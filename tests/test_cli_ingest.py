@@ -1,0 +1,112 @@
+"""The `monitor` command as a user runs it: a real process, the bundled offline example,
+exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.feed_server import FeedServer
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "monitor.yaml"
+
+
+def monitor(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_PROXY": "*", **(env or {})},
+    )
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    out = monitor("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for command in ("run", "once", "status", "feeds"):
+        assert f"  {command} " in out.stdout
+
+
+def test_offline_example_without_a_config_file(tmp_path: Path) -> None:
+    """The README's first command: no ./monitor.yaml, so the bundled example runs."""
+    first = monitor("once", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Polled 5 feeds" in first.stdout and "0 failed" in first.stdout
+    assert "Klingbeil will mehr Kooperation bei kritischen Rohstoffen" in first.stdout
+    assert (tmp_path / "monitor.db").exists()  # state goes to the working directory
+
+    again = monitor("once", cwd=tmp_path)
+    assert again.returncode == 0 and "No feed is due" in again.stdout
+
+    forced = monitor("once", "--all", cwd=tmp_path)
+    assert "Polled 5 feeds" in forced.stdout and " 0 new, 0 changed" in forced.stdout
+
+    status = monitor("status", "--format", "json", cwd=tmp_path)
+    rows = json.loads(status.stdout)["feeds"]
+    assert len(rows) == 5
+    assert all(r["entries"] > 0 and r["error_count"] == 0 and r["last_success"] for r in rows)
+
+
+def test_config_error_is_a_message_and_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("feeds:\n  - url: x.xml\n    intervall: 5m\n", encoding="utf-8")
+    out = monitor("once", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert f"{cfg.name}:3: feeds[0].intervall: unknown setting" in out.stderr
+    assert "did you mean 'interval'" in out.stderr
+
+
+def test_missing_env_variable_is_named(tmp_path: Path) -> None:
+    (tmp_path / "monitor.yaml").write_text("database: postgresql://${PGUSER_X}@h/db\n")
+    out = monitor("status", cwd=tmp_path, env={"PGUSER_X": ""})
+    assert out.returncode == 2 and "PGUSER_X is not set" in out.stderr
+
+
+def test_failing_feeds_are_reported_and_the_rest_ingested(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    (tmp_path / "monitor.yaml").write_text(
+        "feeds:\n"
+        f"  - {feed_server.url('/feed.xml')}\n"
+        f"  - {feed_server.url('/status/500')}\n"
+        "  - missing.xml\n",
+        encoding="utf-8",
+    )
+    out = monitor("once", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "2 new" in out.stdout and "2 failed" in out.stdout
+    assert "status=error" in out.stderr
+    strict = monitor("once", "--all", "--strict", cwd=tmp_path)
+    assert strict.returncode == 1
+    status = json.loads(monitor("status", "--format", "json", cwd=tmp_path).stdout)["feeds"]
+    errors = {r["feed"]: r["error_count"] for r in status}
+    assert errors[feed_server.url("/status/500")] == 2
+    assert errors[feed_server.url("/feed.xml")] == 0
+
+
+def test_opml_export_import_round_trip(tmp_path: Path) -> None:
+    exported = tmp_path / "export.opml"
+    out = monitor("-c", str(EXAMPLE), "feeds", "export", "-o", str(exported), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "monitor.yaml").write_text("opml: feeds.opml\n", encoding="utf-8")
+    imported = monitor("feeds", "import", str(exported), cwd=fresh)
+    assert imported.returncode == 0, imported.stderr
+    assert "added 5 feeds" in imported.stdout
+    again = monitor("feeds", "import", str(exported), cwd=fresh)
+    assert "added 0 feeds" in again.stdout  # duplicates are skipped
+
+    original = monitor("-c", str(EXAMPLE), "feeds", "list", cwd=tmp_path).stdout.splitlines()
+    round_trip = monitor("feeds", "list", cwd=fresh).stdout.splitlines()
+    assert sorted(original) == sorted(round_trip)
