@@ -1,0 +1,116 @@
+"""HTML -> plain text for feed fields: tags stripped, entities decoded, whitespace folded.
+
+Pure and total: any string in, a string out, never an exception. Block elements become line
+breaks so that words from adjacent paragraphs do not run together; ``script``/``style`` and
+similar non-prose content is dropped.
+
+One regular-expression pass instead of ``html.parser``: feed text is small HTML fragments; the
+pass never raises (html.parser does on some "<![" junk), is a little faster (~47 vs ~60 us per
+generated bench entry), and every pattern either stops at the next ``<`` or consumes what it
+scanned, so time stays linear on hostile input.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+__all__ = ["MAX_INPUT_CHARS", "fold_whitespace", "html_to_text", "truncate"]
+
+MAX_INPUT_CHARS = 1_000_000
+"""Markup beyond this is not looked at: bounds the time one pathological field can take."""
+
+# Elements whose content is never prose a reader sees.
+_DROP = frozenset(
+    {"script", "style", "noscript", "template", "head", "title", "svg", "math", "iframe", "object"}
+)
+# Paragraph-level elements: a blank line before and after.
+_PARAGRAPH = frozenset(
+    {
+        "p", "div", "section", "article", "header", "footer", "aside", "nav", "main",
+        "blockquote", "pre", "table", "ul", "ol", "dl", "figure", "form", "address",
+        "details", "fieldset", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
+    }
+)  # fmt: skip
+# Line-level elements: a line break.
+_LINE = frozenset({"br", "li", "tr", "dt", "dd", "figcaption", "caption", "option", "summary"})
+# Cells: a space, so that "<td>1</td><td>2</td>" does not become "12".
+_CELL = frozenset({"td", "th"})
+
+# Characters a reader does not see but that split words for a matcher: soft hyphen, zero-width
+# space, word joiner, BOM. C0/C1 controls other than tab and newline are noise from bad encodings.
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_MARKUP_HINT = re.compile(r"[<&]")
+# One literal "<" first, so the engine jumps from "<" to "<" (10x faster than an alternation
+# of patterns). Unclosed comments, CDATA and dropped elements run to the end of the text, as in
+# a browser; a tag ends at the next ">" and never spans another "<".
+_MARKUP = re.compile(
+    r"<(?:"
+    r"!--(?:.*?-->|.*\Z)"
+    r"|!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
+    r"|(?P<drop>(?i:(?P<dropname>" + "|".join(sorted(_DROP)) + r"))\b[^<>]*>"
+    r"(?:.*?</(?i:(?P=dropname))\s*>|.*\Z))"
+    r"|(?P<end>/?)(?P<name>[a-zA-Z][\w:.-]*)[^<>]*>"
+    r"|[!?/][^<>]*>"
+    r")",
+    re.DOTALL,
+)
+
+
+def _replace(match: re.Match[str]) -> str:
+    name = match.group("name")
+    if name is None:
+        cdata = match.group("cdata")
+        # HTML has no CDATA sections, but double-wrapped feed text does: keep the text.
+        return cdata if cdata is not None else " " if match.group("drop") else ""
+    name = name.lower()
+    if name in _PARAGRAPH:
+        return "\n\n"
+    if name in _CELL:
+        return " "
+    if name in _LINE and (not match.group("end") or name == "br"):
+        # Only on the opening tag: "</li><li>" is one line break, not a blank line.
+        return "\n"
+    return ""
+
+
+def fold_whitespace(text: str) -> str:
+    """Runs of spaces/tabs become one space, lines are trimmed, at most one blank line in a row.
+
+    Line breaks are kept (they carry paragraph structure); invisible characters are removed.
+    """
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines: list[str] = []
+    blank = False
+    for raw in text.split("\n"):
+        line = " ".join(raw.split())  # str.split knows every Unicode space, and is fast
+        if not line:
+            blank = True
+            continue
+        if blank and lines:
+            lines.append("")
+        lines.append(line)
+        blank = False
+    return "\n".join(lines)
+
+
+def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
+    """The text a reader of ``markup`` sees, with entities decoded and whitespace folded.
+
+    Plain text without ``<`` or ``&`` passes through ``fold_whitespace`` only. ``max_chars`` caps
+    the result (see ``truncate``).
+    """
+    if not _MARKUP_HINT.search(markup):
+        return truncate(fold_whitespace(markup), max_chars)
+    # Entities are decoded after the tags are gone, so that "&lt;b&gt;" stays text.
+    text = html.unescape(_MARKUP.sub(_replace, markup[:MAX_INPUT_CHARS]))
+    return truncate(fold_whitespace(text), max_chars)
+
+
+def truncate(text: str, max_chars: int | None) -> str:
+    """Cut ``text`` to at most ``max_chars`` characters, ending in an ellipsis when cut."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    if max_chars < 1:
+        return ""
+    return text[: max_chars - 1].rstrip() + "…"
