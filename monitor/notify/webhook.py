@@ -1,0 +1,57 @@
+"""The webhook channel: one JSON POST of the alert/digest data to any URL.
+
+Body: ``{"key", "subject", "text", ...data}`` (see ``monitor.render.digest_data``), with an
+``Idempotency-Key`` header carrying the key so that a receiver can drop a re-sent message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from monitor import USER_AGENT
+from monitor.errors import DeliveryError
+from monitor.notify.base import http_failure
+from monitor.notify.settings import WebhookChannelSettings
+from monitor.render import RenderedMessage
+
+__all__ = ["WebhookChannel", "webhook_body"]
+
+
+def webhook_body(message: RenderedMessage, key: str) -> dict[str, object]:
+    return {"key": key, "subject": message.subject, "text": message.text, **message.data}
+
+
+class WebhookChannel:
+    def __init__(self, name: str, settings: WebhookChannelSettings) -> None:
+        self._name = name
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"WebhookChannel({self._name!r})"
+
+    def send(self, message: RenderedMessage, *, key: str) -> None:
+        body = json.dumps(webhook_body(message, key), ensure_ascii=False).encode("utf-8")
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Content-Type": "application/json; charset=utf-8",
+            "Idempotency-Key": key,
+            **self.settings.headers,
+        }
+        try:
+            with httpx.Client(timeout=self.settings.timeout, follow_redirects=False) as client:
+                response = client.post(self.settings.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(
+                self._name,
+                f"cannot reach {httpx.URL(self.settings.url).host}: "
+                f"{exc.__class__.__name__}: {exc}; hint: is the receiver up? Retried with backoff",
+                temporary=True,
+            ) from exc
+        if not response.is_success:
+            raise http_failure(self._name, response)

@@ -1,0 +1,519 @@
+"""Alert and Digest models -> subject, plain text, HTML (CSS inlined), Slack payloads, JSON data.
+
+Templates are looked up by name, ``<set>/<lang>/<kind>.<format>.j2`` (kind: alert|digest;
+format: html|txt|slack), first in the user's template folder, then in the shipped ``templates/``;
+a set that lacks a file falls back to ``default/<lang>/...``. So a user overrides one shipped
+template by putting a file of the same relative name in their folder.
+
+Feed text is data: it is escaped for HTML (autoescape), for Slack (``&``, ``<``, ``>`` escaped and
+mrkdwn control characters neutralized), and never evaluated as template code. Pure: no I/O besides
+reading templates, no clock.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+import css_inline
+import jinja2
+from markupsafe import Markup, escape
+
+from monitor.digest import Alert, Digest, Item, Snippet
+from monitor.errors import TemplateError
+from monitor.resources import shipped_templates_dir
+
+__all__ = ["RenderedMessage", "Renderer", "render_alert", "render_digest", "safe_url"]
+
+Kind = Literal["alert", "digest"]
+SUBJECT_MAX = 200
+_SQUASH = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+_ZWSP = "\u200b"
+# Slack mrkdwn formatting and mention characters; a zero-width space on each side keeps Slack
+# from reading them as formatting boundaries while the text looks unchanged.
+_MRKDWN = re.compile(r"([*_~`])")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """One message, ready for every channel kind. ``data`` is JSON-able (webhook, file)."""
+
+    kind: Kind
+    subject: str
+    text: str
+    html: str
+    slack_payloads: list[dict[str, Any]]
+    data: dict[str, Any]
+    created: datetime
+    """The ``now`` the message was rendered for (used as the email Date)."""
+    template: str = ""
+    """Which template set, language and kind rendered it, e.g. "default/de/digest"."""
+
+
+# --- localization -----------------------------------------------------------------------------
+
+_MONTHS = {
+    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember",
+    "en": "January February March April May June July August September October November December",
+}
+_MONTHS_SHORT = {
+    "de": "Jan. Feb. März Apr. Mai Juni Juli Aug. Sept. Okt. Nov. Dez.",
+    "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+}
+_DAYS = {
+    "de": "Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag",
+    "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+}
+_TZ_DE = {"CET": "MEZ", "CEST": "MESZ"}
+
+
+def format_datetime(value: datetime, lang: str, tz: str, style: str = "medium") -> str:
+    """Local time in ``tz``: short "24.11.2025, 07:00", medium adds the zone, long the weekday."""
+    local = value.astimezone(ZoneInfo(tz))
+    months = (_MONTHS if style in {"long", "date"} else _MONTHS_SHORT)[lang].split()
+    month = months[local.month - 1]
+    zone = local.tzname() or ""
+    if lang == "de":
+        zone = _TZ_DE.get(zone, zone)
+    clock = f"{local:%H:%M}"
+    if style == "short":
+        if lang == "de":
+            return f"{local:%d.%m.%Y}, {clock}"
+        return f"{local.day} {month} {local.year}, {clock}"
+    if style == "time":
+        return clock
+    day = (
+        f"{local.day}. {month} {local.year}"
+        if lang == "de"
+        else f"{local.day} {month} {local.year}"
+    )
+    if style in {"long", "date"}:
+        day = f"{_DAYS[lang].split()[local.weekday()]}, {day}"
+        if style == "date":
+            return day
+    return f"{day}, {clock} {zone}".rstrip()
+
+
+def format_number(value: float, lang: str, decimals: int = 0) -> str:
+    text = f"{value:,.{decimals}f}"
+    if lang == "de":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+# --- escaping ---------------------------------------------------------------------------------
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL fit for href and Slack links, else None (javascript:, data:, ...)."""
+    if not url:
+        return None
+    url = url.strip()
+    if _SQUASH.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    # Percent-encode what could end a Slack link (| >) or an attribute; keep valid URL syntax.
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def slack_escape(text: str) -> str:
+    """Feed text for Slack mrkdwn: no control sequences (<!channel>, <@U1>, <url|x>), no markup."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MRKDWN.sub(_ZWSP + r"\1" + _ZWSP, text).replace("@", "@" + _ZWSP)
+
+
+def _slack_finalize(value: Any) -> Any:
+    # Runs before autoescape: plain strings are feed or config text; Markup is our own output.
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return _MRKDWN.sub(_ZWSP + r"\1" + _ZWSP, value).replace("@", "@" + _ZWSP)
+    return value
+
+
+def from_slack_markup(value: str) -> str:
+    """Autoescape writes HTML entities; Slack understands only &amp; &lt; &gt;, so undo the rest."""
+    return str(value).replace("&#34;", '"').replace("&#39;", "'")
+
+
+def _slack_url(url: str | None) -> Markup | None:
+    # Markup, so that the Slack finalizer leaves "_", "~" and "@" in the URL alone.
+    safe = safe_url(url)
+    return Markup(safe.replace("&", "&amp;")) if safe else None
+
+
+def _highlight_html(snippet: Snippet) -> Markup:
+    return Markup("").join(
+        Markup("<mark>%s</mark>") % piece if hit else escape(piece)
+        for piece, hit in snippet.parts()
+    )
+
+
+def _highlight_slack(snippet: Snippet) -> Markup:
+    # Bold needs a word boundary outside the stars in Slack; a hit inside a word stays plain.
+    return Markup("").join(
+        Markup("*" + slack_escape(piece.strip()) + "*")
+        if hit and piece.strip()
+        else Markup(slack_escape(piece))
+        for piece, hit in snippet.parts()
+    )
+
+
+def _highlight_text(snippet: Snippet) -> str:
+    return "".join(f"*{piece}*" if hit else piece for piece, hit in snippet.parts())
+
+
+# --- the renderer -----------------------------------------------------------------------------
+
+
+class Renderer:
+    """Jinja2 environments over (user folder, shipped templates); reusable, thread-safe."""
+
+    def __init__(self, user_dir: Path | None = None, shipped_dir: Path | None = None) -> None:
+        if user_dir is not None and not Path(user_dir).is_dir():
+            raise TemplateError(
+                f"template folder {user_dir} does not exist or is not a folder; "
+                "hint: create it, or remove the templates setting to use the shipped ones"
+            )
+        self.user_dir = user_dir
+        self.shipped_dir = shipped_dir or shipped_templates_dir()
+        loaders: list[jinja2.BaseLoader] = []
+        if user_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(str(user_dir)))
+        loaders.append(jinja2.FileSystemLoader(str(self.shipped_dir)))
+        loader = jinja2.ChoiceLoader(loaders)
+        common: dict[str, Any] = {
+            "loader": loader,
+            "undefined": jinja2.StrictUndefined,
+            "trim_blocks": True,
+            "lstrip_blocks": True,
+            "keep_trailing_newline": True,
+        }
+        self._envs = {
+            "html": jinja2.Environment(autoescape=True, **common),
+            "txt": jinja2.Environment(autoescape=False, **common),
+            "slack": jinja2.Environment(autoescape=True, finalize=_slack_finalize, **common),
+        }
+        highlight: dict[str, Callable[[Snippet], Any]] = {
+            "html": _highlight_html,
+            "txt": _highlight_text,
+            "slack": _highlight_slack,
+        }
+        for fmt, env in self._envs.items():
+            env.filters.update(
+                highlight=highlight[fmt],
+                safe_url=_slack_url if fmt == "slack" else safe_url,
+                datetime=_ctx_datetime,
+                number=_ctx_number,
+                oneline=lambda s: _SQUASH.sub(" ", str(s)).strip(),
+            )
+
+    # -- lookup --
+
+    def template_name(self, fmt: str, kind: Kind, template_set: str, lang: str) -> str:
+        """The name that will be used, user folder first (for ``monitor digest preview``)."""
+        return self._template(fmt, kind, template_set, lang).name or ""
+
+    def _template(self, fmt: str, kind: Kind, template_set: str, lang: str) -> jinja2.Template:
+        names = [f"{template_set}/{lang}/{kind}.{fmt}.j2"]
+        if template_set != "default":
+            names.append(f"default/{lang}/{kind}.{fmt}.j2")
+        try:
+            return self._envs[fmt].select_template(names)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"template {exc.name or names[0]} line {exc.lineno}: {exc.message}; "
+                f"hint: fix the Jinja2 syntax in {exc.filename or 'the template'}"
+            ) from exc
+        except jinja2.TemplatesNotFound as exc:
+            where = f"{self.user_dir} or {self.shipped_dir}" if self.user_dir else self.shipped_dir
+            raise TemplateError(
+                f"no template {' or '.join(names)} in {where}; "
+                f"hint: check the subscription's template and language settings"
+            ) from exc
+
+    def _module(
+        self, fmt: str, kind: Kind, template_set: str, lang: str, ctx: dict[str, Any]
+    ) -> Any:
+        tmpl = self._template(fmt, kind, template_set, lang)
+        try:
+            return tmpl.make_module(ctx)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(
+                f"template {tmpl.name} ({tmpl.filename}) failed: {exc.__class__.__name__}: {exc}; "
+                "hint: a user template may only use the variables the shipped one uses"
+            ) from exc
+
+    # -- rendering --
+
+    def render_digest(self, digest: Digest) -> RenderedMessage:
+        ctx = {"digest": digest, "lang": digest.language, "tz": digest.timezone, "now": digest.now}
+        return self._render("digest", digest.template, digest.language, ctx, digest_data(digest))
+
+    def render_alert(self, alert: Alert) -> RenderedMessage:
+        ctx = {
+            "alert": alert,
+            "item": alert.item,
+            "lang": alert.language,
+            "tz": alert.timezone,
+            "now": alert.now,
+        }
+        return self._render("alert", alert.template, alert.language, ctx, alert_data(alert))
+
+    def _render(
+        self, kind: Kind, tset: str, lang: str, ctx: dict[str, Any], data: dict[str, Any]
+    ) -> RenderedMessage:
+        text_mod = self._module("txt", kind, tset, lang, ctx)
+        html_mod = self._module("html", kind, tset, lang, ctx)
+        slack_mod = self._module("slack", kind, tset, lang, ctx)
+        subject = getattr(text_mod, "subject", None)
+        if subject is None:
+            raise TemplateError(
+                f"template {tset}/{lang}/{kind}.txt.j2 sets no subject; "
+                "hint: add {% set subject %}...{% endset %} at its top"
+            )
+        try:
+            html = css_inline.inline(str(html_mod), load_remote_stylesheets=False)
+        except (css_inline.InlineError, ValueError) as exc:
+            raise TemplateError(f"template {tset}/{lang}/{kind}.html.j2: CSS: {exc}") from exc
+        return RenderedMessage(
+            kind=kind,
+            subject=clean_subject(str(subject)),
+            text=str(text_mod).strip() + "\n",
+            html=html,
+            slack_payloads=self._slack(kind, tset, lang, ctx, slack_mod),
+            data=data,
+            created=ctx["now"],
+            template=f"{tset}/{lang}/{kind}",
+        )
+
+    def _slack(
+        self, kind: Kind, tset: str, lang: str, ctx: dict[str, Any], mod: Any
+    ) -> list[dict[str, Any]]:
+        # Macros run only now, so their errors surface here rather than in make_module.
+        try:
+            return slack_payloads(ctx, mod)
+        except (jinja2.TemplateError, AttributeError, TypeError) as exc:
+            raise TemplateError(
+                f"template {tset}/{lang}/{kind}.slack.j2 failed: {exc.__class__.__name__}: {exc}; "
+                "hint: it must define the macros header, entry, continued and fallback "
+                "(digests also summary and rule_heading)"
+            ) from exc
+
+
+def clean_subject(subject: str) -> str:
+    """One line, at most SUBJECT_MAX characters: a header can never be split or overlong."""
+    line = _SQUASH.sub(" ", subject).strip()
+    if len(line) > SUBJECT_MAX:
+        line = line[: SUBJECT_MAX - 1].rstrip() + "…"
+    return line
+
+
+@jinja2.pass_context
+def _ctx_datetime(ctx: jinja2.runtime.Context, value: datetime, style: str = "medium") -> str:
+    return format_datetime(value, ctx["lang"], ctx["tz"], style)
+
+
+@jinja2.pass_context
+def _ctx_number(ctx: jinja2.runtime.Context, value: float, decimals: int = 0) -> str:
+    return format_number(value, ctx["lang"], decimals)
+
+
+# --- Slack: Block Kit built here, text from the template's macros -----------------------------
+
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_SECTION = 3000
+SLACK_MAX_HEADER = 150
+SLACK_MAX_FALLBACK = 3000
+
+
+def _u16(text: str) -> int:
+    # Slack counts UTF-16 units in places; an emoji then counts twice. Measure the strict way.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def clip_mrkdwn(text: str, limit: int) -> str:
+    """At most ``limit`` units; never ends inside an entity (&amp;) or a link (<url|text>)."""
+    if _u16(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    while (excess := _u16(cut) - (limit - 1)) > 0:
+        cut = cut[:-excess]
+    lt = cut.rfind("<")
+    if lt != -1 and ">" not in cut[lt:]:
+        cut = cut[:lt]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + "…"
+
+
+def _md(value: Any) -> str:
+    return from_slack_markup(str(value)).strip()
+
+
+def _plain(value: Any, limit: int) -> str:
+    text = _md(value).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text = _SQUASH.sub(" ", text.replace(_ZWSP, "")).strip()
+    return clip_mrkdwn(text, limit) or "-"
+
+
+def _section(text: str) -> dict[str, Any]:
+    # Slack rejects an empty text; a template that renders nothing still yields a valid block.
+    text = clip_mrkdwn(text, SLACK_MAX_SECTION) or "-"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    """Long text (a summary over many rules) split at line breaks into several sections."""
+    out: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    size = 0
+    for line in text.splitlines():
+        if chunk and size + _u16(line) + 1 > SLACK_MAX_SECTION:
+            out.append(_section("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += _u16(line) + 1
+    if any(c.strip() for c in chunk):
+        out.append(_section("\n".join(chunk)))
+    return out
+
+
+def slack_payloads(ctx: dict[str, Any], mod: Any) -> list[dict[str, Any]]:
+    """Messages in order, each within Slack's limits; a heading never ends a message."""
+    head: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _plain(mod.header(), 150)}}
+    ]
+    units: list[list[dict[str, Any]]] = []
+    digest: Digest | None = ctx.get("digest")
+    if digest is not None:
+        head += _sections(_md(mod.summary()))
+        for group in digest.groups:
+            heading = [{"type": "divider"}, _section(_md(mod.rule_heading(group)))]
+            for n, item in enumerate(group.items):
+                block = _section(_md(mod.entry(item)))
+                units.append([*heading, block] if n == 0 else [block])
+    else:
+        units.append([_section(_md(mod.entry(ctx["item"])))])
+    # One block per message stays free for the "part 2 of 5" line.
+    cap = SLACK_MAX_BLOCKS - 1
+    parts: list[list[dict[str, Any]]] = [[]]
+    for unit in [[b] for b in head] + units:
+        if parts[-1] and len(parts[-1]) + len(unit) > cap:
+            parts.append([])
+        parts[-1].extend(unit[:cap])
+    total = len(parts)
+    payloads = []
+    for n, blocks in enumerate(parts, start=1):
+        if n > 1:
+            note = clip_mrkdwn(_md(mod.continued(n, total)), SLACK_MAX_SECTION) or "-"
+            blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+        payloads.append(
+            {
+                "text": clip_mrkdwn(_md(mod.fallback(n, total)), SLACK_MAX_FALLBACK),
+                "blocks": blocks,
+                # Feed links must not unfold into previews of arbitrary pages.
+                "unfurl_links": False,
+                "unfurl_media": False,
+            }
+        )
+    return payloads
+
+
+# --- JSON data (webhook, file channel) --------------------------------------------------------
+
+
+def item_data(item: Item) -> dict[str, Any]:
+    return {
+        "feed_url": item.entry.feed_url,
+        "entry_id": item.entry.id,
+        "title": item.title.text,
+        "link": safe_url(item.link),
+        "source": item.source,
+        "published": item.published.isoformat(),
+        "rule_id": item.rule_id,
+        "rule_title": item.rule_title,
+        "score": item.score,
+        "alerted": item.alerted,
+        "snippet": {
+            "field": item.snippet.field,
+            "text": item.snippet.text,
+            "spans": [list(s) for s in item.snippet.spans],
+        },
+        "hits": [
+            {
+                "concept": h.concept,
+                "variant": h.variant,
+                "field": h.field,
+                "start": h.start,
+                "end": h.end,
+                "text": h.text,
+                "similarity": h.similarity,
+            }
+            for h in item.hits
+        ],
+    }
+
+
+def digest_data(digest: Digest) -> dict[str, Any]:
+    return {
+        "kind": "digest",
+        "subscription": digest.subscription,
+        "language": digest.language,
+        "timezone": digest.timezone,
+        "generated": digest.now.isoformat(),
+        "since": digest.since.isoformat() if digest.since else None,
+        "total": digest.total,
+        "entries": digest.entry_count,
+        "omitted_alerted": digest.omitted_alerted,
+        "counts": [
+            {"rule_id": g.rule_id, "title": g.title, "count": g.count} for g in digest.groups
+        ],
+        "groups": [
+            {
+                "rule_id": g.rule_id,
+                "title": g.title,
+                "count": g.count,
+                "items": [item_data(i) for i in g.items],
+            }
+            for g in digest.groups
+        ],
+    }
+
+
+def alert_data(alert: Alert) -> dict[str, Any]:
+    return {
+        "kind": "alert",
+        "subscription": alert.subscription,
+        "language": alert.language,
+        "timezone": alert.timezone,
+        "generated": alert.now.isoformat(),
+        "item": item_data(alert.item),
+    }
+
+
+# --- module-level convenience -----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer(user_dir: Path | None) -> Renderer:
+    return Renderer(user_dir)
+
+
+def render_digest(digest: Digest, *, user_dir: Path | None = None) -> RenderedMessage:
+    return _renderer(user_dir).render_digest(digest)
+
+
+def render_alert(alert: Alert, *, user_dir: Path | None = None) -> RenderedMessage:
+    return _renderer(user_dir).render_alert(alert)
