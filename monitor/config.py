@@ -12,11 +12,10 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,12 +25,10 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.model import Feed
+from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
 from monitor.resources import example_config, shipped_rules_dir
-from monitor.units import parse_duration, parse_size
+from monitor.units import ByteSize, Duration
 from monitor.yamlfile import Loc, YamlDocument, dotted, load_yaml
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
 
 class _Model(BaseModel):
@@ -106,14 +103,15 @@ class Settings(_Model):
     rules: tuple[Path, ...] = ()
     templates: Path | None = None
     retention: Duration = timedelta(days=90)
+    parse_workers: int | None = Field(default=None, ge=0, le=64)
     defaults: FeedDefaults = FeedDefaults()
     fetch: FetchSettings = FetchSettings()
     feeds: tuple[FeedSettings, ...] = ()
     opml: tuple[Path, ...] = ()
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
-    channels: dict[str, dict[str, Any]] = {}
-    subscriptions: tuple[dict[str, Any], ...] = ()
+    channels: dict[str, ChannelSettings] = {}
+    subscriptions: tuple[SubscriptionSettings, ...] = ()
     delivery: DeliverySettings = DeliverySettings()
     source: Path | None = Field(None, exclude=True)
 
@@ -146,6 +144,7 @@ class Settings(_Model):
             if feed.url in seen:
                 raise ValueError(f"feeds[{i}]: feed {feed.url!r} is listed twice")
             seen.add(feed.url)
+        check_references(self.channels, self.subscriptions)
         return self
 
     # --- derived views --------------------------------------------------------------------
@@ -202,8 +201,10 @@ def find_config(path: Path | None) -> Path:
     return local if local.exists() else example_config()
 
 
-def load_settings(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
-    path = find_config(path)
+def load_settings(
+    path: Path | str | None = None, *, env: Mapping[str, str] | None = None
+) -> Settings:
+    path = find_config(Path(path) if path is not None else None)
     doc = load_yaml(path, env=os.environ if env is None else env)
     return settings_from_document(doc, source=path)
 
@@ -221,31 +222,7 @@ def settings_from_document(doc: YamlDocument, *, source: Path | None) -> Setting
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
         raise validation_error(exc, doc, Settings) from None
-    _check_delivery(settings, doc)
     return settings
-
-
-def _check_delivery(settings: Settings, doc: YamlDocument) -> None:
-    """Validate the channel and subscription sections with their own models."""
-    try:
-        from monitor.notify.settings import (  # type: ignore[import-not-found,unused-ignore]
-            validate_delivery_settings,
-        )
-    except ImportError:  # the notification layer is optional until it lands
-        return
-    try:
-        validate_delivery_settings(settings.channels, settings.subscriptions)
-    except ValidationError as exc:
-        raise validation_error(exc, doc, None) from None
-    except ConfigError as exc:
-        loc = tuple(exc.key.replace("[", ".").replace("]", "").split(".")) if exc.key else ()
-        raise ConfigError(
-            exc.message,
-            file=doc.path,
-            line=doc.line_of(tuple(int(p) if p.isdigit() else p for p in loc)),
-            key=exc.key,
-            hint=exc.hint,
-        ) from None
 
 
 def validation_error(

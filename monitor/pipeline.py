@@ -19,11 +19,14 @@ from monitor.errors import FeedError, FetchError
 from monitor.fetch import Fetcher, FetchResult
 from monitor.logs import event
 from monitor.model import Entry, Feed, FeedState, Match
-from monitor.parse import parse_feed
 from monitor.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.store import Storage
+from monitor.workers import FeedParser, InlineParser
 
 log = logging.getLogger("monitor.poll")
+
+POOL_MIN_FEEDS = 8
+_INLINE = InlineParser()
 
 Status = Literal["ok", "not_modified", "unchanged", "error"]
 
@@ -78,7 +81,9 @@ class Pipeline:
         *,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        parser: FeedParser | None = None,
     ) -> None:
+        self.parser: FeedParser = parser or InlineParser()
         self.storage = storage
         self.fetcher = fetcher
         self.matcher = matcher
@@ -86,10 +91,14 @@ class Pipeline:
         self.rng = rng or random.Random()
 
     async def poll_many(self, feeds: Sequence[Feed]) -> list[PollReport]:
-        """Poll concurrently (the fetcher enforces global and per-host limits)."""
-        return list(await asyncio.gather(*(self.poll(f) for f in feeds)))
+        """Poll concurrently (the fetcher enforces global and per-host limits).
 
-    async def poll(self, feed: Feed) -> PollReport:
+        A small batch parses inline: starting worker processes would cost more than it saves.
+        """
+        parser = self.parser if len(feeds) >= POOL_MIN_FEEDS else _INLINE
+        return list(await asyncio.gather(*(self.poll(f, parser=parser) for f in feeds)))
+
+    async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
         started = time.perf_counter()
         state = self.storage.feed_state(feed.url) or FeedState(url=feed.url)
         policy = policy_for(feed)
@@ -100,7 +109,7 @@ class Pipeline:
         except FeedError as exc:
             return self._failed(feed, state, policy, exc, started)
         try:
-            report = self._ingest(feed, state, policy, result, started)
+            report = await self._ingest(feed, state, policy, result, started, parser)
         except FeedError as exc:
             return self._failed(feed, state, policy, exc, started)
         event(
@@ -120,13 +129,14 @@ class Pipeline:
             event(log, "poll.warning", level=logging.WARNING, feed=feed.url, warning=warning)
         return report
 
-    def _ingest(
+    async def _ingest(
         self,
         feed: Feed,
         state: FeedState,
         policy: PollPolicy,
         result: FetchResult,
         started: float,
+        parser: FeedParser | None,
     ) -> PollReport:
         now = self.clock()
         fetch_url = result.permanent_url or state.fetch_url
@@ -158,7 +168,7 @@ class Pipeline:
             )
 
         assert result.content is not None
-        parsed = parse_feed(
+        parsed = await (parser or self.parser).parse(
             result.content,
             feed_url=feed.url,
             base_url=result.final_url,

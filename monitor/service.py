@@ -23,6 +23,7 @@ from monitor.logs import event
 from monitor.model import Feed
 from monitor.pipeline import EntryMatcher, Pipeline, PollReport
 from monitor.store import Storage, open_storage
+from monitor.workers import ProcessParser, make_parser
 
 log = logging.getLogger("monitor.service")
 
@@ -90,6 +91,7 @@ class Service:
         self.rules = RuleBook(settings.rule_paths())
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
+        self.parser = make_parser(settings.parse_workers)
         self._fetcher: Fetcher | None = None
         self._pipeline: Pipeline | None = None
 
@@ -97,7 +99,12 @@ class Service:
         self._fetcher = Fetcher(fetch_limits(self.settings))
         await self._fetcher.__aenter__()
         self._pipeline = Pipeline(
-            self.storage, self._fetcher, self.rules, clock=self.clock, rng=self.rng
+            self.storage,
+            self._fetcher,
+            self.rules,
+            clock=self.clock,
+            rng=self.rng,
+            parser=self.parser,
         )
         return self
 
@@ -109,6 +116,8 @@ class Service:
     ) -> None:
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, tb)
+        if isinstance(self.parser, ProcessParser):
+            self.parser.close()
         self.storage.close()
 
     @property

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {
@@ -78,3 +81,9 @@ def format_duration(td: timedelta) -> str:
     if seconds % 60 == 0 and seconds:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A pydantic field type: "90s", "15m", "1h30m", "7d" or a number of seconds."""
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+"""A pydantic field type: "10MB", "512KiB" or a number of bytes."""

@@ -1,0 +1,129 @@
+"""Where parsing runs: inline, or in worker processes so that feedparser uses every core.
+
+Parsing is the costliest step of a poll (feedparser is pure Python); fetching and storing are
+cheap by comparison. With ``parse_workers: N`` (N > 0) bodies are parsed in N processes
+started with ``forkserver`` (not ``fork``: the daemon has threads and an event loop, which a
+forked child must not inherit). A worker that dies is replaced; its feed gets a per-feed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from functools import partial
+from types import TracebackType
+from typing import Protocol
+
+from monitor.errors import ParseError
+from monitor.parse import ParsedFeed, parse_feed
+
+
+class FeedParser(Protocol):
+    async def parse(
+        self,
+        content: bytes,
+        *,
+        feed_url: str,
+        base_url: str | None,
+        headers: Mapping[str, str] | None,
+        now: datetime,
+        feed_language: str | None,
+    ) -> ParsedFeed: ...
+
+
+class InlineParser:
+    """Parses in the calling thread: no start-up cost, one core."""
+
+    async def parse(
+        self,
+        content: bytes,
+        *,
+        feed_url: str,
+        base_url: str | None,
+        headers: Mapping[str, str] | None,
+        now: datetime,
+        feed_language: str | None,
+    ) -> ParsedFeed:
+        return parse_feed(
+            content,
+            feed_url=feed_url,
+            base_url=base_url,
+            headers=headers,
+            now=now,
+            feed_language=feed_language,
+        )
+
+
+def _warm_up() -> None:
+    import monitor.parse  # noqa: F401  (import feedparser once per worker, not per body)
+
+
+class ProcessParser:
+    """Parses in a pool of worker processes; use ``async with`` or call ``close``."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["monitor.parse"])
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_warm_up)
+        return self._pool
+
+    async def parse(
+        self,
+        content: bytes,
+        *,
+        feed_url: str,
+        base_url: str | None,
+        headers: Mapping[str, str] | None,
+        now: datetime,
+        feed_language: str | None,
+    ) -> ParsedFeed:
+        call = partial(
+            parse_feed,
+            content,
+            feed_url=feed_url,
+            base_url=base_url,
+            headers=dict(headers) if headers is not None else None,
+            now=now,
+            feed_language=feed_language,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), call)
+        except BrokenProcessPool:
+            # A worker died (out of memory, killed): start a fresh pool for the next feeds.
+            self.close()
+            raise ParseError(feed_url, "the parser process died on this feed") from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def __aenter__(self) -> ProcessParser:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def make_parser(workers: int | None) -> InlineParser | ProcessParser:
+    """``None``: one worker per core (at most 4) on a machine with several cores; 0: inline."""
+    if workers is None:
+        cores = os.cpu_count() or 1
+        workers = min(cores, 4) if cores > 1 else 0
+    return ProcessParser(workers) if workers > 0 else InlineParser()
