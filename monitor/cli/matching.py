@@ -1,3 +1,356 @@
-"""Commands: matching (placeholder until its issue lands)."""
+"""Commands: ``monitor match``, ``monitor explain`` and ``monitor rules check``.
+
+``match`` reads feed files, URLs or JSONL entries and prints one JSON object per entry, in input
+order. Exit codes: 0 every input was read, 1 an input failed (reported on stderr), 2 usage or
+invalid rules.
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from monitor.cli.app import cli, echo_json
+from monitor.errors import MonitorError, RuleError
+from monitor.match import Explanation, Matcher, compile_rules
+from monitor.model import FIELDS, Entry, Hit, Match, as_utc
+from monitor.resources import shipped_rules_dir
+from monitor.rules import check_rules, load_rules
+
+_RULES_HELP = "Rule file or directory (repeatable; default: the shipped rules/)."
+_JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class _InputError(Exception):
+    """One input (or one line of it) could not be read; the others go on."""
+
+
+def _matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
+    try:
+        return compile_rules(load_rules(list(paths) or [shipped_rules_dir()]))
+    except RuleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+        raise AssertionError("unreachable") from exc  # ctx.exit raises
+
+
+# --- reading entries ---------------------------------------------------------------------------
+def _entry_from_json(obj: Any, where: str, now: datetime) -> Entry:
+    if not isinstance(obj, dict):
+        raise _InputError(f"{where}: expected a JSON object, found {type(obj).__name__}")
+    entry_id = obj.get("id")
+    if not isinstance(entry_id, str | int) or isinstance(entry_id, bool) or entry_id == "":
+        raise _InputError(f"{where}: key 'id' is missing or not a string")
+    texts: dict[str, str] = {}
+    for key in (*FIELDS, "link", "language"):
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise _InputError(
+                f"{where}: key {key!r} must be a string, found {type(value).__name__}"
+            )
+        texts[key] = value or ""
+    published = now
+    raw = obj.get("published")
+    if raw:
+        try:
+            published = as_utc(datetime.fromisoformat(str(raw).replace("Z", "+00:00")))
+        except ValueError:
+            raise _InputError(
+                f"{where}: key 'published' is not an ISO 8601 date: {raw!r}"
+            ) from None
+    return Entry(
+        feed_url=where.rsplit(":", 1)[0],
+        id=str(entry_id),
+        title=texts["title"],
+        link=texts["link"] or None,
+        summary=texts["summary"],
+        content=texts["content"],
+        published=published,
+        language=texts["language"] or None,
+    )
+
+
+def _jsonl_entries(stream: IO[str], name: str, now: datetime, errors: list[str]) -> Iterator[Entry]:
+    for lineno, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{lineno}"
+        try:
+            yield _entry_from_json(json.loads(line), where, now)
+        except json.JSONDecodeError as exc:
+            errors.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+        except _InputError as exc:
+            errors.append(str(exc))
+
+
+def _feed_entries(source: str, content: bytes, now: datetime) -> list[Entry]:
+    try:
+        from monitor.parse import parse_feed
+    except ImportError:
+        raise _InputError(
+            f"{source}: feed input not supported yet (monitor.parse missing)"
+        ) from None
+    try:
+        return list(parse_feed(content, feed_url=source, now=now).entries)
+    except MonitorError as exc:
+        raise _InputError(str(exc)) from None
+
+
+def _fetch(url: str) -> bytes:
+    try:
+        import asyncio
+
+        from monitor.fetch import Fetcher
+    except ImportError:
+        raise _InputError(f"{url}: URL input not supported yet (monitor.fetch missing)") from None
+
+    async def get() -> bytes:
+        async with Fetcher() as fetcher:
+            result = await fetcher.fetch(url)
+        return result.content or b""
+
+    try:
+        return asyncio.run(get())
+    except MonitorError as exc:
+        raise _InputError(str(exc)) from None
+
+
+def _read_input(source: str, now: datetime, errors: list[str]) -> Iterator[Entry]:
+    """Entries of one input; problems go to ``errors`` (whole-input ones raise _InputError)."""
+    if source == "-":
+        yield from _jsonl_entries(sys.stdin, "<stdin>", now, errors)
+        return
+    if source.startswith(("http://", "https://")):
+        yield from _feed_entries(source, _fetch(source), now)
+        return
+    path = Path(source)
+    try:
+        if path.suffix.lower() in _JSONL_SUFFIXES:
+            with path.open(encoding="utf-8") as fh:
+                yield from _jsonl_entries(fh, source, now, errors)
+            return
+        content = path.read_bytes()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _InputError(f"{source}: cannot read: {exc}") from None
+    yield from _feed_entries(source, content, now)
+
+
+# --- output ------------------------------------------------------------------------------------
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "concept": hit.concept,
+        "variant": hit.variant,
+        "field": hit.field,
+        "start": hit.start,
+        "end": hit.end,
+        "text": hit.text,
+        "similarity": hit.similarity,
+    }
+
+
+def _match_json(entry: Entry, matches: Sequence[Match]) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "matches": [
+            {
+                "rule": m.rule_id,
+                "score": m.score,
+                "priority": m.priority.value,
+                "explanation": [_hit_json(h) for h in m.hits],
+            }
+            for m in matches
+        ],
+    }
+
+
+def _table_row(entry: Entry, matches: Sequence[Match]) -> str:
+    rules = ", ".join(f"{m.rule_id} {m.score}" for m in matches) or "-"
+    title = (entry.title or entry.summary).replace("\n", " ")
+    if len(title) > 70:
+        title = title[:69] + "…"
+    return f"{entry.id[:16]:16}  {rules:44}  {title}"
+
+
+@cli.command("match")
+@click.option(
+    "--rules", "rule_paths", multiple=True, type=click.Path(path_type=Path), help=_RULES_HELP
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "table"]),
+    default=None,
+    help="Default: jsonl when stdout is not a terminal, else table.",
+)
+@click.argument("inputs", nargs=-1, required=True)
+@click.pass_context
+def match_command(
+    ctx: click.Context, rule_paths: tuple[Path, ...], fmt: str | None, inputs: tuple[str, ...]
+) -> None:
+    """Match entries against the watch rules: one JSON line per entry, in input order.
+
+    INPUT is a feed file, a feed URL, a .jsonl file of entries (keys id, title, summary, content,
+    link, published, language; all but id optional) or - for JSONL on stdin.
+    """
+    matcher = _matcher(ctx, rule_paths)
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    now = datetime.now(UTC)  # only for entries without a date; matching ignores it
+    failed = False
+    if fmt == "table":
+        click.echo(f"{'ENTRY':16}  {'RULES (score)':44}  TITLE")
+    for source in inputs:
+        errors: list[str] = []
+        try:
+            for entry in _read_input(source, now, errors):
+                matches = matcher.match(entry)
+                if fmt == "jsonl":
+                    echo_json(_match_json(entry, matches))
+                else:
+                    click.echo(_table_row(entry, matches))
+        except _InputError as exc:
+            errors.append(str(exc))
+        for message in errors:
+            click.echo(f"error: {message}", err=True)
+        failed = failed or bool(errors)
+    ctx.exit(1 if failed else 0)
+
+
+# --- explain -----------------------------------------------------------------------------------
+def _highlight(text: str, hits: Sequence[Hit]) -> str:
+    out, pos = [], 0
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.start < pos:
+            continue
+        out.append(text[pos : hit.start])
+        out.append(click.style(text[hit.start : hit.end], fg="yellow", bold=True, underline=True))
+        pos = hit.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _describe_hit(hit: Hit) -> str:
+    how = "exact" if hit.exact else f"fuzzy {hit.similarity:g}%"
+    return f"{hit.text!r} ({hit.field} {hit.start}:{hit.end}, variant {hit.variant!r}, {how})"
+
+
+def _explanation_text(exp: Explanation, entry: Entry) -> list[str]:
+    verdict = "MATCH" if exp.matched else "no match"
+    lines = [
+        f"rule {exp.rule_id}: {verdict} (score {exp.score}, threshold {exp.threshold}, "
+        f"priority {exp.priority.value})",
+        f"  {exp.reason}",
+    ]
+    for c in exp.concepts:
+        found = "; ".join(_describe_hit(h) for h in c.hits) or "not found"
+        lines.append(f"  {c.role:4} {c.concept:22} {c.strength:4.2f}  {found}")
+        for h in c.excluded:
+            lines.append(f"       {'':22}       excluded by context: {_describe_hit(h)}")
+    for name in FIELDS:
+        text = entry.text(name)
+        if text:
+            shown = [h for c in exp.concepts for h in (*c.hits, *c.excluded) if h.field == name]
+            lines.append(f"  {name}: {_highlight(text, shown)}")
+    return lines
+
+
+@cli.command("explain")
+@click.option("--rule", "rule_id", required=True, help="Rule id to explain.")
+@click.option(
+    "--rules", "rule_paths", multiple=True, type=click.Path(path_type=Path), help=_RULES_HELP
+)
+@click.option(
+    "--field",
+    "field_name",
+    type=click.Choice(list(FIELDS)),
+    default="title",
+    show_default=True,
+    help="Which entry field TEXT stands for.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.argument("text")
+@click.pass_context
+def explain_command(
+    ctx: click.Context,
+    rule_id: str,
+    rule_paths: tuple[Path, ...],
+    field_name: str,
+    as_json: bool,
+    text: str,
+) -> None:
+    """Why TEXT matches a rule or not: score, concepts, hits (highlighted) and exclusions."""
+    matcher = _matcher(ctx, rule_paths)
+    if rule_id not in matcher.ruleset.ids:
+        try:
+            matcher.ruleset.rule(rule_id)
+        except RuleError as exc:
+            raise click.BadParameter(str(exc), param_hint="--rule") from None
+    fields = dict.fromkeys(FIELDS, "")
+    fields[field_name] = text
+    entry = Entry(
+        "cli",
+        "text",
+        fields["title"],
+        None,
+        fields["summary"],
+        fields["content"],
+        datetime.now(UTC),
+    )
+    exp = matcher.explain(entry, rule_id)
+    if as_json:
+        echo_json(
+            {
+                "rule": exp.rule_id,
+                "matched": exp.matched,
+                "score": exp.score,
+                "threshold": exp.threshold,
+                "priority": exp.priority.value,
+                "reason": exp.reason,
+                "concepts": [
+                    {
+                        "concept": c.concept,
+                        "role": c.role,
+                        "strength": round(c.strength, 3),
+                        "hits": [_hit_json(h) for h in c.hits],
+                        "excluded": [_hit_json(h) for h in c.excluded],
+                    }
+                    for c in exp.concepts
+                ],
+            }
+        )
+    else:
+        for line in _explanation_text(exp, entry):
+            click.echo(line)
+
+
+# --- rules -------------------------------------------------------------------------------------
+@cli.group("rules")
+def rules_group() -> None:
+    """Inspect and validate watch-rule files."""
+
+
+@rules_group.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def rules_check(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Validate rule files (default: the shipped rules/); list every problem. Exit 1 if any."""
+    ruleset, errors = check_rules(list(paths) or [shipped_rules_dir()])
+    if errors:
+        for exc in errors:
+            click.echo(f"error: {exc}", err=True)
+        click.echo(f"{len(errors)} problem(s) found", err=True)
+        ctx.exit(1)
+    assert ruleset is not None
+    click.echo(
+        f"ok: {len(ruleset.rules)} rules, {len(ruleset.concepts)} concepts "
+        f"in {len(ruleset.sources)} file(s)"
+    )
+    for rule in ruleset.rules:
+        click.echo(
+            f"  {rule.id:28} {rule.priority.value:6} threshold {rule.threshold:3}  {rule.title}"
+        )

@@ -1,0 +1,168 @@
+"""Matcher benchmark: quality (P/R/F1 per rule) and speed, shipped pack versus two baselines.
+
+Run from the repository root: ``.venv/bin/python bench/bench_match.py [--shared ../shared]``.
+Prints only; writes nothing. Baselines use the pack's own variant terms (case-sensitive symbols
+such as "REE" or "Xi" left out) with the rules' all/any logic and no context exclusions:
+  keywords  exact case-insensitive substring of title + summary;
+  partial   ``fuzz.partial_ratio(term, text) >= 85``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rapidfuzz import fuzz
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from monitor.match import Matcher, compile_rules  # noqa: E402
+from monitor.model import Entry  # noqa: E402
+from monitor.resources import shipped_rules_dir  # noqa: E402
+from monitor.rules import Concept, Rule, RuleSet, load_rules  # noqa: E402
+from monitor.text import fold  # noqa: E402
+from tests.test_eval import Item, evaluate, load_eval, table  # noqa: E402
+
+N_ENTRIES = 25_000
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def concept_terms(rules: RuleSet) -> dict[str, list[str]]:
+    return {
+        cid: [fold(v.term) for v in c.variants if not v.case] for cid, c in rules.concepts.items()
+    }
+
+
+def baseline(rules: RuleSet, hit: Callable[[str, str], bool]) -> Callable[[str], set[str]]:
+    terms = concept_terms(rules)
+
+    def predict(text: str) -> set[str]:
+        text = text.casefold()
+        # Every term is tried (no short cut), as a loop that scores or explains must.
+        found = {cid for cid, ts in terms.items() if [hit(t, text) for t in ts].count(True)}
+        out = set()
+        for r in rules.rules:
+            if all(c in found for c in r.all) and (not r.any or any(c in found for c in r.any)):
+                out.add(r.id)
+        return out
+
+    return predict
+
+
+def substring(term: str, text: str) -> bool:
+    return term in text
+
+
+def partial(term: str, text: str) -> bool:
+    return fuzz.partial_ratio(term, text) >= 85  # as written in the issue, no score_cutoff
+
+
+def replicated(rules: RuleSet, times: int) -> RuleSet:
+    """The pack ``times`` over, rule and concept ids renamed (concepts keep their variants)."""
+    concepts: dict[str, Concept] = {}
+    out: list[Rule] = []
+    for i in range(times):
+        for cid, c in rules.concepts.items():
+            concepts[f"{cid}~{i}"] = replace(c, id=f"{cid}~{i}")
+        for r in rules.rules:
+            out.append(
+                replace(
+                    r,
+                    id=f"{r.id}~{i}",
+                    all=tuple(f"{c}~{i}" for c in r.all),
+                    any=tuple(f"{c}~{i}" for c in r.any),
+                    none=tuple(f"{c}~{i}" for c in r.none),
+                )
+            )
+    return RuleSet(tuple(out), concepts)
+
+
+def news_entries(shared: Path, n: int) -> list[Entry]:
+    rows = []
+    for path in sorted((shared / "corpus" / "news").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            rows.extend(json.loads(line) for line in fh)
+    unique = len(rows)
+    while len(rows) < n:
+        rows.extend(rows[: n - len(rows)])
+    print(f"speed corpus: {n:,} entries from corpus/news ({unique:,} unique, rest repeated)")
+    rows = rows[:n]
+    return [
+        Entry("news", f"{i}", r["title"], None, r["summary"], "", NOW) for i, r in enumerate(rows)
+    ]
+
+
+def timed(label: str, fn: Callable[[Entry], object], entries: Sequence[Entry]) -> float:
+    start = time.perf_counter()
+    for e in entries:
+        fn(e)
+    elapsed = time.perf_counter() - start
+    rate = len(entries) / elapsed
+    print(f"  {label:52} {len(entries):7,} entries {elapsed:8.2f} s {rate:10,.0f} entries/s")
+    return rate
+
+
+def quality(rules: RuleSet, items: list[Item]) -> None:
+    matcher = compile_rules(rules)
+    runs: list[tuple[str, Callable[[Item], set[str]]]] = [
+        ("shipped pack (monitor.match)", lambda i: {m.rule_id for m in matcher.match(i.entry())}),
+    ]
+    for name, hit in (("keywords: substring", substring), ("partial_ratio >= 85", partial)):
+        predict = baseline(rules, hit)
+        runs.append((f"baseline {name}", lambda i, p=predict: p(f"{i.title} {i.summary}")))
+    for name, predict in runs:
+        print()
+        print(table(evaluate(items, rules.ids, predict), f"{name} on {len(items)} labeled items"))
+
+
+def speed(rules: RuleSet, entries: list[Entry], naive_sample: int) -> None:
+    print()
+    terms = [t for ts in concept_terms(rules).values() for t in ts]
+    print(f"pack: {len(rules.rules)} rules, {len(rules.concepts)} concepts, {len(terms)} terms")
+    naive = baseline(rules, partial)
+    sample = entries[:naive_sample]
+    naive_rate = timed(
+        f"naive partial_ratio loop ({len(terms)} terms)",
+        lambda e: naive(f"{e.title} {e.summary}"),
+        sample,
+    )
+    matcher = compile_rules(rules)
+    cold = timed("compiled matcher, first pass (cold token memo)", matcher.match, entries)
+    warm = timed("compiled matcher, second pass (warm memo)", matcher.match, entries)
+    fresh = compile_rules(rules)
+    timed("compiled matcher, unique entries only (cold)", fresh.match, entries[:22_572])
+    big_rules = replicated(rules, 10)
+    big: Matcher = compile_rules(big_rules)
+    big_cold = timed(f"10x pack ({len(big_rules.rules)} rules), first pass", big.match, entries)
+    print(f"  speed-up compiled (cold) vs naive: {cold / naive_rate:6.1f}x (target >= 30x)")
+    print(f"  speed-up compiled (warm) vs naive: {warm / naive_rate:6.1f}x")
+    print(f"  10x pack time / 1x pack time (cold): {cold / big_cold:6.2f} (target <= 3)")
+    print(f"  compiled terms: 1x {matcher.unit_count}, 10x {big.unit_count}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument(
+        "--naive-sample", type=int, default=N_ENTRIES, help="entries for the slow naive loop"
+    )
+    args = parser.parse_args()
+    print(
+        f"bench_match  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  python {platform.python_version()}"
+        f"  {platform.machine()}  one process, one core"
+    )
+    rules = load_rules([shipped_rules_dir()])
+    quality(rules, load_eval())
+    speed(rules, news_entries(args.shared, N_ENTRIES), args.naive_sample)
+
+
+if __name__ == "__main__":
+    main()

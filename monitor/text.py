@@ -1,0 +1,153 @@
+"""Text normalization for matching and clustering: fold case, umlauts and compatibility forms.
+
+``fold`` is the fast path (C string operations only); ``fold_with_offsets`` gives the same string
+plus a map back to the original character offsets, so a hit can be highlighted in the source text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = [
+    "TOKEN_RE",
+    "Folded",
+    "fold",
+    "fold_char",
+    "fold_with_offsets",
+    "is_phrase_gap",
+    "tokens",
+]
+
+# Characters that carry no letters: soft hyphen, zero-width space/joiners, word joiner, BOM,
+# Mongolian vowel separator. Feeds use them inside words ("Selten\u00aderden").
+_IGNORABLE = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
+
+# After NFKD an umlaut is base letter + U+0308; German spells that "ae"/"oe"/"ue". Every other
+# mark with a combining class is dropped (é -> e, š -> s). Dropping all of them also makes the
+# result independent of canonical mark reordering, so folding works character by character.
+_COMBINING_DIAERESIS = "\u0308"
+_LAST_COMBINING = 0x1E94B  # no code point above this has a non-zero combining class
+
+
+def _char_class(code_points: list[int]) -> re.Pattern[str]:
+    ranges: list[tuple[int, int]] = []
+    for cp in sorted(code_points):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    body = "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
+    return re.compile(f"[{body}]+")
+
+
+def _dropped() -> list[int]:
+    keep = ord(_COMBINING_DIAERESIS)
+    marks = range(0x300, _LAST_COMBINING + 1)
+    return [ord(c) for c in _IGNORABLE] + [
+        cp for cp in marks if unicodedata.combining(chr(cp)) and cp != keep
+    ]
+
+
+# Two patterns because the regex engine tests a class of BMP characters with a bitmap in O(1)
+# but scans a list of ranges once astral characters are in it (~13x slower on news text).
+_DROP_BMP = _char_class([cp for cp in _dropped() if cp <= 0xFFFF])
+_DROP_ASTRAL = _char_class([cp for cp in _dropped() if cp > 0xFFFF])
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _strip_marks(text: str) -> str:
+    text = _DROP_BMP.sub("", text.replace(_COMBINING_DIAERESIS, "e"))
+    if _ASTRAL.search(text):
+        text = _DROP_ASTRAL.sub("", text)
+    return text
+
+
+TOKEN_RE = re.compile(r"[^\W_]+")
+"""A token is a run of letters and digits in folded text; everything else separates tokens."""
+
+# What may stand between two words of one phrase: spaces and hyphens ("rare-earth", "rare earth"),
+# not sentence punctuation ("... rare. Earth ...").
+_GAP_CHARS = frozenset(" \t\r\n\u00a0-\u2010\u2011\u2012\u2013\u2212/")
+
+
+def fold(text: str) -> str:
+    """Casefolded, compatibility-decomposed text with umlauts spelt out and other marks dropped.
+
+    Each input character maps to its own output independently (``fold_char``), which is what
+    lets ``fold_with_offsets`` rebuild the same string with offsets.
+    """
+    if text.isascii():
+        return text.lower()
+    return _strip_marks(unicodedata.normalize("NFKD", text)).casefold()
+
+
+@lru_cache(maxsize=4096)
+def fold_char(char: str) -> str:
+    """``fold`` of one character (cached: texts reuse a small alphabet)."""
+    return _strip_marks(unicodedata.normalize("NFKD", char)).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """Folded text plus, for each folded character, the offset of the source character."""
+
+    source: str
+    text: str
+    origin: Sequence[int] | None
+    """Source offset per folded character; None when they coincide (ASCII text)."""
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of ``source`` that produced ``text[start:end]`` (``start < end``)."""
+        if not 0 <= start < end <= len(self.text):
+            raise ValueError(f"span {start}:{end} outside folded text of length {len(self.text)}")
+        if self.origin is None:
+            return start, end
+        src_start = self.origin[start]
+        src_end = self.origin[end - 1] + 1
+        # Keep combining marks that trail the last letter ("Cafe\u0301"): they are part of it.
+        source = self.source
+        while src_end < len(source) and unicodedata.combining(source[src_end]):
+            src_end += 1
+        return src_start, src_end
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def fold_with_offsets(text: str) -> Folded:
+    """``fold(text)`` and the source offset of every folded character."""
+    if text.isascii():
+        return Folded(text, text.lower(), None)
+    pieces: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    # ASCII runs fold to themselves, lower-cased, one to one; only the rest goes char by char.
+    for m in _NON_ASCII.finditer(text):
+        start, end = m.span()
+        if start > pos:
+            pieces.append(text[pos:start].lower())
+            origin.extend(range(pos, start))
+        for i in range(start, end):
+            out = fold_char(text[i])
+            if out:
+                pieces.append(out)
+                origin.extend([i] * len(out))
+        pos = end
+    if pos < len(text):
+        pieces.append(text[pos:].lower())
+        origin.extend(range(pos, len(text)))
+    return Folded(text, "".join(pieces), origin)
+
+
+def tokens(folded: str) -> list[str]:
+    """The tokens of already folded text, in order."""
+    return TOKEN_RE.findall(folded)
+
+
+def is_phrase_gap(gap: str) -> bool:
+    """Whether the characters between two tokens keep them one phrase (spaces, hyphens)."""
+    return 0 < len(gap) <= 3 and all(c in _GAP_CHARS for c in gap)

@@ -1,0 +1,135 @@
+"""Quality of the shipped rule pack on the labeled evaluation set (tests/data/eval/).
+
+The set holds real news items labeled by hand against tests/data/eval/LABELING.md. Every rule
+of the shipped pack must reach F1 >= 0.95 on it; the table is printed with ``pytest -s``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.match import compile_rules
+from monitor.model import Entry
+from monitor.resources import shipped_rules_dir
+from monitor.rules import load_rules
+
+EVAL_FILE = Path(__file__).parent / "data" / "eval" / "eval.jsonl"
+TARGET_F1 = 0.95
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    source: str
+    language: str
+    title: str
+    summary: str
+    labels: frozenset[str]
+
+    def entry(self) -> Entry:
+        return Entry(
+            "eval", self.id, self.title, None, self.summary, "", _EPOCH, language=self.language
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    rule: str
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def load_eval(path: Path = EVAL_FILE) -> list[Item]:
+    items = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            items.append(
+                Item(
+                    d["id"],
+                    d["source"],
+                    d["language"],
+                    d["title"],
+                    d["summary"],
+                    frozenset(d["labels"]),
+                )
+            )
+    return items
+
+
+def evaluate(
+    items: Sequence[Item], rule_ids: Iterable[str], predict: Callable[[Item], set[str]]
+) -> list[Score]:
+    """Precision/recall/F1 per rule of ``predict`` (item -> predicted rule ids)."""
+    ids = list(rule_ids)
+    counts = {r: [0, 0, 0] for r in ids}
+    for item in items:
+        predicted = predict(item)
+        for r in ids:
+            got, want = r in predicted, r in item.labels
+            if got and want:
+                counts[r][0] += 1
+            elif got:
+                counts[r][1] += 1
+            elif want:
+                counts[r][2] += 1
+    return [Score(r, *counts[r]) for r in ids]
+
+
+def table(scores: Sequence[Score], title: str) -> str:
+    lines = [title, f"{'rule':28} {'P':>6} {'R':>6} {'F1':>6} {'TP':>4} {'FP':>4} {'FN':>4}"]
+    for s in scores:
+        lines.append(
+            f"{s.rule:28} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} "
+            f"{s.tp:4d} {s.fp:4d} {s.fn:4d}"
+        )
+    macro = sum(s.f1 for s in scores) / len(scores)
+    lines.append(f"{'macro F1':28} {'':6} {'':6} {macro:6.3f}")
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def items() -> list[Item]:
+    return load_eval()
+
+
+def test_eval_set_is_big_enough_and_labeled_with_known_rules(items: list[Item]) -> None:
+    ids = set(load_rules([shipped_rules_dir()]).ids)
+    assert len(items) >= 400
+    assert {i.language[:2] for i in items} == {"de", "en"}
+    assert len({i.id for i in items}) == len(items)
+    for item in items:
+        assert item.labels <= ids, (item.id, item.labels - ids)
+        assert item.source.startswith("corpus/news/")
+    for rule in ids:
+        assert any(rule in i.labels for i in items), f"no positive example for {rule}"
+
+
+def test_shipped_pack_reaches_target_f1_on_every_rule(items: list[Item]) -> None:
+    rules = load_rules([shipped_rules_dir()])
+    matcher = compile_rules(rules)
+    scores = evaluate(items, rules.ids, lambda i: {m.rule_id for m in matcher.match(i.entry())})
+    print("\n" + table(scores, f"shipped pack on {len(items)} labeled items"))
+    below = [f"{s.rule} F1={s.f1:.3f}" for s in scores if s.f1 < TARGET_F1]
+    assert not below, f"rules below F1 {TARGET_F1}: {', '.join(below)}"

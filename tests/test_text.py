@@ -1,0 +1,105 @@
+"""Normalization: folding rules, equivalent spellings, and offsets back into the source text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.text import TOKEN_RE, fold, fold_with_offsets, is_phrase_gap, tokens
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Ausfuhrbeschränkung", "Ausfuhrbeschraenkung"),
+        ("Lieferengpässe", "LIEFERENGPAESSE"),
+        ("Straße", "Strasse"),
+        ("GROẞE", "grosse"),
+        ("Lösung", "Lo\u0308sung"),  # precomposed and decomposed umlaut
+        ("Selten\u00aderden", "Seltenerden"),  # soft hyphen
+        ("rare\u200bearth", "rareearth"),  # zero-width space
+        ("Ｃｈｉｎａ", "china"),  # fullwidth compatibility forms
+        ("ﬁnancial", "financial"),  # ligature
+        ("Šefčovič", "Sefcovic"),  # other diacritics dropped
+    ],
+)
+def test_equivalent_spellings_fold_alike(a: str, b: str) -> None:
+    assert fold(a) == fold(b)
+
+
+def test_hyphen_space_and_joined_spellings_give_the_same_letters() -> None:
+    spellings = ["Seltene-Erden", "Seltene Erden", "seltene\u2011erden", "SELTENE\u00a0ERDEN"]
+    assert {"".join(tokens(fold(s))) for s in spellings} == {"seltenee" + "rden"}
+    assert tokens(fold("rare-earth")) == tokens(fold("rare earth")) == ["rare", "earth"]
+
+
+def test_tokens_split_on_punctuation_and_apostrophes() -> None:
+    assert tokens(fold("China’s export-curbs, (2025)")) == ["china", "s", "export", "curbs", "2025"]
+
+
+@pytest.mark.parametrize(
+    ("gap", "joined"),
+    [
+        (" ", True),
+        ("-", True),
+        (" - ", True),
+        ("\n", True),
+        (". ", False),
+        (", ", False),
+        ("", False),
+    ],
+)
+def test_phrase_gap(gap: str, joined: bool) -> None:
+    assert is_phrase_gap(gap) is joined
+
+
+@pytest.mark.parametrize(
+    ("source", "token", "expected"),
+    [
+        ("Die Lösung für Exportkontrollen", "exportkontrollen", "Exportkontrollen"),
+        ("Über Seltene Erden", "seltene", "Seltene"),
+        ("Sel\u00adtene Erden", "seltene", "Sel\u00adtene"),
+        ("Maßnahmen gegen Lieferengpässe", "lieferengpaesse", "Lieferengpässe"),
+        ("Ｃｈｉｎａ heute", "china", "Ｃｈｉｎａ"),
+        ("Cafe\u0301 und Kobalt", "cafe", "Cafe\u0301"),  # trailing mark stays with its letter
+    ],
+)
+def test_source_span_points_at_the_original_characters(
+    source: str, token: str, expected: str
+) -> None:
+    folded = fold_with_offsets(source)
+    m = next(m for m in TOKEN_RE.finditer(folded.text) if m.group() == token)
+    start, end = folded.source_span(*m.span())
+    assert source[start:end] == expected
+
+
+def test_source_span_rejects_empty_and_out_of_range_spans() -> None:
+    folded = fold_with_offsets("Kobalt")
+    with pytest.raises(ValueError):
+        folded.source_span(3, 3)
+    with pytest.raises(ValueError):
+        folded.source_span(0, 99)
+
+
+_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8", categories=("L", "M", "N", "P", "Z", "S", "Cf")),
+        st.sampled_from("äöüÄÖÜß\u00ad\u200b\u0308ﬁ½Ｃ-–"),
+    ),
+    max_size=60,
+)
+
+
+@given(_TEXT)
+def test_offsets_version_folds_exactly_like_the_fast_path(text: str) -> None:
+    assert fold_with_offsets(text).text == fold(text)
+
+
+@given(_TEXT)
+def test_every_token_maps_back_to_source_text_that_folds_to_it(text: str) -> None:
+    folded = fold_with_offsets(text)
+    for m in TOKEN_RE.finditer(folded.text):
+        start, end = folded.source_span(*m.span())
+        assert 0 <= start < end <= len(text)
+        assert m.group() in fold(text[start:end])
