@@ -267,25 +267,22 @@ def validation_error(
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """Keep only the parts of a pydantic location that exist in the data (drops union tags)."""
+    """Keep only the parts of a pydantic location that exist in the data (drops union tags).
+
+    A last part that is not in the data is the missing or unknown key itself, and is kept.
+    """
     out: list[str | int] = []
     node = data
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, dict) and str(part) in node:
             node = node[str(part)]
             out.append(str(part))
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             out.append(part)
-        elif (
-            isinstance(node, dict)
-            and not isinstance(part, int)
-            and not str(part).startswith("function-")
-        ):
-            # a key that is not in the data: the missing or unknown key itself
+        elif i == len(loc) - 1 and not isinstance(part, int):
             out.append(str(part))
-            node = None
-        # else: a union/validator tag; skip it
+        # else: a union tag or validator name; skip it
     return tuple(out)
 
 

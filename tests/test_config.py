@@ -147,3 +147,24 @@ def test_opml_feeds_merge_and_inline_wins(tmp_path: Path) -> None:
     assert feeds["https://a.example/rss"].name == "Inline A"
     b = feeds["https://b.example/rss"]
     assert b.tags == ("Mining", "x", "y") and b.interval == timedelta(hours=2)
+
+
+def test_error_inside_a_channel_names_the_exact_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "channels:\n  archive:\n    type: file\n    path: out\n    formats: [eml, json]\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.key == "channels.archive.formats[1]" and info.value.line == 5
+    assert "'json'" in str(info.value)
+
+
+def test_subscription_must_name_a_defined_channel(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "channels:\n  a: {type: file, path: out}\nsubscriptions:\n"
+        "  - {name: s, channel: b, mode: digest, schedule: '0 7 * * *'}\n",
+    )
+    with pytest.raises(ConfigError, match="names channel 'b'.*known: a"):
+        load_settings(path, env={})
