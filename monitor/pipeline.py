@@ -21,7 +21,7 @@ from monitor.logs import event
 from monitor.model import Entry, Feed, FeedState, Match
 from monitor.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.store import Storage
-from monitor.workers import FeedParser, InlineParser
+from monitor.workers import FeedParser, InlineParser, ParseJob
 
 log = logging.getLogger("monitor.poll")
 
@@ -168,7 +168,7 @@ class Pipeline:
             )
 
         assert result.content is not None
-        parsed = await (parser or self.parser).parse(
+        job = ParseJob(
             result.content,
             feed_url=feed.url,
             base_url=result.final_url,
@@ -176,6 +176,7 @@ class Pipeline:
             now=now,
             feed_language=feed.language,
         )
+        parsed = await (parser or self.parser).parse(job)
         known = self.storage.known_entries(feed.url)
         candidates = select_candidates(parsed.entries, known)
         matches: dict[str, list[Match]] = {}

@@ -14,49 +14,45 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from types import TracebackType
 from typing import Protocol
 
 from monitor.errors import ParseError
 from monitor.parse import ParsedFeed, parse_feed
 
 
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """One body to parse, with what ``parse_feed`` needs besides it (picklable)."""
+
+    content: bytes
+    feed_url: str
+    base_url: str | None
+    headers: Mapping[str, str] | None
+    now: datetime
+    feed_language: str | None
+
+    def run(self) -> ParsedFeed:
+        return parse_feed(
+            self.content,
+            feed_url=self.feed_url,
+            base_url=self.base_url,
+            headers=self.headers,
+            now=self.now,
+            feed_language=self.feed_language,
+        )
+
+
 class FeedParser(Protocol):
-    async def parse(
-        self,
-        content: bytes,
-        *,
-        feed_url: str,
-        base_url: str | None,
-        headers: Mapping[str, str] | None,
-        now: datetime,
-        feed_language: str | None,
-    ) -> ParsedFeed: ...
+    async def parse(self, job: ParseJob) -> ParsedFeed: ...
 
 
 class InlineParser:
     """Parses in the calling thread: no start-up cost, one core."""
 
-    async def parse(
-        self,
-        content: bytes,
-        *,
-        feed_url: str,
-        base_url: str | None,
-        headers: Mapping[str, str] | None,
-        now: datetime,
-        feed_language: str | None,
-    ) -> ParsedFeed:
-        return parse_feed(
-            content,
-            feed_url=feed_url,
-            base_url=base_url,
-            headers=headers,
-            now=now,
-            feed_language=feed_language,
-        )
+    async def parse(self, job: ParseJob) -> ParsedFeed:
+        return job.run()
 
 
 def _warm_up() -> None:
@@ -64,7 +60,7 @@ def _warm_up() -> None:
 
 
 class ProcessParser:
-    """Parses in a pool of worker processes; use ``async with`` or call ``close``."""
+    """Parses in a pool of worker processes; call ``close`` when done."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -77,48 +73,19 @@ class ProcessParser:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_warm_up)
         return self._pool
 
-    async def parse(
-        self,
-        content: bytes,
-        *,
-        feed_url: str,
-        base_url: str | None,
-        headers: Mapping[str, str] | None,
-        now: datetime,
-        feed_language: str | None,
-    ) -> ParsedFeed:
-        call = partial(
-            parse_feed,
-            content,
-            feed_url=feed_url,
-            base_url=base_url,
-            headers=dict(headers) if headers is not None else None,
-            now=now,
-            feed_language=feed_language,
-        )
+    async def parse(self, job: ParseJob) -> ParsedFeed:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), call)
+            return await loop.run_in_executor(self._executor(), job.run)
         except BrokenProcessPool:
             # A worker died (out of memory, killed): start a fresh pool for the next feeds.
             self.close()
-            raise ParseError(feed_url, "the parser process died on this feed") from None
+            raise ParseError(job.feed_url, "the parser process died on this feed") from None
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-    async def __aenter__(self) -> ProcessParser:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def make_parser(workers: int | None) -> InlineParser | ProcessParser:

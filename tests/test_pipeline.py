@@ -218,3 +218,28 @@ def test_restart_ingests_nothing_twice(
     assert [(r.status, r.new, r.changed) for r in second] == [("unchanged", 0, 0), ("ok", 0, 0)]
     assert sum(store.entry_counts().values()) == sum(r.new for r in first)
     store.close()
+
+
+def test_big_cycles_parse_in_worker_processes(harness: Harness, feed_server: FeedServer) -> None:
+    from monitor.pipeline import POOL_MIN_FEEDS
+    from monitor.workers import ProcessParser
+
+    feeds = []
+    for i in range(POOL_MIN_FEEDS):
+        feed_server.add(f"/w{i}.xml", rss((f"a{i}", f"Lithium {i}"), (f"b{i}", "Kobalt")))
+        feeds.append(Feed(url=feed_server.url(f"/w{i}.xml")))
+    parser = ProcessParser(2)
+
+    async def go() -> list[PollReport]:
+        async with Fetcher(harness.limits, trust_env=False) as fetcher:
+            pipe = Pipeline(harness.storage, fetcher, clock=harness.clock, parser=parser)
+            return await pipe.poll_many(feeds)
+
+    try:
+        reports = asyncio.run(go())
+        assert parser._pool is not None  # the pool really ran
+    finally:
+        parser.close()
+    assert [(r.status, r.new) for r in reports] == [("ok", 2)] * POOL_MIN_FEEDS
+    entry = harness.storage.get_entry(feeds[3].url, "a3")
+    assert entry is not None and entry.title == "Lithium 3" and entry.published.tzinfo is not None
