@@ -27,7 +27,7 @@ from monitor.errors import ConfigError
 from monitor.model import Feed
 from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
 from monitor.resources import example_config, shipped_rules_dir
-from monitor.units import ByteSize, Duration
+from monitor.units import ByteSize, Duration, format_duration
 from monitor.yamlfile import Loc, YamlDocument, dotted, load_yaml
 
 
@@ -45,8 +45,12 @@ class FeedDefaults(_Model):
 
     @model_validator(mode="after")
     def _bounds(self) -> FeedDefaults:
-        if self.min_interval > self.max_interval:
-            raise ValueError("min_interval must not be larger than max_interval")
+        if not self.min_interval <= self.interval <= self.max_interval:
+            raise ValueError(
+                "expected min_interval <= interval <= max_interval, found "
+                f"{format_duration(self.min_interval)} / {format_duration(self.interval)} / "
+                f"{format_duration(self.max_interval)}"
+            )
         return self
 
 
@@ -138,12 +142,22 @@ class Settings(_Model):
         return value
 
     @model_validator(mode="after")
-    def _unique_feeds(self) -> Settings:
+    def _check_feeds(self) -> Settings:
         seen: set[str] = set()
+        d = self.defaults
         for i, feed in enumerate(self.feeds):
             if feed.url in seen:
                 raise ValueError(f"feeds[{i}]: feed {feed.url!r} is listed twice")
             seen.add(feed.url)
+            low = feed.min_interval or d.min_interval
+            high = feed.max_interval or d.max_interval
+            interval = feed.interval or d.interval
+            if not low <= interval <= high:
+                raise ValueError(
+                    f"feeds[{i}] ({feed.url}): interval {format_duration(interval)} is outside "
+                    f"min_interval {format_duration(low)} .. max_interval {format_duration(high)}; "
+                    "lower min_interval (or raise max_interval) for this feed or in defaults"
+                )
         check_references(self.channels, self.subscriptions)
         return self
 

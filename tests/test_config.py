@@ -166,5 +166,16 @@ def test_subscription_must_name_a_defined_channel(tmp_path: Path) -> None:
         "channels:\n  a: {type: file, path: out}\nsubscriptions:\n"
         "  - {name: s, channel: b, mode: digest, schedule: '0 7 * * *'}\n",
     )
-    with pytest.raises(ConfigError, match="names channel 'b'.*known: a"):
+    with pytest.raises(ConfigError, match=r"names channel 'b'.*known: a"):
         load_settings(path, env={})
+
+
+def test_interval_outside_its_bounds_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - url: https://a.example/rss\n    interval: 1m\n")
+    with pytest.raises(ConfigError, match=r"interval 1m is outside min_interval 5m") as info:
+        load_settings(path, env={})
+    assert "lower min_interval" in str(info.value)
+    ok = write(
+        tmp_path, "feeds:\n  - {url: https://a.example/rss, interval: 1m, min_interval: 30s}\n"
+    )
+    assert load_settings(ok, env={}).feed_list()[0].interval == timedelta(minutes=1)
