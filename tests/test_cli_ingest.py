@@ -110,3 +110,19 @@ def test_opml_export_import_round_trip(tmp_path: Path) -> None:
     original = monitor("-c", str(EXAMPLE), "feeds", "list", cwd=tmp_path).stdout.splitlines()
     round_trip = monitor("feeds", "list", cwd=fresh).stdout.splitlines()
     assert sorted(original) == sorted(round_trip)
+
+
+def test_json_logs_one_event_per_poll(tmp_path: Path, feed_server: FeedServer) -> None:
+    (tmp_path / "monitor.yaml").write_text(
+        "log: {format: json}\nfeeds:\n"
+        f"  - {feed_server.url('/feed.xml')}\n  - {feed_server.url('/status/404')}\n",
+        encoding="utf-8",
+    )
+    out = monitor("once", cwd=tmp_path)
+    events = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    polls = {e["feed"]: e for e in events if e["event"] == "poll"}
+    assert polls[feed_server.url("/feed.xml")]["status"] == "ok"
+    assert polls[feed_server.url("/feed.xml")]["new"] == 2
+    failed = polls[feed_server.url("/status/404")]
+    assert failed["status"] == "error" and failed["level"] == "warning" and "404" in failed["error"]
+    assert any(e["event"] == "cycle" and e["errors"] == 1 for e in events)
