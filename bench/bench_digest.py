@@ -4,7 +4,9 @@ Real parts on loopback: aiosmtpd on 127.0.0.1 (two recipients, one SMTP transact
 ThreadingHTTPServer standing in for the Slack webhook (answers 200); both servers run in this
 process, so their work (parsing 1 MB of mail) is in the send times. Reports the median of
 ``--runs`` for each phase, then, in a separate pass, the peak of Python allocations
-(tracemalloc, servers included) and the process's peak RSS.
+(tracemalloc, servers included) and the process's peak RSS. Last, the same digest through the
+outbox (SQLite file): matches stored, the digest made (plan + build + render + stored with its
+message) and sent (claim, load, send, record), to show what the outbox adds.
 
     .venv/bin/python bench/bench_digest.py [--entries 500] [--runs 5]
 """
@@ -16,6 +18,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -25,8 +28,10 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from monitor.config import Settings
+from monitor.deliver import Deliverer
 from monitor.digest import build_digest
-from monitor.model import Entry, Hit, Match
+from monitor.model import Entry, FeedState, Hit, Match
 from monitor.notify.email import EmailChannel
 from monitor.notify.settings import (
     EmailChannelSettings,
@@ -35,6 +40,7 @@ from monitor.notify.settings import (
 )
 from monitor.notify.slack import SlackChannel
 from monitor.render import RenderedMessage, Renderer
+from monitor.store import open_storage
 from tests.fixtures.http_sink import HttpSink
 from tests.fixtures.smtp_server import SmtpServer, start
 
@@ -130,6 +136,7 @@ def main() -> None:
         slack.send(message, key="bench-mem-2")
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        t_make, t_outbox_send, t_store = outbox_round(data, smtp, titles, args.runs)
     finally:
         smtp.stop()
         sink.close()
@@ -148,6 +155,71 @@ def main() -> None:
     print(f"  html {len(message.html) / 1024:.0f} KiB, text {len(message.text) / 1024:.0f} KiB")
     print(f"  peak traced memory {peak / 2**20:.1f} MiB; peak RSS {rss_mb:.0f} MiB")
     print(f"  received: {len(smtp.received)} emails, {len(sink.accepted())} Slack posts")
+    print("  through the outbox (SQLite file):")
+    print(
+        f"    store {args.entries} matches     {t_store * 1000:8.1f} ms   (record_poll, 40 feeds)"
+    )
+    print(f"    make digest           {t_make * 1000:8.1f} ms   (plan, build, render, store)")
+    print(f"    send digest           {t_outbox_send * 1000:8.1f} ms   (claim, load, send, record)")
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def outbox_round(
+    data: list[tuple[Entry, Match]], smtp: SmtpServer, titles: dict[str, str], runs: int
+) -> tuple[float, float, float]:
+    """Medians of: storing the matches, making the digest, sending it; a fresh database each run."""
+    makes, sends, stores = [], [], []
+    by_feed: dict[str, list[tuple[Entry, Match]]] = {}
+    for entry, match in data:
+        by_feed.setdefault(entry.feed_url, []).append((entry, match))
+    for run in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            settings = Settings.model_validate(
+                {
+                    "database": f"sqlite:///{folder}/bench.db",
+                    "channels": {
+                        "mail": {
+                            "type": "email",
+                            "host": smtp.host,
+                            "port": smtp.port,
+                            "security": "none",
+                            "from": "monitor@example.org",
+                            "to": ["a@example.org", "b@example.org"],
+                        }
+                    },
+                    "subscriptions": [
+                        {"name": "morgen", "channel": "mail", "mode": "digest",
+                         "schedule": "0 7 * * mon-fri"}
+                    ],
+                }
+            )  # fmt: skip
+            clock = Clock(NOW - timedelta(minutes=1))
+            with open_storage(settings.database) as store:
+                deliverer = Deliverer(settings, store, clock=clock, rule_titles=lambda: titles)
+                clock.now = NOW
+                start = time.perf_counter()
+                for feed, items in by_feed.items():
+                    store.record_poll(
+                        FeedState(feed), [e for e, _ in items], {e.id: [m] for e, m in items}, NOW
+                    )
+                stores.append(time.perf_counter() - start)
+                clock.now = NOW + timedelta(minutes=1, seconds=run + 1)
+                start = time.perf_counter()
+                [outcome] = deliverer.make_digests(force=True)
+                makes.append(time.perf_counter() - start)
+                assert outcome.delivery is not None and outcome.items == len(data)
+                start = time.perf_counter()
+                report = deliverer.send_due()
+                sends.append(time.perf_counter() - start)
+                assert len(report.sent) == 1, report
+    return statistics.median(makes), statistics.median(sends), statistics.median(stores)
 
 
 def email_bytes(message: RenderedMessage) -> bytes:

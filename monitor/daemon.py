@@ -1,9 +1,15 @@
-"""The long-running daemon: APScheduler 3 timers per feed, signals, health endpoint.
+"""The long-running daemon: APScheduler 3 timers per feed and per digest, signals, health endpoint.
 
 Each feed is one date-triggered job that reschedules itself to the next poll time the pipeline
 stored, so the schedule lives in the database and survives restarts. SIGTERM/SIGINT stop taking
 work, give in-flight polls a short grace period, cancel the rest (a cancelled poll writes nothing:
 its transaction never started) and exit 0. SIGHUP reloads the rules.
+
+Delivery runs in a worker thread (sending blocks): the outbox job every ``OUTBOX_SECONDS`` (and at
+once after a poll that stored matches) makes alerts and sends what is due; each digest subscription
+has a cron job in its time zone. At start the outbox job runs at once: it puts back what a crash
+left ``sending`` and makes the digests whose time passed while the daemon was down. A stop lets
+the message in flight finish (and be recorded), then sends nothing more.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -31,6 +40,7 @@ log = logging.getLogger("monitor.daemon")
 GRACE_SECONDS = 3.0
 RULES_CHECK_SECONDS = 30
 PRUNE_HOURS = 6
+OUTBOX_SECONDS = 15
 
 
 class Daemon:
@@ -41,6 +51,8 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._inflight: set[asyncio.Task[Any]] = set()
         self._health: HealthServer | None = None
+        # Delivery jobs run in worker threads; one at a time keeps the sends in order.
+        self._delivering = threading.Lock()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -67,14 +79,65 @@ class Daemon:
             IntervalTrigger(seconds=RULES_CHECK_SECONDS),
             id="rules-reload",
         )
+        self._schedule_delivery(now)
         self._install_signals(loop)
         self._start_health()
         self.scheduler.start()
         first = min(plan.values(), default=None)
-        event(log, "daemon.started", feeds=len(svc.feeds), first_poll=first)
+        event(
+            log,
+            "daemon.started",
+            feeds=len(svc.feeds),
+            first_poll=first,
+            subscriptions=len(svc.settings.subscriptions) or None,
+        )
         await self.stopping.wait()
         await self._shutdown()
         return 0
+
+    def _schedule_delivery(self, now: datetime) -> None:
+        if not self.service.settings.subscriptions:
+            return
+        self.scheduler.add_job(
+            self._guard(self._deliver),
+            IntervalTrigger(seconds=OUTBOX_SECONDS),
+            id="outbox",
+            next_run_time=now,  # at once: recover, catch up missed digests, send what waits
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        for sub in self.service.deliverer.digest_subscriptions():
+            assert sub.schedule is not None
+            name = sub.name
+
+            def digest_job(name: str = name) -> None:
+                self._deliver(only=name)
+
+            digest_job.__name__ = f"digest:{name}"
+            self.scheduler.add_job(
+                self._guard(digest_job),
+                CronTrigger.from_crontab(sub.schedule, timezone=ZoneInfo(sub.timezone)),
+                id=f"digest:{name}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
+
+    def _deliver(self, only: str | None = None) -> None:
+        """Alerts, then digests that are due (``only``: that subscription's), then sending."""
+        with self._delivering:
+            if self.stopping.is_set():
+                return
+            deliverer = self.service.deliverer
+            deliverer.enqueue_alerts()
+            deliverer.make_digests(only=only)
+            deliverer.send_due(stop=self.stopping.is_set)
+            self.service.health()  # refreshes the delivery gauges
+
+    def _deliver_soon(self) -> None:
+        if self.scheduler.get_job("outbox") is not None:
+            self.scheduler.modify_job("outbox", next_run_time=self.service.clock())
 
     def _schedule(self, feed: Feed, when: datetime) -> None:
         self.scheduler.add_job(
@@ -109,6 +172,8 @@ class Daemon:
             self._inflight.discard(task)
         if self.stopping.is_set():
             return
+        if report is not None and report.matches:
+            self._deliver_soon()  # an alert goes out within the cycle that found its match
         when = report.next_poll if report and report.next_poll else None
         if when is None:
             when = self.service.clock() + feed.interval

@@ -222,8 +222,9 @@ def cut(text: str, spans: Iterable[Span], width: int, *, from_start: bool = Fals
         if brk != -1 and (not spans_ or brk < spans_[0][0]):
             start = brk + 1
     if end < n:
+        # End at a space near the cut, unless that would hide the last hit.
         brk = text.rfind(" ", end - _SNAP, end)
-        if brk > start:
+        if brk > start and not any(brk <= s < end for s, _ in spans_):
             end = brk
     # Never cut a hit in two: keep it whole even if the window grows a little.
     for s, e in spans_:

@@ -44,6 +44,15 @@ class Metrics:
         self.deliveries_failed = Gauge(
             "monitor_deliveries_failed", "Deliveries given up after retrying", registry=r
         )
+        self.deliveries_pending = Gauge(
+            "monitor_deliveries_pending", "Deliveries waiting to be sent or retried", registry=r
+        )
+        self.deliveries = Counter(
+            "monitor_deliveries",
+            "Delivery attempts by channel and outcome (sent, retry, failed)",
+            ["channel", "outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

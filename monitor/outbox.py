@@ -6,12 +6,26 @@ Life of a delivery (one per (alert match or digest, channel)):
        ^                  |
        +--temporary error-+--permanent error or retry_for exceeded--> failed
 
+    pending or failed digest --a newer digest of the subscription takes its items--> superseded
+
 The store commits each transition. A delivery is marked ``sent`` only after the channel accepted
 it. The one window that cannot be closed: the channel accepted the message and the process died
 before ``sent`` was committed. On restart a ``sending`` record goes back to ``pending``
-(``recover``) and that one message is sent again; the stable ``key`` makes the repeat
-recognisable (same Message-ID, same file name, Idempotency-Key header, Slack parts remembered
-in-process). Deliveries are sent one at a time, so the window never holds more than one message.
+(``recover``) and that one message is sent again under the same ``key``, so the repeat is
+recognisable. Deliveries are sent one at a time, so the window never holds more than one message;
+per channel it is smaller still:
+
+- email, Slack, Apprise: each accepted recipient / Slack part / URL is committed at once as a sent
+  part (``Storage.add_sent_part``), and a retry skips those: at most the one recipient's copy or
+  Slack part in flight repeats (same Message-ID);
+- file: the same key writes the same file names atomically: a repeat overwrites, nothing doubles;
+- webhook: the body is posted again with the same ``Idempotency-Key`` header.
+
+Only one process sends at a time (``Storage.sender_lock``): the holder knows that a ``sending``
+record is an orphan of a crash and not another process's message in flight.
+
+Which matches become alerts (``wants_alert``) and when a digest is due (``digest_slot``) are
+decided here too: data and ``now`` in, data out.
 """
 
 from __future__ import annotations
@@ -21,23 +35,34 @@ import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
 
 from monitor.errors import DeliveryError
+from monitor.model import Priority
+from monitor.notify.settings import SubscriptionSettings
 
 __all__ = [
+    "ALERT_MAX_AGE",
     "DEFAULT_RETRY_FOR",
     "Delivery",
     "DeliveryKind",
     "DeliveryState",
+    "ItemKey",
+    "SubscriptionMark",
     "alert_key",
     "backoff_delay",
     "claim",
     "digest_key",
+    "digest_slot",
     "is_due",
     "is_expired",
     "mark_sent",
     "next_attempt_after_failure",
+    "next_digest_time",
     "recover",
+    "wants_alert",
 ]
 
 DEFAULT_RETRY_FOR = timedelta(hours=24)
@@ -56,6 +81,8 @@ class DeliveryState(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    SUPERSEDED = "superseded"
+    """A digest that was never sent: a newer digest of the subscription carries its items."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +100,31 @@ class Delivery:
     next_attempt: datetime | None = None
     """None: due at once."""
     sent_at: datetime | None = None
+    since: datetime | None = None
+    """Digests: where the scan for its matches started (a superseding digest reaches back)."""
+    due: datetime | None = None
+    """Digests: the scheduled time (period end) it was made for."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionMark:
+    """What the store remembers per subscription between runs."""
+
+    name: str
+    first_seen: datetime
+    """Alerts start here: a new subscription is not flooded with the stored history."""
+    digest_since: datetime | None = None
+    """Where the next digest's scan for matches starts (the last digest's period end)."""
+    digest_until: datetime | None = None
+    """Period end of the last digest made (or of the last slot that had nothing to send)."""
+    digest_seq: int = 0
+    """Counts digests made; a write expecting an older value lost a race and is refused."""
+    alerts_until: datetime | None = None
+    """Matches recorded before this were already considered for alerts."""
+
+
+ItemKey = tuple[str, str, str]
+"""(feed_url, entry_id, rule_id): one match, as an alert or a digest contains it."""
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -92,8 +144,87 @@ def alert_key(subscription: str, feed_url: str, entry_id: str, rule_id: str) -> 
 
 
 def digest_key(subscription: str, due: datetime) -> str:
-    """One digest per (subscription, scheduled time): a re-run of the same slot is the same."""
-    return f"digest-{subscription}-{due.astimezone(UTC):%Y%m%dT%H%MZ}"
+    """One digest per (subscription, scheduled time): a re-run of the same slot is the same.
+
+    Cron slots fall on whole minutes; a digest sent on demand (``monitor digest send``) carries
+    its seconds too, so that two of them in one minute stay apart."""
+    due = due.astimezone(UTC)
+    stamp = f"{due:%Y%m%dT%H%M%S}" if due.second or due.microsecond else f"{due:%Y%m%dT%H%M}"
+    return f"digest-{subscription}-{stamp}Z"
+
+
+# --- what to send, and when --------------------------------------------------------------------
+
+ALERT_MAX_AGE = timedelta(hours=48)
+"""An entry published longer ago than this is not news for an immediate alert (it still goes to
+digests): a feed's backlog on its first poll, or an old article that was edited, alerts nobody."""
+
+
+def wants_alert(
+    subscription: SubscriptionSettings,
+    rule_id: str,
+    score: int,
+    priority: Priority,
+    published: datetime,
+    now: datetime,
+) -> bool:
+    """Whether a match becomes an immediate alert of an alert subscription.
+
+    ``rules: "*"`` means the rules marked ``priority: alert``; a list of rule ids means those
+    rules, whatever their priority (the user named them). ``min_score`` applies either way.
+    """
+    if not subscription.selects(rule_id, score):
+        return False
+    if subscription.rules == "*" and priority is not Priority.ALERT:
+        return False
+    return now - published <= ALERT_MAX_AGE
+
+
+def digest_slot(
+    schedule: str, timezone: str, last_until: datetime | None, now: datetime
+) -> datetime | None:
+    """The period end of the digest to make now, or None when none is due.
+
+    A subscription that never had a digest gets one at once (``now``). Otherwise the latest cron
+    fire time after ``last_until`` and at or before ``now``: fire times missed while the monitor
+    was not running fold into one digest rather than a burst of them.
+    """
+    if last_until is None:
+        return now
+    trigger = CronTrigger.from_crontab(schedule, timezone=ZoneInfo(timezone))
+    # Look back in growing steps, so that a frequent schedule after a long pause walks only
+    # over the last fire times, not over every one since ``last_until``.
+    for back in _LOOK_BACK:
+        start = last_until if back is None else max(last_until, now - back)
+        fire = _fire_after(trigger, start)
+        if fire is not None and fire <= now:
+            while (following := _fire_after(trigger, fire)) is not None and following <= now:
+                fire = following
+            return fire
+        if start == last_until:
+            return None
+    return None  # pragma: no cover - the last step starts at last_until
+
+
+_LOOK_BACK = (
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=8),
+    timedelta(days=32),
+    timedelta(days=367),
+    None,
+)
+
+
+def _fire_after(trigger: CronTrigger, moment: datetime) -> datetime | None:
+    """The first fire time strictly after ``moment``, in UTC."""
+    fire = trigger.get_next_fire_time(None, moment + timedelta(microseconds=1))
+    return fire.astimezone(UTC) if fire is not None else None
+
+
+def next_digest_time(schedule: str, timezone: str, after: datetime) -> datetime | None:
+    """The first cron fire time after ``after`` (for ``monitor status`` and the daemon's log)."""
+    return _fire_after(CronTrigger.from_crontab(schedule, timezone=ZoneInfo(timezone)), after)
 
 
 # --- transitions ------------------------------------------------------------------------------

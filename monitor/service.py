@@ -6,6 +6,7 @@ The clock is read here (``system_clock``) and nowhere deeper.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import random
 import time
@@ -16,11 +17,13 @@ from types import TracebackType
 from typing import Any
 
 from monitor.config import Settings
-from monitor.errors import MonitorError
+from monitor.deliver import Deliverer
+from monitor.errors import ConfigError, MonitorError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.health import Metrics
 from monitor.logs import event
 from monitor.model import Feed
+from monitor.outbox import Delivery, DeliveryState
 from monitor.pipeline import EntryMatcher, Pipeline, PollReport
 from monitor.store import Storage, open_storage
 from monitor.workers import ProcessParser, make_parser
@@ -89,8 +92,17 @@ class Service:
         self.metrics = Metrics()
         self.metrics.feeds.set(len(self.feeds))
         self.rules = RuleBook(settings.rule_paths())
+        check_subscription_rules(settings, self.rules.rule_ids)
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
+        self.deliverer = Deliverer(
+            settings,
+            self.storage,
+            clock=self.clock,
+            rule_titles=self.rules.titles,
+            rng=self.rng,
+            on_result=self._delivery_result,
+        )
         self.parser = make_parser(settings.parse_workers)
         self._fetcher: Fetcher | None = None
         self._pipeline: Pipeline | None = None
@@ -116,6 +128,12 @@ class Service:
     ) -> None:
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, tb)
+        if isinstance(self.parser, ProcessParser):
+            self.parser.close()
+        self.storage.close()
+
+    def close(self) -> None:
+        """For commands that never polled (no ``async with``): release the store and workers."""
         if isinstance(self.parser, ProcessParser):
             self.parser.close()
         self.storage.close()
@@ -178,23 +196,61 @@ class Service:
     def prune(self) -> int:
         now = self.clock()
         removed = self.storage.prune(now - self.settings.retention, now)
-        if removed:
-            event(log, "prune", removed=removed, retention=str(self.settings.retention))
+        deliveries = self.storage.prune_deliveries(now - self.settings.retention)
+        if removed or deliveries:
+            event(
+                log,
+                "prune",
+                removed=removed,
+                deliveries=deliveries or None,
+                retention=str(self.settings.retention),
+            )
         return removed
 
+    def _delivery_result(self, delivery: Delivery, outcome: str) -> None:
+        self.metrics.deliveries.labels(delivery.channel, outcome).inc()
+
     def health(self) -> dict[str, Any]:
+        """For /healthz. ``ok`` says the daemon works; failed deliveries do not make it false
+        (a restart would not send them), they are counted here and in the metrics instead."""
         now = self.clock()
         states = self.storage.feed_states()
         failing = [
             url for url in (f.url for f in self.feeds) if (s := states.get(url)) and s.error_count
         ]
+        counts = self.storage.delivery_counts()
+        self.metrics.deliveries_failed.set(counts[DeliveryState.FAILED])
+        self.metrics.deliveries_pending.set(
+            counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING]
+        )
         return {
             "ok": True,
             "time": now.isoformat(),
             "feeds": len(self.feeds),
             "feeds_failing": len(failing),
             "rules": len(self.rules.rule_ids),
+            "deliveries_pending": counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING],
+            "deliveries_failed": counts[DeliveryState.FAILED],
         }
+
+
+def check_subscription_rules(settings: Settings, rule_ids: Sequence[str]) -> None:
+    """Every rule id a subscription names exists (once the rules are loaded)."""
+    known = set(rule_ids)
+    for n, sub in enumerate(settings.subscriptions):
+        if sub.rules == "*":
+            continue
+        for rule_id in sub.rules:
+            if rule_id in known:
+                continue
+            close = _closest(rule_id, known)
+            hint = f"did you mean {close!r}?" if close else "`monitor rules check` lists them"
+            raise ConfigError(
+                f"subscription {sub.name!r} names rule {rule_id!r}, which no rule file defines",
+                file=str(settings.source) if settings.source else None,
+                key=f"subscriptions[{n}].rules",
+                hint=hint,
+            )
 
 
 class RuleBook:
@@ -214,6 +270,9 @@ class RuleBook:
     def rule_ids(self) -> list[str]:
         return [r.id for r in self.ruleset.rules]
 
+    def titles(self) -> dict[str, str]:
+        return {r.id: r.title for r in self.ruleset.rules}
+
     def match(self, entry: Any) -> Any:
         return self.matcher.match(entry)
 
@@ -231,3 +290,14 @@ class RuleBook:
         self.ruleset, self.matcher = ruleset, matcher
         event(log, "rules.reloaded", rules=len(ruleset.rules))
         return True
+
+
+def _closest(name: str, known: set[str]) -> str | None:
+    """The known id most like ``name``, also by its parts ("galium" -> "gallium-germanium")."""
+
+    def likeness(candidate: str) -> float:
+        parts = [candidate, *candidate.split("-")]
+        return max(difflib.SequenceMatcher(None, name, p).ratio() for p in parts)
+
+    best = max(sorted(known), key=likeness, default=None)
+    return best if best is not None and likeness(best) >= 0.75 else None

@@ -84,7 +84,9 @@ def test_invalid_rules_at_start_are_refused(tmp_path: Path) -> None:
 
 def test_daemon_refuses_to_start_on_invalid_rules(tmp_path: Path) -> None:
     (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "bad.yaml").write_text(RULE.replace("    title: Gallium", "    titel: Gallium"))
+    (tmp_path / "rules" / "bad.yaml").write_text(
+        RULE.replace("    title: Gallium", "    titel: Gallium")
+    )
     (tmp_path / "monitor.yaml").write_text("rules: rules\nfeeds: []\n")
     out = subprocess.run(
         [sys.executable, "-m", "monitor", "run"],

@@ -40,7 +40,9 @@ def run(ctx: CliContext, verbose: bool) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
 @pass_ctx
 def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bool) -> None:
-    """Run one cycle (for cron): poll the feeds that are due, store and match new entries."""
+    """Run one cycle (for cron): poll the feeds that are due, store and match new entries,
+    send immediate alerts, then every digest whose time has come."""
+    from monitor.cli.delivery import print_delivery_run
     from monitor.service import Service
 
     settings = ctx.settings
@@ -52,11 +54,15 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
         async with Service(settings) as svc:
             feeds = svc.feeds if poll_all else None
             report = await svc.cycle(feeds)
-            return report, _new_matches(svc, report), svc.storage.feed_states()
+            matched = _new_matches(svc, report)
+            # Blocking sends are fine here: nothing else runs in this loop any more.
+            sent, digests = svc.deliverer.run(wait=30.0)
+            return report, matched, svc.storage.feed_states(), sent, digests
 
-    report, matched, states = asyncio.run(go())
+    report, matched, states, sent, digests = asyncio.run(go())
     if not quiet:
         _print_cycle(settings, report, matched, states)
+        print_delivery_run(sent, digests)
     failed = report.count("error")
     if report.polls and (failed == len(report.polls) or (strict and failed)):
         sys.exit(1)
@@ -116,7 +122,9 @@ def _clip(text: str, width: int) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_ctx
 def status(ctx: CliContext, fmt: str) -> None:
-    """Every feed: last success, last error, error count, next poll, stored entries."""
+    """Every feed: last success, last error, error count, next poll, stored entries; and the
+    outbox: pending and failed deliveries."""
+    from monitor.outbox import DeliveryState
     from monitor.store import open_storage
 
     settings = ctx.settings
@@ -124,8 +132,19 @@ def status(ctx: CliContext, fmt: str) -> None:
     try:
         states = storage.feed_states()
         counts = storage.entry_counts()
+        outbox = storage.delivery_counts()
+        failed = storage.deliveries(states=[DeliveryState.FAILED], limit=10)
     finally:
         storage.close()
+    deliveries = {
+        "pending": outbox[DeliveryState.PENDING] + outbox[DeliveryState.SENDING],
+        "failed": outbox[DeliveryState.FAILED],
+        "sent": outbox[DeliveryState.SENT],
+        "failed_recent": [
+            {"id": d.id, "key": d.key, "channel": d.channel, "last_error": d.last_error}
+            for d in failed
+        ],
+    }
     rows: list[dict[str, Any]] = []
     for feed in settings.feed_list():
         s = states.get(feed.url)
@@ -142,11 +161,24 @@ def status(ctx: CliContext, fmt: str) -> None:
             }
         )
     if fmt == "json":
-        echo_json({"feeds": rows})
+        echo_json({"feeds": rows, "deliveries": deliveries})
         return
     if not rows:
         click.echo("No feeds configured.")
-        return
+    else:
+        _print_feeds(rows)
+    if settings.subscriptions or deliveries["sent"] or deliveries["pending"]:
+        click.echo(
+            f"\nDeliveries: {deliveries['pending']} pending, {deliveries['failed']} failed, "
+            f"{deliveries['sent']} sent."
+        )
+    for d in failed:
+        click.echo(f"  ! {d.kind.value} {d.key} -> {d.channel} (id {d.id}): {d.last_error}")
+    if failed:
+        click.echo("  `monitor deliveries --failed` lists them; `--retry ID` queues one again.")
+
+
+def _print_feeds(rows: list[dict[str, Any]]) -> None:
     click.echo(f"{'FEED':<44} {'ENTRIES':>7} {'LAST SUCCESS':<20} {'NEXT POLL':<20} ERRORS")
     for r in rows:
         label = _clip(r["name"] or r["feed"], 44)

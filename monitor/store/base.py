@@ -15,10 +15,12 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, Self
 
 from monitor.model import Entry, FeedState, IngestResult, Match
+from monitor.outbox import Delivery, DeliveryKind, DeliveryState, ItemKey, SubscriptionMark
 from monitor.store.schema import MIGRATIONS
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -115,8 +117,139 @@ class Storage(Protocol):
         ...
 
     def iter_matches(
-        self, *, since: datetime | None = None, rule_id: str | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        rule_id: str | None = None,
+        until: datetime | None = None,
     ) -> Iterator[tuple[Entry, Match]]:
-        """Stored matches made at or after ``since`` with their entries, oldest match first
-        (ties by feed URL, entry id, rule id). Paged like ``iter_entries``."""
+        """Stored matches made at or after ``since`` and before ``until`` with their entries,
+        oldest match first (ties by feed URL, entry id, rule id). Paged like ``iter_entries``."""
+        ...
+
+    # --- outbox: subscriptions -----------------------------------------------
+    # Deliveries have no foreign key to matches or entries: they outlive a changed entry's
+    # re-matching and prune. Each state change is conditional on the state it expects.
+
+    def register_subscriptions(
+        self, names: Iterable[str], now: datetime
+    ) -> dict[str, SubscriptionMark]:
+        """Remember each name (first seen ``now`` if new) and return the marks of ``names``."""
+        ...
+
+    def subscription_marks(self) -> dict[str, SubscriptionMark]:
+        """Every subscription ever registered, by name."""
+        ...
+
+    def set_alerts_until(self, name: str, when: datetime) -> None:
+        """Matches recorded before ``when`` were considered for the subscription's alerts."""
+        ...
+
+    # --- outbox: creating deliveries -----------------------------------------
+    def delivery_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` that already have a delivery (in any state)."""
+        ...
+
+    def add_delivery(
+        self, delivery: Delivery, message: str, items: Sequence[ItemKey]
+    ) -> Delivery | None:
+        """Insert a delivery (its ``id`` is ignored) with its message and items, in one
+        transaction. Returns it with its id, or None if its key exists (nothing written)."""
+        ...
+
+    def add_digest(
+        self,
+        delivery: Delivery | None,
+        message: str | None,
+        items: Sequence[ItemKey],
+        *,
+        subscription: str,
+        seq: int,
+        until: datetime,
+        supersede: Sequence[int] = (),
+    ) -> Delivery | bool:
+        """Record a digest slot of ``subscription`` ending at ``until``, in one transaction.
+
+        Only if the subscription's ``digest_seq`` still is ``seq`` and every delivery in
+        ``supersede`` still is pending or failed; then those become superseded, the mark moves
+        on (seq + 1, digest_since = digest_until = ``until``) and ``delivery`` (None: an empty
+        slot, nothing to send) is inserted. Returns the stored delivery, True for an empty slot,
+        False when another process got there first (nothing written: plan again).
+        """
+        ...
+
+    # --- outbox: reading -----------------------------------------------------
+    def deliveries(
+        self,
+        *,
+        states: Iterable[DeliveryState] | None = None,
+        kind: DeliveryKind | None = None,
+        subscription: str | None = None,
+        limit: int | None = None,
+    ) -> list[Delivery]:
+        """Deliveries, newest first."""
+        ...
+
+    def due_deliveries(self, now: datetime, *, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is not after ``now``: alerts first, then
+        digests, each oldest first."""
+        ...
+
+    def delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    def delivery_message(self, delivery_id: int) -> str:
+        """The message stored at creation (JSON text). ``KeyError`` if there is no such id."""
+        ...
+
+    def delivery_items(self, delivery_id: int) -> list[ItemKey]: ...
+
+    def delivery_counts(self) -> dict[DeliveryState, int]:
+        """How many deliveries are in each state (every state present, 0 if none)."""
+        ...
+
+    def held_items(
+        self,
+        subscription: str,
+        kind: DeliveryKind,
+        candidates: Iterable[ItemKey],
+        *,
+        ignore: Iterable[int] = (),
+    ) -> set[ItemKey]:
+        """Those of ``candidates`` already in a pending, sending or sent delivery of that
+        subscription and kind, not counting the deliveries with an id in ``ignore``."""
+        ...
+
+    def alerted_entries(self, entries: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those (feed_url, entry_id) that were sent as an alert (by any subscription)."""
+        ...
+
+    # --- outbox: transitions -------------------------------------------------
+    def update_delivery(self, delivery: Delivery, *, expect: DeliveryState) -> bool:
+        """Write state, attempts, last error, next attempt and sent time, only if the stored
+        state is ``expect``; False (nothing written) otherwise. A delivery that becomes sent
+        loses its sent parts in the same transaction."""
+        ...
+
+    def recover_deliveries(self, now: datetime) -> int:
+        """Every ``sending`` delivery back to pending, due at ``now`` (a crash's orphans: call
+        only while holding ``sender_lock``). Returns how many."""
+        ...
+
+    def retry_delivery(self, delivery_id: int, now: datetime) -> bool:
+        """A failed delivery back to pending, due at ``now``, its retry period restarting."""
+        ...
+
+    def prune_deliveries(self, older_than: datetime) -> int:
+        """Delete sent, superseded and failed deliveries made before ``older_than`` with their
+        items, and sent parts of deliveries no longer pending or sending. Returns how many
+        deliveries. (Their matches are pruned by then: nothing needs the record any more.)"""
+        ...
+
+    def sent_parts(self, key: str) -> set[str]: ...
+
+    def add_sent_part(self, key: str, part: str, now: datetime) -> None: ...
+
+    def sender_lock(self, wait: float = 0.0) -> AbstractContextManager[bool]:
+        """Only one process sends at a time: yields True while this one may (waiting up to
+        ``wait`` seconds), False if another holds it. Released when its process dies."""
         ...

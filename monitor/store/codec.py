@@ -14,19 +14,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.model import Entry, FeedState, Hit, Match, Priority
+from monitor.outbox import Delivery, DeliveryKind, DeliveryState, SubscriptionMark
 
 __all__ = [
+    "DELIVERY_COLUMNS",
     "ENTRY_COLUMNS",
     "FEED_COLUMNS",
     "MATCH_COLUMNS",
+    "SUBSCRIPTION_COLUMNS",
     "decode_hits",
     "decode_ts",
+    "delivery_from_row",
     "encode_hits",
     "entry_from_row",
     "iso_utc",
     "match_from_row",
     "require_utc",
     "state_from_row",
+    "subscription_from_row",
 ]
 
 FEED_COLUMNS = (
@@ -38,6 +43,11 @@ ENTRY_COLUMNS = (
     "published, updated, author, language, fingerprint, first_seen"
 )
 MATCH_COLUMNS = "rule_id, score, priority, hits"
+DELIVERY_COLUMNS = (
+    "id, key, kind, subscription, channel, state, attempts, last_error, "
+    "next_attempt, created, sent_at, since, due"
+)
+SUBSCRIPTION_COLUMNS = "name, first_seen, digest_since, digest_until, digest_seq, alerts_until"
 
 
 def require_utc(value: datetime) -> datetime:
@@ -116,3 +126,32 @@ def entry_from_row(row: Sequence[Any]) -> Entry:
 
 def match_from_row(row: Sequence[Any]) -> Match:
     return Match(rule_id=row[0], score=row[1], priority=Priority(row[2]), hits=decode_hits(row[3]))
+
+
+def delivery_from_row(row: Sequence[Any]) -> Delivery:
+    return Delivery(
+        id=int(row[0]),
+        key=row[1],
+        kind=DeliveryKind(row[2]),
+        subscription=row[3],
+        channel=row[4],
+        state=DeliveryState(row[5]),
+        attempts=int(row[6]),
+        last_error=row[7],
+        next_attempt=_opt_ts(row[8]),
+        created=decode_ts(row[9]),
+        sent_at=_opt_ts(row[10]),
+        since=_opt_ts(row[11]),
+        due=_opt_ts(row[12]),
+    )
+
+
+def subscription_from_row(row: Sequence[Any]) -> SubscriptionMark:
+    return SubscriptionMark(
+        name=row[0],
+        first_seen=decode_ts(row[1]),
+        digest_since=_opt_ts(row[2]),
+        digest_until=_opt_ts(row[3]),
+        digest_seq=int(row[4]),
+        alerts_until=_opt_ts(row[5]),
+    )

@@ -4,15 +4,13 @@ A step's statements may use ``{key}``, ``{ts}``, ``{json}`` and ``{float}``; eac
 in (``monitor.store.sql.Dialect.types``). At open, the storage applies every step above the version
 recorded in ``schema_version`` in one transaction and refuses a database newer than the last step.
 
-To change the schema, append a step; never edit one that has shipped. The outbox, for example, will
-be one more entry::
+To change the schema, append a step; never edit one that has shipped. ``{serial}`` is an
+auto-numbered integer primary key (``dbapi.Dialect.schema_types``).
 
-    Migration(2, "outbox: one delivery record per (match or digest, channel)", (
-        '''CREATE TABLE deliveries (
-            id {key} PRIMARY KEY, channel {key} NOT NULL, ..., state TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_attempt {ts})''',
-        "CREATE INDEX deliveries_due ON deliveries (state, next_attempt)",
-    )),
+The outbox (step 2) has no foreign key to ``matches`` or ``entries``: a changed entry's matches are
+deleted and re-inserted, and prune deletes entries with their matches, while a delivery must
+outlive both (a cascade would silently drop pending deliveries). Deliveries name what they contain
+by plain key columns (feed_url, entry_id, rule_id) and by their stable ``key``.
 """
 
 from __future__ import annotations
@@ -87,6 +85,60 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX matches_matched_at ON matches (matched_at)",
             "CREATE INDEX matches_rule ON matches (rule_id, matched_at)",
+        ),
+    ),
+    Migration(
+        2,
+        "outbox: deliveries, their items, sent parts, subscription bookkeeping",
+        (
+            # One row per (alert match or digest, channel); ``message`` is the rendered message as
+            # JSON text (not jsonb: the bytes sent on a retry are the bytes stored at creation).
+            """CREATE TABLE deliveries (
+                id {serial},
+                key {key} NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                subscription {key} NOT NULL,
+                channel {key} NOT NULL,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                next_attempt {ts},
+                created {ts} NOT NULL,
+                sent_at {ts},
+                since {ts},
+                due {ts},
+                message TEXT NOT NULL
+            )""",
+            "CREATE INDEX deliveries_state ON deliveries (state, next_attempt)",
+            "CREATE INDEX deliveries_subscription ON deliveries (subscription, kind, state)",
+            # What an alert or a digest contained: digests leave out what an earlier one of the
+            # subscription holds, and mark (or omit) what was alerted.
+            """CREATE TABLE delivery_items (
+                delivery_id BIGINT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+                feed_url {key} NOT NULL,
+                entry_id {key} NOT NULL,
+                rule_id {key} NOT NULL,
+                PRIMARY KEY (delivery_id, feed_url, entry_id, rule_id)
+            )""",
+            "CREATE INDEX delivery_items_entry ON delivery_items (feed_url, entry_id)",
+            # Parts of a delivery a channel accepted (Slack messages, mail recipients): a restarted
+            # process resumes a split message at the next part. Cleared when the delivery is sent.
+            """CREATE TABLE sent_parts (
+                key {key} NOT NULL,
+                part {key} NOT NULL,
+                sent_at {ts} NOT NULL,
+                PRIMARY KEY (key, part)
+            )""",
+            # Per subscription: when it was first seen (alerts start there), where the next digest
+            # scan starts, a version for optimistic concurrency, and how far alerts were scanned.
+            """CREATE TABLE subscriptions (
+                name {key} PRIMARY KEY,
+                first_seen {ts} NOT NULL,
+                digest_since {ts},
+                digest_until {ts},
+                digest_seq INTEGER NOT NULL DEFAULT 0,
+                alerts_until {ts}
+            )""",
         ),
     ),
 )

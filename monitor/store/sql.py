@@ -21,7 +21,8 @@ from monitor.store.codec import (
     match_from_row,
     state_from_row,
 )
-from monitor.store.dbapi import Database, Tx
+from monitor.store.dbapi import Tx
+from monitor.store.sql_outbox import OutboxSQL
 
 __all__ = ["SQLStorage"]
 
@@ -55,7 +56,7 @@ _INSERT_MATCH = """
 _E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
 
-class SQLStorage(Database):
+class SQLStorage(OutboxSQL):
     """Implements ``monitor.store.base.Storage``; subclasses supply the connection.
 
     Iterators read page by page (keyset pagination), each page its own short transaction, so no
@@ -255,13 +256,20 @@ class SQLStorage(Database):
         return [match_from_row(r) for r in rows]
 
     def iter_matches(
-        self, *, since: datetime | None = None, rule_id: str | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        rule_id: str | None = None,
+        until: datetime | None = None,
     ) -> Iterator[tuple[Entry, Match]]:
         where: list[str] = []
         params: list[Any] = []
         if since is not None:
             where.append("m.matched_at >= ?")
             params.append(self.dialect.encode_ts(since))
+        if until is not None:
+            where.append("m.matched_at < ?")
+            params.append(self.dialect.encode_ts(until))
         if rule_id is not None:
             where.append("m.rule_id = ?")
             params.append(rule_id)

@@ -1,0 +1,124 @@
+"""`monitor once` killed with SIGKILL while it sends a digest, then run again: real processes, a
+real SMTP server that stops answering at the chosen moment, the store on disk.
+
+Killed before the server accepted: the message arrives exactly once. Killed after the server
+accepted but before the process recorded it (the documented window): it arrives a second time,
+under the same Message-ID, and never a third.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.feed_server import FeedServer
+from tests.fixtures.smtp_server import ReceivedMail, SmtpServer, start
+
+
+class StallingSmtp(SmtpServer):
+    """Stalls at DATA while ``stall`` is set: before accepting, or after (reply never sent)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall: str | None = None  # "before" | "after" | None
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stall is None:
+            return await super().handle_DATA(server, session, envelope)
+        if self.stall == "after":
+            with self._lock:
+                self.received.append(
+                    ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.content)
+                )
+        self.entered.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
+        return "451 4.3.0 too late"
+
+
+@pytest.fixture
+def stalling_smtp() -> Iterator[StallingSmtp]:
+    server = start(StallingSmtp())
+    yield server
+    server.release.set()
+    server.stop()
+
+
+def write_config(tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> Path:
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        f"""
+database: sqlite:///{tmp_path / "m.db"}
+feeds: [{feed_server.url("/feed.xml")}]
+channels:
+  mail: {{type: email, host: 127.0.0.1, port: {smtp.port}, security: none, timeout: 20,
+          from: monitor@example.org, to: [analyst@example.org]}}
+subscriptions:
+  - {{name: morgen, channel: mail, mode: digest, schedule: "0 7 * * *"}}
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def monitor(cfg: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(cfg), *args],
+        cwd=cfg.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_PROXY": "*"},
+    )
+
+
+def states(db: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute("SELECT state, attempts FROM deliveries ORDER BY id"))
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_killed_while_sending_then_restarted(
+    moment: str, tmp_path: Path, feed_server: FeedServer, stalling_smtp: StallingSmtp
+) -> None:
+    cfg = write_config(tmp_path, feed_server, stalling_smtp)
+    stalling_smtp.stall = moment
+    first = monitor(cfg, "once")
+    try:
+        assert stalling_smtp.entered.wait(60), "the digest never reached the SMTP server"
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert states(tmp_path / "m.db") == [("sending", 1)]  # claimed, then the process died
+
+    stalling_smtp.stall = None
+    stalling_smtp.release.set()
+    second = monitor(cfg, "once")
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert "Delivered 1 digest" in out and "Traceback" not in err
+    assert "send.recovered" in err
+    assert states(tmp_path / "m.db") == [("sent", 2)]
+    mails = stalling_smtp.messages()
+    expected = 1 if moment == "before" else 2  # "after": the one documented repeat
+    assert len(mails) == expected
+    assert len({m["Message-ID"] for m in mails}) == 1
+    assert "gallium" in mails[-1].get_body(("plain",)).get_content().lower()  # type: ignore[union-attr]
+
+    third = monitor(cfg, "once", "--all")
+    third.communicate(timeout=60)
+    assert len(stalling_smtp.messages()) == expected  # never once more
