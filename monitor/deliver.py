@@ -385,7 +385,8 @@ class Deliverer:
             pairs,
             sub,
             now,
-            since=start,
+            # A first digest has no "since": it starts when the subscription was first seen.
+            since=start if (mark.digest_since or older) else None,
             sources=self._sources(),
             rule_titles=self.rule_titles(),
             alerted=alerted,
