@@ -59,9 +59,21 @@ _DROP_ASTRAL = _char_class([cp for cp in _dropped() if cp > 0xFFFF])
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
+_ASCII_BYTES = bytes(range(128))
+
+
 def _strip_marks(text: str) -> str:
-    text = _DROP_BMP.sub("", text.replace(_COMBINING_DIAERESIS, "e"))
-    if _ASTRAL.search(text):
+    text = text.replace(_COMBINING_DIAERESIS, "e")
+    if text.isascii():
+        return text
+    # Most texts have nothing to drop, and a regex scan of all of them costs more than the rest
+    # of folding: look at their non-ASCII characters alone (deleting ASCII bytes from UTF-8
+    # leaves whole characters), and scan everything only if one of those is to be dropped.
+    rare = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+    rest = rare.decode("utf-8", "surrogatepass")
+    if _DROP_BMP.search(rest):
+        text = _DROP_BMP.sub("", text)
+    if _ASTRAL.search(rest):
         text = _DROP_ASTRAL.sub("", text)
     return text
 
@@ -82,7 +94,9 @@ def fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    return _strip_marks(unicodedata.normalize("NFKD", text)).casefold()
+    if not unicodedata.is_normalized("NFKD", text):  # a quick check, then the work
+        text = unicodedata.normalize("NFKD", text)
+    return _strip_marks(text).casefold()
 
 
 @lru_cache(maxsize=4096)

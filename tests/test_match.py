@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import textwrap
 from datetime import UTC, datetime
@@ -131,6 +132,13 @@ def test_hit_spans_index_the_original_text(
             assert title[h.start : h.end] == h.text
 
 
+def test_lone_surrogates_from_undecodable_input_do_not_break_matching(shipped: Matcher) -> None:
+    title = "Kobalt\udcc3\udca4 und \ud800Lithium"
+    hits = {h.text: h for m in shipped.match(entry(title)) for h in m.hits}
+    assert set(hits) == {"Kobalt", "Lithium"}
+    assert title[hits["Lithium"].start : hits["Lithium"].end] == "Lithium"
+
+
 def test_spans_in_summary_and_content_index_those_fields(shipped: Matcher) -> None:
     e = entry("Heute", "Ein Bericht über Kobalt.", "Später: Kobalt und Lithium.")
     hits = [h for m in shipped.match(e) if m.rule_id == "kobalt" for h in m.hits]
@@ -247,6 +255,12 @@ def test_match_result_carries_priority_and_is_ordered(shipped: Matcher) -> None:
 def test_composite_rules(shipped: Matcher, text: str, expected: set[str]) -> None:
     composites = {"china-rohstoffe", "rohstoff-exportkontrollen", "batterierohstoffe"}
     assert set(matched(shipped, text)) & composites == expected
+
+
+def test_a_compiled_matcher_pickles_for_worker_processes(shipped: Matcher) -> None:
+    e = entry("China verschärft Exportkontrollen", "Rohstofflieferketten unter Druck")
+    copy = pickle.loads(pickle.dumps(shipped))
+    assert copy.match(e) == shipped.match(e) != []
 
 
 def test_replicated_pack_gives_the_same_matches_and_shares_compiled_terms() -> None:

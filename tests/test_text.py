@@ -28,6 +28,21 @@ def test_equivalent_spellings_fold_alike(a: str, b: str) -> None:
     assert fold(a) == fold(b)
 
 
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Cafe\u0301", "cafe"),  # already decomposed: nothing to normalize, a mark to drop
+        ("„Zitat“ – Straße… Sel\u00adtene Erden", "„zitat“ – strasse... seltene erden"),
+        ("„Zitat“ – Straße", "„zitat“ – strasse"),  # nothing to drop among the non-ASCII
+        ("\U0001d400BC a\U0001e944b", "abc ab"),  # astral letter folded, astral mark dropped
+        ("Ｃｈｉｎａ\u200b’s", "china’s"),
+    ],
+)
+def test_fold_drops_marks_and_ignorables_wherever_they_are(text: str, folded: str) -> None:
+    assert fold(text) == folded
+    assert fold_with_offsets(text).text == folded
+
+
 def test_hyphen_space_and_joined_spellings_give_the_same_letters() -> None:
     spellings = ["Seltene-Erden", "Seltene Erden", "seltene\u2011erden", "SELTENE\u00a0ERDEN"]
     assert {"".join(tokens(fold(s))) for s in spellings} == {"seltenee" + "rden"}

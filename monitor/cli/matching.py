@@ -2,7 +2,8 @@
 
 ``match`` reads feed files, URLs or JSONL entries and prints one JSON object per entry, in input
 order. Exit codes: 0 every input was read, 1 an input failed (reported on stderr), 2 usage or
-invalid rules.
+invalid rules. ``explain --entry`` reads the configured store (never writes to it): 1 when the
+database or the entry is not there.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
-from monitor.cli.app import cli, echo_json
+from monitor.cli.app import CliContext, cli, echo_json
 from monitor.errors import MonitorError, RuleError
 from monitor.match import Explanation, Matcher, compile_rules
 from monitor.model import FIELDS, Entry, Hit, Match, as_utc
 from monitor.resources import shipped_rules_dir
 from monitor.rules import check_rules, load_rules
+from monitor.store import Storage, open_storage
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
 
 _RULES_HELP = "Rule file or directory (repeatable; default: the shipped rules/)."
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -31,7 +38,7 @@ class _InputError(Exception):
     """One input (or one line of it) could not be read; the others go on."""
 
 
-def _matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
+def load_matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
     try:
         return compile_rules(load_rules(list(paths) or [shipped_rules_dir()]))
     except RuleError as exc:
@@ -198,7 +205,7 @@ def match_command(
     INPUT is a feed file, a feed URL, a .jsonl file of entries (keys id, title, summary, content,
     link, published, language; all but id optional) or - for JSONL on stdin.
     """
-    matcher = _matcher(ctx, rule_paths)
+    matcher = load_matcher(ctx, rule_paths)
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     now = datetime.now(UTC)  # only for entries without a date; matching ignores it
     failed = False
@@ -259,11 +266,52 @@ def _explanation_text(exp: Explanation, entry: Entry) -> list[str]:
     return lines
 
 
+def _explanation_json(exp: Explanation) -> dict[str, Any]:
+    return {
+        "rule": exp.rule_id,
+        "matched": exp.matched,
+        "score": exp.score,
+        "threshold": exp.threshold,
+        "priority": exp.priority.value,
+        "reason": exp.reason,
+        "concepts": [
+            {
+                "concept": c.concept,
+                "role": c.role,
+                "strength": round(c.strength, 3),
+                "hits": [_hit_json(h) for h in c.hits],
+                "excluded": [_hit_json(h) for h in c.excluded],
+            }
+            for c in exp.concepts
+        ],
+    }
+
+
+def _check_rule(matcher: Matcher, rule_id: str) -> None:
+    if rule_id not in matcher.ruleset.ids:
+        try:
+            matcher.ruleset.rule(rule_id)
+        except RuleError as exc:
+            raise click.BadParameter(str(exc), param_hint="--rule") from None
+
+
 @cli.command("explain")
 @click.option("--rule", "rule_id", required=True, help="Rule id to explain.")
 @click.option(
-    "--rules", "rule_paths", multiple=True, type=click.Path(path_type=Path), help=_RULES_HELP
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Rule file or directory (repeatable; default: the shipped rules/ for TEXT, the rules "
+    "in monitor.yaml for --entry).",
 )
+@click.option(
+    "--entry",
+    "entry_id",
+    metavar="ID",
+    help="Explain the stored entry with this id instead of TEXT (every feed's, unless --feed).",
+)
+@click.option("--feed", "feed_url", metavar="URL", help="With --entry: the entry of this feed.")
 @click.option(
     "--field",
     "field_name",
@@ -273,23 +321,32 @@ def _explanation_text(exp: Explanation, entry: Entry) -> list[str]:
     help="Which entry field TEXT stands for.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-@click.argument("text")
+@click.argument("text", required=False)
 @click.pass_context
 def explain_command(
     ctx: click.Context,
     rule_id: str,
     rule_paths: tuple[Path, ...],
+    entry_id: str | None,
+    feed_url: str | None,
     field_name: str,
     as_json: bool,
-    text: str,
+    text: str | None,
 ) -> None:
-    """Why TEXT matches a rule or not: score, concepts, hits (highlighted) and exclusions."""
-    matcher = _matcher(ctx, rule_paths)
-    if rule_id not in matcher.ruleset.ids:
-        try:
-            matcher.ruleset.rule(rule_id)
-        except RuleError as exc:
-            raise click.BadParameter(str(exc), param_hint="--rule") from None
+    """Why TEXT (or a stored entry) matches a rule or not: score, concepts, hits (highlighted)
+    and exclusions."""
+    if (text is None) == (entry_id is None):
+        raise click.UsageError("give either TEXT or --entry ID")
+    if entry_id is None and feed_url is not None:
+        raise click.UsageError("--feed goes with --entry")
+    if entry_id is not None:
+        if ctx.get_parameter_source("field_name") is not ParameterSource.DEFAULT:
+            raise click.UsageError("--field goes with TEXT; a stored entry has its own fields")
+        _explain_stored(ctx, rule_id, rule_paths, entry_id, feed_url, as_json)
+        return
+    assert text is not None
+    matcher = load_matcher(ctx, rule_paths)
+    _check_rule(matcher, rule_id)
     fields = dict.fromkeys(FIELDS, "")
     fields[field_name] = text
     entry = Entry(
@@ -303,29 +360,99 @@ def explain_command(
     )
     exp = matcher.explain(entry, rule_id)
     if as_json:
-        echo_json(
-            {
-                "rule": exp.rule_id,
-                "matched": exp.matched,
-                "score": exp.score,
-                "threshold": exp.threshold,
-                "priority": exp.priority.value,
-                "reason": exp.reason,
-                "concepts": [
-                    {
-                        "concept": c.concept,
-                        "role": c.role,
-                        "strength": round(c.strength, 3),
-                        "hits": [_hit_json(h) for h in c.hits],
-                        "excluded": [_hit_json(h) for h in c.excluded],
-                    }
-                    for c in exp.concepts
-                ],
-            }
-        )
+        echo_json(_explanation_json(exp))
     else:
         for line in _explanation_text(exp, entry):
             click.echo(line)
+
+
+def _explain_stored(
+    ctx: click.Context,
+    rule_id: str,
+    rule_paths: tuple[Path, ...],
+    entry_id: str,
+    feed_url: str | None,
+    as_json: bool,
+) -> None:
+    settings = settings_of(ctx)
+    matcher = load_matcher(ctx, rule_paths or settings.rule_paths())
+    _check_rule(matcher, rule_id)
+    with read_store(ctx, settings.database) as storage:
+        if feed_url is None:
+            entries = storage.find_entries(entry_id)
+        else:
+            found = storage.get_entry(feed_url, entry_id)
+            entries = [found] if found is not None else []
+        on_record = {
+            (e.feed_url, e.id): {m.rule_id: m for m in storage.matches_for(e.feed_url, e.id)}
+            for e in entries
+        }
+    if not entries:
+        where = f" in feed {feed_url}" if feed_url else ""
+        click.echo(f"error: no stored entry with id {entry_id!r}{where}", err=True)
+        click.echo(
+            "  hint: entry ids are the feeds' guids (or links); `monitor backtest --show` and "
+            "`monitor match` print them",
+            err=True,
+        )
+        ctx.exit(1)
+    for i, entry in enumerate(entries):
+        exp = matcher.explain(entry, rule_id)
+        stored = on_record[(entry.feed_url, entry.id)].get(rule_id)
+        if as_json:
+            echo_json(
+                {
+                    "feed": entry.feed_url,
+                    "entry": entry.id,
+                    **_explanation_json(exp),
+                    "on_record": None if stored is None else {"score": stored.score},
+                }
+            )
+            continue
+        if i:
+            click.echo()
+        seen = iso(entry.first_seen) or "?"
+        click.echo(f"entry {entry.id} in {entry.feed_url} (first seen {seen})")
+        verdict = "no match" if stored is None else f"matched, score {stored.score}"
+        click.echo(f"  on record: {verdict}")
+        for line in _explanation_text(exp, entry):
+            click.echo(line)
+
+
+# --- the store, read only ---------------------------------------------------------------------
+def settings_of(ctx: click.Context) -> Settings:
+    obj = ctx.find_object(CliContext)
+    assert obj is not None  # the root group sets it
+    return obj.settings
+
+
+@contextmanager
+def read_store(ctx: click.Context, url: str) -> Iterator[Storage]:
+    """The configured store, read only: a missing SQLite file is an error, not a new database."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) != ":memory:" and not path.exists():
+            click.echo(f"error: no database at {path} (database: {url})", err=True)
+            click.echo(
+                "  hint: nothing is stored yet: run `monitor once`, or give -c monitor.yaml",
+                err=True,
+            )
+            ctx.exit(1)
+    storage = open_storage(url)
+    try:
+        yield storage
+    finally:
+        storage.close()
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # --- rules -------------------------------------------------------------------------------------
