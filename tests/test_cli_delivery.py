@@ -14,8 +14,9 @@ from pathlib import Path
 
 from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.http_sink import HttpSink, Reply
+from tests.support import free_port, wait_for
 from tests.test_cli_ingest import monitor
-from tests.test_daemon import Daemon, free_port, wait_for
+from tests.test_daemon import Daemon
 
 
 def test_the_first_command_leaves_a_digest_in_outbox(tmp_path: Path) -> None:

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from monitor.errors import RuleError
 from monitor.model import Entry
 from monitor.service import RuleBook
+from tests.support import wait_for
 
 RULE = """
 concepts:
@@ -122,12 +121,3 @@ def test_sighup_reloads_the_rules_in_the_daemon(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")

@@ -23,16 +23,12 @@ class AppriseChannel:
     def __init__(
         self, name: str, settings: AppriseChannelSettings, *, sent: SentParts | None = None
     ) -> None:
-        self._name = name
+        self.name = name
         self.settings = settings
         self._sent: SentParts = sent if sent is not None else MemorySentParts()
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
-        return f"AppriseChannel({self._name!r}, {len(self.settings.urls)} URLs)"
+        return f"AppriseChannel({self.name!r}, {len(self.settings.urls)} URLs)"
 
     def send(self, message: RenderedMessage, *, key: str) -> None:
         import apprise
@@ -49,7 +45,7 @@ class AppriseChannel:
             client = apprise.Apprise()
             if not client.add(url):
                 raise DeliveryError(
-                    self._name,
+                    self.name,
                     f"URL #{n + 1} ({_scheme(url)}://...) is not a valid Apprise URL; "
                     "hint: see https://github.com/caronc/apprise/wiki for the service's syntax",
                     temporary=False,
@@ -60,7 +56,7 @@ class AppriseChannel:
                 failed.append(f"#{n + 1} ({_scheme(url)})")
         if failed:
             raise DeliveryError(
-                self._name,
+                self.name,
                 f"Apprise could not notify URL {', '.join(failed)}; "
                 "hint: the apprise log names the cause; retried with backoff",
                 temporary=True,

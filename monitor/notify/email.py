@@ -60,20 +60,16 @@ class EmailChannel:
     def __init__(
         self, name: str, settings: EmailChannelSettings, *, sent: SentParts | None = None
     ) -> None:
-        self._name = name
+        self.name = name
         self.settings = settings
         self._sent: SentParts = sent if sent is not None else MemorySentParts()
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
         s = self.settings
-        return f"EmailChannel({self._name!r}, {s.host}:{s.effective_port}, {s.security})"
+        return f"EmailChannel({self.name!r}, {s.host}:{s.effective_port}, {s.security})"
 
     def _fail(self, message: str, *, temporary: bool = True) -> DeliveryError:
-        return DeliveryError(self._name, message, temporary=temporary)
+        return DeliveryError(self.name, message, temporary=temporary)
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

@@ -51,15 +51,11 @@ def _json(value: object) -> bytes:
 
 class FileChannel:
     def __init__(self, name: str, settings: FileChannelSettings) -> None:
-        self._name = name
+        self.name = name
         self.settings = settings
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
-        return f"FileChannel({self._name!r}, {self.settings.path})"
+        return f"FileChannel({self.name!r}, {self.settings.path})"
 
     def paths(self, key: str) -> dict[str, Path]:
         """Where each format of the message with this key is (or would be) written."""
@@ -86,7 +82,7 @@ class FileChannel:
                 atomic_write(path, self._content(fmt, message, key))
         except OSError as exc:
             raise DeliveryError(
-                self._name,
+                self.name,
                 f"cannot write to {folder}: {exc.strerror or exc}; "
                 "hint: check that the folder is writable and the disk not full",
                 temporary=True,

@@ -32,24 +32,20 @@ class SlackChannel:
         sent: SentParts | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._name = name
+        self.name = name
         self.settings = settings
         self._sent: SentParts = sent if sent is not None else MemorySentParts()
         self._sleep = sleep
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
         # The webhook URL is a secret: never in a repr or a log line.
-        return f"SlackChannel({self._name!r})"
+        return f"SlackChannel({self.name!r})"
 
     def send(self, message: RenderedMessage, *, key: str) -> None:
         payloads = message.slack_payloads
         if not payloads:
             raise DeliveryError(
-                self._name,
+                self.name,
                 "the message has no Slack payload; hint: check the slack template",
                 temporary=False,
             )
@@ -72,7 +68,7 @@ class SlackChannel:
                         response = client.post(self.settings.webhook_url, content=body)
                     except httpx.HTTPError as exc:
                         raise DeliveryError(
-                            self._name,
+                            self.name,
                             f"{what}: cannot reach the webhook: {exc.__class__.__name__}: "
                             f"{str(exc).replace(self.settings.webhook_url, '<webhook>')}; "
                             "hint: network or Slack outage, retried with backoff (parts already "
@@ -82,7 +78,7 @@ class SlackChannel:
                     if response.is_success:
                         self._sent.add(key, pid)
                         break
-                    error = http_failure(self._name, response, what=what)
+                    error = http_failure(self.name, response, what=what)
                     wait = error.retry_after
                     if (
                         error.temporary

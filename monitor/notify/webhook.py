@@ -25,15 +25,11 @@ def webhook_body(message: RenderedMessage, key: str) -> dict[str, object]:
 
 class WebhookChannel:
     def __init__(self, name: str, settings: WebhookChannelSettings) -> None:
-        self._name = name
+        self.name = name
         self.settings = settings
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
-        return f"WebhookChannel({self._name!r})"
+        return f"WebhookChannel({self.name!r})"
 
     def send(self, message: RenderedMessage, *, key: str) -> None:
         body = json.dumps(webhook_body(message, key), ensure_ascii=False).encode("utf-8")
@@ -48,10 +44,10 @@ class WebhookChannel:
                 response = client.post(self.settings.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(
-                self._name,
+                self.name,
                 f"cannot reach {httpx.URL(self.settings.url).host}: "
                 f"{exc.__class__.__name__}: {exc}; hint: is the receiver up? Retried with backoff",
                 temporary=True,
             ) from exc
         if not response.is_success:
-            raise http_failure(self._name, response)
+            raise http_failure(self.name, response)
