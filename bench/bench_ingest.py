@@ -3,6 +3,7 @@ baselines measured in the same run on the same bytes.
 
     .venv/bin/python bench/bench_ingest.py            # 500 generated feeds (~25k entries)
     .venv/bin/python bench/bench_ingest.py --no-reader  # skip lemon24/reader
+    .venv/bin/python bench/bench_ingest.py --parser feedparser-rs  # the optional fast engine
 
 Prints:
 1. first poll, entries/s: ours vs bare feedparser.parse (defaults) vs reader's update_feeds();
@@ -92,10 +93,14 @@ def bare_feedparser(files: list[Path]) -> tuple[int, float]:
     return n, time.process_time() - t0
 
 
-def write_config(path: Path, urls: list[str], db: Path, workers: int | None = None) -> None:
+def write_config(
+    path: Path, urls: list[str], db: Path, workers: int | None = None, parser: str | None = None
+) -> None:
     lines = [f"database: sqlite:///{db}", "fetch:", "  concurrency: 16", "  per_host: 16"]
     if workers is not None:
         lines.append(f"parse_workers: {workers}")
+    if parser is not None:
+        lines.append(f"parser: {parser}")
     lines.append("feeds:")
     lines += [f"  - {u}" for u in urls]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -128,13 +133,18 @@ async def two_polls(config: Path) -> tuple[Any, float, float, Any, float, float]
 
 
 def ours(
-    files: list[Path], work: Path, *, validators: bool, workers: int | None = None
+    files: list[Path],
+    work: Path,
+    *,
+    validators: bool,
+    workers: int | None = None,
+    parser: str | None = None,
 ) -> dict[str, Any]:
     with ServerProcess(files[0].parent, validators=validators) as server:
         urls = [server.base + f.name for f in files]
         db = work / f"ours-{validators}-{workers}.db"
         cfg = work / f"ours-{validators}-{workers}.yaml"
-        write_config(cfg, urls, db, workers)
+        write_config(cfg, urls, db, workers, parser)
         first, wall1, cpu1, second, wall2, cpu2 = asyncio.run(two_polls(cfg))
         bodies, not_modified = server.stats()
     return {
@@ -213,6 +223,7 @@ def main() -> None:
     ap.add_argument("--feeds-dir", type=Path, default=HERE / "_work" / "feeds")
     ap.add_argument("--no-reader", action="store_true")
     ap.add_argument("--rss-feeds", type=int, default=1000)
+    ap.add_argument("--parser", choices=["feedparser", "feedparser-rs"], default=None)
     args = ap.parse_args()
     if not args.feeds_dir.exists():
         subprocess.run(
@@ -222,6 +233,7 @@ def main() -> None:
     size = sum(f.stat().st_size for f in files) / 1e6
     print(f"# ingest benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores")
     print(f"corpus: {len(files)} feeds, {size:.1f} MB in {args.feeds_dir}")
+    print(f"parser: {args.parser or 'the default (feedparser)'}")
 
     n_fp, t_fp = bare_feedparser(files)
     fp_rate = n_fp / t_fp
@@ -231,7 +243,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        o = ours(files, work, validators=True)
+        o = ours(files, work, validators=True, parser=args.parser)
         rate = o["entries"] / o["wall1"]
         print(
             f"ours, first poll (fetch+parse+match+store over HTTP, parse workers = cores): "
@@ -239,7 +251,7 @@ def main() -> None:
             f"processes) = {rate:,.0f}/s ({rate / fp_rate:.2f}x bare feedparser), "
             f"errors {o['errors1']}"
         )
-        one = ours(files, work, validators=True, workers=0)
+        one = ours(files, work, validators=True, workers=0, parser=args.parser)
         one_rate = one["entries"] / one["wall1"]
         print(
             f"ours, first poll, parsing inline on one core: {one['wall1']:.2f}s wall / "
@@ -253,7 +265,7 @@ def main() -> None:
             f"{o['bodies_total'] - o['feeds']}), 304s {o['not_modified']}, "
             f"re-parsed {o['reparsed2']}"
         )
-        nv = ours(files, work, validators=False)
+        nv = ours(files, work, validators=False, parser=args.parser)
         print(
             f"ours, second poll, no validators: CPU {nv['cpu2']:.3f}s = "
             f"{100 * nv['cpu2'] / nv['cpu1']:.1f}% of first poll; re-parsed {nv['reparsed2']} "

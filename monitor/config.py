@@ -108,6 +108,7 @@ class Settings(_Model):
     templates: Path | None = None
     retention: Duration = timedelta(days=90)
     parse_workers: int | None = Field(default=None, ge=0, le=64)
+    parser: Literal["feedparser", "feedparser-rs"] = "feedparser"
     defaults: FeedDefaults = FeedDefaults()
     fetch: FetchSettings = FetchSettings()
     feeds: tuple[FeedSettings, ...] = ()

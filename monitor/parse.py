@@ -1,5 +1,8 @@
 """Feed bytes -> ``ParsedFeed``: feedparser adapter, plain text, absolute links and entry identity.
 
+feedparser-rs (``monitor.fastparse``) is an optional faster engine; its result is shaped like
+feedparser's and goes through the same conversion, and feedparser is the fallback.
+
 Pure: bytes, response headers and ``now`` in, data out; no clock, no network. A feed that yields
 nothing usable raises ``ParseError``; a bad entry is skipped with a warning, never fails the feed.
 """
@@ -14,23 +17,30 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import feedparser
 
+from monitor import fastparse
 from monitor.errors import ParseError
 from monitor.model import Entry
 from monitor.plaintext import fold_whitespace, html_to_text, truncate
 
 __all__ = [
+    "ENGINES",
     "FUTURE_TOLERANCE",
     "MAX_BODY_BYTES",
     "MAX_ID_CHARS",
     "MAX_TEXT_CHARS",
     "MAX_TITLE_CHARS",
+    "Engine",
     "ParsedFeed",
     "parse_feed",
 ]
+
+Engine = Literal["feedparser", "feedparser-rs"]
+ENGINES: tuple[Engine, ...] = ("feedparser", "feedparser-rs")
+"""feedparser is the default and the fallback; feedparser-rs is the optional fast engine."""
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Bodies above this are refused. feedparser's fallback (non-XML) parser runs at ~0.5 MB/s, so
@@ -82,20 +92,26 @@ def parse_feed(
     headers: Mapping[str, str] | None = None,
     now: datetime,
     feed_language: str | None = None,
+    engine: Engine = "feedparser",
 ) -> ParsedFeed:
     """Parse one fetched body.
 
     ``feed_url`` is the configured identity (stored on every entry); ``base_url`` is where the
     body came from (after redirects) and, with xml:base, makes links absolute. ``headers`` are
     the response headers (charset, Content-Language). ``now`` replaces missing or future dates.
-    ``feed_language`` (from the config) is the last language fallback.
+    ``feed_language`` (from the config) is the last language fallback. ``engine`` picks the
+    library: "feedparser-rs" is tried first when asked for, and whenever it is missing, fails
+    or its result cannot be trusted, feedparser parses the same bytes and a warning says so.
 
     Raises ``ParseError`` when nothing usable came out: empty or oversized body, not a feed,
     a broken document without entries, or no entry that could be read. A valid feed with no
-    entries is not an error. A naive ``now`` is a programming error (ValueError).
+    entries is not an error. A naive ``now`` or an unknown engine is a programming error
+    (ValueError).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if not content.strip():
         raise ParseError(feed_url, "empty body")
     if len(content) > MAX_BODY_BYTES:
@@ -109,13 +125,43 @@ def parse_feed(
         # and would send the whole feed through the slow, lossy fallback parser.
         content = content.lstrip()
     fp_headers = _feedparser_headers(content, headers, warnings)
+    base = base_url or feed_url
+    if engine == "feedparser-rs":
+        try:
+            raw = fastparse.parse(content, fp_headers)
+            return _convert_feed(raw, content, feed_url, base, now, feed_language, list(warnings))
+        except fastparse.Unusable as exc:
+            why = str(exc)
+        except ParseError as exc:
+            why = f"gave nothing usable ({str(exc).removeprefix(f'feed {feed_url}: ')})"
+        except Exception as exc:  # a bug in the library or the shim must not cost the feed
+            why = f"failed ({type(exc).__name__}: {exc})"
+        warnings.append(f"feedparser-rs {why}: parsed with feedparser")
     d = feedparser.parse(
         content, response_headers=fp_headers, sanitize_html=False, resolve_relative_uris=False
     )
-    version: str = d.get("version") or ""
-    bozo_exc = d.get("bozo_exception") if d.get("bozo") else None
-    raw_entries: list[Any] = list(d.get("entries") or ())
+    raw = fastparse.RawFeed(
+        version=d.get("version") or "",
+        feed=d.get("feed") or {},
+        entries=list(d.get("entries") or ()),
+        bozo_exception=d.get("bozo_exception") if d.get("bozo") else None,
+    )
+    return _convert_feed(raw, content, feed_url, base, now, feed_language, warnings)
 
+
+def _convert_feed(
+    raw: fastparse.RawFeed,
+    content: bytes,
+    feed_url: str,
+    base: str,
+    now: datetime,
+    feed_language: str | None,
+    warnings: list[str],
+) -> ParsedFeed:
+    """Either engine's result, in feedparser's shape, as a ParsedFeed (or a ParseError)."""
+    version = raw.version
+    bozo_exc = raw.bozo_exception
+    raw_entries = raw.entries
     harmless = isinstance(bozo_exc, _HARMLESS_BOZO)
     if not raw_entries:
         if not version:
@@ -129,10 +175,10 @@ def parse_feed(
     if not version:
         warnings.append("feed format not recognised; entries taken as found")
 
-    feed = d.get("feed") or {}
+    feed = raw.feed
     ctx = _FeedContext(
         feed_url=feed_url,
-        base=base_url or feed_url,
+        base=base,
         now=now,
         language=_language(feed.get("language")) or _language(feed_language),
         link=(feed.get("link") or "").strip(),

@@ -19,6 +19,7 @@ from monitor.errors import FeedError, FetchError
 from monitor.fetch import Fetcher, FetchResult
 from monitor.logs import event
 from monitor.model import Entry, Feed, FeedState, Match
+from monitor.parse import Engine
 from monitor.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.store import Storage
 from monitor.workers import FeedParser, InlineParser, ParseJob
@@ -82,8 +83,10 @@ class Pipeline:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         parser: FeedParser | None = None,
+        engine: Engine = "feedparser",
     ) -> None:
         self.parser: FeedParser = parser or InlineParser()
+        self.engine: Engine = engine
         self.storage = storage
         self.fetcher = fetcher
         self.matcher = matcher
@@ -175,6 +178,7 @@ class Pipeline:
             headers=result.headers,
             now=now,
             feed_language=feed.language,
+            engine=self.engine,
         )
         parsed = await (parser or self.parser).parse(job)
         known = self.storage.known_entries(feed.url)

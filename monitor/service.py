@@ -117,6 +117,7 @@ class Service:
             clock=self.clock,
             rng=self.rng,
             parser=self.parser,
+            engine=self.settings.parser,
         )
         return self
 

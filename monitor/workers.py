@@ -1,5 +1,8 @@
 """Where parsing runs: inline, or in worker processes so that feedparser uses every core.
 
+Each ``ParseJob`` names its engine (feedparser, or the optional feedparser-rs with feedparser
+as its fallback), so a worker parses as the daemon's settings say.
+
 Parsing is the costliest step of a poll (feedparser is pure Python); fetching and storing are
 cheap by comparison. With ``parse_workers: N`` (N > 0) bodies are parsed in N processes
 started with ``forkserver`` (not ``fork``: the daemon has threads and an event loop, which a
@@ -19,7 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.errors import ParseError
-from monitor.parse import ParsedFeed, parse_feed
+from monitor.parse import Engine, ParsedFeed, parse_feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class ParseJob:
     headers: Mapping[str, str] | None
     now: datetime
     feed_language: str | None
+    engine: Engine = "feedparser"
 
     def run(self) -> ParsedFeed:
         return parse_feed(
@@ -41,6 +45,7 @@ class ParseJob:
             headers=self.headers,
             now=self.now,
             feed_language=self.feed_language,
+            engine=self.engine,
         )
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from monitor.errors import ParseError
-from monitor.parse import FUTURE_TOLERANCE, ParsedFeed, parse_feed
+from monitor.parse import FUTURE_TOLERANCE, Engine, ParsedFeed, parse_feed
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)  # after the newest corpus item, so real dates survive
 SLOW_SECONDS = 3.0
@@ -75,12 +75,17 @@ def read_case(content: bytes) -> Case:
     return Case(headers or None, expect.group(1) if expect else "")
 
 
-def run(path: Path, headers: dict[str, str] | None, expect: str = "") -> Outcome:
+def run(path: Path, headers: dict[str, str] | None, engine: Engine, expect: str = "") -> Outcome:
     content = path.read_bytes()
     started = time.perf_counter()
     try:
         feed = parse_feed(
-            content, feed_url=path.as_uri(), headers=headers, now=NOW, feed_language=None
+            content,
+            feed_url=path.as_uri(),
+            headers=headers,
+            now=NOW,
+            feed_language=None,
+            engine=engine,
         )
     except ParseError as exc:
         return Outcome(path, time.perf_counter() - started, expect, error=exc)
@@ -91,7 +96,7 @@ def run(path: Path, headers: dict[str, str] | None, expect: str = "") -> Outcome
 
 
 @pytest.fixture(scope="session")
-def sweep(corpus_dir: Path) -> dict[str, list[Outcome]]:
+def sweep(corpus_dir: Path, engine: Engine) -> dict[str, list[Outcome]]:
     tests_dir = corpus_dir / "feedparser-tests"
     feeds_dir = corpus_dir / "feeds"
     fp_files = sorted(p for p in tests_dir.rglob("*") if p.suffix in {".xml", ".json"})
@@ -101,23 +106,25 @@ def sweep(corpus_dir: Path) -> dict[str, list[Outcome]]:
     started = time.perf_counter()
     result = {
         "feedparser-tests": [
-            run(p, case.headers, case.expect)
+            run(p, case.headers, engine, case.expect)
             for p in fp_files
             for case in [read_case(p.read_bytes())]
         ],
-        "feeds": [run(p, None) for p in feed_files],
+        "feeds": [run(p, None, engine) for p in feed_files],
     }
     outcomes = [o for group in result.values() for o in group]
     slowest = max(outcomes, key=lambda o: o.seconds)
     kept = [o.feed for o in outcomes if o.feed]
+    seconds = time.perf_counter() - started
     print(
-        f"\ncorpus sweep: {len(outcomes)} files in {time.perf_counter() - started:.1f} s; "
+        f"\ncorpus sweep ({engine}): {len(outcomes)} files in {seconds:.1f} s; "
         f"slowest {slowest.path.name} {slowest.seconds:.2f} s; "
         f"{sum(o.error is not None for o in outcomes)} ParseError, "
         f"{sum(any('not well-formed' in w for w in f.warnings) for f in kept)} kept not "
         f"well-formed, {sum(any('(read anyway)' in w for w in f.warnings) for f in kept)} kept "
         "with an encoding/content-type warning, "
-        f"{sum(len(f.entries) for f in kept)} entries"
+        f"{sum(len(f.entries) for f in kept)} entries, "
+        f"{sum(any(w.startswith('feedparser-rs ') for w in f.warnings) for f in kept)} fell back"
     )
     return result
 
@@ -172,13 +179,14 @@ def test_cases_upstream_expects_bozo_are_flagged(sweep: dict[str, list[Outcome]]
     assert not silent
 
 
-def test_http_header_cases_honour_the_headers(corpus_dir: Path) -> None:
+def test_http_header_cases_honour_the_headers(corpus_dir: Path, engine: Engine) -> None:
     # The same bytes with and without the headers from the comment: proof they reach feedparser.
     tests_dir = corpus_dir / "feedparser-tests"
 
     def both(relative: str) -> tuple[ParsedFeed, ParsedFeed]:
         path = tests_dir / relative
-        with_h, without = run(path, read_case(path.read_bytes()).headers), run(path, None)
+        with_h = run(path, read_case(path.read_bytes()).headers, engine)
+        without = run(path, None, engine)
         assert with_h.feed is not None and without.feed is not None
         return with_h.feed, without.feed
 
