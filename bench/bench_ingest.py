@@ -190,24 +190,31 @@ def reader_baseline(files: list[Path], work: Path) -> dict[str, Any] | None:
 RSS_CHILD = r"""
 import asyncio, json, resource, sys
 from pathlib import Path
+import psutil
 sys.path.insert(0, sys.argv[2])
 from monitor.config import load_settings
 from monitor.service import Service
 async def main():
     async with Service(load_settings(Path(sys.argv[1]))) as svc:
         r = await svc.cycle(svc.feeds)
-        return r.new, r.count("error")
-new, errors = asyncio.run(main())
-print(json.dumps({"new": new, "errors": errors,
+        # The parse workers (and the forkserver) are still alive here. Their unique memory (USS)
+        # is what they add: pages shared with the forkserver by copy-on-write count once.
+        procs = psutil.Process().children(recursive=True)
+        workers = sum(p.memory_full_info().uss for p in procs)
+        return r.new, r.count("error"), workers
+new, errors, workers = asyncio.run(main())
+print(json.dumps({"new": new, "errors": errors, "workers_mb": workers / 2**20,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def peak_rss(files: list[Path], work: Path, n_feeds: int) -> dict[str, Any]:
+def peak_rss(
+    files: list[Path], work: Path, n_feeds: int, workers: int | None, parser: str | None
+) -> dict[str, Any]:
     with ServerProcess(files[0].parent, validators=True) as server:
         urls = [f"{server.base}{files[i % len(files)].name}?copy={i}" for i in range(n_feeds)]
-        cfg = work / "rss.yaml"
-        write_config(cfg, urls, work / "rss.db")
+        cfg = work / f"rss-{workers}.yaml"
+        write_config(cfg, urls, work / f"rss-{workers}.db", workers, parser)
         out = subprocess.run(
             [sys.executable, "-c", RSS_CHILD, str(cfg), str(ROOT)],
             check=True,
@@ -281,11 +288,13 @@ def main() -> None:
                     f"{r['wall2']:.2f}s wall / {r['cpu2']:.2f}s CPU (ours {o['wall2']:.2f}s / "
                     f"{o['cpu2']:.2f}s)"
                 )
-        rss = peak_rss(files, work, args.rss_feeds)
-        print(
-            f"peak RSS with {args.rss_feeds} feeds configured, after the first poll: "
-            f"{rss['maxrss_mb']:.0f} MB ({rss['new']} entries, {rss['errors']} errors)"
-        )
+        for workers, how in ((None, "parse workers = cores"), (0, "parsing inline")):
+            rss = peak_rss(files, work, args.rss_feeds, workers, args.parser)
+            print(
+                f"peak RSS with {args.rss_feeds} feeds configured, after the first poll, {how}: "
+                f"{rss['maxrss_mb']:.0f} MB main process, plus {rss['workers_mb']:.0f} MB "
+                f"unique to worker processes ({rss['new']} entries, {rss['errors']} errors)"
+            )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(this process peak RSS {own:.0f} MB)")
 

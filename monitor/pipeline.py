@@ -84,8 +84,12 @@ class Pipeline:
         rng: random.Random | None = None,
         parser: FeedParser | None = None,
         engine: Engine = "feedparser",
+        max_active: int = 16,
     ) -> None:
         self.parser: FeedParser = parser or InlineParser()
+        # Fetching outruns parsing: without a bound, a big cycle would hold every fetched body
+        # in memory while it waits for a parser.
+        self.max_active = max_active
         self.engine: Engine = engine
         self.storage = storage
         self.fetcher = fetcher
@@ -99,7 +103,13 @@ class Pipeline:
         A small batch parses inline: starting worker processes would cost more than it saves.
         """
         parser = self.parser if len(feeds) >= POOL_MIN_FEEDS else _INLINE
-        return list(await asyncio.gather(*(self.poll(f, parser=parser) for f in feeds)))
+        slots = asyncio.Semaphore(self.max_active)
+
+        async def bounded(feed: Feed) -> PollReport:
+            async with slots:
+                return await self.poll(feed, parser=parser)
+
+        return list(await asyncio.gather(*(bounded(f) for f in feeds)))
 
     async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
         started = time.perf_counter()

@@ -118,6 +118,7 @@ class Service:
             rng=self.rng,
             parser=self.parser,
             engine=self.settings.parser,
+            max_active=2 * self.settings.fetch.concurrency,
         )
         return self
 
