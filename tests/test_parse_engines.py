@@ -1,6 +1,6 @@
 """feedparser-rs as parse_feed's engine: agreement with feedparser on real feeds, and fallbacks.
 
-The agreement figures are printed (``pytest -s``); bench/RESULTS_parse.md records them with the
+The agreement figures are printed (``pytest -s``); bench/RESULTS.md (Parse) records them with the
 kinds of differences left.
 """
 

@@ -35,7 +35,7 @@ class SQLiteStorage(SQLStorage):
     """``SQLiteStorage("data/monitor.db")`` or ``SQLiteStorage.from_url("sqlite:///data/monitor.db")``.
 
     ``journal_mode="delete"`` is for file systems without shared memory (network mounts), where
-    WAL does not work; it is much slower per commit (see bench/RESULTS_store.md).
+    WAL does not work; it is much slower per commit (see bench/RESULTS.md, Storage).
     """
 
     dialect: ClassVar[Dialect] = SQLITE
