@@ -315,6 +315,10 @@ class Deliverer:
                 return DigestOutcome(sub.name)
             plan = self._plan(sub, now, slot)
             first = mark.digest_until is None
+            if plan.digest.is_empty and first and not sub.send_empty:
+                # A first digest waits for content rather than using up its "at once": the
+                # daemon's first outbox run comes before its first poll.
+                return DigestOutcome(sub.name)
             if plan.digest.is_empty and (first or not sub.send_empty):
                 # Nothing to send: the slot is done, the next digest starts here.
                 done = self.storage.add_digest(

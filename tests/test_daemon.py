@@ -165,3 +165,25 @@ feeds: [{feed_server.url("/feed.xml")}, {feed_server.url("/atom.xml")}]
     wait_for(lambda: again.text().count("status=") >= 2)
     assert again.stop()[0] == 0
     assert entry_count(tmp_path / "m.db") == count
+
+
+def test_daemon_on_the_offline_example_sends_a_first_digest(tmp_path: Path) -> None:
+    """No config: the bundled example. The first poll's matches make the first digest at once
+    (later ones follow the cron schedule)."""
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    try:
+        wait_for(lambda: any((tmp_path / "outbox").glob("digest-morgen-*.eml")), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    [eml] = (tmp_path / "outbox").glob("digest-morgen-*.eml")
+    assert "Subject:" in eml.read_text(encoding="utf-8")
+    assert "delivery.sent" in log.read_text()
