@@ -91,7 +91,9 @@ class Service:
         self.feeds: list[Feed] = settings.feed_list()
         self.metrics = Metrics()
         self.metrics.feeds.set(len(self.feeds))
-        self.rules = RuleBook(settings.rule_paths())
+        self.rules = RuleBook(
+            settings.rule_paths(), check=lambda ids: check_subscription_rules(settings, ids)
+        )
         check_subscription_rules(settings, self.rules.rule_ids)
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
@@ -258,12 +260,17 @@ def check_subscription_rules(settings: Settings, rule_ids: Sequence[str]) -> Non
 class RuleBook:
     """The compiled rules, recompiled when their files change; a bad edit keeps the old ones."""
 
-    def __init__(self, paths: Sequence[Any]) -> None:
+    def __init__(
+        self, paths: Sequence[Any], check: Callable[[Sequence[str]], None] | None = None
+    ) -> None:
+        """``check`` vets the rule ids of a new rule set (subscriptions must still find theirs);
+        a ``MonitorError`` from it rejects the reload like an invalid rule file does."""
         from monitor.match import compile_rules
         from monitor.rules import load_rules
 
         self._load = load_rules
         self._compile = compile_rules
+        self._check = check
         self.paths = list(paths)
         self.ruleset = load_rules(self.paths)  # invalid rules at start: refuse to start
         self.matcher: EntryMatcher = compile_rules(self.ruleset)
@@ -283,6 +290,8 @@ class RuleBook:
             return False
         try:
             ruleset = self._load(self.paths)
+            if self._check is not None:
+                self._check([r.id for r in ruleset.rules])
             matcher = self._compile(ruleset)
         except MonitorError as exc:
             event(log, "rules.reload_failed", level=logging.ERROR, error=str(exc))

@@ -121,3 +121,28 @@ def test_sighup_reloads_the_rules_in_the_daemon(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_reload_that_drops_a_subscribed_rule_is_rejected(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from monitor.config import Settings
+    from monitor.service import check_subscription_rules
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULE, encoding="utf-8")
+    settings = Settings.model_validate(
+        {
+            "channels": {"out": {"type": "file", "path": "out"}},
+            "subscriptions": [
+                {"name": "eil", "channel": "out", "mode": "alert", "rules": ["gallium-only"]}
+            ],
+        }
+    )
+    book = RuleBook([tmp_path], check=lambda ids: check_subscription_rules(settings, ids))
+    touch_later(rules, RULE.replace("id: gallium-only", "id: gallium-renamed"))
+    with caplog.at_level("ERROR", logger="monitor"):
+        assert book.reload_if_changed() is False
+    [failure] = [r for r in caplog.records if r.getMessage() == "rules.reload_failed"]
+    assert "subscription 'eil' names rule 'gallium-only'" in failure.monitor_kv["error"]
+    assert book.rule_ids == ["gallium-only"]  # the old rules stay
