@@ -1,0 +1,342 @@
+"""One rule file's YAML -> ``Concept`` and ``Rule`` objects, with file/line/rule/key errors.
+
+The parser collects every problem instead of stopping at the first. Finding the files and the
+checks across files (duplicate ids, unknown concepts) live in ``monitor.rules``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.errors import RuleError
+from monitor.model import FIELDS, Priority
+from monitor.rules import (
+    DEFAULT_FIELDS,
+    DEFAULT_THRESHOLD,
+    MIN_AFFIX_LENGTH,
+    Concept,
+    Rule,
+    Variant,
+    did_you_mean,
+)
+from monitor.text import fold, tokens
+from monitor.yamlfile import Loc, YamlDocument, dotted
+
+__all__ = ["RuleFileParser"]
+
+_FILE_KEYS = ("concepts", "rules", "version")
+_CONCEPT_KEYS = ("description", "variants", "exclude")
+_VARIANT_KEYS = ("term", "head", "tail", "inflect", "fuzzy", "case", "weight", "lang")
+_RULE_KEYS = (
+    "id",
+    "title",
+    "description",
+    "all",
+    "any",
+    "none",
+    "fields",
+    "threshold",
+    "priority",
+    "enabled",
+)
+
+
+class RuleFileParser:
+    """Walks one parsed YAML document; collects errors instead of stopping at the first."""
+
+    def __init__(self, doc: YamlDocument, errors: list[RuleError]) -> None:
+        self.doc = doc
+        self.errors = errors
+        data = doc.data if doc.data is not None else {}
+        if not isinstance(data, dict):
+            self._error((), "expected a mapping with `concepts:` and/or `rules:`", data)
+            data = {}
+        self._check_keys((), data, _FILE_KEYS, what="top-level key")
+        self.data = data
+
+    # --- errors ------------------------------------------------------------------------------
+    def _error(
+        self,
+        loc: Loc,
+        message: str,
+        found: Any = ...,
+        *,
+        rule: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        if found is not ...:
+            message = f"{message}, found {_describe(found)}"
+        self.errors.append(
+            RuleError(
+                message,
+                file=self.doc.path,
+                line=self.doc.line_of(loc),
+                rule=rule,
+                key=key if key is not None else (dotted(loc) or None),
+                hint=hint,
+            )
+        )
+
+    def _check_keys(
+        self,
+        loc: Loc,
+        data: dict[Any, Any],
+        allowed: Sequence[str],
+        *,
+        what: str = "key",
+        rule: str | None = None,
+        prefix: str = "",
+    ) -> None:
+        for key in data:
+            if key not in allowed:
+                hint = did_you_mean(str(key), allowed) or "allowed: " + ", ".join(allowed)
+                self._error(
+                    (*loc, str(key)),
+                    f"unknown {what} {key!r}",
+                    rule=rule,
+                    key=f"{prefix}{key}" if rule else None,
+                    hint=hint,
+                )
+
+    # --- concepts ----------------------------------------------------------------------------
+    def concepts(self) -> list[Concept]:
+        raw = self.data.get("concepts", {})
+        if not isinstance(raw, dict):
+            self._error(("concepts",), "expected a mapping of concept id to variants", raw)
+            return []
+        out = []
+        for cid, body in raw.items():
+            concept = self._concept(str(cid), body)
+            if concept is not None:
+                out.append(concept)
+        return out
+
+    def _concept(self, cid: str, body: Any) -> Concept | None:
+        loc: Loc = ("concepts", cid)
+        description = ""
+        excludes: list[Any] = []
+        if isinstance(body, list):
+            variants_raw: Any = body
+        elif isinstance(body, dict):
+            self._check_keys(loc, body, _CONCEPT_KEYS, what="concept key")
+            variants_raw = body.get("variants", [])
+            excludes_raw = body.get("exclude", [])
+            if not isinstance(excludes_raw, list):
+                self._error((*loc, "exclude"), "expected a list of terms", excludes_raw)
+            else:
+                excludes = excludes_raw
+            description = str(body.get("description", "") or "")
+        else:
+            self._error(loc, "expected a list of variants or a mapping with `variants:`", body)
+            return None
+        if not isinstance(variants_raw, list):
+            self._error((*loc, "variants"), "expected a list of terms", variants_raw)
+            return None
+        variants = self._variants(
+            (*loc, "variants") if isinstance(body, dict) else loc, variants_raw
+        )
+        if not variants_raw:
+            self._error(
+                loc, "empty concept: no variants", hint="list at least one term, e.g. [Lithium]"
+            )
+            return None
+        exclude = self._variants((*loc, "exclude"), excludes)
+        return Concept(
+            id=cid,
+            variants=tuple(variants),
+            exclude=tuple(exclude),
+            description=description,
+            file=self.doc.path,
+            line=self.doc.line_of(loc),
+        )
+
+    def _variants(self, loc: Loc, items: list[Any]) -> list[Variant]:
+        out = []
+        for i, item in enumerate(items):
+            variant = self._variant((*loc, i), item)
+            if variant is not None:
+                out.append(variant)
+        return out
+
+    def _variant(self, loc: Loc, item: Any) -> Variant | None:
+        line = self.doc.line_of(loc)
+        opts: dict[str, Any] = {}
+        if isinstance(item, str):
+            term = item.strip()
+            opts = {"head": term.endswith("-"), "tail": term.startswith("-")}
+            term = term.strip("-").strip()
+        elif isinstance(item, dict):
+            self._check_keys(loc, item, _VARIANT_KEYS, what="variant option")
+            raw_term = item.get("term")
+            if not isinstance(raw_term, str):
+                self._error((*loc, "term"), "expected the variant's text as a string", raw_term)
+                return None
+            term = raw_term
+            for key in ("head", "tail", "inflect", "fuzzy", "case"):
+                if key in item:
+                    value = item[key]
+                    if not isinstance(value, bool):
+                        self._error((*loc, key), "expected true or false", value)
+                        return None
+                    opts[key] = value
+            if "weight" in item:
+                weight = item["weight"]
+                if (
+                    isinstance(weight, bool)
+                    or not isinstance(weight, int | float)
+                    or not 0 < weight <= 1
+                ):
+                    self._error(
+                        (*loc, "weight"),
+                        "expected a number in (0, 1]",
+                        weight,
+                        hint="1 counts fully; 0.6 needs the title or a second mention",
+                    )
+                    return None
+                opts["weight"] = float(weight)
+        else:
+            self._error(loc, "expected a term (string) or a mapping with `term:`", item)
+            return None
+        variant = Variant(term=term, line=line, **opts)
+        return variant if self._variant_ok(loc, variant) else None
+
+    def _variant_ok(self, loc: Loc, v: Variant) -> bool:
+        words = tokens(fold(v.term))
+        if not words:
+            self._error(loc, "the term has no letters or digits", v.term)
+            return False
+        if v.head and v.tail:
+            self._error(
+                loc,
+                "a variant is either a compound head or a compound tail, not both",
+                hint="write `Seltenerd-` (head) or `-exportstopp` (tail)",
+            )
+            return False
+        affix = words[-1] if v.head else words[0]
+        if (v.head or v.tail) and len(affix) < MIN_AFFIX_LENGTH:
+            self._error(
+                loc,
+                f"a compound head or tail needs at least {MIN_AFFIX_LENGTH} letters",
+                v.term,
+                hint="short words match too many compounds; list the compounds instead",
+            )
+            return False
+        if v.case and v.fuzzy:
+            self._error(loc, "a case-sensitive variant cannot be fuzzy", hint="drop `fuzzy: true`")
+            return False
+        return True
+
+    # --- rules -------------------------------------------------------------------------------
+    def rules(self) -> list[Rule]:
+        raw = self.data.get("rules", [])
+        if not isinstance(raw, list):
+            self._error(("rules",), "expected a list of rules", raw)
+            return []
+        out = []
+        for i, body in enumerate(raw):
+            rule = self._rule(("rules", i), body)
+            if rule is not None:
+                out.append(rule)
+        return out
+
+    def _rule(self, loc: Loc, body: Any) -> Rule | None:
+        if not isinstance(body, dict):
+            self._error(loc, "expected a mapping with id, title and concepts", body)
+            return None
+        rid = body.get("id")
+        if not isinstance(rid, str) or not rid.strip():
+            self._error(
+                (*loc, "id"),
+                "expected a rule id (a non-empty string)",
+                rid,
+                hint="e.g. `id: seltene-erden`",
+            )
+            return None
+        n_errors = len(self.errors)
+        self._check_keys(loc, body, _RULE_KEYS, what="rule key", rule=rid)
+
+        def err(key: str, message: str, found: Any = ..., hint: str | None = None) -> None:
+            self._error((*loc, key), message, found, rule=rid, key=key, hint=hint)
+
+        title = body.get("title", rid)
+        if not isinstance(title, str):
+            err("title", "expected a string", title)
+        refs: dict[str, tuple[str, ...]] = {}
+        for role in ("all", "any", "none"):
+            value = body.get(role, [])
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                err(role, "expected a list of concept ids", value)
+                value = []
+            refs[role] = tuple(value)
+        if not refs["all"] and not refs["any"]:
+            err(
+                "any",
+                "the rule names no concept to look for",
+                hint="add `any: [concept-id]` and/or `all: [...]`",
+            )
+        fields = DEFAULT_FIELDS
+        if "fields" in body:
+            fields = self._fields(body["fields"], err)
+        threshold = body.get("threshold", DEFAULT_THRESHOLD)
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int)
+            or not 1 <= threshold <= 100
+        ):
+            err("threshold", "expected a whole number from 1 to 100", threshold)
+            threshold = DEFAULT_THRESHOLD
+        priority = body.get("priority", Priority.DIGEST.value)
+        if priority not in {p.value for p in Priority}:
+            err("priority", "expected `alert` or `digest`", priority)
+            priority = Priority.DIGEST.value
+        enabled = body.get("enabled", True)
+        if not isinstance(enabled, bool):
+            err("enabled", "expected true or false", enabled)
+        if len(self.errors) > n_errors:
+            return None
+        return Rule(
+            id=rid,
+            title=str(title),
+            description=str(body.get("description", "") or ""),
+            all=refs["all"],
+            any=refs["any"],
+            none=refs["none"],
+            fields=fields,
+            threshold=threshold,
+            priority=Priority(priority),
+            enabled=bool(enabled),
+            file=self.doc.path,
+            line=self.doc.line_of(loc),
+        )
+
+    def _fields(self, raw: Any, err: Any) -> tuple[tuple[str, float], ...]:
+        hint = "e.g. `fields: {title: 1.0, summary: 0.8}` or `fields: [title, summary]`"
+        if isinstance(raw, list):
+            raw = {f: dict(DEFAULT_FIELDS).get(f, 1.0) if isinstance(f, str) else f for f in raw}
+        if not isinstance(raw, dict) or not raw:
+            err("fields", "expected field names with weights", raw, hint)
+            return DEFAULT_FIELDS
+        out = []
+        for name, weight in raw.items():
+            if name not in FIELDS:
+                err("fields", f"unknown field {name!r} (expected one of {', '.join(FIELDS)})")
+                continue
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+                err(f"fields.{name}", "expected a positive number", weight, hint)
+                continue
+            out.append((str(name), float(weight)))
+        return tuple(sorted(out, key=lambda fw: FIELDS.index(fw[0]))) or DEFAULT_FIELDS
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
