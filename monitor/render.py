@@ -5,9 +5,9 @@ format: html|txt|slack), first in the user's template folder, then in the shippe
 a set that lacks a file falls back to ``default/<lang>/...``. So a user overrides one shipped
 template by putting a file of the same relative name in their folder.
 
-Feed text is data: it is escaped for HTML (autoescape), for Slack (``&``, ``<``, ``>`` escaped and
-mrkdwn control characters neutralized), and never evaluated as template code. Pure: no I/O besides
-reading templates, no clock.
+Feed text is data: it is escaped for HTML (autoescape), for Slack (``monitor.slack_blocks``), and
+never evaluated as template code. Dates and numbers come from ``monitor.l10n``. Pure: no I/O
+besides reading templates, no clock.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
@@ -28,17 +26,21 @@ from markupsafe import Markup, escape
 
 from monitor.digest import Alert, Digest, Item, Snippet
 from monitor.errors import TemplateError
+from monitor.l10n import format_datetime, format_number
 from monitor.resources import shipped_templates_dir
+from monitor.slack_blocks import (
+    highlight_slack,
+    safe_url,
+    slack_finalize,
+    slack_payloads,
+    slack_url,
+)
 
 __all__ = ["RenderedMessage", "Renderer", "render_alert", "render_digest", "safe_url"]
 
 Kind = Literal["alert", "digest"]
 SUBJECT_MAX = 200
 _SQUASH = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
-_ZWSP = "\u200b"
-# Slack mrkdwn formatting and mention characters; a zero-width space on each side keeps Slack
-# from reading them as formatting boundaries while the text looks unchanged.
-_MRKDWN = re.compile(r"([*_~`])")
 
 
 @dataclass(frozen=True)
@@ -57,114 +59,9 @@ class RenderedMessage:
     """Which template set, language and kind rendered it, e.g. "default/de/digest"."""
 
 
-# --- localization -----------------------------------------------------------------------------
-
-_MONTHS = {
-    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember",
-    "en": "January February March April May June July August September October November December",
-}
-_MONTHS_SHORT = {
-    "de": "Jan. Feb. März Apr. Mai Juni Juli Aug. Sept. Okt. Nov. Dez.",
-    "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
-}
-_DAYS = {
-    "de": "Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag",
-    "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
-}
-_TZ_DE = {"CET": "MEZ", "CEST": "MESZ"}
-
-
-def format_datetime(value: datetime, lang: str, tz: str, style: str = "medium") -> str:
-    """Local time in ``tz``: short "24.11.2025, 07:00", medium adds the zone, long the weekday."""
-    local = value.astimezone(ZoneInfo(tz))
-    months = (_MONTHS if style in {"long", "date"} else _MONTHS_SHORT)[lang].split()
-    month = months[local.month - 1]
-    zone = local.tzname() or ""
-    if lang == "de":
-        zone = _TZ_DE.get(zone, zone)
-    clock = f"{local:%H:%M}"
-    if style == "short":
-        if lang == "de":
-            return f"{local:%d.%m.%Y}, {clock}"
-        return f"{local.day} {month} {local.year}, {clock}"
-    if style == "time":
-        return clock
-    day = (
-        f"{local.day}. {month} {local.year}"
-        if lang == "de"
-        else f"{local.day} {month} {local.year}"
-    )
-    if style in {"long", "date"}:
-        day = f"{_DAYS[lang].split()[local.weekday()]}, {day}"
-        if style == "date":
-            return day
-    return f"{day}, {clock} {zone}".rstrip()
-
-
-def format_number(value: float, lang: str, decimals: int = 0) -> str:
-    text = f"{value:,.{decimals}f}"
-    if lang == "de":
-        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-    return text
-
-
-# --- escaping ---------------------------------------------------------------------------------
-
-
-def safe_url(url: str | None) -> str | None:
-    """An http(s) URL fit for href and Slack links, else None (javascript:, data:, ...)."""
-    if not url:
-        return None
-    url = url.strip()
-    if _SQUASH.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    # Percent-encode what could end a Slack link (| >) or an attribute; keep valid URL syntax.
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
-
-
-def slack_escape(text: str) -> str:
-    """Feed text for Slack mrkdwn: no control sequences (<!channel>, <@U1>, <url|x>), no markup."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MRKDWN.sub(_ZWSP + r"\1" + _ZWSP, text).replace("@", "@" + _ZWSP)
-
-
-def _slack_finalize(value: Any) -> Any:
-    # Runs before autoescape: plain strings are feed or config text; Markup is our own output.
-    if isinstance(value, str) and not hasattr(value, "__html__"):
-        return _MRKDWN.sub(_ZWSP + r"\1" + _ZWSP, value).replace("@", "@" + _ZWSP)
-    return value
-
-
-def from_slack_markup(value: str) -> str:
-    """Autoescape writes HTML entities; Slack understands only &amp; &lt; &gt;, so undo the rest."""
-    return str(value).replace("&#34;", '"').replace("&#39;", "'")
-
-
-def _slack_url(url: str | None) -> Markup | None:
-    # Markup, so that the Slack finalizer leaves "_", "~" and "@" in the URL alone.
-    safe = safe_url(url)
-    return Markup(safe.replace("&", "&amp;")) if safe else None
-
-
 def _highlight_html(snippet: Snippet) -> Markup:
     return Markup("").join(
         Markup("<mark>%s</mark>") % piece if hit else escape(piece)
-        for piece, hit in snippet.parts()
-    )
-
-
-def _highlight_slack(snippet: Snippet) -> Markup:
-    # Bold needs a word boundary outside the stars in Slack; a hit inside a word stays plain.
-    return Markup("").join(
-        Markup("*" + slack_escape(piece.strip()) + "*")
-        if hit and piece.strip()
-        else Markup(slack_escape(piece))
         for piece, hit in snippet.parts()
     )
 
@@ -202,17 +99,17 @@ class Renderer:
         self._envs = {
             "html": jinja2.Environment(autoescape=True, **common),
             "txt": jinja2.Environment(autoescape=False, **common),
-            "slack": jinja2.Environment(autoescape=True, finalize=_slack_finalize, **common),
+            "slack": jinja2.Environment(autoescape=True, finalize=slack_finalize, **common),
         }
         highlight: dict[str, Callable[[Snippet], Any]] = {
             "html": _highlight_html,
             "txt": _highlight_text,
-            "slack": _highlight_slack,
+            "slack": highlight_slack,
         }
         for fmt, env in self._envs.items():
             env.filters.update(
                 highlight=highlight[fmt],
-                safe_url=_slack_url if fmt == "slack" else safe_url,
+                safe_url=slack_url if fmt == "slack" else safe_url,
                 datetime=_ctx_datetime,
                 number=_ctx_number,
                 oneline=lambda s: _SQUASH.sub(" ", str(s)).strip(),
@@ -327,108 +224,6 @@ def _ctx_datetime(ctx: jinja2.runtime.Context, value: datetime, style: str = "me
 @jinja2.pass_context
 def _ctx_number(ctx: jinja2.runtime.Context, value: float, decimals: int = 0) -> str:
     return format_number(value, ctx["lang"], decimals)
-
-
-# --- Slack: Block Kit built here, text from the template's macros -----------------------------
-
-SLACK_MAX_BLOCKS = 50
-SLACK_MAX_SECTION = 3000
-SLACK_MAX_HEADER = 150
-SLACK_MAX_FALLBACK = 3000
-
-
-def _u16(text: str) -> int:
-    # Slack counts UTF-16 units in places; an emoji then counts twice. Measure the strict way.
-    return len(text.encode("utf-16-le")) // 2
-
-
-def clip_mrkdwn(text: str, limit: int) -> str:
-    """At most ``limit`` units; never ends inside an entity (&amp;) or a link (<url|text>)."""
-    if _u16(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    while (excess := _u16(cut) - (limit - 1)) > 0:
-        cut = cut[:-excess]
-    lt = cut.rfind("<")
-    if lt != -1 and ">" not in cut[lt:]:
-        cut = cut[:lt]
-    amp = cut.rfind("&")
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut.rstrip() + "…"
-
-
-def _md(value: Any) -> str:
-    return from_slack_markup(str(value)).strip()
-
-
-def _plain(value: Any, limit: int) -> str:
-    text = _md(value).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    text = _SQUASH.sub(" ", text.replace(_ZWSP, "")).strip()
-    return clip_mrkdwn(text, limit) or "-"
-
-
-def _section(text: str) -> dict[str, Any]:
-    # Slack rejects an empty text; a template that renders nothing still yields a valid block.
-    text = clip_mrkdwn(text, SLACK_MAX_SECTION) or "-"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _sections(text: str) -> list[dict[str, Any]]:
-    """Long text (a summary over many rules) split at line breaks into several sections."""
-    out: list[dict[str, Any]] = []
-    chunk: list[str] = []
-    size = 0
-    for line in text.splitlines():
-        if chunk and size + _u16(line) + 1 > SLACK_MAX_SECTION:
-            out.append(_section("\n".join(chunk)))
-            chunk, size = [], 0
-        chunk.append(line)
-        size += _u16(line) + 1
-    if any(c.strip() for c in chunk):
-        out.append(_section("\n".join(chunk)))
-    return out
-
-
-def slack_payloads(ctx: dict[str, Any], mod: Any) -> list[dict[str, Any]]:
-    """Messages in order, each within Slack's limits; a heading never ends a message."""
-    head: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _plain(mod.header(), 150)}}
-    ]
-    units: list[list[dict[str, Any]]] = []
-    digest: Digest | None = ctx.get("digest")
-    if digest is not None:
-        head += _sections(_md(mod.summary()))
-        for group in digest.groups:
-            heading = [{"type": "divider"}, _section(_md(mod.rule_heading(group)))]
-            for n, item in enumerate(group.items):
-                block = _section(_md(mod.entry(item)))
-                units.append([*heading, block] if n == 0 else [block])
-    else:
-        units.append([_section(_md(mod.entry(ctx["item"])))])
-    # One block per message stays free for the "part 2 of 5" line.
-    cap = SLACK_MAX_BLOCKS - 1
-    parts: list[list[dict[str, Any]]] = [[]]
-    for unit in [[b] for b in head] + units:
-        if parts[-1] and len(parts[-1]) + len(unit) > cap:
-            parts.append([])
-        parts[-1].extend(unit[:cap])
-    total = len(parts)
-    payloads = []
-    for n, blocks in enumerate(parts, start=1):
-        if n > 1:
-            note = clip_mrkdwn(_md(mod.continued(n, total)), SLACK_MAX_SECTION) or "-"
-            blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-        payloads.append(
-            {
-                "text": clip_mrkdwn(_md(mod.fallback(n, total)), SLACK_MAX_FALLBACK),
-                "blocks": blocks,
-                # Feed links must not unfold into previews of arbitrary pages.
-                "unfurl_links": False,
-                "unfurl_media": False,
-            }
-        )
-    return payloads
 
 
 # --- JSON data (webhook, file channel) --------------------------------------------------------
