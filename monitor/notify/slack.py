@@ -1,9 +1,9 @@
 """The Slack channel: POST each Block Kit payload of a message to an incoming webhook, in order.
 
-A large digest arrives as several payloads (split by ``monitor.slack_blocks``). Each accepted part is
-remembered under (key, part index + content hash), so a retry after a failure at part 3 starts at
-part 3. A short Retry-After is waited out in place (up to ``max_inline_wait`` seconds per send);
-a longer one goes back to the outbox as ``DeliveryError(retry_after=...)``.
+A large digest arrives as several payloads (split by ``monitor.slack_blocks``). Each accepted
+part is remembered under (key, part index + content hash), so a retry after a failure at part 3
+starts at part 3. A short Retry-After is waited out in place (up to ``max_inline_wait`` seconds
+per send); a longer one goes back to the outbox as ``DeliveryError(retry_after=...)``.
 """
 
 from __future__ import annotations
