@@ -252,7 +252,7 @@ def validation_error(
     for err in errors:
         loc = _data_loc(doc.data, tuple(err["loc"]))
         found = err.get("input")
-        msg = err["msg"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
         hint = None
         if err["type"] == "extra_forbidden":
             known = _known_keys(model, loc[:-1])

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from monitor.units import Duration
 
@@ -50,6 +58,12 @@ def _check_address(value: str) -> str:
     if "@" not in addr or addr.startswith("@") or addr.endswith("@"):
         raise ValueError(f"{value!r} is not an email address (expected name@example.org)")
     return value
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+"""One email address ("Name <a@example.org>" or "a@example.org"); no line breaks."""
+Addresses = Annotated[list[Address], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
+"""One address or a list of them."""
 
 
 class _Strict(BaseModel):
@@ -80,26 +94,11 @@ class EmailChannelSettings(_ChannelBase):
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
-    from_: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
+    from_: Address = Field(alias="from")
+    to: Addresses = Field(min_length=1)
     ca_file: Path | None = Field(
         default=None, description="Trust this CA bundle instead of the system's (own mail relay)."
     )
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _one_or_more(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("from_")
-    @classmethod
-    def _from_address(cls, value: str) -> str:
-        return _check_address(value)
-
-    @field_validator("to")
-    @classmethod
-    def _to_addresses(cls, value: list[str]) -> list[str]:
-        return [_check_address(v) for v in value]
 
     @model_validator(mode="after")
     def _auth_pair(self) -> EmailChannelSettings:
@@ -141,23 +140,8 @@ class FileChannelSettings(_ChannelBase):
     type: Literal["file"]
     path: Path
     formats: list[FileFormat] = Field(default_factory=lambda: list(FILE_FORMATS), min_length=1)
-    from_: str = Field(default="monitor@localhost", alias="from")
-    to: list[str] = Field(default_factory=lambda: ["reader@localhost"], min_length=1)
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _one_or_more(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("from_")
-    @classmethod
-    def _from_address(cls, value: str) -> str:
-        return _check_address(value)
-
-    @field_validator("to")
-    @classmethod
-    def _to_addresses(cls, value: list[str]) -> list[str]:
-        return [_check_address(v) for v in value]
+    from_: Address = Field(default="monitor@localhost", alias="from")
+    to: Addresses = Field(default_factory=lambda: ["reader@localhost"], min_length=1)
 
 
 class AppriseChannelSettings(_ChannelBase):
