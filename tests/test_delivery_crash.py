@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import pytest
 
 from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.smtp_server import ReceivedMail, SmtpServer, start
+from tests.fixtures.storage import raw_execute
 
 
 class StallingSmtp(SmtpServer):
@@ -56,11 +56,11 @@ def stalling_smtp() -> Iterator[StallingSmtp]:
     server.stop()
 
 
-def write_config(tmp_path: Path, feed_server: FeedServer, smtp: SmtpServer) -> Path:
+def write_config(tmp_path: Path, db_url: str, feed_server: FeedServer, smtp: SmtpServer) -> Path:
     cfg = tmp_path / "monitor.yaml"
     cfg.write_text(
         f"""
-database: sqlite:///{tmp_path / "m.db"}
+database: {db_url}
 feeds: [{feed_server.url("/feed.xml")}]
 channels:
   mail: {{type: email, host: 127.0.0.1, port: {smtp.port}, security: none, timeout: 20,
@@ -84,16 +84,21 @@ def monitor(cfg: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def states(db: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute("SELECT state, attempts FROM deliveries ORDER BY id"))
+def states(db_url: str) -> list[tuple[str, int]]:
+    rows = raw_execute(db_url, "SELECT state, attempts FROM deliveries ORDER BY id")
+    return [(str(state), int(attempts)) for state, attempts in rows]
 
 
 @pytest.mark.parametrize("moment", ["before", "after"])
 def test_killed_while_sending_then_restarted(
-    moment: str, tmp_path: Path, feed_server: FeedServer, stalling_smtp: StallingSmtp
+    moment: str,
+    tmp_path: Path,
+    storage_url: str,
+    feed_server: FeedServer,
+    stalling_smtp: StallingSmtp,
 ) -> None:
-    cfg = write_config(tmp_path, feed_server, stalling_smtp)
+    """On SQLite and on PostgreSQL (``storage_url`` is parametrized over both)."""
+    cfg = write_config(tmp_path, storage_url, feed_server, stalling_smtp)
     stalling_smtp.stall = moment
     first = monitor(cfg, "once")
     try:
@@ -103,7 +108,7 @@ def test_killed_while_sending_then_restarted(
     finally:
         if first.poll() is None:
             first.kill()
-    assert states(tmp_path / "m.db") == [("sending", 1)]  # claimed, then the process died
+    assert states(storage_url) == [("sending", 1)]  # claimed, then the process died
 
     stalling_smtp.stall = None
     stalling_smtp.release.set()
@@ -112,7 +117,7 @@ def test_killed_while_sending_then_restarted(
     assert second.returncode == 0, err
     assert "Delivered 1 digest" in out and "Traceback" not in err
     assert "send.recovered" in err
-    assert states(tmp_path / "m.db") == [("sent", 2)]
+    assert states(storage_url) == [("sent", 2)]
     mails = stalling_smtp.messages()
     expected = 1 if moment == "before" else 2  # "after": the one documented repeat
     assert len(mails) == expected
