@@ -174,7 +174,7 @@ def main() -> None:
     )
     rules = load_rules([shipped_rules_dir()])
     if not args.quick:
-        quality(rules, load_eval())
+        quality(rules, load_eval(args.shared / "corpus"))
     speed(rules, news_entries(args.shared, N_ENTRIES), naive_sample)
 
 

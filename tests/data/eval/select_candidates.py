@@ -2,7 +2,8 @@
 
 Selection only: it decides which real items get read and labeled, never their labels. Pools are
 keyword regexes over the stored text (title + summary cut to 500 characters); each pool is sampled
-with a fixed seed. Output: one JSON object per line on stdout, with ``labels`` left empty.
+with a fixed seed. Output: one JSON object per line on stdout, with ``labels`` left empty (with
+title and summary for the person labeling; the repository keeps ids, a text hash and labels).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-MAX_SUMMARY = 500
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.test_eval import excerpt as stored_text
 
 # (pool name, regex on casefolded text, how many to take)
 POOLS: list[tuple[str, str, int]] = [
@@ -57,14 +59,6 @@ POOLS: list[tuple[str, str, int]] = [
     ("trap-nickel-kupfer", r"nickel|kupfer|copper|rohstoff|raw material", 10),
     ("random", r"", 90),
 ]
-
-
-def stored_text(item: dict[str, str]) -> tuple[str, str]:
-    summary = item["summary"]
-    if len(summary) > MAX_SUMMARY:
-        cut = summary[:MAX_SUMMARY]
-        summary = cut[: cut.rfind(" ")] + " …" if " " in cut else cut
-    return item["title"], summary
 
 
 def main(news_dir: Path) -> None:
