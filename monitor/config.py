@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,7 +26,7 @@ from pydantic import (
 from monitor.errors import ConfigError
 from monitor.model import Feed
 from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
-from monitor.resources import example_config, shipped_rules_dir
+from monitor.resources import example_config, rule_path
 from monitor.units import ByteSize, Duration, format_duration
 from monitor.yamlfile import Loc, YamlDocument, dotted, load_yaml
 
@@ -104,7 +104,8 @@ class Settings(_Model):
     """The whole of monitor.yaml, validated. ``source`` is the file it came from."""
 
     database: str = "sqlite:///monitor.db"
-    rules: tuple[Path, ...] = ()
+    rules: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Rule files or folders, and ``shipped`` for the shipped pack; empty: the shipped pack."""
     templates: Path | None = None
     retention: Duration = timedelta(days=90)
     parse_workers: int | None = Field(default=None, ge=0, le=64)
@@ -169,7 +170,9 @@ class Settings(_Model):
         return self.source.parent if self.source else Path.cwd()
 
     def rule_paths(self) -> list[Path]:
-        return [self._read_path(p) for p in self.rules] or [shipped_rules_dir()]
+        """The rule packs to load: ``rules: []`` is the shipped pack; a list is exactly what it
+        names (``shipped`` is the shipped pack), so ``[shipped, my-rules]`` adds to it."""
+        return list(dict.fromkeys(rule_path(p, self.base_dir) for p in self.rules or ["shipped"]))
 
     def template_dir(self) -> Path | None:
         return self._read_path(self.templates) if self.templates else None

@@ -25,6 +25,7 @@ from monitor.logs import event
 from monitor.model import Feed
 from monitor.outbox import Delivery, DeliveryState
 from monitor.pipeline import EntryMatcher, Pipeline, PollReport
+from monitor.resources import describe_rule_paths
 from monitor.store import Storage, open_storage
 from monitor.workers import ProcessParser, make_parser
 
@@ -274,6 +275,13 @@ class RuleBook:
         self.paths = list(paths)
         self.ruleset = load_rules(self.paths)  # invalid rules at start: refuse to start
         self.matcher: EntryMatcher = compile_rules(self.ruleset)
+        event(
+            log,
+            "rules.loaded",
+            rules=len(self.ruleset.rules),
+            files=len(self.ruleset.sources),
+            packs=describe_rule_paths(self.paths),
+        )
 
     @property
     def rule_ids(self) -> list[str]:

@@ -15,7 +15,7 @@ import click
 
 from monitor.backtest import Backtest, Change, backtest
 from monitor.cli.app import cli, echo_json
-from monitor.cli.matching import clip, iso, load_matcher, read_store, settings_of
+from monitor.cli.matching import clip, iso, load_matcher, read_store, rule_paths_of, settings_of
 from monitor.units import parse_duration
 
 
@@ -30,8 +30,9 @@ from monitor.units import parse_duration
     "--rules",
     "rule_paths",
     multiple=True,
-    type=click.Path(path_type=Path),
-    help="Rule file or directory to try (repeatable; default: the rules in monitor.yaml).",
+    type=click.Path(),
+    help="Rule file or directory to try, or 'shipped' for the shipped pack (repeatable; "
+    "default: the rules in monitor.yaml).",
 )
 @click.option(
     "--show", "-v", "show", is_flag=True, help="List the entries that would be new or gone."
@@ -43,7 +44,7 @@ from monitor.units import parse_duration
 def backtest_command(
     ctx: click.Context,
     since_text: str | None,
-    rule_paths: tuple[Path, ...],
+    rule_paths: tuple[str, ...],
     show: bool,
     fmt: str,
 ) -> None:
@@ -59,7 +60,7 @@ def backtest_command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
     settings = settings_of(ctx)
-    paths = list(rule_paths) or settings.rule_paths()
+    paths = rule_paths_of(ctx, rule_paths)
     matcher = load_matcher(ctx, paths)
     with read_store(ctx, settings.database) as storage:
         report = backtest(

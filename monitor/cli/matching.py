@@ -23,14 +23,17 @@ from monitor.cli.app import CliContext, cli, echo_json
 from monitor.errors import MonitorError, RuleError
 from monitor.match import Explanation, Matcher, compile_rules
 from monitor.model import FIELDS, Entry, Hit, Match, as_utc
-from monitor.resources import shipped_rules_dir
+from monitor.resources import SHIPPED_RULES, describe_rule_paths, rule_path, shipped_rules_dir
 from monitor.rules import check_rules, load_rules
 from monitor.store import Storage, open_storage
 
 if TYPE_CHECKING:
     from monitor.config import Settings
 
-_RULES_HELP = "Rule file or directory (repeatable; default: the shipped rules/)."
+_RULES_HELP = (
+    f"Rule file or directory, or {SHIPPED_RULES!r} for the shipped pack (repeatable; default: "
+    "the rules in monitor.yaml)."
+)
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
@@ -38,9 +41,17 @@ class _InputError(Exception):
     """One input (or one line of it) could not be read; the others go on."""
 
 
+def rule_paths_of(ctx: click.Context, given: Sequence[str]) -> list[Path]:
+    """``--rules``/PATH as given (``shipped``: the shipped pack), else the rules monitor.yaml
+    names (without a monitor.yaml: the bundled example's, the shipped pack)."""
+    if given:
+        return [rule_path(p) for p in given]
+    return settings_of(ctx).rule_paths()
+
+
 def load_matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
     try:
-        return compile_rules(load_rules(list(paths) or [shipped_rules_dir()]))
+        return compile_rules(load_rules(list(paths)))
     except RuleError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(exc.exit_code)
@@ -185,9 +196,7 @@ def _table_row(entry: Entry, matches: Sequence[Match]) -> str:
 
 
 @cli.command("match")
-@click.option(
-    "--rules", "rule_paths", multiple=True, type=click.Path(path_type=Path), help=_RULES_HELP
-)
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(), help=_RULES_HELP)
 @click.option(
     "--format",
     "fmt",
@@ -198,14 +207,14 @@ def _table_row(entry: Entry, matches: Sequence[Match]) -> str:
 @click.argument("inputs", nargs=-1, required=True)
 @click.pass_context
 def match_command(
-    ctx: click.Context, rule_paths: tuple[Path, ...], fmt: str | None, inputs: tuple[str, ...]
+    ctx: click.Context, rule_paths: tuple[str, ...], fmt: str | None, inputs: tuple[str, ...]
 ) -> None:
     """Match entries against the watch rules: one JSON line per entry, in input order.
 
     INPUT is a feed file, a feed URL, a .jsonl file of entries (keys id, title, summary, content,
     link, published, language; all but id optional) or - for JSONL on stdin.
     """
-    matcher = load_matcher(ctx, rule_paths)
+    matcher = load_matcher(ctx, rule_paths_of(ctx, rule_paths))
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     now = datetime.now(UTC)  # only for entries without a date; matching ignores it
     failed = False
@@ -301,9 +310,8 @@ def _check_rule(matcher: Matcher, rule_id: str) -> None:
     "--rules",
     "rule_paths",
     multiple=True,
-    type=click.Path(path_type=Path),
-    help="Rule file or directory (repeatable; default: the shipped rules/ for TEXT, the rules "
-    "in monitor.yaml for --entry).",
+    type=click.Path(),
+    help=_RULES_HELP,
 )
 @click.option(
     "--entry",
@@ -326,7 +334,7 @@ def _check_rule(matcher: Matcher, rule_id: str) -> None:
 def explain_command(
     ctx: click.Context,
     rule_id: str,
-    rule_paths: tuple[Path, ...],
+    rule_paths: tuple[str, ...],
     entry_id: str | None,
     feed_url: str | None,
     field_name: str,
@@ -345,7 +353,7 @@ def explain_command(
         _explain_stored(ctx, rule_id, rule_paths, entry_id, feed_url, as_json)
         return
     assert text is not None
-    matcher = load_matcher(ctx, rule_paths)
+    matcher = load_matcher(ctx, rule_paths_of(ctx, rule_paths))
     _check_rule(matcher, rule_id)
     fields = dict.fromkeys(FIELDS, "")
     fields[field_name] = text
@@ -369,13 +377,13 @@ def explain_command(
 def _explain_stored(
     ctx: click.Context,
     rule_id: str,
-    rule_paths: tuple[Path, ...],
+    rule_paths: tuple[str, ...],
     entry_id: str,
     feed_url: str | None,
     as_json: bool,
 ) -> None:
     settings = settings_of(ctx)
-    matcher = load_matcher(ctx, rule_paths or settings.rule_paths())
+    matcher = load_matcher(ctx, rule_paths_of(ctx, rule_paths))
     _check_rule(matcher, rule_id)
     with read_store(ctx, settings.database) as storage:
         if feed_url is None:
@@ -462,11 +470,13 @@ def rules_group() -> None:
 
 
 @rules_group.command("check")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_context
-def rules_check(ctx: click.Context, paths: tuple[Path, ...]) -> None:
-    """Validate rule files (default: the shipped rules/); list every problem. Exit 1 if any."""
-    ruleset, errors = check_rules(list(paths) or [shipped_rules_dir()])
+def rules_check(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Validate rule files (default: the rules in monitor.yaml; `shipped` is the shipped pack);
+    list every problem. Exit 1 if any."""
+    rule_paths = rule_paths_of(ctx, paths)
+    ruleset, errors = check_rules(rule_paths)
     if errors:
         for exc in errors:
             click.echo(f"error: {exc}", err=True)
@@ -477,6 +487,9 @@ def rules_check(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         f"ok: {len(ruleset.rules)} rules, {len(ruleset.concepts)} concepts "
         f"in {len(ruleset.sources)} file(s)"
     )
+    click.echo(f"from: {describe_rule_paths(rule_paths)}")
+    if shipped_rules_dir() in rule_paths:
+        click.echo(f"shipped pack: {shipped_rules_dir()}")
     for rule in ruleset.rules:
         click.echo(
             f"  {rule.id:28} {rule.priority.value:6} threshold {rule.threshold:3}  {rule.title}"
