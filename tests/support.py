@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -23,3 +25,46 @@ def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+# --- a user's own monitor (monitor init), as the init and wheel tests use it -------------------
+TUNGSTEN_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0">
+<channel>
+  <title>Rohstoff-Ticker</title>
+  <link>https://example.org/</link>
+  <description>Metals</description>
+  <language>de</language>
+  <item>
+    <title>Wolframpreis auf Rekordhoch: Mine in Portugal nimmt Betrieb wieder auf</title>
+    <guid>https://example.org/news/wolfram</guid>
+    <pubDate>Tue, 04 Mar 2025 08:00:00 GMT</pubDate>
+    <description>Scheelit aus Panasqueira deckt die steigende Nachfrage.</description>
+  </item>
+  <item>
+    <title>Lithium: neue Förderung in Portugal genehmigt</title>
+    <guid>https://example.org/news/lithium</guid>
+    <pubDate>Tue, 04 Mar 2025 07:00:00 GMT</pubDate>
+    <description>Die Mine soll ab 2027 Spodumen liefern.</description>
+  </item>
+</channel>
+</rss>
+""".encode()
+
+
+def add_feed_to_starter(config: Path, url: str) -> None:
+    """What a user does after `monitor init`: replace the starter's `feeds: []` with a feed."""
+    text = config.read_text(encoding="utf-8")
+    assert text.count("\nfeeds: []\n") == 1, "the starter's feeds line changed"
+    config.write_text(text.replace("\nfeeds: []\n", f"\nfeeds:\n  - {url}\n"), encoding="utf-8")
+
+
+def matched_rules(once_stdout: str) -> dict[str, set[str]]:
+    """`monitor once` output -> {entry title: rule ids it matched}."""
+    out: dict[str, set[str]] = {}
+    lines = once_stdout.splitlines()
+    for title, rules in itertools.pairwise(lines):
+        if title.startswith("  * ") and rules.strip().startswith("["):
+            ids = rules.strip().strip("[]").split(", ")
+            out[title[4:]] = {i.rsplit(" ", 1)[0] for i in ids}
+    return out

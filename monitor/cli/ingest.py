@@ -83,6 +83,10 @@ def _print_cycle(
     settings: Settings, report: Any, matched: list[tuple[Any, list[Any]]], states: dict[str, Any]
 ) -> None:
     names = {f.url: f.label for f in settings.feed_list()}
+    if not names:
+        where = settings.source or "monitor.yaml"
+        click.echo(f"No feeds configured: add them under `feeds:` in {where}.")
+        return
     if not report.polls:
         upcoming = [s.next_poll for s in states.values() if s.next_poll]
         nxt = min(upcoming).astimezone(UTC).isoformat(timespec="seconds") if upcoming else "-"
