@@ -11,7 +11,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(str(files("monitor")))
+SOURCE_ROOT = PACKAGE_DIR.resolve().parent
 """The source tree above the package (a checkout); its data is used when no wheel copy exists."""
 
 SHIPPED_RULES = "shipped"
@@ -20,7 +21,7 @@ SHIPPED_RULES = "shipped"
 
 def data_dir(name: str) -> Path:
     """``rules``, ``templates`` or ``examples``: the installed copy, else the source tree's."""
-    installed = Path(str(files("monitor"))) / "_data" / name
+    installed = PACKAGE_DIR / "_data" / name
     return installed if installed.is_dir() else SOURCE_ROOT / name
 
 
