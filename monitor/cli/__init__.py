@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from monitor.cli import backtest, delivery, ingest, matching  # noqa: F401  (registers commands)
+from monitor.cli import backtest, delivery, ingest, matching, stories  # noqa: F401  (registers commands)
 from monitor.cli.app import cli
 from monitor.errors import MonitorError
 

@@ -77,7 +77,7 @@ CONCEPTS: Mapping[str, tuple[str, ...]] = {
     "@mbappe": ("mbappe*",),
     "@pogacar": ("pogacar*",),
     # materials (shared with the watch rules' subject)
-    "@rare-earths": ("seltenerd*", "rare-earth*", "seltene", "seltenen", "seltener"),
+    "@rare-earths": ("seltenerd*", "earths", "seltene", "seltenen", "seltener"),
     "@lithium": ("lithium*",),
     "@cobalt": ("kobalt*", "cobalt*"),
     "@gallium": ("gallium*",),

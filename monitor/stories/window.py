@@ -207,7 +207,11 @@ def _score(
         cross = m.language != language
         if cross:
             got = similarity(features, m.features, name_mass, m.name_mass, cross=True)
-            got = (got[0] * settings.cross_scale, got[1], {**got[2], "cross_language": 1.0})
+            got = (
+                min(got[0] * settings.cross_scale, 1.0),
+                got[1],
+                {**got[2], "cross_language": 1.0},
+            )
         else:
             got = similarity(features, m.features, mass, m.mass)
         if got[0] > best[0]:
@@ -232,15 +236,19 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
             best_story, best = story, got
     score, specific, signals = best
     score = round(score, 4)
-    if best_story is not None and score >= s.near_duplicate and specific >= 1:
-        return Decision(best_story.id, False, score, "near-duplicate of a member", best_story.id, signals)
+    cross = "cross_language" in signals
+    if best_story is not None and score >= s.near_duplicate and specific >= 1 and not cross:
+        return Decision(
+            best_story.id, False, score, "near-duplicate of a member", best_story.id, signals
+        )
     novel = new_actions(features, best_story) if best_story is not None else []
     if best_story is not None and novel and score < s.near_duplicate:
         sid = window.new_story_id(entry)
         reason = f"headline names a new action ({', '.join(novel)}) beside overlap {score:.2f}"
         return Decision(sid, True, score, reason, best_story.id, signals)
     if best_story is not None and score >= s.join and specific >= s.min_specific:
-        reason = f"overlap {score:.2f} >= {s.join:.2f} with {specific} shared names/numbers/words"
+        how = "names/concepts/numbers across languages" if cross else "names/numbers/words"
+        reason = f"overlap {score:.2f} >= {s.join:.2f} with {specific} shared {how}"
         return Decision(best_story.id, False, score, reason, best_story.id, signals)
     sid = window.new_story_id(entry)
     if best_story is None:
