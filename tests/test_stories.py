@@ -26,7 +26,7 @@ def entry(
 HABERMAS_DE = entry(
     "de1",
     "Jürgen Habermas gestorben",
-    "Der Philosoph und Soziologe Jürgen Habermas ist im Alter von 96 Jahren in Starnberg gestorben.",
+    "Der Philosoph Jürgen Habermas ist im Alter von 96 Jahren in Starnberg gestorben.",
 )
 HABERMAS_EN = entry(
     "en1", "Jürgen Habermas, influential German philosopher, dies at 96", "", "en", hours=3
@@ -34,7 +34,7 @@ HABERMAS_EN = entry(
 BOSCH = entry(
     "de2",
     "Bosch will etwa 13.000 Stellen abbauen",
-    "Der Autozulieferer Bosch will bis 2030 bis zu 13.000 Stellen in der Mobility-Sparte streichen.",
+    "Der Zulieferer Bosch will bis 2030 bis zu 13.000 Stellen in der Mobility-Sparte streichen.",
     hours=1,
 )
 
@@ -80,7 +80,7 @@ def test_a_new_action_on_the_same_people_is_a_new_story() -> None:
     arrested = entry(
         "k2",
         "Charlie Kirk: Tatverdächtiger in Utah festgenommen",
-        "Nach dem Attentat auf Charlie Kirk an einer Universität in Utah ist ein Verdächtiger gefasst.",
+        "Nach dem Attentat auf Charlie Kirk in Utah ist ein Verdächtiger gefasst worden.",
         hours=20,
     )
     assign(killed, window)

@@ -10,6 +10,7 @@ on stderr; the other entries are still grouped).
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -119,7 +120,7 @@ def stories_command(
     errors: list[str] = []
     for source in inputs:
         if source == "-":
-            _read(click.get_text_stream("stdin"), "<stdin>", now, entries, errors)
+            _read(sys.stdin, "<stdin>", now, entries, errors)
             continue
         try:
             with Path(source).open(encoding="utf-8") as fh:

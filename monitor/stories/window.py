@@ -56,8 +56,27 @@ def weight(term: str) -> float:
 
 
 ACTIONS = frozenset(
-    "@death @arrest @charge @verdict @fire @attack @shooting @election @resign @ceasefire "
-    "@court @strike-labour @earthquake @hostages @sanctions @fine @tariffs @appoint @drone".split()
+    {
+        "@death",
+        "@arrest",
+        "@charge",
+        "@verdict",
+        "@fire",
+        "@attack",
+        "@shooting",
+        "@election",
+        "@resign",
+        "@ceasefire",
+        "@court",
+        "@strike-labour",
+        "@earthquake",
+        "@hostages",
+        "@sanctions",
+        "@fine",
+        "@tariffs",
+        "@appoint",
+        "@drone",
+    }
 )
 """Concepts that name what happened: a headline with one the story never had is a new event."""
 

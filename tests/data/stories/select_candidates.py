@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from collections import defaultdict
 from datetime import datetime
@@ -45,13 +44,14 @@ SAME = {
     "grossbritannien": "britain", "uk": "britain", "british": "britain", "japans": "japan",
     "japanese": "japan", "indien": "india", "indian": "india", "tuerkei": "turkey",
 }  # fmt: skip
-STOP = set(
+_STOP_WORDS = (
     "der die das und in zu den von mit sich des auf fuer ist im dem nicht ein eine als auch es an"
     " werden aus er hat dass sie nach wird bei einer um am sind noch wie einem ueber einen so zum"
     " war haben nur oder aber vor zur bis mehr durch man sein wurde sei the of and to a in for is"
     " on that with as it at by from be has was are this have an will its after said his not but"
-    " new more their says which who been they he were would over than also about into could".split()
+    " new more their says which who been they he were would over than also about into could"
 )
+STOP = set(_STOP_WORDS.split())
 
 
 def words(text: str) -> set[str]:
