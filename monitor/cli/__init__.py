@@ -9,7 +9,14 @@ import sys
 
 import click
 
-from monitor.cli import backtest, delivery, ingest, init, matching  # noqa: F401  (registers commands)
+from monitor.cli import (  # noqa: F401  (each registers its commands)
+    backtest,
+    delivery,
+    ingest,
+    init,
+    matching,
+    stories,
+)
 from monitor.cli.app import cli
 from monitor.errors import MonitorError
 

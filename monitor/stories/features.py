@@ -1,0 +1,124 @@
+"""What the clusterer compares: words, concepts and numbers of one entry. Pure.
+
+Text is folded (``monitor.text.fold``), split into tokens, function words dropped and each word
+cut to its first ``STEM`` letters (a cheap stem that also merges German inflections:
+"festgenommen"/"festgenommener"). Lexicon concepts (``lexicon.CONCEPTS``) are added as
+``@concept`` tokens, so German and English reports of one event share them; numbers are
+normalized ("13.000" and "13,000" -> ``#13000``, "2,95" and "2.95" -> ``#2.95``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from monitor.stories.lexicon import STOPWORDS, build_lookup
+from monitor.stories.model import StoryEntry
+from monitor.text import fold, tokens
+
+__all__ = ["STEM", "Features", "extract"]
+
+STEM = 7
+"""Letters kept of a word: long enough to keep names apart, short enough to merge inflections."""
+
+_EXACT, _PREFIX = build_lookup()
+_PREFIX_LENGTHS = sorted({len(p) for p in _PREFIX}, reverse=True)
+_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$")
+
+
+def concept_of(token: str) -> str | None:
+    """The lexicon concept of one folded token, or None."""
+    hit = _EXACT.get(token)
+    if hit is not None:
+        return hit
+    for n in _PREFIX_LENGTHS:
+        if n <= len(token):
+            hit = _PREFIX.get(token[:n])
+            if hit is not None:
+                return hit
+    return None
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers in ``text``, normalized across German and English separators."""
+    out = set()
+    for m in _NUMBER.finditer(text):
+        raw = m.group().rstrip(".,")
+        if _THOUSANDS.match(raw):
+            value = raw.replace(".", "").replace(",", "")
+        elif "," in raw or "." in raw:
+            value = raw.replace(",", ".")
+        else:
+            value = raw
+        value = value.lstrip("0") or "0"
+        out.add("#" + value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """The comparable content of one entry."""
+
+    words: frozenset[str]
+    """Word stems (no function words), ``@concept`` ids and ``#number`` tokens."""
+    title: frozenset[str]
+    """The same for the headline: the title, and the summary's first sentence when the title is
+    a kicker of a few words ("USA:")."""
+    names: frozenset[str]
+    """Capitalized words (stems), concepts and numbers: what German and English copy share."""
+
+    @property
+    def specific(self) -> frozenset[str]:
+        """Words and numbers, without concepts: what an index looks up."""
+        return frozenset(w for w in self.words if w[0] != "@")
+
+
+_CAPITALIZED = re.compile(r"(?<![\w])[^\W\d_a-z][\w-]*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def _names(text: str) -> set[str]:
+    out: set[str] = set()
+    for word in _CAPITALIZED.findall(text):
+        if not word[0].isupper():
+            continue
+        for tok in tokens(fold(word)):
+            if tok in STOPWORDS or len(tok) < 3 or tok.isdigit():
+                continue
+            out.add(concept_of(tok) or tok[:STEM])
+    return out
+
+
+def _terms(text: str) -> set[str]:
+    out: set[str] = set()
+    for tok in tokens(fold(text)):
+        if tok in STOPWORDS:
+            continue
+        concept = concept_of(tok)
+        if concept is not None:
+            out.add(concept)
+            continue
+        if tok.isdigit() or len(tok) < 3:
+            continue  # numbers come from ``numbers`` with their separators
+        out.add(tok[:STEM])
+    out |= numbers(text)
+    return out
+
+
+HEADLINE_MIN_TERMS = 4
+
+
+def extract(entry: StoryEntry) -> Features:
+    title = _terms(entry.title)
+    summary = _terms(entry.summary)
+    headline = title
+    if len(title) < HEADLINE_MIN_TERMS and entry.summary:
+        first = _SENTENCE_END.split(entry.summary, maxsplit=1)[0]
+        headline = title | _terms(first)
+    words = title | summary
+    text = f"{entry.title} {entry.summary}"
+    names = (_names(text) | {w for w in words if w[0] in "@#"}) & words | {
+        w for w in _names(text) if w[0] == "@"
+    }
+    return Features(frozenset(words), frozenset(headline), frozenset(names))

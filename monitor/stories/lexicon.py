@@ -1,0 +1,169 @@
+# ruff: noqa: E501  (a data table: one concept per line reads better than wrapped forms)
+"""A small bilingual lexicon: German and English words mapped to shared concept ids.
+
+Names of countries, capitals, leaders, institutions, materials, months and a few event words are
+spelt differently in German and English ("Russland"/"Russia", "Peking"/"Beijing", "Selenskyj"/
+"Zelensky", "Seltene Erden"/"rare earths", "gestorben"/"died"); both map to one concept, so a
+German and an English report of one event share signals without embeddings. Forms are folded
+(``monitor.text.fold``: lower case, umlauts spelt out); a trailing ``*`` makes a form a prefix
+(German inflection: "russische", "russischen"). Names spelt alike in both languages (Trump,
+Macron, Crans-Montana) need no entry: they match as words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+CONCEPTS: Mapping[str, tuple[str, ...]] = {
+    # countries and their adjectives
+    "@russia": ("russland*", "russia*", "russisch*", "russen", "moskau*", "moscow", "kreml*", "kremlin*"),
+    "@ukraine": ("ukrain*", "kiew", "kyiv", "kiev"),
+    "@usa": ("usa", "us", "u", "amerika*", "america*", "washington", "weisse", "weissen"),
+    "@china": ("china", "chinas", "chines*", "peking*", "beijing*"),
+    "@germany": ("deutschland*", "germany", "german", "germans", "deutsch*", "bundesregierung*", "berlin"),
+    "@france": ("frankreich*", "france", "french", "franzoes*", "paris"),
+    "@britain": ("grossbritannien*", "britain*", "british", "britisch*", "uk", "england", "london"),
+    "@israel": ("israel*",),
+    "@iran": ("iran*", "teheran", "tehran"),
+    "@gaza": ("gaza*",),
+    "@palestine": ("palaestin*", "palestin*"),
+    "@syria": ("syrien*", "syria*", "syrer*", "damaskus", "damascus"),
+    "@turkey": ("tuerkei*", "turkey", "turkish", "tuerkisch*", "ankara"),
+    "@japan": ("japan*", "tokio", "tokyo"),
+    "@india": ("indien*", "india*", "indisch*"),
+    "@korea": ("korea*", "suedkorea*", "seoul"),
+    "@poland": ("polen", "polens", "poland", "polish", "polnisch*", "warschau", "warsaw"),
+    "@hungary": ("ungarn*", "hungar*", "budapest"),
+    "@czechia": ("tschechi*", "czech*", "prag", "prague"),
+    "@austria": ("oesterreich*", "austria*", "wien", "vienna"),
+    "@switzerland": ("schweiz*", "switzerland", "swiss"),
+    "@spain": ("spanien*", "spain", "spanish", "spanisch*", "madrid"),
+    "@italy": ("italien*", "italy", "italian*", "rom", "rome"),
+    "@netherlands": ("niederland*", "netherlands", "dutch", "amsterdam", "holland*"),
+    "@denmark": ("daenemark*", "denmark", "danish", "daenisch*", "kopenhagen*", "copenhagen"),
+    "@greenland": ("groenland*", "greenland*"),
+    "@norway": ("norwegen*", "norway", "norwegian"),
+    "@sweden": ("schweden*", "sweden", "swedish", "stockholm"),
+    "@finland": ("finnland*", "finland", "finnish", "finnisch*"),
+    "@estonia": ("estland*", "estonia*", "estnisch*"),
+    "@lithuania": ("litauen*", "lithuania*", "litauisch*"),
+    "@belarus": ("belarus*", "weissrussland*", "minsk"),
+    "@venezuela": ("venezuela*", "venezolan*", "caracas"),
+    "@mexico": ("mexiko*", "mexico", "mexican*", "mexikan*"),
+    "@cuba": ("kuba*", "cuba*", "havanna", "havana"),
+    "@egypt": ("aegypten*", "egypt*", "kairo", "cairo"),
+    "@australia": ("australien*", "australia*", "australisch*"),
+    "@canada": ("kanada*", "canada", "canadian*"),
+    "@brazil": ("brasilien*", "brazil*"),
+    "@nigeria": ("nigeria*",),
+    "@colombia": ("kolumbien*", "colombia*"),
+    "@chile": ("chile*",),
+    "@portugal": ("portugal*", "lissabon", "lisbon", "portugies*", "portugues*"),
+    "@greece": ("griechenland*", "greece", "greek", "griechisch*", "athen", "athens"),
+    "@belgium": ("belgien*", "belgium", "belgian", "belgisch*", "bruessel", "brussels"),
+    "@europe": ("europa", "europe", "europaeisch*", "european*", "eu", "eu-kommission*"),
+    "@nato": ("nato",),
+    "@un": ("uno", "un", "vereinte", "vereinten", "united"),
+    "@fed": ("fed", "notenbank*", "federal"),
+    "@congo": ("kongo*", "congo*"),
+    "@guinea": ("guinea*",),
+    "@afghanistan": ("afghanistan*", "afghan*", "kabul", "taliban*"),
+    # people spelt differently
+    "@zelensky": ("selenskyj*", "zelensky*", "zelenskiy*", "zelenskyy*"),
+    "@netanyahu": ("netanjahu*", "netanyahu*"),
+    "@khamenei": ("chamenei*", "khamenei*"),
+    "@mojtaba": ("modschtaba", "mojtaba"),
+    "@xi": ("xi",),
+    "@putin": ("putin*", "putins"),
+    "@mbappe": ("mbappe*",),
+    "@pogacar": ("pogacar*",),
+    # materials (shared with the watch rules' subject)
+    "@rare-earths": ("seltenerd*", "earths", "seltene", "seltenen", "seltener"),
+    "@lithium": ("lithium*",),
+    "@cobalt": ("kobalt*", "cobalt*"),
+    "@gallium": ("gallium*",),
+    "@germanium": ("germanium*",),
+    "@graphite": ("graphit*", "grafit*"),
+    "@copper": ("kupfer*", "copper*"),
+    "@nickel": ("nickel*",),
+    "@tungsten": ("wolfram", "tungsten*"),
+    "@antimony": ("antimon*",),
+    "@magnets": ("magnet*",),
+    "@export-controls": ("exportkontroll*", "exportverbot*", "exportstopp*", "ausfuhr*", "export"),
+    "@tariffs": ("zoll", "zoelle*", "strafzoll*", "zollstreit*", "tariff*", "levies", "levy"),
+    "@mine": ("mine", "mines", "minen", "mining", "bergbau*", "bergwerk*"),
+    # months
+    "@jan": ("januar", "january", "jan"),
+    "@feb": ("februar", "february", "feb"),
+    "@mar": ("maerz", "march"),
+    "@apr": ("april", "apr"),
+    "@may": ("mai", "may"),
+    "@jun": ("juni", "june", "jun"),
+    "@jul": ("juli", "july", "jul"),
+    "@aug": ("august", "aug"),
+    "@sep": ("september", "sept", "sep"),
+    "@oct": ("oktober", "october", "oct"),
+    "@nov": ("november", "nov"),
+    "@dec": ("dezember", "december", "dec"),
+    # amounts
+    "@billion": ("milliarde*", "mrd", "billion*", "bn"),
+    "@million": ("million*", "mio", "mn", "m"),
+    "@percent": ("prozent*", "percent", "per", "pct"),
+    # event words
+    "@death": ("tot", "tote", "toten", "tod", "todes*", "gestorben", "stirbt", "starb", "dies", "died", "death*", "dead", "killed", "kills", "getoetet*", "ums"),
+    "@arrest": ("festgenommen", "festnahme*", "gefasst", "arrest*", "detained", "custody", "haft*"),
+    "@charge": ("anklage*", "angeklagt", "charged", "charges", "indict*"),
+    "@verdict": ("verurteilt", "urteil*", "sentenced", "verdict", "guilty", "convicted"),
+    "@fire": ("brand*", "feuer*", "fire", "fires", "blaze", "waldbrand*", "wildfire*"),
+    "@attack": ("anschlag*", "angriff*", "attack*", "attentat*", "terroranschlag*", "strike", "strikes"),
+    "@shooting": ("schuesse*", "schuss*", "erschossen", "shooting", "shot", "gunman", "schuetze*"),
+    "@election": ("wahl", "wahlen", "wahlsieg*", "gewaehlt", "election*", "elected", "elects", "vote", "votes", "abstimmung*", "landtagswahl*", "parlamentswahl*", "praesidentenwahl*"),
+    "@resign": ("ruecktritt*", "zurueckgetreten", "tritt", "resign*", "steps", "quit*", "abberuf*", "ousts", "ousted", "oust", "entlass*", "fired", "fires"),
+    "@ceasefire": ("waffenruhe", "waffenstillstand*", "feuerpause", "ceasefire", "cease-fire", "truce"),
+    "@summit": ("gipfel*", "summit*", "treffen"),
+    "@talks": ("gespraeche*", "verhandlung*", "talks", "negotiat*"),
+    "@peace": ("frieden*", "peace"),
+    "@nobel": ("nobel*", "friedensnobelpreis*", "literaturnobelpreis*"),
+    "@drone": ("drohne*", "drone*"),
+    "@flights": ("flug", "fluege", "flights", "flight", "flughafen*", "airport*"),
+    "@court": ("gericht*", "court*", "richter*", "judge*"),
+    "@strike-labour": ("streik*", "warnstreik*", "walkout"),
+    "@earthquake": ("erdbeben*", "earthquake*", "quake*"),
+    "@hostages": ("geisel*", "hostage*"),
+    "@nuclear": ("atom*", "nuklear*", "nuclear"),
+    "@sanctions": ("sanktion*", "sanction*"),
+    "@fine": ("strafe", "geldstrafe*", "milliardenstrafe*", "fine", "fined", "penalty"),
+    "@appoint": ("ernennt", "ernannt", "ernennung*", "nominiert*", "nominat*", "nominee", "appoint*", "names", "named", "beruft", "berufen"),
+    "@jets": ("kampfjet*", "jets", "fighter*"),
+}  # fmt: skip
+
+STOPWORDS = frozenset(
+    """
+    der die das des dem den ein eine einer eines einem einen und oder aber auch als an am auf aus
+    bei bis durch fuer gegen im in ins ist sind war waren wird werden wurde wurden worden sein hat
+    haben hatte hatten mit nach nicht noch nun nur ob ohne sich sie er es ihr ihre ihren ihrem ihm
+    ihn man mehr so soll sollen sollte um unter vom von vor wie wir zu zum zur ueber dass da dann
+    doch schon sei seien seit seine seiner seinen seinem wieder weiter kann koennen muss muessen
+    hier heute jetzt laut gibt geht wegen waehrend sowie etwa rund mal dies diese dieser dieses
+    alle allem allen einem neue neuen neuer neues ersten erste zwei drei vier was wer wo wann
+    the a an and or but of to in on at by for from with without as is are was were be been being
+    has have had will would could should can may might must this that these those it its he she
+    they them their his her our we you not no more most new after before over under into about
+    said says say also than then there here when where which who whom what why how up out off
+    just now one two three first last year years week day days time times amid against while
+    """.split()  # noqa: SIM905
+)
+"""Function words of both languages: they carry no story identity."""
+
+
+def build_lookup() -> tuple[dict[str, str], dict[str, str]]:
+    """(exact form -> concept, prefix -> concept)."""
+    exact: dict[str, str] = {}
+    prefix: dict[str, str] = {}
+    for concept, forms in CONCEPTS.items():
+        for form in forms:
+            if form.endswith("*"):
+                prefix[form[:-1]] = concept
+            else:
+                exact[form] = concept
+    return exact, prefix

@@ -1,0 +1,287 @@
+"""Incremental story assignment over a window of recent stories. Pure: no I/O, no clock.
+
+An entry is compared with the members of every candidate story (stories of the window that
+share at least one specific word or number with it, found through an inverted index); its score
+against a story is the best weighted overlap with one member. It joins the best story when
+
+- the story began at most ``Settings.span`` before it (a story is a few days, not a topic),
+- the overlap reaches ``Settings.join`` and the gate holds: at least ``Settings.min_specific``
+  shared specific words or numbers (names, places, amounts), beyond shared concepts alone,
+
+otherwise it starts a story of its own: "new story" is a decision with its reason, not a
+fallback. The window forgets stories whose last entry is older than ``span`` before the newest
+entry seen (time comes from the entries, never from a clock).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.stories.features import Features, extract
+from monitor.stories.model import Decision, StoryEntry
+
+__all__ = ["Settings", "Story", "Window", "assign"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    span: timedelta = timedelta(hours=30)
+    """How long after its first entry a story can still be joined, and how long it is kept."""
+    join: float = 0.30
+    """Weighted overlap with one member needed to join its story."""
+    min_specific: int = 2
+    """Shared specific words or numbers needed beside the overlap."""
+    near_duplicate: float = 0.8
+    """Overlap at which an entry joins whatever else: a copy of one member."""
+    cross_scale: float = 1.4
+    """Factor on a German-English overlap (computed over names, concepts and numbers only)."""
+    max_members: int = 6
+    """Members kept per story for comparison (the first and the latest ones)."""
+
+
+CONCEPT_WEIGHT = 0.6
+NUMBER_WEIGHT = 1.5
+LONG_WORD_WEIGHT = 1.3
+TITLE_BONUS = 0.5
+
+
+def weight(term: str) -> float:
+    if term[0] == "@":
+        return CONCEPT_WEIGHT
+    if term[0] == "#":
+        return NUMBER_WEIGHT
+    return LONG_WORD_WEIGHT if len(term) >= 7 else 1.0
+
+
+ACTIONS = frozenset(
+    {
+        "@death",
+        "@arrest",
+        "@charge",
+        "@verdict",
+        "@fire",
+        "@attack",
+        "@shooting",
+        "@election",
+        "@resign",
+        "@ceasefire",
+        "@court",
+        "@strike-labour",
+        "@earthquake",
+        "@hostages",
+        "@sanctions",
+        "@fine",
+        "@tariffs",
+        "@appoint",
+        "@drone",
+    }
+)
+"""Concepts that name what happened: a headline with one the story never had is a new event."""
+
+
+@dataclass(slots=True)
+class _Member:
+    id: str
+    published: datetime
+    language: str
+    features: Features
+    mass: float
+    name_mass: float
+
+
+@dataclass(slots=True)
+class Story:
+    """A story of the window: its id, members and first/last publication time."""
+
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    size: int = 0
+    members: list[_Member] = field(default_factory=list)
+    terms: set[str] = field(default_factory=set)
+    """Specific terms of the kept members: what the index holds for this story."""
+    vocab: set[str] = field(default_factory=set)
+    """Every term of every member so far (for the new-action check)."""
+
+
+def _mass(f: Features) -> float:
+    return sum(weight(t) for t in f.words) + TITLE_BONUS * sum(weight(t) for t in f.title)
+
+
+def _name_mass(f: Features) -> float:
+    return sum(weight(t) for t in f.names)
+
+
+def similarity(
+    a: Features, b: Features, mass_a: float, mass_b: float, cross: bool = False
+) -> tuple[float, int, dict[str, float]]:
+    """(overlap in 0..1, shared specific terms, signals) of two entries.
+
+    Across languages only names, concepts and numbers are compared (``cross``): the other words
+    of a German and an English text do not meet, and counting them would only dilute.
+    """
+    if cross:
+        shared = a.names & b.names
+        title_shared = a.title & b.title & shared
+    else:
+        shared = a.words & b.words
+        title_shared = a.title & b.title
+    if not shared:
+        return 0.0, 0, {}
+    got = sum(weight(t) for t in shared) + TITLE_BONUS * sum(weight(t) for t in title_shared)
+    overlap = got / max(min(mass_a, mass_b), 1.0)
+    specific = sum(1 for t in shared if t[0] != "@")
+    signals = {
+        "words": float(sum(1 for t in shared if t[0] not in "@#")),
+        "numbers": float(sum(1 for t in shared if t[0] == "#")),
+        "concepts": float(sum(1 for t in shared if t[0] == "@")),
+        "title": float(len(title_shared)),
+    }
+    return min(overlap, 1.0), specific, signals
+
+
+class Window:
+    """The stories of the recent past, indexed by their specific terms."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.stories: dict[str, Story] = {}
+        self._index: dict[str, set[str]] = defaultdict(set)
+        self._newest: datetime | None = None
+        self._ids: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.stories)
+
+    def candidates(self, features: Features) -> list[Story]:
+        found: set[str] = set()
+        for term in features.specific:
+            ids = self._index.get(term)
+            if ids:
+                found |= ids
+        return [self.stories[s] for s in sorted(found)]
+
+    def expire(self, now: datetime) -> None:
+        """Forget stories whose last entry is older than ``span`` before ``now``."""
+        limit = now - self.settings.span
+        for sid in [s.id for s in self.stories.values() if s.last_seen < limit]:
+            self._drop(sid)
+
+    def _drop(self, sid: str) -> None:
+        story = self.stories.pop(sid)
+        for term in story.terms:
+            ids = self._index.get(term)
+            if ids is not None:
+                ids.discard(sid)
+                if not ids:
+                    del self._index[term]
+
+    def add(self, entry: StoryEntry, features: Features, decision: Decision) -> None:
+        """Record ``entry`` in the story ``decision`` names (creating it when new)."""
+        mass = _mass(features)
+        member = _Member(
+            entry.id, entry.published, entry.language[:2], features, mass, _name_mass(features)
+        )
+        story = self.stories.get(decision.story)
+        if story is None:
+            story = Story(decision.story, entry.published, entry.published)
+            self.stories[story.id] = story
+            self._ids.add(story.id)
+        story.size += 1
+        story.first_seen = min(story.first_seen, entry.published)
+        story.last_seen = max(story.last_seen, entry.published)
+        keep = self.settings.max_members
+        if len(story.members) >= keep:
+            story.members.pop(keep // 2)  # keep the first ones and the latest ones
+        story.members.append(member)
+        story.vocab |= features.words
+        new_terms = features.specific - story.terms
+        story.terms |= new_terms
+        for term in new_terms:
+            self._index[term].add(story.id)
+        if self._newest is None or entry.published > self._newest:
+            self._newest = entry.published
+            self.expire(entry.published)
+
+    def new_story_id(self, entry: StoryEntry) -> str:
+        sid, n = entry.id, 1
+        while sid in self._ids:
+            n += 1
+            sid = f"{entry.id}#{n}"
+        return sid
+
+
+def _score(
+    entry: StoryEntry, features: Features, mass: float, story: Story, settings: Settings
+) -> tuple[float, int, dict[str, float]]:
+    published = entry.published
+    if published - story.first_seen > settings.span or story.last_seen - published > settings.span:
+        return 0.0, 0, {"outside_span": 1.0}
+    language = entry.language[:2]
+    name_mass = _name_mass(features)
+    best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
+    for m in story.members:
+        cross = m.language != language
+        if cross:
+            got = similarity(features, m.features, name_mass, m.name_mass, cross=True)
+            got = (
+                min(got[0] * settings.cross_scale, 1.0),
+                got[1],
+                {**got[2], "cross_language": 1.0},
+            )
+        else:
+            got = similarity(features, m.features, mass, m.mass)
+        if got[0] > best[0]:
+            best = got
+    return best
+
+
+def new_actions(features: Features, story: Story) -> list[str]:
+    """Action concepts of the entry's headline that no member of ``story`` had."""
+    return sorted(t for t in features.title if t in ACTIONS and t not in story.vocab)
+
+
+def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
+    """Join-which-story or new, with the reason; does not change ``window``."""
+    s = window.settings
+    mass = _mass(features)
+    best_story: Story | None = None
+    best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
+    for story in window.candidates(features):
+        got = _score(entry, features, mass, story, s)
+        if got[0] > best[0] or (got[0] == best[0] and best_story is None and got[0] > 0):
+            best_story, best = story, got
+    score, specific, signals = best
+    score = round(score, 4)
+    cross = "cross_language" in signals
+    if best_story is not None and score >= s.near_duplicate and specific >= 1 and not cross:
+        return Decision(
+            best_story.id, False, score, "near-duplicate of a member", best_story.id, signals
+        )
+    novel = new_actions(features, best_story) if best_story is not None else []
+    if best_story is not None and novel and score < s.near_duplicate:
+        sid = window.new_story_id(entry)
+        reason = f"headline names a new action ({', '.join(novel)}) beside overlap {score:.2f}"
+        return Decision(sid, True, score, reason, best_story.id, signals)
+    if best_story is not None and score >= s.join and specific >= s.min_specific:
+        how = "names/concepts/numbers across languages" if cross else "names/numbers/words"
+        reason = f"overlap {score:.2f} >= {s.join:.2f} with {specific} shared {how}"
+        return Decision(best_story.id, False, score, reason, best_story.id, signals)
+    sid = window.new_story_id(entry)
+    if best_story is None:
+        reason = "no story of the window shares a specific word"
+    elif score < s.join:
+        reason = f"best overlap {score:.2f} < {s.join:.2f}"
+    else:
+        reason = f"only {specific} shared specific words (< {s.min_specific})"
+    return Decision(sid, True, score, reason, best_story.id if best_story else None, signals)
+
+
+def assign(entry: StoryEntry, window: Window) -> Decision:
+    """Place ``entry``: decide, then add it to the window. Deterministic, once per entry."""
+    features = extract(entry)
+    decision = decide(entry, features, window)
+    window.add(entry, features, decision)
+    return decision

@@ -1,0 +1,167 @@
+"""The story core on small hand-made cases, and ``monitor stories`` as other tools drive it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.stories import Settings, StoryEntry, Window, assign, extract
+from monitor.stories.features import numbers
+
+T0 = datetime(2026, 3, 14, 8, tzinfo=UTC)
+
+
+def entry(
+    eid: str, title: str, summary: str = "", lang: str = "de", hours: float = 0
+) -> StoryEntry:
+    return StoryEntry(eid, title, summary, lang, T0 + timedelta(hours=hours))
+
+
+HABERMAS_DE = entry(
+    "de1",
+    "Jürgen Habermas gestorben",
+    "Der Philosoph Jürgen Habermas ist im Alter von 96 Jahren in Starnberg gestorben.",
+)
+HABERMAS_EN = entry(
+    "en1", "Jürgen Habermas, influential German philosopher, dies at 96", "", "en", hours=3
+)
+BOSCH = entry(
+    "de2",
+    "Bosch will etwa 13.000 Stellen abbauen",
+    "Der Zulieferer Bosch will bis 2030 bis zu 13.000 Stellen in der Mobility-Sparte streichen.",
+    hours=1,
+)
+
+
+def test_numbers_are_normalized_across_languages() -> None:
+    assert numbers("13.000 Stellen, 2,95 Milliarden") == {"#13000", "#2.95"}
+    assert numbers("13,000 jobs, 2.95 billion") == {"#13000", "#2.95"}
+
+
+def test_lexicon_maps_german_and_english_names_to_one_concept() -> None:
+    de = extract(entry("x", "Selenskyj trifft Netanjahu in Peking", "Seltene Erden"))
+    en = extract(entry("y", "Zelensky meets Netanyahu in Beijing", "rare earths", "en"))
+    shared = de.words & en.words
+    assert {"@zelensky", "@netanyahu", "@china", "@rare-earths"} <= shared
+
+
+def test_copy_joins_and_unrelated_entry_starts_its_own_story() -> None:
+    window = Window()
+    first = assign(HABERMAS_DE, window)
+    copy = assign(entry("de3", HABERMAS_DE.title, HABERMAS_DE.summary, hours=2), window)
+    other = assign(BOSCH, window)
+    assert first.new and first.story == "de1"
+    assert not copy.new and copy.story == "de1" and "near-duplicate" in copy.reason
+    assert other.new and other.story == "de2"
+    assert other.reason == "no story of the window shares a specific word"
+
+
+def test_german_and_english_report_of_one_event_join() -> None:
+    window = Window()
+    assign(HABERMAS_DE, window)
+    d = assign(HABERMAS_EN, window)
+    assert not d.new and d.story == "de1"
+    assert d.signals["cross_language"] == 1.0 and "across languages" in d.reason
+
+
+def test_a_new_action_on_the_same_people_is_a_new_story() -> None:
+    window = Window()
+    killed = entry(
+        "k1",
+        "Rechter Aktivist Charlie Kirk nach Schussangriff gestorben",
+        "Der Aktivist Charlie Kirk wurde an einer Universität in Utah erschossen.",
+    )
+    arrested = entry(
+        "k2",
+        "Charlie Kirk: Tatverdächtiger in Utah festgenommen",
+        "Nach dem Attentat auf Charlie Kirk in Utah ist ein Verdächtiger gefasst worden.",
+        hours=20,
+    )
+    assign(killed, window)
+    d = assign(arrested, window)
+    assert d.new and d.best == "k1" and "new action (@arrest)" in d.reason
+
+
+def test_story_is_not_joined_after_its_span_and_expires() -> None:
+    window = Window(Settings(span=timedelta(hours=30)))
+    assign(HABERMAS_DE, window)
+    late = assign(entry("de9", HABERMAS_DE.title, HABERMAS_DE.summary, hours=31), window)
+    assert late.new  # the first story is over: a copy days later is a story of its own
+    assign(entry("z", "Wetter", "Sonne und Wolken", hours=100), window)
+    assert set(window.stories) == {"z"}  # both Habermas stories expired, index emptied
+    assert all(ids <= {"z"} for ids in window._index.values())
+
+
+def test_story_ids_stay_unique_when_entry_ids_repeat() -> None:
+    window = Window()
+    a = assign(entry("same", "Bosch will Stellen abbauen"), window)
+    b = assign(entry("same", "Louvre nach Diebstahl geschlossen", hours=1), window)
+    assert a.story == "same" and b.story == "same#2"
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=stdin)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def line(e: StoryEntry, published: str | None = None) -> str:
+    obj = {
+        "id": e.id,
+        "title": e.title,
+        "summary": e.summary,
+        "language": e.language,
+        "published": e.published.isoformat() if published is None else published,
+        "source": "test",
+        "link": f"https://example.org/{e.id}",
+    }
+    return json.dumps(obj, ensure_ascii=False) + "\n"
+
+
+def test_cli_keeps_input_order_clusters_in_publication_order(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    # The English copy comes first in the file but was published later.
+    path.write_text(line(HABERMAS_EN) + line(BOSCH) + line(HABERMAS_DE), encoding="utf-8")
+    code, out, err = run("stories", "--format", "jsonl", str(path))
+    assert code == 0 and err == ""
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["id"] for r in rows] == ["en1", "de2", "de1"]
+    assert rows[0]["story"] == rows[2]["story"] == "de1" and rows[2]["new"] is True
+    assert rows[1]["story"] == "de2" and rows[0]["reason"]
+
+
+def test_cli_reports_bad_lines_with_file_and_line_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        line(HABERMAS_DE) + "{not json\n" + line(BOSCH, published="yesterday") + '{"title": 1}\n',
+        encoding="utf-8",
+    )
+    code, out, err = run("stories", str(path), str(tmp_path / "missing.jsonl"))
+    assert code == 1
+    assert [json.loads(x)["id"] for x in out.splitlines()] == ["de1"]
+    assert f"{path}:2: not valid JSON" in err
+    assert f"{path}:3: key 'published' is not an ISO 8601 date: 'yesterday'" in err
+    assert f"{path}:4: key 'id' is missing" in err
+    assert "missing.jsonl: cannot read" in err
+    assert "Traceback" not in err
+
+
+def test_cli_reads_stdin_in_a_real_process() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "stories", "-"],
+        input=line(HABERMAS_DE) + line(HABERMAS_EN),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [r["story"] for r in rows] == ["de1", "de1"]

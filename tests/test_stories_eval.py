@@ -1,0 +1,227 @@
+"""Quality of the story clusterer on the labelled story set (tests/data/stories/).
+
+600 real items grouped by hand into stories against tests/data/stories/GUIDELINE.md before the
+clusterer was tuned. The repository keeps ids, text hashes and labels only; the text is read from
+../shared/corpus (the ``corpus_dir`` fixture skips locally without it and fails under CI=true).
+The clusterer runs over the items in publication order, one ``assign`` per item, beside a lexical
+baseline (word-overlap Jaccard, date window, single link, at its best threshold); the table is
+printed with ``pytest -s``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from monitor.stories import StoryEntry, Window, assign
+from monitor.text import fold, tokens
+from tests.test_eval import excerpt, text_hash
+
+LABELS_FILE = Path(__file__).parent / "data" / "stories" / "labels.jsonl"
+TARGET_BCUBED_F1 = 0.95
+TARGET_PAIR_PRECISION = 0.97
+TARGET_DE_EN_RECALL = 0.85
+# What the clusterer measured when it was committed (see bench/RESULTS.md): a regression floor
+# below the issue's targets, which are asserted separately and are not met yet.
+FLOOR_BCUBED_F1 = 0.92
+FLOOR_PAIR_PRECISION = 0.85
+FLOOR_DE_EN_RECALL = 0.65
+
+
+@dataclass(frozen=True)
+class Labelled:
+    entry: StoryEntry
+    story: str
+
+
+def load_story_set(corpus: Path, labels: Path = LABELS_FILE) -> list[Labelled]:
+    """The labelled items, text from ``corpus``, in publication order (ties by id)."""
+    wanted = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    texts: dict[tuple[str, str, str], dict[str, str]] = {}
+    for source in {w["source"] for w in wanted}:
+        path = corpus / source.removeprefix("corpus/")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            d = json.loads(line)
+            title, summary = excerpt(d)
+            texts.setdefault((source, d["id"], text_hash(title, summary)), d)
+    out = []
+    for w in wanted:
+        d = texts.get((w["source"], w["id"], w["text_sha1"]))
+        if d is None:
+            raise LookupError(
+                f"{labels}: item {w['id']} of {w['source']} is not in {corpus} with the text it "
+                "was labelled on (has the corpus changed?)"
+            )
+        title, summary = excerpt(d)
+        published = datetime.fromisoformat(w["published"].replace("Z", "+00:00")).astimezone(UTC)
+        key = f"{w['id']}/{w['text_sha1']}"
+        entry = StoryEntry(key, title, summary, w["language"], published, d["source"], d["link"])
+        out.append(Labelled(entry, w["story"]))
+    out.sort(key=lambda x: (x.entry.published, x.entry.id))
+    return out
+
+
+@dataclass(frozen=True)
+class Scores:
+    name: str
+    b_precision: float
+    b_recall: float
+    pair_precision: float
+    pair_recall: float
+    de_en_recall: float
+    false_pairs: int
+
+    @property
+    def b_f1(self) -> float:
+        p, r = self.b_precision, self.b_recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def pair_f1(self) -> float:
+        p, r = self.pair_precision, self.pair_recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def row(self) -> str:
+        return (
+            f"{self.name:34} {self.b_precision:6.3f} {self.b_recall:6.3f} {self.b_f1:6.3f} "
+            f"{self.pair_precision:6.3f} {self.pair_recall:6.3f} {self.pair_f1:6.3f} "
+            f"{self.de_en_recall:6.3f} {self.false_pairs:5d}"
+        )
+
+
+HEADER = (
+    f"{'method':34} {'B3 P':>6} {'B3 R':>6} {'B3 F1':>6} {'pairP':>6} {'pairR':>6} "
+    f"{'pairF1':>6} {'DE-EN':>6} {'FP':>5}"
+)
+
+
+def score(name: str, items: Sequence[Labelled], predicted: Sequence[str]) -> Scores:
+    """B-cubed and pairwise precision/recall, and recall of German-English same-story pairs."""
+    gold = [x.story for x in items]
+    by_gold: dict[str, set[int]] = defaultdict(set)
+    by_pred: dict[str, set[int]] = defaultdict(set)
+    for i, (g, p) in enumerate(zip(gold, predicted, strict=True)):
+        by_gold[g].add(i)
+        by_pred[p].add(i)
+    bp = br = 0.0
+    for i in range(len(items)):
+        same_pred, same_gold = by_pred[predicted[i]], by_gold[gold[i]]
+        both = len(same_pred & same_gold)
+        bp += both / len(same_pred)
+        br += both / len(same_gold)
+    n = len(items)
+    tp = fp = fn = de_en = de_en_found = 0
+    for i, j in combinations(range(n), 2):
+        same_g, same_p = gold[i] == gold[j], predicted[i] == predicted[j]
+        tp += same_g and same_p
+        fp += same_p and not same_g
+        fn += same_g and not same_p
+        if same_g and {items[i].entry.language[:2], items[j].entry.language[:2]} == {"de", "en"}:
+            de_en += 1
+            de_en_found += same_p
+    return Scores(
+        name,
+        bp / n,
+        br / n,
+        tp / (tp + fp) if tp + fp else 1.0,
+        tp / (tp + fn) if tp + fn else 1.0,
+        de_en_found / de_en if de_en else 1.0,
+        fp,
+    )
+
+
+def cluster(items: Sequence[Labelled], window: Window | None = None) -> list[str]:
+    window = Window() if window is None else window
+    return [assign(x.entry, window).story for x in items]
+
+
+def _bag(e: StoryEntry) -> frozenset[str]:
+    return frozenset(t for t in tokens(fold(f"{e.title} {e.summary}")) if len(t) > 2)
+
+
+def baseline(items: Sequence[Labelled], threshold: float, days: float = 3.0) -> list[str]:
+    """Word-overlap Jaccard >= threshold within ``days``, single link (union-find)."""
+    bags = [_bag(x.entry) for x in items]
+    parent = list(range(len(items)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    span = timedelta(days=days)
+    for i, j in combinations(range(len(items)), 2):
+        if abs(items[i].entry.published - items[j].entry.published) > span:
+            continue
+        a, b = bags[i], bags[j]
+        if a and b and len(a & b) / len(a | b) >= threshold:
+            parent[find(i)] = find(j)
+    return [str(find(i)) for i in range(len(items))]
+
+
+def best_baseline(items: Sequence[Labelled]) -> tuple[float, Scores]:
+    runs = []
+    for k in range(2, 40):
+        t = k / 50
+        runs.append((t, score(f"baseline Jaccard >= {t:.2f}, 3 days", items, baseline(items, t))))
+    return max(runs, key=lambda r: r[1].b_f1)
+
+
+@pytest.fixture(scope="module")
+def story_set(corpus_dir: Path) -> list[Labelled]:
+    return load_story_set(corpus_dir)
+
+
+def test_story_set_is_big_and_bilingual(story_set: list[Labelled]) -> None:
+    stories: dict[str, set[str]] = defaultdict(set)
+    for x in story_set:
+        stories[x.story].add(x.entry.language[:2])
+    sizes = defaultdict(int)
+    for x in story_set:
+        sizes[x.story] += 1
+    assert 300 <= len(story_set) <= 650
+    assert sum(1 for langs in stories.values() if langs == {"de", "en"}) >= 25
+    assert sum(1 for n in sizes.values() if n == 1) >= 100
+    assert len({x.entry.id for x in story_set}) == len(story_set)
+
+
+def test_clusterer_beats_the_lexical_baseline_and_holds_its_floor(
+    story_set: list[Labelled],
+) -> None:
+    ours = score("stories (assign, default settings)", story_set, cluster(story_set))
+    _, base = best_baseline(story_set)
+    print(f"\n{len(story_set)} labelled items\n{HEADER}\n{ours.row()}\n{base.row()}")
+    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision
+    assert ours.de_en_recall > base.de_en_recall
+    assert ours.b_f1 >= FLOOR_BCUBED_F1, ours
+    assert ours.pair_precision >= FLOOR_PAIR_PRECISION, ours
+    assert ours.de_en_recall >= FLOOR_DE_EN_RECALL, ours
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue targets not reached yet (measured B3 F1 0.933, pair P 0.864, DE-EN 0.667); "
+    "strict: when they pass, drop this mark",
+)
+def test_clusterer_reaches_the_issue_targets(story_set: list[Labelled]) -> None:
+    ours = score("stories", story_set, cluster(story_set))
+    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
+    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
+    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
+
+
+def test_assignment_is_deterministic_and_incremental(story_set: list[Labelled]) -> None:
+    first = cluster(story_set)
+    assert cluster(story_set) == first
+    # Feeding the set in two halves through one window gives the same stories as one pass.
+    window = Window()
+    half = len(story_set) // 2
+    assert cluster(story_set[:half], window) + cluster(story_set[half:], window) == first
