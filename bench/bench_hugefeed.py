@@ -122,7 +122,9 @@ def main() -> None:
     args = ap.parse_args()
     load = os.getloadavg()
     size = len(huge_feed(args.items))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"huge feed: {args.items:,} items, {size / 1e6:.1f} MB; normal feed: 1 alert expected")
     results = {}

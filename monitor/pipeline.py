@@ -294,9 +294,7 @@ class Pipeline:
             # The database takes nothing at all (down, full): the error stays in the log and
             # the report; the daemon retries the feed at ``nxt`` all the same.
             storage_failed = True
-            event(
-                log, "poll.unrecorded", level=logging.ERROR, feed=feed.url, error=str(again)
-            )
+            event(log, "poll.unrecorded", level=logging.ERROR, feed=feed.url, error=str(again))
         event(
             log,
             "poll",

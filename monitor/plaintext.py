@@ -15,7 +15,14 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["MAX_INPUT_CHARS", "fold_whitespace", "has_unstorable", "html_to_text", "storable", "truncate"]
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "fold_whitespace",
+    "has_unstorable",
+    "html_to_text",
+    "storable",
+    "truncate",
+]
 
 MAX_INPUT_CHARS = 1_000_000
 """Markup beyond this is not looked at: bounds the time one pathological field can take."""
