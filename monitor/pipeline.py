@@ -172,7 +172,7 @@ class Pipeline:
             next_poll=report.next_poll,
         )
         # The cap's warning is always logged: it says entries were not stored.
-        shown = [w for w in report.warnings[:5]]
+        shown = list(report.warnings[:5])
         shown += [w for w in report.warnings[5:] if w.startswith(_CAP_WARNING)]
         for warning in shown:
             event(log, "poll.warning", level=logging.WARNING, feed=feed.url, warning=warning)
