@@ -10,6 +10,7 @@ files were written, and the exit code. ``--code DIR`` runs another checkout of t
 ``git archive`` of the commit before a change) for a baseline in the same run.
 
     .venv/bin/python bench/bench_hugefeed.py [--items 100000] [--timeout 300] [--code DIR]
+        [--parser feedparser-rs]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ NORMAL = """<?xml version="1.0" encoding="utf-8"?>
 """.encode()
 
 
-def run(code: Path, items: int, timeout: float, work: Path) -> dict[str, object]:
+def run(code: Path, items: int, timeout: float, work: Path, parser: str) -> dict[str, object]:
     feeds = work / "feeds"
     feeds.mkdir()
     (feeds / "huge.xml").write_bytes(huge_feed(items))
@@ -63,6 +64,7 @@ def run(code: Path, items: int, timeout: float, work: Path) -> dict[str, object]
         (work / "monitor.yaml").write_text(
             f"""
 database: sqlite:///{work / "m.db"}
+parser: {parser}
 feeds: [{server.url("huge.xml")}, {server.url("normal.xml")}]
 channels:
   files: {{type: file, path: {out}, formats: [data]}}
@@ -117,6 +119,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--parser", default="feedparser", choices=["feedparser", "feedparser-rs"])
     ap.add_argument("--code", type=Path, action="append", default=[],
                     help="another checkout to run as a baseline (repeatable)")  # fmt: skip
     args = ap.parse_args()
@@ -127,10 +130,11 @@ def main() -> None:
     )
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"huge feed: {args.items:,} items, {size / 1e6:.1f} MB; normal feed: 1 alert expected")
+    print(f"parser: {args.parser}")
     results = {}
     for label, code in [*((f"baseline {c}", c) for c in args.code), ("this checkout", REPO)]:
         with tempfile.TemporaryDirectory(prefix="bench-huge-") as tmp:
-            r = run(code.resolve(), args.items, args.timeout, Path(tmp))
+            r = run(code.resolve(), args.items, args.timeout, Path(tmp), args.parser)
         results[label] = r
         normal = f"{r['normal_alert']:.1f}s" if r["normal_alert"] is not None else "never"
         print(

@@ -204,6 +204,7 @@ class Service:
             self.storage_failures[report.feed] = report.error or "storage failed"
         else:
             self.storage_failures.pop(report.feed, None)
+        m.storage_failed.set(len(self.storage_failures))
         if report.status == "error":
             m.poll_errors.labels(report.feed).inc()
         else:
@@ -255,6 +256,7 @@ class Service:
             counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING]
         )
         storage_failures = dict(self.storage_failures)
+        self.metrics.storage_failed.set(len(storage_failures))
         problems = []
         if counts[DeliveryState.FAILED]:
             problems.append(f"{counts[DeliveryState.FAILED]} deliveries failed")

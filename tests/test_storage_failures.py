@@ -213,6 +213,8 @@ subscriptions:
         wait_for(lambda: _health(port)[1].get("storage_failed") == [bad], timeout=20)
         code, health = _health(port)
         assert code == 503 and health["ok"] is False and health["deliveries_failed"] == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            assert "monitor_storage_failed 1.0" in r.read().decode()
         wait_for(lambda: any((tmp_path / "out").glob("alert-eil-*.json")), timeout=20)
         wait_for(lambda: len(http_sink.accepted()) == 1, timeout=20)
 
