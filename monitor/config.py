@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
-from monitor.model import Feed
+from monitor.model import DEFAULT_MAX_NEW_ENTRIES, Feed
 from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
 from monitor.resources import example_config, rule_path
 from monitor.units import ByteSize, Duration, format_duration
@@ -42,6 +42,8 @@ class FeedDefaults(_Model):
     min_interval: Duration = timedelta(minutes=5)
     max_interval: Duration = timedelta(hours=24)
     language: str | None = None
+    max_new_entries: int = Field(default=DEFAULT_MAX_NEW_ENTRIES, ge=1, le=1_000_000)
+    """New entries stored per poll; beyond it the oldest are dropped (with a warning)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> FeedDefaults:
@@ -62,6 +64,7 @@ class FeedSettings(_Model):
     max_interval: Duration | None = None
     tags: tuple[str, ...] = ()
     language: str | None = None
+    max_new_entries: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("url")
     @classmethod
@@ -208,6 +211,7 @@ class Settings(_Model):
             max_interval=fs.max_interval or d.max_interval,
             tags=fs.tags,
             language=fs.language or d.language,
+            max_new_entries=fs.max_new_entries or d.max_new_entries,
         )
 
 

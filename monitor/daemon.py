@@ -41,6 +41,8 @@ GRACE_SECONDS = 3.0
 RULES_CHECK_SECONDS = 30
 PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
+SEND_GRACE_SECONDS = 30.0
+"""How long a stop waits for the delivery in flight (a channel's own timeouts bound it)."""
 
 
 class Daemon:
@@ -219,6 +221,12 @@ class Daemon:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
                 event(log, "daemon.abandoned", polls=len(pending))
+        # The message in flight finishes and is recorded before the store closes (send_due
+        # checks ``stopping`` before each next one); without this wait its "sent" was lost.
+        if not await asyncio.to_thread(self._delivering.acquire, timeout=SEND_GRACE_SECONDS):
+            event(log, "daemon.delivery_abandoned", level=logging.WARNING)
+        else:
+            self._delivering.release()
         self.scheduler.shutdown(wait=False)
         if self._health is not None:
             self._health.stop()

@@ -47,6 +47,11 @@ class Metrics:
         self.deliveries_pending = Gauge(
             "monitor_deliveries_pending", "Deliveries waiting to be sent or retried", registry=r
         )
+        self.storage_failed = Gauge(
+            "monitor_storage_failed",
+            "Feeds (and the prune job) whose last write to the database failed",
+            registry=r,
+        )
         self.deliveries = Counter(
             "monitor_deliveries",
             "Delivery attempts by channel and outcome (sent, retry, failed)",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 __all__ = [
+    "DEFAULT_MAX_NEW_ENTRIES",
     "UTC",
     "Entry",
     "Feed",
@@ -23,6 +24,10 @@ __all__ = [
 ]
 
 FIELDS = ("title", "summary", "content")
+
+
+DEFAULT_MAX_NEW_ENTRIES = 500
+"""New entries one poll of one feed stores at most (``defaults.max_new_entries``)."""
 
 
 class Priority(StrEnum):
@@ -44,6 +49,8 @@ class Feed:
     max_interval: timedelta = timedelta(hours=24)
     tags: tuple[str, ...] = ()
     language: str | None = None
+    max_new_entries: int = DEFAULT_MAX_NEW_ENTRIES
+    """A poll stores at most this many new entries, the newest; the older ones are dropped."""
 
     @property
     def label(self) -> str:

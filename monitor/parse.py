@@ -5,6 +5,9 @@ feedparser's and goes through the same conversion, and feedparser is the fallbac
 
 Pure: bytes, response headers and ``now`` in, data out; no clock, no network. A feed that yields
 nothing usable raises ``ParseError``; a bad entry is skipped with a warning, never fails the feed.
+Every text field that comes out is ``storable``: NUL, other C0 controls, lone surrogates and
+U+FFFE/U+FFFF (both engines pass them through from guids, links, authors, titles and ``&#0;``)
+are removed here, once, before any record is made of them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -24,7 +27,7 @@ import feedparser
 from monitor import fastparse
 from monitor.errors import ParseError
 from monitor.model import Entry
-from monitor.plaintext import fold_whitespace, html_to_text, truncate
+from monitor.plaintext import fold_whitespace, has_unstorable, html_to_text, storable, truncate
 
 __all__ = [
     "ENGINES",
@@ -59,6 +62,12 @@ _LATIN1_FAMILY = frozenset(
     {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252", "us-ascii"}
 )
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# Character references to surrogates (&#xD800; .. &#xDFFF;, &#55296; .. &#57343;): not XML, and
+# feedparser's fallback parser raises UnicodeEncodeError on them instead of reading the feed.
+_SURROGATE_REF = re.compile(
+    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}"  # hexadecimal D800-DFFF
+    rb"|0*(?:5529[6-9]|55[3-9][0-9]{2}|56[0-9]{3}|57[0-2][0-9]{2}|573[0-3][0-9]|5734[0-3]));"
+)
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^()]+)\)\s*$")
 _WEB_SCHEMES = frozenset({"http", "https"})
 _MAX_ENTRY_WARNINGS = 5
@@ -124,6 +133,9 @@ def parse_feed(
         # Whitespace before the XML declaration (common from PHP) is fatal to the XML parser
         # and would send the whole feed through the slow, lossy fallback parser.
         content = content.lstrip()
+    if b"&#" in content and _SURROGATE_REF.search(content):
+        content = _SURROGATE_REF.sub(b"", content)
+        warnings.append("character references to lone surrogates removed")
     fp_headers = _feedparser_headers(content, headers, warnings)
     base = base_url or feed_url
     if engine == "feedparser-rs":
@@ -137,9 +149,12 @@ def parse_feed(
         except Exception as exc:  # a bug in the library or the shim must not cost the feed
             why = f"failed ({type(exc).__name__}: {exc})"
         warnings.append(f"feedparser-rs {why}: parsed with feedparser")
-    d = feedparser.parse(
-        content, response_headers=fp_headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    try:
+        d = feedparser.parse(
+            content, response_headers=fp_headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as exc:  # a bug in the library on hostile bytes fails this feed only
+        raise ParseError(feed_url, f"feedparser failed: {type(exc).__name__}: {exc}") from None
     raw = fastparse.RawFeed(
         version=d.get("version") or "",
         feed=d.get("feed") or {},
@@ -192,10 +207,12 @@ def _convert_feed(
             feed_url, f"none of {len(raw_entries)} entries could be read; {warnings[-1]}"
         )
 
+    title = _text(feed.get("title_detail"), feed.get("title"), MAX_TITLE_CHARS, ctx)
+    link = _absolute(ctx.link, ctx.base)
     return ParsedFeed(
-        title=_text(feed.get("title_detail"), feed.get("title"), MAX_TITLE_CHARS, ctx) or None,
-        link=_absolute(ctx.link, ctx.base),
-        language=ctx.language,
+        title=storable(title) or None,
+        link=storable(link) if link else None,
+        language=storable(ctx.language) if ctx.language else None,
         ttl_minutes=_ttl(feed.get("ttl")),
         entries=tuple(entries),
         warnings=tuple(warnings),
@@ -227,7 +244,7 @@ def _convert_entries(
     empty = duplicates = 0
     for index, raw in enumerate(raw_entries):
         try:
-            entry = _convert_entry(raw, ctx)
+            entry = _storable_entry(_convert_entry(raw, ctx))
         except _EmptyEntry:
             empty += 1
             continue
@@ -280,6 +297,30 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
         language=_entry_language(raw) or ctx.language,
         updated=updated,
     )
+
+
+_ENTRY_TEXT = tuple(f.name for f in fields(Entry) if f.name not in {"feed_url", "fingerprint"})
+
+
+def _storable_entry(entry: Entry) -> Entry:
+    """``entry`` with every text field ``storable`` (the same object when nothing needs it).
+
+    An id that held such code points keeps its identity in a hash of what was written when
+    nothing is left of it.
+    """
+    changes: dict[str, Any] = {}
+    for name in _ENTRY_TEXT:
+        value = getattr(entry, name)
+        if isinstance(value, str) and has_unstorable(value):
+            changes[name] = storable(value)
+    if not changes:
+        return entry
+    if changes.get("id") == "":
+        changes["id"] = "hash:" + _digest(entry.id)
+    for name in ("link", "author", "language"):
+        if changes.get(name) == "":
+            changes[name] = None
+    return replace(entry, **changes, fingerprint="")  # the fingerprint of the clean text
 
 
 def _entry_id(guid: Any, link: str, title: str, summary: str, content: str, feed_link: str) -> str:

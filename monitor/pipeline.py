@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
-from monitor.errors import FeedError, FetchError
+from monitor.errors import FeedError, FetchError, StorageError
 from monitor.fetch import Fetcher, FetchResult
 from monitor.logs import event
 from monitor.model import Entry, Feed, FeedState, Match
 from monitor.parse import Engine
+from monitor.plaintext import storable
 from monitor.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.store import Storage
 from monitor.workers import FeedParser, InlineParser, ParseJob
@@ -27,6 +28,7 @@ from monitor.workers import FeedParser, InlineParser, ParseJob
 log = logging.getLogger("monitor.poll")
 
 POOL_MIN_FEEDS = 8
+_CAP_WARNING = "capped:"
 _INLINE = InlineParser()
 
 Status = Literal["ok", "not_modified", "unchanged", "error"]
@@ -51,6 +53,10 @@ class PollReport:
     seconds: float = 0.0
     new_ids: tuple[str, ...] = ()
     changed_ids: tuple[str, ...] = ()
+    dropped: int = 0
+    """New entries over the feed's ``max_new_entries``, not stored (the oldest)."""
+    storage_failed: bool = False
+    """The error is the database's: this poll's write (or reading its state) failed."""
 
 
 def policy_for(feed: Feed) -> PollPolicy:
@@ -69,6 +75,25 @@ def select_candidates(entries: Iterable[Entry], known: dict[str, str]) -> list[E
         if previous is None or (previous != "" and previous != entry.fingerprint):
             out.append(entry)
     return out
+
+
+def cap_new(
+    candidates: Sequence[Entry], known: dict[str, str], limit: int
+) -> tuple[list[Entry], list[Entry]]:
+    """Candidates to store, and the new ones over ``limit`` that are dropped.
+
+    Changed entries (their id is known) are always kept; of the new ones the ``limit`` newest
+    are (by published date; on a tie the one listed first, feeds list newest first). Linear
+    but for sorting the new ones when there are more than ``limit``.
+    """
+    new = [e for e in candidates if e.id not in known]
+    if len(new) <= limit:
+        return list(candidates), []
+    order = sorted(range(len(new)), key=lambda i: (new[i].published, -i), reverse=True)
+    keep_ids = {new[i].id for i in order[:limit]}
+    kept = [e for e in candidates if e.id in known or e.id in keep_ids]
+    dropped = [e for e in new if e.id not in keep_ids]
+    return kept, dropped
 
 
 class Pipeline:
@@ -112,9 +137,17 @@ class Pipeline:
         return list(await asyncio.gather(*(bounded(f) for f in feeds)))
 
     async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
+        """Never raises for a feed's or the database's failure: it is this feed's error.
+
+        A failed write (the database refused this feed's rows, or is down) is recorded like a
+        failed fetch, with the same back-off, as far as the database still takes that.
+        """
         started = time.perf_counter()
-        state = self.storage.feed_state(feed.url) or FeedState(url=feed.url)
         policy = policy_for(feed)
+        try:
+            state = self.storage.feed_state(feed.url) or FeedState(url=feed.url)
+        except StorageError as exc:
+            return self._failed(feed, FeedState(url=feed.url), policy, exc, started)
         try:
             result = await self.fetcher.fetch(
                 state.effective_url, etag=state.etag, last_modified=state.last_modified
@@ -123,7 +156,7 @@ class Pipeline:
             return self._failed(feed, state, policy, exc, started)
         try:
             report = await self._ingest(feed, state, policy, result, started, parser)
-        except FeedError as exc:
+        except (FeedError, StorageError) as exc:
             return self._failed(feed, state, policy, exc, started)
         event(
             log,
@@ -138,7 +171,10 @@ class Pipeline:
             seconds=report.seconds,
             next_poll=report.next_poll,
         )
-        for warning in report.warnings[:5]:
+        # The cap's warning is always logged: it says entries were not stored.
+        shown = list(report.warnings[:5])
+        shown += [w for w in report.warnings[5:] if w.startswith(_CAP_WARNING)]
+        for warning in shown:
             event(log, "poll.warning", level=logging.WARNING, feed=feed.url, warning=warning)
         return report
 
@@ -192,7 +228,17 @@ class Pipeline:
         )
         parsed = await (parser or self.parser).parse(job)
         known = self.storage.known_entries(feed.url)
-        candidates = select_candidates(parsed.entries, known)
+        candidates, dropped = cap_new(
+            select_candidates(parsed.entries, known), known, feed.max_new_entries
+        )
+        warnings = parsed.warnings
+        if dropped:
+            warnings = (
+                *warnings,
+                f"{_CAP_WARNING} {len(dropped) + feed.max_new_entries:,} new entries, more than "
+                f"max_new_entries ({feed.max_new_entries:,}): stored the newest "
+                f"{feed.max_new_entries:,}, dropped the {len(dropped):,} oldest",
+            )
         matches: dict[str, list[Match]] = {}
         if self.matcher is not None:
             for entry in candidates:
@@ -203,7 +249,9 @@ class Pipeline:
         new_state = replace(
             ok_state, title=parsed.title or state.title, body_hash=result.body_hash, next_poll=nxt
         )
-        ingest = self.storage.record_poll(new_state, candidates, matches, now)
+        ingest = self.storage.record_poll(
+            new_state, candidates, matches, now, skipped=[e.id for e in dropped]
+        )
         return PollReport(
             feed.url,
             "ok",
@@ -211,11 +259,12 @@ class Pipeline:
             changed=len(ingest.changed),
             matches=ingest.matches,
             entries=len(parsed.entries),
-            warnings=parsed.warnings,
+            warnings=warnings,
             next_poll=nxt,
             seconds=time.perf_counter() - started,
             new_ids=ingest.new,
             changed_ids=ingest.changed,
+            dropped=len(dropped),
         )
 
     def _failed(
@@ -223,17 +272,29 @@ class Pipeline:
         feed: Feed,
         state: FeedState,
         policy: PollPolicy,
-        exc: FeedError,
+        exc: FeedError | StorageError,
         started: float,
     ) -> PollReport:
         now = self.clock()
         count = state.error_count + 1
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
         nxt = next_poll_after_error(policy, now, count, retry_after=retry_after, rng=self.rng)
-        message = str(exc)
-        self.storage.save_feed_state(
-            replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt)
-        )
+        storage_failed = isinstance(exc, StorageError)
+        message = storable(str(exc))
+        if storage_failed:
+            message = (
+                f"feed {feed.url}: storing this poll failed: {message}; hint: the other feeds "
+                "are not affected; it is tried again at the next poll"
+            )
+        try:
+            self.storage.save_feed_state(
+                replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt)
+            )
+        except StorageError as again:
+            # The database takes nothing at all (down, full): the error stays in the log and
+            # the report; the daemon retries the feed at ``nxt`` all the same.
+            storage_failed = True
+            event(log, "poll.unrecorded", level=logging.ERROR, feed=feed.url, error=str(again))
         event(
             log,
             "poll",
@@ -250,4 +311,5 @@ class Pipeline:
             error=message,
             next_poll=nxt,
             seconds=time.perf_counter() - started,
+            storage_failed=storage_failed,
         )

@@ -15,7 +15,14 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["MAX_INPUT_CHARS", "fold_whitespace", "html_to_text", "truncate"]
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "fold_whitespace",
+    "has_unstorable",
+    "html_to_text",
+    "storable",
+    "truncate",
+]
 
 MAX_INPUT_CHARS = 1_000_000
 """Markup beyond this is not looked at: bounds the time one pathological field can take."""
@@ -41,6 +48,9 @@ _CELL = frozenset({"td", "th"})
 # space, word joiner, BOM. C0/C1 controls other than tab and newline are noise from bad encodings.
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKUP_HINT = re.compile(r"[<&]")
+# Code points PostgreSQL text cannot hold (NUL) or XML 1.0 forbids (other C0 controls but tab,
+# newline and carriage return; U+FFFE, U+FFFF), and lone surrogates, which no UTF-8 encoder takes.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # One literal "<" first, so the engine jumps from "<" to "<" (10x faster than an alternation
 # of patterns). Unclosed comments, CDATA and dropped elements run to the end of the text, as in
 # a browser; a tag ends at the next ">" and never spans another "<".
@@ -114,3 +124,17 @@ def truncate(text: str, max_chars: int | None) -> str:
     if max_chars < 1:
         return ""
     return text[: max_chars - 1].rstrip() + "…"
+
+
+def storable(text: str) -> str:
+    """``text`` without the code points a database or an XML document cannot hold.
+
+    NUL makes PostgreSQL refuse the whole write; lone surrogates fail every UTF-8 encoder; the
+    other C0 controls and U+FFFE/U+FFFF are invalid in XML 1.0 (so in no feed text on purpose).
+    They are removed, not replaced: they carry nothing a reader or a rule could use.
+    """
+    return _UNSTORABLE.sub("", text)
+
+
+def has_unstorable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is not None

@@ -18,7 +18,7 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.deliver import Deliverer
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.health import Metrics
 from monitor.logs import event
@@ -107,6 +107,8 @@ class Service:
             on_result=self._delivery_result,
         )
         self.parser = make_parser(settings.parse_workers)
+        self.storage_failures: dict[str, str] = {}
+        """Feed URL (or "prune") -> the error of its last write, while the last one failed."""
         self._fetcher: Fetcher | None = None
         self._pipeline: Pipeline | None = None
 
@@ -170,7 +172,14 @@ class Service:
         polls = await self.pipeline.poll_many(todo)
         for poll in polls:
             self.record(poll)
-        self.prune()
+        try:
+            self.prune()
+        except StorageError as exc:
+            # Retried at the next cycle; the polls are stored and the deliveries still go out.
+            self.storage_failures["prune"] = str(exc)
+            event(log, "prune.failed", level=logging.ERROR, error=str(exc))
+        else:
+            self.storage_failures.pop("prune", None)
         report = CycleReport(polls, time.perf_counter() - started)
         self.metrics.cycle_seconds.observe(report.seconds)
         event(
@@ -180,6 +189,8 @@ class Service:
             ok=report.count("ok"),
             not_modified=report.count("not_modified") + report.count("unchanged"),
             errors=report.count("error"),
+            storage_errors=sum(1 for p in polls if p.storage_failed) or None,
+            dropped=sum(p.dropped for p in polls) or None,
             new=report.new,
             changed=report.changed,
             matches=report.matches,
@@ -190,6 +201,11 @@ class Service:
     def record(self, report: PollReport) -> None:
         m = self.metrics
         m.polls.labels(report.status).inc()
+        if report.storage_failed:
+            self.storage_failures[report.feed] = report.error or "storage failed"
+        else:
+            self.storage_failures.pop(report.feed, None)
+        m.storage_failed.set(len(self.storage_failures))
         if report.status == "error":
             m.poll_errors.labels(report.feed).inc()
         else:
@@ -216,24 +232,43 @@ class Service:
         self.metrics.deliveries.labels(delivery.channel, outcome).inc()
 
     def health(self) -> dict[str, Any]:
-        """For /healthz. ``ok`` says the daemon works; failed deliveries do not make it false
-        (a restart would not send them), they are counted here and in the metrics instead."""
+        """For /healthz (503 unless ``ok``). Not ok while a delivery is in state failed (an
+        alert or digest someone waits for did not arrive: ``monitor deliveries --failed``) or
+        the last write of some feed's poll failed, or the database cannot be read. A feed that
+        fails to fetch or parse is counted in ``feeds_failing`` but does not make it not ok:
+        feeds break all the time, and that is the feed's problem, not the monitor's."""
         now = self.clock()
-        states = self.storage.feed_states()
+        body: dict[str, Any] = {
+            "ok": True,
+            "time": now.isoformat(),
+            "feeds": len(self.feeds),
+            "rules": len(self.rules.rule_ids),
+        }
+        try:
+            states = self.storage.feed_states()
+            counts = self.storage.delivery_counts()
+        except StorageError as exc:
+            return {**body, "ok": False, "storage_error": str(exc)}
         failing = [
             url for url in (f.url for f in self.feeds) if (s := states.get(url)) and s.error_count
         ]
-        counts = self.storage.delivery_counts()
         self.metrics.deliveries_failed.set(counts[DeliveryState.FAILED])
         self.metrics.deliveries_pending.set(
             counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING]
         )
+        storage_failures = dict(self.storage_failures)
+        self.metrics.storage_failed.set(len(storage_failures))
+        problems = []
+        if counts[DeliveryState.FAILED]:
+            problems.append(f"{counts[DeliveryState.FAILED]} deliveries failed")
+        if storage_failures:
+            problems.append(f"storing failed for {len(storage_failures)} feeds or jobs")
         return {
-            "ok": True,
-            "time": now.isoformat(),
-            "feeds": len(self.feeds),
+            **body,
+            "ok": not problems,
+            "problems": problems,
             "feeds_failing": len(failing),
-            "rules": len(self.rules.rule_ids),
+            "storage_failed": sorted(storage_failures),
             "deliveries_pending": counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING],
             "deliveries_failed": counts[DeliveryState.FAILED],
         }

@@ -243,3 +243,14 @@ def test_big_cycles_parse_in_worker_processes(harness: Harness, feed_server: Fee
     assert [(r.status, r.new) for r in reports] == [("ok", 2)] * POOL_MIN_FEEDS
     entry = harness.storage.get_entry(feeds[3].url, "a3")
     assert entry is not None and entry.title == "Lithium 3" and entry.published.tzinfo is not None
+
+
+def test_a_database_that_takes_nothing_fails_each_poll_without_raising(
+    harness: Harness, feed_server: FeedServer, storage: Storage
+) -> None:
+    storage.close()  # every call now raises StorageError, recording the error too
+    reports = harness.poll(Feed(feed_server.url("/feed.xml")), Feed(feed_server.url("/atom.xml")))
+    assert [r.status for r in reports] == ["error", "error"]
+    assert all(r.storage_failed and r.next_poll is not None for r in reports)
+    assert all("storing this poll failed" in (r.error or "") for r in reports)
+    assert "the storage is closed" in (reports[0].error or "")

@@ -207,6 +207,21 @@ def test_a_repeated_id_in_one_poll_counts_once_last_wins(storage: SQLStorage) ->
     assert storage.get_entry(FEED, "a") == stored(last, T0)
 
 
+def test_skipped_ids_are_remembered_as_seen_but_not_stored(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("kept")], {}, T0)
+    many = [f"old-{n}" for n in range(1_200)]  # more than one statement's worth
+    result = storage.record_poll(
+        FeedState(FEED), [entry("new")], {}, T0, skipped=[*many, "kept", "new", many[0]]
+    )
+    assert result.new == ("new",)
+    known = storage.known_entries(FEED)
+    assert known["kept"] and known["new"]  # a stored or stored-now id is no tombstone
+    assert all(known[i] == "" for i in many) and storage.get_entry(FEED, "old-1") is None
+    later = storage.record_poll(FeedState(FEED), [entry("old-1"), entry("newer")], {}, T0)
+    assert later.new == ("newer",)
+    assert storage.entry_counts()[FEED] == 3
+
+
 def test_entries_are_unique_per_feed_not_globally(storage: SQLStorage) -> None:
     storage.record_poll(FeedState(FEED), [entry("same")], {}, T0)
     storage.record_poll(FeedState(OTHER), [entry("same", feed=OTHER)], {}, T0)

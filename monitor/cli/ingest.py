@@ -64,7 +64,10 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
         _print_cycle(settings, report, matched, states)
         print_delivery_run(sent, digests)
     failed = report.count("error")
-    if report.polls and (failed == len(report.polls) or (strict and failed)):
+    unstored = sum(1 for p in report.polls if p.storage_failed)
+    # A feed that fails to fetch or parse is the feed's problem; a poll the database refused is
+    # the monitor's (everything else was still stored and delivered): exit 1 for an operator.
+    if report.polls and (failed == len(report.polls) or unstored or (strict and failed)):
         sys.exit(1)
 
 
@@ -105,6 +108,7 @@ def _print_cycle(
             f"error: {poll.error}"
             if poll.status == "error"
             else f"{poll.new} new, {poll.changed} changed of {poll.entries}"
+            + (f", {poll.dropped} oldest new dropped (max_new_entries)" if poll.dropped else "")
             if poll.status == "ok"
             else poll.status.replace("_", " ")
         )

@@ -68,6 +68,8 @@ class Storage(Protocol):
         entries: Sequence[Entry],
         matches: Mapping[str, Sequence[Match]],
         now: datetime,
+        *,
+        skipped: Sequence[str] = (),
     ) -> IngestResult:
         """Write a successful poll in one transaction.
 
@@ -80,6 +82,10 @@ class Storage(Protocol):
         ``matches`` maps entry id to that entry's matches. For new and changed entries they
         replace the earlier ones (an empty or missing list clears them); for entries left alone
         they are ignored. ``IngestResult.matches`` counts the match rows written.
+
+        ``skipped`` are ids seen in the feed but not stored (over the feed's cap of new entries
+        per poll): they are kept as tombstones, so that a later poll does not take them as new.
+        An id among ``entries`` or already stored is not tombstoned.
 
         Raises ``ValueError`` before writing if an entry belongs to another feed, a key of
         ``matches`` is not among ``entries``, or one entry has two matches for one rule.

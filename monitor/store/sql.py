@@ -113,8 +113,11 @@ class SQLStorage(OutboxSQL):
         entries: Sequence[Entry],
         matches: Mapping[str, Sequence[Match]],
         now: datetime,
+        *,
+        skipped: Sequence[str] = (),
     ) -> IngestResult:
         by_id = _check_poll(state, entries, matches)
+        skip = [i for i in dict.fromkeys(skipped) if i not in by_id]
         state_row = self._state_row(state)
         stamp = self.dialect.encode_ts(now)
         with self._transaction("record_poll", write=True) as tx:
@@ -133,7 +136,24 @@ class SQLStorage(OutboxSQL):
                 for m in matches.get(i, ())
             ]
             tx.executemany(_INSERT_MATCH, match_rows)
+            self._tombstone(tx, state.url, skip, stamp)
         return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
+
+    def _tombstone(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:
+        """``ids`` remembered as seen; one that has a stored entry is left alone."""
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            # One multi-row statement per chunk: a flood of 100,000 ids is 200 statements,
+            # not 100,000 round trips. (VALUES columns are column1.. in both databases.)
+            rows = ", ".join("(?, ?, ?)" for _ in chunk)
+            tx.execute(
+                "INSERT INTO tombstones (feed_url, entry_id, pruned_at) "
+                f"SELECT column1, column2, column3 FROM (VALUES {rows}) AS v "
+                "WHERE NOT EXISTS (SELECT 1 FROM entries e "
+                "WHERE e.feed_url = v.column1 AND e.entry_id = v.column2) "
+                "ON CONFLICT (feed_url, entry_id) DO NOTHING",
+                [v for i in chunk for v in (feed_url, i, stamp)],
+            )
 
     def _stored(self, tx: Tx, feed_url: str, ids: list[str]) -> tuple[dict[str, str], set[str]]:
         """Fingerprints of the stored ones among ``ids``, and the tombstoned ones."""
