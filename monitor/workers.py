@@ -121,7 +121,7 @@ class ParserStats:
 class WorkerDied(Exception):
     """The worker process ended; ``holding`` says whether it had the job."""
 
-    def __init__(self, message: str, *, holding: bool) -> None:
+    def __init__(self, message: str, holding: bool = False) -> None:
         super().__init__(message)
         self.holding = holding
 
@@ -231,6 +231,10 @@ class ProcessParser:
         """Process ids of the workers running now."""
         return self._pool.pids() if self._pool is not None else []
 
+    def busy(self) -> dict[str, int]:
+        """Feed URL -> process id of the worker parsing it now."""
+        return self._pool.busy() if self._pool is not None else {}
+
     async def parse(self, job: ParseJob) -> ParsedFeed:
         if self._unusable is None:
             self.start()
@@ -265,6 +269,7 @@ class _Pool:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._alive: set[_Worker] = set()
         self._ready = 0
+        self._busy: dict[str, int] = {}
         self.threads = ThreadPoolExecutor(owner.workers, thread_name_prefix="parse")
         self._boots = [self.threads.submit(self._boot) for _ in range(owner.workers)]
 
@@ -279,6 +284,10 @@ class _Pool:
     def pids(self) -> list[int]:
         with self._lock:
             return sorted(w.pid for w in self._alive)
+
+    def busy(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._busy)
 
     def _boot(self) -> bool:
         """Start one worker and put it in the idle queue; False when workers cannot start."""
@@ -312,6 +321,10 @@ class _Pool:
             self._alive.discard(worker)
         worker.stop()
 
+    def _done(self, feed_url: str) -> None:
+        with self._lock:
+            self._busy.pop(feed_url, None)
+
     def _take(self) -> _Worker | None:
         """An idle worker; None once no worker will come (closed, or none can start)."""
         while True:
@@ -327,26 +340,18 @@ class _Pool:
         if worker is None:
             self.stats.count("inline")
             return job.run()
+        with self._lock:
+            self._busy[job.feed_url] = worker.pid
         try:
             kind, value = worker.call(job)
         except WorkerDied as died:
-            with self._lock:
-                self._ready -= 1
-            self._retire(worker)
-            if self.closed:
-                raise ParseError(
-                    job.feed_url, "parsing stopped: the monitor is shutting down"
-                ) from None
-            if not died.holding:
-                # It died between two feeds: this feed is not to blame, so it gets a new worker.
-                self._boot()
-                return self.parse(job)
-            self.stats.count("deaths")
-            event(log, "parse.worker_died", level=logging.WARNING, feed=job.feed_url, how=died)
-            self._boot()
-            raise ParseError(
-                job.feed_url, f"the parser process died on this feed ({died}); polled again later"
-            ) from None
+            self._done(job.feed_url)
+            return self._after_death(worker, died, job)
+        except BaseException:
+            self._done(job.feed_url)
+            self._idle.put(worker)  # the job could not be sent; the worker is fine
+            raise
+        self._done(job.feed_url)
         self._idle.put(worker)
         self.stats.count("in_workers")
         if kind == "ok":
@@ -354,6 +359,23 @@ class _Pool:
             return value
         assert isinstance(value, BaseException)
         raise value
+
+    def _after_death(self, worker: _Worker, died: WorkerDied, job: ParseJob) -> ParsedFeed:
+        with self._lock:
+            self._ready -= 1
+        self._retire(worker)
+        if self.closed:
+            raise ParseError(job.feed_url, "parsing stopped: the monitor is shutting down")
+        if not died.holding:
+            # It died between two feeds: this feed is not to blame, so it gets a new worker.
+            self._boot()
+            return self.parse(job)
+        self.stats.count("deaths")
+        event(log, "parse.worker_died", level=logging.WARNING, feed=job.feed_url, how=died)
+        self._boot()
+        raise ParseError(
+            job.feed_url, f"the parser process died on this feed ({died}); polled again later"
+        )
 
     def close(self) -> None:
         with self._lock:
