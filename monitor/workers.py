@@ -220,6 +220,11 @@ class ProcessParser:
     def started(self) -> bool:
         return self._pool is not None
 
+    @property
+    def unavailable(self) -> str | None:
+        """Why workers cannot start here (then bodies parse inline); None while they can."""
+        return self._unusable
+
     def start(self, *, wait: bool = False) -> None:
         """Start the workers (``parse`` does it on demand); ``wait``: until all are ready."""
         if self._pool is None:

@@ -410,3 +410,22 @@ def test_kill_9_of_monitor_run_leaves_no_process_behind(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_workers_that_cannot_start_leave_parsing_inline(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a worker that exits at once
+    parser = ProcessParser(2)
+    try:
+        parser.start(wait=True)
+        assert "exited at start (exit status 1)" in (parser.unavailable or "")
+        feeds = asyncio.run(
+            _parse_all(parser, [_job(f"https://ok.example/{i}", RSS) for i in range(3)])
+        )
+    finally:
+        parser.close()
+    assert all(not isinstance(f, BaseException) and f.entries for f in feeds), feeds
+    assert parser.stats.inline == 3
+    [logged] = [r for r in caplog.records if r.getMessage() == "parse.workers_unavailable"]
+    assert "exited at start" in logged.monitor_kv["error"]  # once, however many feeds follow
