@@ -206,8 +206,7 @@ from monitor.service import Service
 async def main():
     async with Service(load_settings(Path(sys.argv[1]))) as svc:
         r = await svc.cycle(svc.feeds)
-        # The parse workers (and the forkserver) are still alive here. Their unique memory (USS)
-        # is what they add: pages shared with the forkserver by copy-on-write count once.
+        # The parse workers are still alive here. Their unique memory (USS) is what they add.
         procs = psutil.Process().children(recursive=True)
         workers = sum(p.memory_full_info().uss for p in procs)
         return r.new, r.count("error"), workers

@@ -27,7 +27,7 @@ from monitor.errors import ConfigError
 from monitor.model import DEFAULT_MAX_NEW_ENTRIES, Feed
 from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
 from monitor.resources import example_config, rule_path
-from monitor.units import ByteSize, Duration, format_duration
+from monitor.units import DEFAULT_MAX_BODY, ByteSize, Duration, format_duration
 from monitor.yamlfile import Loc, YamlDocument, dotted, load_yaml
 
 
@@ -83,7 +83,7 @@ class FetchSettings(_Model):
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=30)
     total_timeout: Duration = timedelta(seconds=60)
-    max_body: ByteSize = 10 * 1024 * 1024
+    max_body: ByteSize = DEFAULT_MAX_BODY
     max_redirects: int = Field(default=5, ge=0, le=30)
     user_agent: str | None = None
 

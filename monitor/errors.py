@@ -5,11 +5,22 @@ The CLI prints ``str(error)`` and exits non-zero; a traceback is only for bugs.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MonitorError(Exception):
-    """Root of every error this package raises on purpose."""
+    """Root of every error this package raises on purpose.
+
+    Errors cross process boundaries (a parse worker raises, the daemon reports), so each must
+    survive pickling. ``Exception`` pickles as ``cls(*self.args)``, which fails for a subclass
+    whose ``__init__`` takes other arguments than it passes up; ``__reduce__`` here restores
+    ``args`` and the attributes instead, without calling ``__init__`` again.
+    """
 
     exit_code = 1
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args), self.__dict__ or None)
 
 
 class ConfigError(MonitorError, ValueError):
@@ -130,3 +141,9 @@ class DeliveryError(MonitorError):
 
 class TemplateError(MonitorError):
     """A user or shipped template failed to load or render."""
+
+
+def _restore(cls: type[MonitorError], args: tuple[Any, ...]) -> MonitorError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error

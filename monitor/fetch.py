@@ -24,6 +24,7 @@ import httpx
 from monitor import USER_AGENT
 from monitor.errors import FetchError
 from monitor.httpcodec import Decoder, body_hash, parse_max_age, parse_retry_after
+from monitor.units import DEFAULT_MAX_BODY
 
 __all__ = [
     "ACCEPT",
@@ -54,8 +55,8 @@ class FetchLimits:
     """Longest wait for the next bytes from the server."""
     total_timeout: float = 60.0
     """Whole fetch, redirects and body included; holds against a server that drips bytes."""
-    max_body_bytes: int = 10 * 1024 * 1024
-    """Counted after decompression."""
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    """Counted after decompression (the setting fetch.max_body)."""
     max_redirects: int = 5
     concurrency: int = 8
     """Fetches in flight at once, over all hosts."""
@@ -185,7 +186,7 @@ def _too_large(url: str, limit: int) -> FetchError:
     return _fail(
         url,
         f"body larger than {limit} bytes (counted after decompression)",
-        "raise fetch max_body_bytes if this feed really is that big",
+        "raise fetch.max_body in the config if this feed really is that big",
         temporary=False,
     )
 

@@ -28,11 +28,11 @@ from monitor import fastparse
 from monitor.errors import ParseError
 from monitor.model import Entry
 from monitor.plaintext import fold_whitespace, has_unstorable, html_to_text, storable, truncate
+from monitor.units import DEFAULT_MAX_BODY
 
 __all__ = [
     "ENGINES",
     "FUTURE_TOLERANCE",
-    "MAX_BODY_BYTES",
     "MAX_ID_CHARS",
     "MAX_TEXT_CHARS",
     "MAX_TITLE_CHARS",
@@ -45,9 +45,6 @@ Engine = Literal["feedparser", "feedparser-rs"]
 ENGINES: tuple[Engine, ...] = ("feedparser", "feedparser-rs")
 """feedparser is the default and the fallback; feedparser-rs is the optional fast engine."""
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
-"""Bodies above this are refused. feedparser's fallback (non-XML) parser runs at ~0.5 MB/s, so
-this bounds one broken feed to roughly 15 s; the largest real feed in the corpus is 1.7 MB."""
 FUTURE_TOLERANCE = timedelta(minutes=10)
 """A date up to this far after ``now`` is clock skew and kept; later is a wrong date -> ``now``."""
 MAX_TITLE_CHARS = 2_000
@@ -102,6 +99,7 @@ def parse_feed(
     now: datetime,
     feed_language: str | None = None,
     engine: Engine = "feedparser",
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> ParsedFeed:
     """Parse one fetched body.
 
@@ -111,6 +109,9 @@ def parse_feed(
     ``feed_language`` (from the config) is the last language fallback. ``engine`` picks the
     library: "feedparser-rs" is tried first when asked for, and whenever it is missing, fails
     or its result cannot be trusted, feedparser parses the same bytes and a warning says so.
+    ``max_body`` is fetch.max_body (the fetcher has applied it already; this holds for bodies
+    from elsewhere). feedparser's fallback (non-XML) parser reads ~0.5 MB/s, so the default
+    10 MiB bounds one broken feed to ~20 s; the largest real feed in the corpus is 1.7 MB.
 
     Raises ``ParseError`` when nothing usable came out: empty or oversized body, not a feed,
     a broken document without entries, or no entry that could be read. A valid feed with no
@@ -123,9 +124,11 @@ def parse_feed(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if not content.strip():
         raise ParseError(feed_url, "empty body")
-    if len(content) > MAX_BODY_BYTES:
+    if len(content) > max_body:
         raise ParseError(
-            feed_url, f"body is {len(content):,} bytes, more than the {MAX_BODY_BYTES:,} accepted"
+            feed_url,
+            f"body is {len(content):,} bytes, more than fetch.max_body ({max_body:,}); hint: "
+            "raise fetch.max_body in the config if this feed really is that big",
         )
     now = now.astimezone(UTC)
     warnings: list[str] = []

@@ -225,6 +225,7 @@ class Pipeline:
             now=now,
             feed_language=feed.language,
             engine=self.engine,
+            max_body=self.fetcher.limits.max_body_bytes,
         )
         parsed = await (parser or self.parser).parse(job)
         known = self.storage.known_entries(feed.url)

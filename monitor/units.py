@@ -9,6 +9,9 @@ from typing import Annotated
 
 from pydantic import BeforeValidator
 
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+"""fetch.max_body's default: the one body limit, applied by the fetcher and again by the parser."""
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {
     "ms": 0.001,

@@ -469,10 +469,13 @@ def test_one_entry_raising_is_skipped_with_a_warning(
         parse(rss("<item><guid>k</guid><title>kaputt</title></item>"))
 
 
-def test_oversized_body_is_refused(monkeypatch: pytest.MonkeyPatch, parse: Parse) -> None:
-    monkeypatch.setattr(monitor.parse, "MAX_BODY_BYTES", 100)
-    with pytest.raises(ParseError, match="more than"):
-        parse(rss("<item><guid>1</guid><title>" + "x" * 200 + "</title></item>"))
+def test_oversized_body_is_refused_naming_the_setting(parse: Parse) -> None:
+    body = rss("<item><guid>1</guid><title>" + "x" * 200 + "</title></item>")
+    with pytest.raises(
+        ParseError, match=r"more than fetch\.max_body \(100\).*raise fetch\.max_body"
+    ):
+        parse(body, max_body=100)
+    assert parse(body, max_body=len(body)).entries  # the limit itself is allowed
 
 
 # --- a real feed, checked against its golden output -----------------------------------------
