@@ -5,11 +5,18 @@ stored, so the schedule lives in the database and survives restarts. SIGTERM/SIG
 work, give in-flight polls a short grace period, cancel the rest (a cancelled poll writes nothing:
 its transaction never started) and exit 0. SIGHUP reloads the rules.
 
-Delivery runs in a worker thread (sending blocks): the outbox job every ``OUTBOX_SECONDS`` (and at
-once after a poll that stored matches) makes alerts and sends what is due; each digest subscription
-has a cron job in its time zone. At start the outbox job runs at once: it puts back what a crash
-left ``sending`` and makes the digests whose time passed while the daemon was down. A stop lets
-the message in flight finish (and be recorded), then sends nothing more.
+Delivery runs in its own thread (sending blocks), one run at a time, driven by requests that are
+never lost: the outbox timer every ``OUTBOX_SECONDS``, a poll that stored matches (so an alert goes
+out within the cycle that found it, even when a delivery run was busy at that moment), and each
+digest subscription's cron job in its time zone. The first run comes once the first poll is done
+(or after ``FIRST_DELIVERY_SECONDS``, whichever is first): it puts back what a crash left
+``sending`` and makes the digests whose time passed while the daemon was down.
+
+A stop lets the message in flight finish and be recorded, sends nothing more, and only then
+closes the store. A channel that hangs longer than ``SEND_GRACE_SECONDS`` is abandoned: its
+delivery stays ``sending`` and is sent again at the next start (the documented window of
+``monitor.outbox``). The delivery thread is a daemon thread, so an abandoned send never keeps the
+process from exiting.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,24 +47,47 @@ from monitor.service import Service
 log = logging.getLogger("monitor.daemon")
 
 GRACE_SECONDS = 3.0
+"""How long a stop waits for in-flight polls before cancelling them."""
+SEND_GRACE_SECONDS = 10.0
+"""How long a stop waits for the message in flight (channel timeouts are usually shorter)."""
 RULES_CHECK_SECONDS = 30
 PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
+FIRST_DELIVERY_SECONDS = 1.0
+"""The first delivery run waits for the first poll, but no longer than this."""
+
+T = TypeVar("T")
+EVERYTHING = ""
+"""A delivery request for alerts, every due digest, and sending (else: one digest subscription)."""
 
 
 class Daemon:
-    def __init__(self, service: Service, *, grace: float = GRACE_SECONDS) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        grace: float = GRACE_SECONDS,
+        send_grace: float = SEND_GRACE_SECONDS,
+    ) -> None:
         self.service = service
         self.grace = grace
+        self.send_grace = send_grace
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._inflight: set[asyncio.Task[Any]] = set()
         self._health: HealthServer | None = None
-        # Delivery jobs run in worker threads; one at a time keeps the sends in order.
-        self._delivering = threading.Lock()
+        # Delivery requests: EVERYTHING or a digest subscription's name. One loop serves them in
+        # a thread, one run at a time (keeps the sends in order); a request made while a run is
+        # busy is served right after it, never dropped.
+        self._wanted: set[str] = set()
+        self._wake = asyncio.Event()
+        self._delivery_loop: asyncio.Task[None] | None = None
+        self._threads: set[asyncio.Future[Any]] = set()
+        self._first_delivery: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
         self.stopping.set()
+        self._wake.set()
 
     async def run(self) -> int:
         svc = self.service
@@ -72,14 +104,14 @@ class Daemon:
         for feed in svc.feeds:
             self._schedule(feed, plan[feed.url])
         self.scheduler.add_job(
-            self._guard(svc.prune), IntervalTrigger(hours=PRUNE_HOURS), id="prune"
+            self._threaded(svc.prune), IntervalTrigger(hours=PRUNE_HOURS), id="prune"
         )
         self.scheduler.add_job(
-            self._guard(svc.rules.reload_if_changed),
+            self._threaded(svc.rules.reload_if_changed),
             IntervalTrigger(seconds=RULES_CHECK_SECONDS),
             id="rules-reload",
         )
-        self._schedule_delivery(now)
+        self._schedule_delivery(loop)
         self._install_signals(loop)
         self._start_health()
         self.scheduler.start()
@@ -95,49 +127,115 @@ class Daemon:
         await self._shutdown()
         return 0
 
-    def _schedule_delivery(self, now: datetime) -> None:
+    def _schedule_delivery(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self.service.settings.subscriptions:
             return
+        self._delivery_loop = loop.create_task(self._serve_deliveries(), name="delivery")
+        # The first run (recover, catch up missed digests, send what waits) can wait for the
+        # first poll: that is what someone who just started the daemon waits for.
+        self._first_delivery = loop.call_later(FIRST_DELIVERY_SECONDS, self._request_delivery)
+
+        async def outbox() -> None:
+            self._request_delivery()
+
         self.scheduler.add_job(
-            self._guard(self._deliver),
+            outbox,
             IntervalTrigger(seconds=OUTBOX_SECONDS),
             id="outbox",
-            next_run_time=now,  # at once: recover, catch up missed digests, send what waits
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,
         )
         for sub in self.service.deliverer.digest_subscriptions():
             assert sub.schedule is not None
-            name = sub.name
 
-            def digest_job(name: str = name) -> None:
-                self._deliver(only=name)
+            async def digest_job(name: str = sub.name) -> None:
+                self._request_delivery(name)
 
-            digest_job.__name__ = f"digest:{name}"
             self.scheduler.add_job(
-                self._guard(digest_job),
+                digest_job,
                 CronTrigger.from_crontab(sub.schedule, timezone=ZoneInfo(sub.timezone)),
-                id=f"digest:{name}",
+                id=f"digest:{sub.name}",
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=None,
             )
 
+    def _request_delivery(self, what: str = EVERYTHING) -> None:
+        """Ask for a delivery run (in the event loop's thread); served soon, never dropped."""
+        if self._delivery_loop is None or self.stopping.is_set():
+            return
+        if self._first_delivery is not None:
+            self._first_delivery.cancel()
+            self._first_delivery = None
+            self._wanted.add(EVERYTHING)
+        self._wanted.add(what)
+        self._wake.set()
+
+    async def _serve_deliveries(self) -> None:
+        while not self.stopping.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            wanted, self._wanted = self._wanted, set()
+            for what in sorted(wanted):  # EVERYTHING ("") first
+                if self.stopping.is_set():
+                    return
+                await self._in_thread(self._guard(partial(self._deliver, what or None)))
+
     def _deliver(self, only: str | None = None) -> None:
-        """Alerts, then digests that are due (``only``: that subscription's), then sending."""
-        with self._delivering:
-            if self.stopping.is_set():
-                return
-            deliverer = self.service.deliverer
-            deliverer.enqueue_alerts()
-            deliverer.make_digests(only=only)
-            deliverer.send_due(stop=self.stopping.is_set)
-            self.service.health()  # refreshes the delivery gauges
+        """Alerts, then digests that are due (``only``: that subscription's), then sending.
+
+        Runs in the delivery thread. ``stopping`` is checked before each message: a stop lets
+        the one in flight finish and be recorded."""
+        if self.stopping.is_set():
+            return
+        deliverer = self.service.deliverer
+        deliverer.enqueue_alerts()
+        deliverer.make_digests(only=only)
+        deliverer.send_due(stop=self.stopping.is_set)
+        self.service.health()  # refreshes the delivery gauges
 
     def _deliver_soon(self) -> None:
-        if self.scheduler.get_job("outbox") is not None:
-            self.scheduler.modify_job("outbox", next_run_time=self.service.clock())
+        self._request_delivery()
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a new daemon thread: a stop waits for it (bounded), exit never does."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: T | None, error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)  # type: ignore[arg-type]
+
+        def target() -> None:
+            result: T | None = None
+            error: BaseException | None = None
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                error = exc
+            with suppress(RuntimeError):  # the loop is gone: the process is exiting
+                loop.call_soon_threadsafe(settle, result, error)
+
+        self._threads.add(done)
+        done.add_done_callback(self._threads.discard)
+        threading.Thread(target=target, name=getattr(fn, "__name__", "job"), daemon=True).start()
+        return await asyncio.shield(done)
+
+    def _threaded(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """A scheduler job that runs ``fn`` (guarded) in a thread a stop waits for."""
+        guarded = self._guard(fn)
+
+        async def job() -> None:
+            if not self.stopping.is_set():
+                await self._in_thread(guarded)
+
+        job.__name__ = guarded.__name__
+        return job
 
     def _schedule(self, feed: Feed, when: datetime) -> None:
         self.scheduler.add_job(
@@ -172,7 +270,7 @@ class Daemon:
             self._inflight.discard(task)
         if self.stopping.is_set():
             return
-        if report is not None and report.matches:
+        if self._first_delivery is not None or (report is not None and report.matches):
             self._deliver_soon()  # an alert goes out within the cycle that found its match
         when = report.next_poll if report and report.next_poll else None
         if when is None:
@@ -184,9 +282,11 @@ class Daemon:
             try:
                 fn()
             except Exception:
-                log.exception("background job failed", extra={"monitor_kv": {"job": fn.__name__}})
+                log.exception("background job failed", extra={"monitor_kv": {"job": name}})
 
-        run.__name__ = getattr(fn, "__name__", "job")
+        inner = fn.func if isinstance(fn, partial) else fn
+        name = str(getattr(inner, "__name__", "job"))
+        run.__name__ = name
         return run
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -197,8 +297,14 @@ class Daemon:
         )
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
-        event(log, "daemon.stopping", signal=sig.name, inflight=len(self._inflight))
-        self.stopping.set()
+        event(
+            log,
+            "daemon.stopping",
+            signal=sig.name,
+            inflight=len(self._inflight),
+            background=len(self._threads) or None,
+        )
+        self.stop()
 
     def _start_health(self) -> None:
         http = self.service.settings.http
@@ -212,17 +318,42 @@ class Daemon:
     async def _shutdown(self) -> None:
         # Stop taking work first; shutting the scheduler down would cancel in-flight polls at once.
         self.scheduler.pause()
-        if self._inflight:
-            _done, pending = await asyncio.wait(set(self._inflight), timeout=self.grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-                event(log, "daemon.abandoned", polls=len(pending))
+        if self._first_delivery is not None:
+            self._first_delivery.cancel()
+        await asyncio.gather(self._finish_polls(), self._finish_threads())
         self.scheduler.shutdown(wait=False)
         if self._health is not None:
             self._health.stop()
         event(log, "daemon.stopped")
+        # Only now does ``run_daemon`` close the store: nothing that was let finish runs on.
+
+    async def _finish_polls(self) -> None:
+        if not self._inflight:
+            return
+        _done, pending = await asyncio.wait(set(self._inflight), timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            event(log, "daemon.abandoned", polls=len(pending))
+
+    async def _finish_threads(self) -> None:
+        """The delivery run (it stops after the message in flight), prune, rules reload."""
+        if self._delivery_loop is not None:
+            _done, late = await asyncio.wait({self._delivery_loop}, timeout=self.send_grace)
+            if late:
+                self._delivery_loop.cancel()
+                event(
+                    log,
+                    "daemon.abandoned",
+                    level=logging.WARNING,
+                    delivery="the channel did not answer within the grace period",
+                    seconds=self.send_grace,
+                    note="the message in flight stays sending and goes again at the next start "
+                    "(at most one repeat, under the same key)",
+                )
+        if self._threads:
+            await asyncio.wait(set(self._threads), timeout=self.grace)
 
 
 async def run_daemon(service: Service) -> int:
