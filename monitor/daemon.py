@@ -8,9 +8,9 @@ its transaction never started) and exit 0. SIGHUP reloads the rules.
 Delivery runs in its own thread (sending blocks), one run at a time, driven by requests that are
 never lost: the outbox timer every ``OUTBOX_SECONDS``, a poll that stored matches (so an alert goes
 out within the cycle that found it, even when a delivery run was busy at that moment), and each
-digest subscription's cron job in its time zone. The first run comes once the first poll is done
-(or after ``FIRST_DELIVERY_SECONDS``, whichever is first): it puts back what a crash left
-``sending`` and makes the digests whose time passed while the daemon was down.
+digest subscription's cron job in its time zone. The first run comes at once, or, when a feed is
+due at start, once that poll is done (at most ``FIRST_DELIVERY_SECONDS`` later): it puts back
+what a crash left ``sending`` and makes the digests whose time passed while the daemon was down.
 
 A stop lets the message in flight finish and be recorded, sends nothing more, and only then
 closes the store. A channel that hangs longer than ``SEND_GRACE_SECONDS`` is abandoned: its
@@ -25,7 +25,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from functools import partial
@@ -43,6 +43,7 @@ from monitor.model import UTC, Feed
 from monitor.pipeline import policy_for
 from monitor.schedule import initial_schedule
 from monitor.service import Service
+from monitor.workers import InlineParser, ProcessParser
 
 log = logging.getLogger("monitor.daemon")
 
@@ -54,7 +55,7 @@ RULES_CHECK_SECONDS = 30
 PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
 FIRST_DELIVERY_SECONDS = 1.0
-"""The first delivery run waits for the first poll, but no longer than this."""
+"""The first delivery run waits for a poll due at start, but no longer than this."""
 
 T = TypeVar("T")
 EVERYTHING = ""
@@ -68,8 +69,10 @@ class Daemon:
         *,
         grace: float = GRACE_SECONDS,
         send_grace: float = SEND_GRACE_SECONDS,
+        stopped_early: Sequence[signal.Signals] = (),
     ) -> None:
         self.service = service
+        self._stopped_early = stopped_early
         self.grace = grace
         self.send_grace = send_grace
         self.stopping = asyncio.Event()
@@ -83,7 +86,15 @@ class Daemon:
         self._wake = asyncio.Event()
         self._delivery_loop: asyncio.Task[None] | None = None
         self._threads: set[asyncio.Future[Any]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._first_delivery: asyncio.TimerHandle | None = None
+        self._first_poll_due = False
+        # Polls parse inline until the worker processes are up; they start after the first
+        # poll, in a thread (their start-up would otherwise delay the first poll by a second).
+        self._inline: InlineParser | None = (
+            InlineParser() if isinstance(service.parser, ProcessParser) else None
+        )
+        self._pool_starting = False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -103,6 +114,7 @@ class Daemon:
         )
         for feed in svc.feeds:
             self._schedule(feed, plan[feed.url])
+        self._first_poll_due = any(when <= now for when in plan.values())
         self.scheduler.add_job(
             self._threaded(svc.prune), IntervalTrigger(hours=PRUNE_HOURS), id="prune"
         )
@@ -113,6 +125,8 @@ class Daemon:
         )
         self._schedule_delivery(loop)
         self._install_signals(loop)
+        if self._stopped_early:
+            self._on_stop_signal(self._stopped_early[0])
         self._start_health()
         self.scheduler.start()
         first = min(plan.values(), default=None)
@@ -133,7 +147,8 @@ class Daemon:
         self._delivery_loop = loop.create_task(self._serve_deliveries(), name="delivery")
         # The first run (recover, catch up missed digests, send what waits) can wait for the
         # first poll: that is what someone who just started the daemon waits for.
-        self._first_delivery = loop.call_later(FIRST_DELIVERY_SECONDS, self._request_delivery)
+        wait = FIRST_DELIVERY_SECONDS if self._first_poll_due else 0.0
+        self._first_delivery = loop.call_later(wait, self._request_delivery)
 
         async def outbox() -> None:
             self._request_delivery()
@@ -146,7 +161,9 @@ class Daemon:
             max_instances=1,
             misfire_grace_time=None,
         )
-        for sub in self.service.deliverer.digest_subscriptions():
+        for sub in self.service.settings.subscriptions:
+            if sub.mode != "digest":
+                continue
             assert sub.schedule is not None
 
             async def digest_job(name: str = sub.name) -> None:
@@ -256,7 +273,7 @@ class Daemon:
         assert task is not None
         self._inflight.add(task)
         try:
-            report = await self.service.poll(feed)
+            report = await self.service.poll(feed, parser=self._inline)
         except asyncio.CancelledError:
             # Only shutdown cancels a poll. Nothing of it was written (the store's transaction
             # starts after the fetch), so the feed is simply due again at the next start.
@@ -270,12 +287,32 @@ class Daemon:
             self._inflight.discard(task)
         if self.stopping.is_set():
             return
+        self._start_parse_workers()
         if self._first_delivery is not None or (report is not None and report.matches):
             self._deliver_soon()  # an alert goes out within the cycle that found its match
         when = report.next_poll if report and report.next_poll else None
         if when is None:
             when = self.service.clock() + feed.interval
         self._schedule(feed, max(when, self.service.clock() + timedelta(seconds=1)))
+
+    def _start_parse_workers(self) -> None:
+        parser = self.service.parser
+        if self._inline is None or self._pool_starting or not isinstance(parser, ProcessParser):
+            return
+        self._pool_starting = True
+
+        async def start() -> None:
+            try:
+                await self._in_thread(parser.start)
+            except Exception as exc:  # polls keep parsing inline; the log says why
+                event(log, "parse_workers.failed", level=logging.ERROR, error=repr(exc))
+                return
+            self._inline = None
+            event(log, "parse_workers.started", workers=parser.workers, level=logging.DEBUG)
+
+        task = asyncio.get_running_loop().create_task(start(), name="parse-workers")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _guard(self, fn: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:
@@ -356,6 +393,7 @@ class Daemon:
             await asyncio.wait(set(self._threads), timeout=self.grace)
 
 
-async def run_daemon(service: Service) -> int:
+async def run_daemon(service: Service, stopped_early: Sequence[signal.Signals] = ()) -> int:
+    """``stopped_early``: stop signals that arrived during start-up (the daemon stops at once)."""
     async with service:
-        return await Daemon(service).run()
+        return await Daemon(service, stopped_early=stopped_early).run()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.errors import TemplateError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,3 +23,12 @@ def shipped_templates_dir() -> Path:
 
 def example_config() -> Path:
     return ROOT / "examples" / "monitor.yaml"
+
+
+def check_template_dir(user_dir: Path | None) -> None:
+    """A configured template folder must exist (checked at start, before anything renders)."""
+    if user_dir is not None and not Path(user_dir).is_dir():
+        raise TemplateError(
+            f"template folder {user_dir} does not exist or is not a folder; "
+            "hint: create it, or remove the templates setting to use the shipped ones"
+        )

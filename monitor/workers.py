@@ -78,6 +78,14 @@ class ProcessParser:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_warm_up)
         return self._pool
 
+    def start(self) -> None:
+        """Start the workers now and wait until each has imported the parser. Blocking (the
+        forkserver imports it first): the daemon calls this from a thread, while its first polls
+        parse inline, instead of letting the first ``parse`` wait for it in the event loop."""
+        pool = self._executor()
+        for future in [pool.submit(_warm_up) for _ in range(self.workers)]:
+            future.result()
+
     async def parse(self, job: ParseJob) -> ParsedFeed:
         loop = asyncio.get_running_loop()
         try:

@@ -1,6 +1,7 @@
 """The command line only: parse arguments, call into the package, print, set exit codes.
 
-Each submodule registers the commands of one area on the root group.
+Each submodule registers the commands of one area on the root group; it is imported when one of
+its commands runs (``LAZY_COMMANDS``), so that `monitor run` does not load the matching tools.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ import sys
 
 import click
 
-from monitor.cli import backtest, delivery, ingest, matching  # noqa: F401  (registers commands)
-from monitor.cli.app import cli
+from monitor.cli.app import LAZY_COMMANDS, cli
 from monitor.errors import MonitorError
 
-__all__ = ["cli", "main"]
+__all__ = ["LAZY_COMMANDS", "cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
