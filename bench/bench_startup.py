@@ -36,7 +36,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feedserver import FeedServer  # noqa: E402
+from feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "16dc952"
@@ -126,7 +126,9 @@ def one_start(src: Path, server: FeedServer, feeds: int, work: Path) -> Start:
     work.mkdir(parents=True)
     cfg = write_config(work, server.url("").rstrip("/"), feeds)
     first_request: list[float] = []
-    server.on_request = lambda: first_request.append(time.monotonic()) if not first_request else None
+    server.on_request = lambda: (
+        first_request.append(time.monotonic()) if not first_request else None
+    )
     env = {**os.environ, "PYTHONPATH": str(src), "NO_PROXY": "*"}
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -188,6 +190,7 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=20)
     ap.add_argument("--load", type=int, default=0, help="busy processes during the runs")
     args = ap.parse_args()
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         root = Path(tmp)
@@ -214,6 +217,7 @@ def main() -> None:
 
     print(
         f"machine: {os.cpu_count()} cores, load average before: "
+        f"{' '.join(f'{x:.2f}' for x in load_before)}, after: "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, busy processes added: {args.load}"
     )
     print(f"{args.feeds} feeds, {args.runs} starts per variant, medians (min-max):")
@@ -230,8 +234,7 @@ def main() -> None:
         print(f"  {name:<18} " + ", ".join(parts))
     base, ours = medians.values()
     print(
-        "  ratio this/baseline: "
-        + ", ".join(f"{key} {ours[key] / base[key]:.2f}x" for key in base)
+        "  ratio this/baseline: " + ", ".join(f"{key} {ours[key] / base[key]:.2f}x" for key in base)
     )
 
 

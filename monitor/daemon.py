@@ -13,7 +13,7 @@ due at start, once that poll is done (at most ``FIRST_DELIVERY_SECONDS`` later):
 what a crash left ``sending`` and makes the digests whose time passed while the daemon was down.
 
 A stop lets the message in flight finish and be recorded, sends nothing more, and only then
-closes the store. A channel that hangs longer than ``SEND_GRACE_SECONDS`` is abandoned: its
+closes the store. A channel that hangs longer than ``delivery.stop_grace`` is abandoned: its
 delivery stays ``sending`` and is sent again at the next start (the documented window of
 ``monitor.outbox``). The delivery thread is a daemon thread, so an abandoned send never keeps the
 process from exiting.
@@ -50,7 +50,7 @@ log = logging.getLogger("monitor.daemon")
 GRACE_SECONDS = 3.0
 """How long a stop waits for in-flight polls before cancelling them."""
 SEND_GRACE_SECONDS = 10.0
-"""How long a stop waits for the message in flight (channel timeouts are usually shorter)."""
+"""How long a stop waits for the message in flight (``delivery.stop_grace`` in the settings)."""
 RULES_CHECK_SECONDS = 30
 PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
@@ -395,5 +395,6 @@ class Daemon:
 
 async def run_daemon(service: Service, stopped_early: Sequence[signal.Signals] = ()) -> int:
     """``stopped_early``: stop signals that arrived during start-up (the daemon stops at once)."""
+    send_grace = service.settings.delivery.stop_grace.total_seconds()
     async with service:
-        return await Daemon(service, stopped_early=stopped_early).run()
+        return await Daemon(service, send_grace=send_grace, stopped_early=stopped_early).run()

@@ -45,7 +45,8 @@ class SlowSmtp(SmtpServer):
 
 @pytest.fixture
 def slow_smtp() -> Iterator[SlowSmtp]:
-    server = start(SlowSmtp())
+    server = SlowSmtp()
+    start(server)
     yield server
     server.stop()
 
@@ -92,12 +93,15 @@ subscriptions:
     stops = 0
     for n in range(16):
         before = slow_smtp.data_begun
+
+        def sending(before: int = before) -> bool:
+            return slow_smtp.data_begun > before
+
         d = Daemon(tmp_path, cfg)
         try:
             with slow_smtp.begun:
-                assert slow_smtp.begun.wait_for(lambda: slow_smtp.data_begun > before, 60), (
-                    d.text()
-                )
+                began = slow_smtp.begun.wait_for(sending, 60)
+            assert began, d.text()
             # Somewhere in the server's delay: the message is on the wire, not yet accepted.
             time.sleep((n % 4) * SEND_DELAY / 5)
             code, _ = d.stop(signal.SIGTERM, timeout=20)
@@ -181,3 +185,74 @@ subscriptions:
     assert states(db) == {"sent": len(feeds)}
     # Each feed was polled once: a restart does not poll again what it polled an hour ago.
     assert all(len(feed_server.requests_for(p)) == 1 for p in feeds)
+
+
+class HangingSmtp(SmtpServer):
+    """Never answers DATA while ``hang`` is set (the channel's own timeout is long)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = True
+        self.entered = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not self.hang:
+            return await super().handle_DATA(server, session, envelope)
+        self.entered.set()
+        while self.hang:
+            await asyncio.sleep(0.05)
+        return "451 4.3.0 too late"
+
+
+@pytest.fixture
+def hanging_smtp() -> Iterator[HangingSmtp]:
+    server = HangingSmtp()
+    start(server)
+    yield server
+    server.hang = False
+    server.stop()
+
+
+def test_a_channel_hanging_past_the_stop_grace_is_abandoned_and_sent_at_the_next_start(
+    tmp_path: Path, feed_server: FeedServer, hanging_smtp: HangingSmtp
+) -> None:
+    feed_server.add("/eil.xml", fresh_feed("eil", 1))
+    db = tmp_path / "m.db"
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        f"""
+database: sqlite:///{db}
+defaults: {{interval: 1h}}
+delivery: {{stop_grace: 1s}}
+feeds: [{feed_server.url("/eil.xml")}]
+channels:
+  mail: {{type: email, host: 127.0.0.1, port: {hanging_smtp.port}, security: none, timeout: 60,
+          from: monitor@example.org, to: [analyst@example.org]}}
+subscriptions:
+  - {{name: eil, channel: mail, mode: alert, rules: [gallium-germanium]}}
+""",
+        encoding="utf-8",
+    )
+    d = Daemon(tmp_path, cfg)
+    try:
+        assert hanging_smtp.entered.wait(60), d.text()
+        code, seconds = d.stop(signal.SIGTERM, timeout=20)
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    assert code == 0 and seconds < 6, (code, seconds)  # 1 s grace, not the channel's 60 s
+    assert "daemon.abandoned" in d.text() and "Traceback" not in d.text(), d.text()
+    assert states(db) == {"sending": 1}  # the documented window: sent again at the next start
+
+    hanging_smtp.hang = False
+    again = Daemon(tmp_path, cfg)
+    try:
+        wait_for(lambda: states(db) == {"sent": 1}, timeout=60)
+        assert again.stop(signal.SIGTERM, timeout=20)[0] == 0
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()
+            again.proc.wait()
+    assert "send.recovered" in again.text()
+    assert len(hanging_smtp.messages()) == 1
