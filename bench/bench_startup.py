@@ -5,7 +5,9 @@ Starts real `monitor run` processes against a local feed server and measures, pe
 - ``started``: until the daemon logs ``daemon.started`` (imports, settings, rules, store);
 - ``request``: until the feed server sees the first request (the first poll began);
 - ``stored``: until the first ``poll`` event with ``status=ok`` (fetched, parsed, stored);
-- CPU of all the daemon's processes (itself, the forkserver, parse workers) until ``stored``.
+- CPU of all the daemon's processes (itself, the forkserver, parse workers) until ``stored``
+  (``cpu``) and until ``started`` (``cpu_started``);
+- ``stop``: from the SIGTERM sent right after ``stored`` to the exit of the main process.
 
 The baseline is another commit of this repository, exported with ``git archive`` into a temporary
 folder and run with the same interpreter (``PYTHONPATH`` points at it), so both variants run
@@ -87,6 +89,9 @@ class Start:
     request: float = float("nan")
     stored: float = float("nan")
     cpu: float = float("nan")
+    cpu_started: float = float("nan")
+    stop: float = float("nan")
+    """SIGTERM to exit of the main process."""
     lines: list[str] = field(default_factory=list)
 
 
@@ -150,6 +155,7 @@ def one_start(src: Path, server: FeedServer, feeds: int, work: Path) -> Start:
             now = time.monotonic() - t0
             if "daemon.started" in line and result.started != result.started:
                 result.started = now
+                result.cpu_started = cpu.sample()
             if re.search(r"\bpoll\b.*status=ok", line) and not stored.is_set():
                 result.stored = now
                 result.cpu = cpu.sample()
@@ -161,8 +167,19 @@ def one_start(src: Path, server: FeedServer, feeds: int, work: Path) -> Start:
         if not stored.wait(120):
             raise RuntimeError("no poll within 120 s:\n" + "".join(result.lines[-20:]))
     finally:
+        # Wait for the whole tree (forkserver, workers) to be gone: a straggler of this start
+        # must not eat the CPU of the next one.
+        try:
+            tree = [cpu.root, *cpu.root.children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        stop = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+        result.stop = time.monotonic() - stop
+        _gone, alive = psutil.wait_procs(tree, timeout=15)
+        for p in alive:
+            p.kill()
         cpu.stop()
         reader.join(5)
     result.request = first_request[0] - t0 if first_request else float("nan")
@@ -189,6 +206,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="starts per variant (alternating)")
     ap.add_argument("--feeds", type=int, default=20)
     ap.add_argument("--load", type=int, default=0, help="busy processes during the runs")
+    ap.add_argument(
+        "--no-pyc",
+        action="store_true",
+        help="do not byte-compile the two trees first (every start then compiles its modules)",
+    )
     args = ap.parse_args()
     load_before = os.getloadavg()
 
@@ -200,6 +222,11 @@ def main() -> None:
             f"baseline {args.baseline}": export(args.baseline, root / "baseline"),
             "this tree": REPO,
         }
+        if not args.no_pyc:  # as an installed package has them
+            for src in variants.values():
+                subprocess.run(
+                    [sys.executable, "-m", "compileall", "-q", str(src / "monitor")], check=True
+                )
         load = [
             subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)
         ]
@@ -220,15 +247,16 @@ def main() -> None:
         f"{' '.join(f'{x:.2f}' for x in load_before)}, after: "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, busy processes added: {args.load}"
     )
-    print(f"{args.feeds} feeds, {args.runs} starts per variant, medians (min-max):")
+    pyc = "without .pyc files" if args.no_pyc else "byte-compiled"
+    print(f"{args.feeds} feeds, {args.runs} starts per variant ({pyc}), medians (min-max):")
     medians: dict[str, dict[str, float]] = {}
     for name, starts in results.items():
         row: dict[str, float] = {}
         parts = []
-        for key in ("started", "request", "stored", "cpu"):
+        for key in ("started", "cpu_started", "request", "stored", "cpu", "stop"):
             values = [getattr(s, key) for s in starts]
             row[key] = statistics.median(values)
-            unit = "s CPU" if key == "cpu" else "s"
+            unit = "s CPU" if key.startswith("cpu") else "s"
             parts.append(f"{key} {row[key]:.2f}{unit} ({min(values):.2f}-{max(values):.2f})")
         medians[name] = row
         print(f"  {name:<18} " + ", ".join(parts))
