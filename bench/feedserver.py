@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,16 @@ class FeedServer:
         self.not_modified = 0
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[bytes, str]] = {}
+        self.on_request: Callable[[], object] | None = None
+        """Called at the start of every request (``bench_startup`` times the first one)."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                if server.on_request is not None:
+                    server.on_request()
                 name = self.path.lstrip("/").split("?")[0]
                 item = server._load(name)
                 if item is None:

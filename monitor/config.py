@@ -101,6 +101,8 @@ class HttpSettings(_Model):
 
 class DeliverySettings(_Model):
     retry_for: Duration = timedelta(hours=24)
+    stop_grace: Duration = timedelta(seconds=10)
+    """How long a stopping daemon waits for the message in flight before abandoning it."""
 
 
 class Settings(_Model):

@@ -5,11 +5,18 @@ stored, so the schedule lives in the database and survives restarts. SIGTERM/SIG
 work, give in-flight polls a short grace period, cancel the rest (a cancelled poll writes nothing:
 its transaction never started) and exit 0. SIGHUP reloads the rules.
 
-Delivery runs in a worker thread (sending blocks): the outbox job every ``OUTBOX_SECONDS`` (and at
-once after a poll that stored matches) makes alerts and sends what is due; each digest subscription
-has a cron job in its time zone. At start the outbox job runs at once: it puts back what a crash
-left ``sending`` and makes the digests whose time passed while the daemon was down. A stop lets
-the message in flight finish (and be recorded), then sends nothing more.
+Delivery runs in its own thread (sending blocks), one run at a time, driven by requests that are
+never lost: the outbox timer every ``OUTBOX_SECONDS``, a poll that stored matches (so an alert goes
+out within the cycle that found it, even when a delivery run was busy at that moment), and each
+digest subscription's cron job in its time zone. The first run comes at once, or, when a feed is
+due at start, once that poll is done (at most ``FIRST_DELIVERY_SECONDS`` later): it puts back
+what a crash left ``sending`` and makes the digests whose time passed while the daemon was down.
+
+A stop lets the message in flight finish and be recorded, sends nothing more, and only then
+closes the store. A channel that hangs longer than ``delivery.stop_grace`` is abandoned: its
+delivery stays ``sending`` and is sent again at the next start (the documented window of
+``monitor.outbox``). The delivery thread is a daemon thread, so an abandoned send never keeps the
+process from exiting.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,30 +43,62 @@ from monitor.model import UTC, Feed
 from monitor.pipeline import policy_for
 from monitor.schedule import initial_schedule
 from monitor.service import Service
+from monitor.workers import InlineParser, ProcessParser
 
 log = logging.getLogger("monitor.daemon")
 
 GRACE_SECONDS = 3.0
+"""How long a stop waits for in-flight polls before cancelling them."""
+SEND_GRACE_SECONDS = 10.0
+"""How long a stop waits for the message in flight (``delivery.stop_grace`` in the settings)."""
 RULES_CHECK_SECONDS = 30
 PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
-SEND_GRACE_SECONDS = 30.0
-"""How long a stop waits for the delivery in flight (a channel's own timeouts bound it)."""
+FIRST_DELIVERY_SECONDS = 1.0
+"""The first delivery run waits for a poll due at start, but no longer than this."""
+
+T = TypeVar("T")
+EVERYTHING = ""
+"""A delivery request for alerts, every due digest, and sending (else: one digest subscription)."""
 
 
 class Daemon:
-    def __init__(self, service: Service, *, grace: float = GRACE_SECONDS) -> None:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        grace: float = GRACE_SECONDS,
+        send_grace: float = SEND_GRACE_SECONDS,
+        stopped_early: Sequence[signal.Signals] = (),
+    ) -> None:
         self.service = service
+        self._stopped_early = stopped_early
         self.grace = grace
+        self.send_grace = send_grace
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._inflight: set[asyncio.Task[Any]] = set()
         self._health: HealthServer | None = None
-        # Delivery jobs run in worker threads; one at a time keeps the sends in order.
-        self._delivering = threading.Lock()
+        # Delivery requests: EVERYTHING or a digest subscription's name. One loop serves them in
+        # a thread, one run at a time (keeps the sends in order); a request made while a run is
+        # busy is served right after it, never dropped.
+        self._wanted: set[str] = set()
+        self._wake = asyncio.Event()
+        self._delivery_loop: asyncio.Task[None] | None = None
+        self._threads: set[asyncio.Future[Any]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._first_delivery: asyncio.TimerHandle | None = None
+        self._first_poll_due = False
+        # Polls parse inline until the worker processes are up; they start after the first
+        # poll, in a thread (their start-up would otherwise delay the first poll by a second).
+        self._inline: InlineParser | None = (
+            InlineParser() if isinstance(service.parser, ProcessParser) else None
+        )
+        self._pool_starting = False
 
     def stop(self) -> None:
         self.stopping.set()
+        self._wake.set()
 
     async def run(self) -> int:
         svc = self.service
@@ -73,16 +114,19 @@ class Daemon:
         )
         for feed in svc.feeds:
             self._schedule(feed, plan[feed.url])
+        self._first_poll_due = any(when <= now for when in plan.values())
         self.scheduler.add_job(
-            self._guard(svc.prune), IntervalTrigger(hours=PRUNE_HOURS), id="prune"
+            self._threaded(svc.prune), IntervalTrigger(hours=PRUNE_HOURS), id="prune"
         )
         self.scheduler.add_job(
-            self._guard(svc.rules.reload_if_changed),
+            self._threaded(svc.rules.reload_if_changed),
             IntervalTrigger(seconds=RULES_CHECK_SECONDS),
             id="rules-reload",
         )
-        self._schedule_delivery(now)
+        self._schedule_delivery(loop)
         self._install_signals(loop)
+        if self._stopped_early:
+            self._on_stop_signal(self._stopped_early[0])
         self._start_health()
         self.scheduler.start()
         first = min(plan.values(), default=None)
@@ -97,49 +141,118 @@ class Daemon:
         await self._shutdown()
         return 0
 
-    def _schedule_delivery(self, now: datetime) -> None:
+    def _schedule_delivery(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self.service.settings.subscriptions:
             return
+        self._delivery_loop = loop.create_task(self._serve_deliveries(), name="delivery")
+        # The first run (recover, catch up missed digests, send what waits) can wait for the
+        # first poll: that is what someone who just started the daemon waits for.
+        wait = FIRST_DELIVERY_SECONDS if self._first_poll_due else 0.0
+        self._first_delivery = loop.call_later(wait, self._request_delivery)
+
+        async def outbox() -> None:
+            self._request_delivery()
+
         self.scheduler.add_job(
-            self._guard(self._deliver),
+            outbox,
             IntervalTrigger(seconds=OUTBOX_SECONDS),
             id="outbox",
-            next_run_time=now,  # at once: recover, catch up missed digests, send what waits
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,
         )
-        for sub in self.service.deliverer.digest_subscriptions():
+        for sub in self.service.settings.subscriptions:
+            if sub.mode != "digest":
+                continue
             assert sub.schedule is not None
-            name = sub.name
 
-            def digest_job(name: str = name) -> None:
-                self._deliver(only=name)
+            async def digest_job(name: str = sub.name) -> None:
+                self._request_delivery(name)
 
-            digest_job.__name__ = f"digest:{name}"
             self.scheduler.add_job(
-                self._guard(digest_job),
+                digest_job,
                 CronTrigger.from_crontab(sub.schedule, timezone=ZoneInfo(sub.timezone)),
-                id=f"digest:{name}",
+                id=f"digest:{sub.name}",
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=None,
             )
 
+    def _request_delivery(self, what: str = EVERYTHING) -> None:
+        """Ask for a delivery run (in the event loop's thread); served soon, never dropped."""
+        if self._delivery_loop is None or self.stopping.is_set():
+            return
+        if self._first_delivery is not None:
+            self._first_delivery.cancel()
+            self._first_delivery = None
+            self._wanted.add(EVERYTHING)
+        self._wanted.add(what)
+        self._wake.set()
+
+    async def _serve_deliveries(self) -> None:
+        while not self.stopping.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            wanted, self._wanted = self._wanted, set()
+            for what in sorted(wanted):  # EVERYTHING ("") first
+                if self.stopping.is_set():
+                    return
+                await self._in_thread(self._guard(partial(self._deliver, what or None)))
+
     def _deliver(self, only: str | None = None) -> None:
-        """Alerts, then digests that are due (``only``: that subscription's), then sending."""
-        with self._delivering:
-            if self.stopping.is_set():
-                return
-            deliverer = self.service.deliverer
-            deliverer.enqueue_alerts()
-            deliverer.make_digests(only=only)
-            deliverer.send_due(stop=self.stopping.is_set)
-            self.service.health()  # refreshes the delivery gauges
+        """Alerts, then digests that are due (``only``: that subscription's), then sending.
+
+        Runs in the delivery thread. ``stopping`` is checked before each message: a stop lets
+        the one in flight finish and be recorded."""
+        if self.stopping.is_set():
+            return
+        deliverer = self.service.deliverer
+        deliverer.enqueue_alerts()
+        deliverer.make_digests(only=only)
+        deliverer.send_due(stop=self.stopping.is_set)
+        self.service.health()  # refreshes the delivery gauges
 
     def _deliver_soon(self) -> None:
-        if self.scheduler.get_job("outbox") is not None:
-            self.scheduler.modify_job("outbox", next_run_time=self.service.clock())
+        self._request_delivery()
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a new daemon thread: a stop waits for it (bounded), exit never does."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: T | None, error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)  # type: ignore[arg-type]
+
+        def target() -> None:
+            result: T | None = None
+            error: BaseException | None = None
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                error = exc
+            with suppress(RuntimeError):  # the loop is gone: the process is exiting
+                loop.call_soon_threadsafe(settle, result, error)
+
+        self._threads.add(done)
+        done.add_done_callback(self._threads.discard)
+        threading.Thread(target=target, name=getattr(fn, "__name__", "job"), daemon=True).start()
+        return await asyncio.shield(done)
+
+    def _threaded(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """A scheduler job that runs ``fn`` (guarded) in a thread a stop waits for."""
+        guarded = self._guard(fn)
+
+        async def job() -> None:
+            if not self.stopping.is_set():
+                await self._in_thread(guarded)
+
+        job.__name__ = guarded.__name__
+        return job
 
     def _schedule(self, feed: Feed, when: datetime) -> None:
         self.scheduler.add_job(
@@ -160,7 +273,7 @@ class Daemon:
         assert task is not None
         self._inflight.add(task)
         try:
-            report = await self.service.poll(feed)
+            report = await self.service.poll(feed, parser=self._inline)
         except asyncio.CancelledError:
             # Only shutdown cancels a poll. Nothing of it was written (the store's transaction
             # starts after the fetch), so the feed is simply due again at the next start.
@@ -174,21 +287,43 @@ class Daemon:
             self._inflight.discard(task)
         if self.stopping.is_set():
             return
-        if report is not None and report.matches:
+        self._start_parse_workers()
+        if self._first_delivery is not None or (report is not None and report.matches):
             self._deliver_soon()  # an alert goes out within the cycle that found its match
         when = report.next_poll if report and report.next_poll else None
         if when is None:
             when = self.service.clock() + feed.interval
         self._schedule(feed, max(when, self.service.clock() + timedelta(seconds=1)))
 
+    def _start_parse_workers(self) -> None:
+        parser = self.service.parser
+        if self._inline is None or self._pool_starting or not isinstance(parser, ProcessParser):
+            return
+        self._pool_starting = True
+
+        async def start() -> None:
+            try:
+                await self._in_thread(lambda: parser.start(wait=True))
+            except Exception as exc:  # polls keep parsing inline; the log says why
+                event(log, "parse_workers.failed", level=logging.ERROR, error=repr(exc))
+                return
+            self._inline = None
+            event(log, "parse_workers.started", workers=parser.workers, level=logging.DEBUG)
+
+        task = asyncio.get_running_loop().create_task(start(), name="parse-workers")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _guard(self, fn: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:
             try:
                 fn()
             except Exception:
-                log.exception("background job failed", extra={"monitor_kv": {"job": fn.__name__}})
+                log.exception("background job failed", extra={"monitor_kv": {"job": name}})
 
-        run.__name__ = getattr(fn, "__name__", "job")
+        inner = fn.func if isinstance(fn, partial) else fn
+        name = str(getattr(inner, "__name__", "job"))
+        run.__name__ = name
         return run
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -199,8 +334,14 @@ class Daemon:
         )
 
     def _on_stop_signal(self, sig: signal.Signals) -> None:
-        event(log, "daemon.stopping", signal=sig.name, inflight=len(self._inflight))
-        self.stopping.set()
+        event(
+            log,
+            "daemon.stopping",
+            signal=sig.name,
+            inflight=len(self._inflight),
+            background=len(self._threads) or None,
+        )
+        self.stop()
 
     def _start_health(self) -> None:
         http = self.service.settings.http
@@ -214,25 +355,46 @@ class Daemon:
     async def _shutdown(self) -> None:
         # Stop taking work first; shutting the scheduler down would cancel in-flight polls at once.
         self.scheduler.pause()
-        if self._inflight:
-            _done, pending = await asyncio.wait(set(self._inflight), timeout=self.grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-                event(log, "daemon.abandoned", polls=len(pending))
-        # The message in flight finishes and is recorded before the store closes (send_due
-        # checks ``stopping`` before each next one); without this wait its "sent" was lost.
-        if not await asyncio.to_thread(self._delivering.acquire, timeout=SEND_GRACE_SECONDS):
-            event(log, "daemon.delivery_abandoned", level=logging.WARNING)
-        else:
-            self._delivering.release()
+        if self._first_delivery is not None:
+            self._first_delivery.cancel()
+        await asyncio.gather(self._finish_polls(), self._finish_threads())
         self.scheduler.shutdown(wait=False)
         if self._health is not None:
             self._health.stop()
         event(log, "daemon.stopped")
+        # Only now does ``run_daemon`` close the store: nothing that was let finish runs on.
+
+    async def _finish_polls(self) -> None:
+        if not self._inflight:
+            return
+        _done, pending = await asyncio.wait(set(self._inflight), timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            event(log, "daemon.abandoned", polls=len(pending))
+
+    async def _finish_threads(self) -> None:
+        """The delivery run (it stops after the message in flight), prune, rules reload."""
+        if self._delivery_loop is not None:
+            _done, late = await asyncio.wait({self._delivery_loop}, timeout=self.send_grace)
+            if late:
+                self._delivery_loop.cancel()
+                event(
+                    log,
+                    "daemon.abandoned",
+                    level=logging.WARNING,
+                    delivery="the channel did not answer within the grace period",
+                    seconds=self.send_grace,
+                    note="the message in flight stays sending and goes again at the next start "
+                    "(at most one repeat, under the same key)",
+                )
+        if self._threads:
+            await asyncio.wait(set(self._threads), timeout=self.grace)
 
 
-async def run_daemon(service: Service) -> int:
+async def run_daemon(service: Service, stopped_early: Sequence[signal.Signals] = ()) -> int:
+    """``stopped_early``: stop signals that arrived during start-up (the daemon stops at once)."""
+    send_grace = service.settings.delivery.stop_grace.total_seconds()
     async with service:
-        return await Daemon(service).run()
+        return await Daemon(service, send_grace=send_grace, stopped_early=stopped_early).run()

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 from monitor.digest import Alert, Digest, Item, Snippet
 from monitor.errors import TemplateError
 from monitor.l10n import format_datetime, format_number
-from monitor.resources import shipped_templates_dir
+from monitor.resources import check_template_dir, shipped_templates_dir
 from monitor.slack_blocks import (
     highlight_slack,
     safe_url,
@@ -77,11 +77,7 @@ class Renderer:
     """Jinja2 environments over (user folder, shipped templates); reusable, thread-safe."""
 
     def __init__(self, user_dir: Path | None = None, shipped_dir: Path | None = None) -> None:
-        if user_dir is not None and not Path(user_dir).is_dir():
-            raise TemplateError(
-                f"template folder {user_dir} does not exist or is not a folder; "
-                "hint: create it, or remove the templates setting to use the shipped ones"
-            )
+        check_template_dir(user_dir)
         self.user_dir = user_dir
         self.shipped_dir = shipped_dir or shipped_templates_dir()
         loaders: list[jinja2.BaseLoader] = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from monitor.errors import TemplateError
+
 PACKAGE_DIR = Path(str(files("monitor")))
 SOURCE_ROOT = PACKAGE_DIR.resolve().parent
 """The source tree above the package (a checkout); its data is used when no wheel copy exists."""
@@ -61,3 +63,12 @@ def _same(path: Path, other: Path) -> bool:
         return path.resolve() == other
     except OSError:
         return False
+
+
+def check_template_dir(user_dir: Path | None) -> None:
+    """A configured template folder must exist (checked at start, before anything renders)."""
+    if user_dir is not None and not Path(user_dir).is_dir():
+        raise TemplateError(
+            f"template folder {user_dir} does not exist or is not a folder; "
+            "hint: create it, or remove the templates setting to use the shipped ones"
+        )

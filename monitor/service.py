@@ -9,15 +9,15 @@ from __future__ import annotations
 import difflib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import Settings
-from monitor.deliver import Deliverer
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.fetch import Fetcher, FetchLimits
 from monitor.health import Metrics
@@ -25,9 +25,12 @@ from monitor.logs import event
 from monitor.model import Feed
 from monitor.outbox import Delivery, DeliveryState
 from monitor.pipeline import EntryMatcher, Pipeline, PollReport
-from monitor.resources import describe_rule_paths
+from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
-from monitor.workers import ProcessParser, make_parser
+from monitor.workers import FeedParser, ProcessParser, make_parser
+
+if TYPE_CHECKING:
+    from monitor.deliver import Deliverer
 
 log = logging.getLogger("monitor.service")
 
@@ -98,14 +101,14 @@ class Service:
         check_subscription_rules(settings, self.rules.rule_ids)
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
-        self.deliverer = Deliverer(
-            settings,
-            self.storage,
-            clock=self.clock,
-            rule_titles=self.rules.titles,
-            rng=self.rng,
-            on_result=self._delivery_result,
-        )
+        if settings.subscriptions:
+            # What must happen at start: alerts of a new subscription start now (not at its
+            # first delivery), and a missing template folder stops the start. The deliverer
+            # itself (Jinja2, channels) is built at the first delivery, after the first poll.
+            check_template_dir(settings.template_dir())
+            self.storage.register_subscriptions([s.name for s in settings.subscriptions], clock())
+        self._deliverer: Deliverer | None = None
+        self._deliverer_lock = threading.Lock()
         self.parser = make_parser(settings.parse_workers)
         self.storage_failures: dict[str, str] = {}
         """Feed URL (or "prune") -> the error of its last write, while the last one failed."""
@@ -146,6 +149,23 @@ class Service:
         self.storage.close()
 
     @property
+    def deliverer(self) -> Deliverer:
+        """Built on first use (thread-safe): start-up does not import the rendering stack."""
+        with self._deliverer_lock:
+            if self._deliverer is None:
+                from monitor.deliver import Deliverer
+
+                self._deliverer = Deliverer(
+                    self.settings,
+                    self.storage,
+                    clock=self.clock,
+                    rule_titles=self.rules.titles,
+                    rng=self.rng,
+                    on_result=self._delivery_result,
+                )
+            return self._deliverer
+
+    @property
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
             raise RuntimeError("use `async with Service(...)` before polling")
@@ -160,8 +180,9 @@ class Service:
                 due.append(feed)
         return due
 
-    async def poll(self, feed: Feed) -> PollReport:
-        report = await self.pipeline.poll(feed)
+    async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
+        """``parser``: instead of the configured one (the daemon parses inline at first)."""
+        report = await self.pipeline.poll(feed, parser=parser)
         self.record(report)
         return report
 

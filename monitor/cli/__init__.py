@@ -1,6 +1,7 @@
 """The command line only: parse arguments, call into the package, print, set exit codes.
 
-Each submodule registers the commands of one area on the root group.
+Each submodule registers the commands of one area on the root group; it is imported when one of
+its commands runs (``LAZY_COMMANDS``), so that `monitor run` does not load the matching tools.
 """
 
 from __future__ import annotations
@@ -9,18 +10,10 @@ import sys
 
 import click
 
-from monitor.cli import (  # noqa: F401  (each registers its commands)
-    backtest,
-    delivery,
-    ingest,
-    init,
-    matching,
-    stories,
-)
-from monitor.cli.app import cli
+from monitor.cli.app import LAZY_COMMANDS, cli
 from monitor.errors import MonitorError
 
-__all__ = ["cli", "main"]
+__all__ = ["LAZY_COMMANDS", "cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:

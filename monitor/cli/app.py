@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,39 @@ class CliContext:
 
 pass_ctx = click.make_pass_decorator(CliContext)
 
+LAZY_COMMANDS: dict[str, str] = {
+    "run": "monitor.cli.ingest",
+    "once": "monitor.cli.ingest",
+    "status": "monitor.cli.ingest",
+    "feeds": "monitor.cli.ingest",
+    "digest": "monitor.cli.delivery",
+    "deliveries": "monitor.cli.delivery",
+    "match": "monitor.cli.matching",
+    "explain": "monitor.cli.matching",
+    "rules": "monitor.cli.matching",
+    "backtest": "monitor.cli.backtest",
+    "init": "monitor.cli.init",
+    "stories": "monitor.cli.stories",
+}
+"""Which module registers each command: `monitor run` imports only what the daemon needs."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """Imports a command's module when the command is looked up (help lists them all)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            importlib.import_module(LAZY_COMMANDS[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     "-c",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +26,17 @@ def _setup_logs(settings: Settings, verbose: bool = False) -> None:
 @pass_ctx
 def run(ctx: CliContext, verbose: bool) -> None:
     """Run as a daemon: poll every feed on its own schedule until SIGTERM/SIGINT."""
+    # A stop that arrives while the daemon is still starting is remembered and honoured as soon
+    # as it runs (a clean exit 0), instead of killing it half-way through start-up.
+    early: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum)))
     from monitor.daemon import run_daemon
     from monitor.service import Service
 
     settings = ctx.settings
     _setup_logs(settings, verbose)
-    sys.exit(asyncio.run(run_daemon(Service(settings))))
+    sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early)))
 
 
 @cli.command()
