@@ -224,6 +224,20 @@ class Settings(_Model):
         )
 
 
+def require_feeds(settings: Settings) -> None:
+    """For commands that poll: no feed at all is a configuration error, not an idle success."""
+    if settings.feeds or settings.opml:
+        return
+    where = str(settings.source) if settings.source else None
+    raise ConfigError(
+        "no feeds are configured, so there is nothing to poll",
+        file=where,
+        hint="add a `feeds:` list of feed URLs or file paths (relative to this file), e.g.\n"
+        "    feeds:\n      - https://www.example.org/rss.xml\n"
+        "  or `opml: feeds.opml`; `monitor feeds import LIST.opml` fills one",
+    )
+
+
 def find_config(path: Path | None) -> Path:
     """The explicit path; else ./monitor.yaml; else the bundled offline example."""
     if path is not None:

@@ -123,6 +123,13 @@ class SchemaVersionError(StorageError):
     exit_code = 2
 
 
+class DatabaseUnavailableError(StorageError):
+    """The configured database does not exist or its server cannot be reached at start: a
+    configuration problem (exit 2), not a crash."""
+
+    exit_code = 2
+
+
 class DeliveryError(MonitorError):
     """A channel did not accept a message. ``temporary`` says whether to retry."""
 

@@ -10,10 +10,13 @@ import sys
 import click
 
 from monitor.cli import backtest, delivery, ingest, matching  # noqa: F401  (registers commands)
-from monitor.cli.app import cli
+from monitor.cli.app import accept_config_anywhere, cli
 from monitor.errors import MonitorError
+from monitor.secrets import redact
 
 __all__ = ["cli", "main"]
+
+accept_config_anywhere(cli)  # after every command is registered
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,9 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = redact(exc.message)
         exc.show()
         sys.exit(exc.exit_code)
     except MonitorError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -50,6 +50,33 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = CliContext(config_path=config_path)
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        obj = ctx.find_object(CliContext)
+        if obj is not None:
+            obj.config_path, obj._settings = value, None
+
+
+def accept_config_anywhere(group: click.Group) -> None:
+    """Give every subcommand (and sub-group) a ``--config/-c`` option too: users type
+    ``monitor once --config x.yaml`` as often as ``monitor --config x.yaml once``. The one
+    nearest the command wins; ``MONITOR_CONFIG`` stays the root option's fallback."""
+    for command in group.commands.values():
+        taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+        if "--config" not in taken:
+            command.params.append(
+                click.Option(
+                    ["--config", *(() if "-c" in taken else ("-c",))],
+                    type=click.Path(dir_okay=False, path_type=Path),
+                    expose_value=False,
+                    callback=_set_config,
+                    help="monitor.yaml to use (same as `monitor --config FILE ...`).",
+                )
+            )
+        if isinstance(command, click.Group):
+            accept_config_anywhere(command)
+
+
 def echo_json(obj: Any) -> None:
     import json
 

@@ -12,7 +12,7 @@ import click
 
 from monitor import logs
 from monitor.cli.app import CliContext, cli, echo_json, pass_ctx
-from monitor.config import Settings
+from monitor.config import Settings, require_feeds
 from monitor.model import UTC
 
 
@@ -30,7 +30,20 @@ def run(ctx: CliContext, verbose: bool) -> None:
 
     settings = ctx.settings
     _setup_logs(settings, verbose)
+    if not settings.feeds and not settings.opml:
+        # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
+        click.echo(f"warning: {_no_feeds(settings)}", err=True)
     sys.exit(asyncio.run(run_daemon(Service(settings))))
+
+
+def _no_feeds(settings: Settings) -> str:
+    from monitor.errors import ConfigError
+
+    try:
+        require_feeds(settings)
+    except ConfigError as exc:
+        return str(exc)
+    return ""
 
 
 @cli.command()
@@ -46,6 +59,7 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
     from monitor.service import Service
 
     settings = ctx.settings
+    require_feeds(settings)
     _setup_logs(settings, verbose)
     if quiet:
         logs.setup(settings.log.format, "error")
@@ -63,9 +77,25 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
     if not quiet:
         _print_cycle(settings, report, matched, states)
         print_delivery_run(sent, digests)
+    else:
+        _print_errors(report, sent, digests)
     failed = report.count("error")
     if report.polls and (failed == len(report.polls) or (strict and failed)):
         sys.exit(1)
+
+
+def _print_errors(report: Any, sent: Any, digests: Any) -> None:
+    """With --quiet: still every failure, on stderr (cron mails what a job prints there)."""
+    for poll in report.polls:
+        if poll.status == "error":
+            click.echo(f"error: {poll.error}", err=True)
+    for outcome in digests:
+        if outcome.error:
+            click.echo(f"error: digest {outcome.subscription}: {outcome.error}", err=True)
+    for d in sent.retrying:
+        click.echo(f"error: delivery {d.id} to {d.channel}: {d.last_error} (will retry)", err=True)
+    for d in sent.failed:
+        click.echo(f"error: delivery {d.id} to {d.channel} FAILED: {d.last_error}", err=True)
 
 
 def _new_matches(svc: Any, report: Any) -> list[tuple[Any, list[Any]]]:
@@ -125,6 +155,7 @@ def status(ctx: CliContext, fmt: str) -> None:
     """Every feed: last success, last error, error count, next poll, stored entries; and the
     outbox: pending and failed deliveries."""
     from monitor.outbox import DeliveryState
+    from monitor.secrets import redact
     from monitor.store import open_storage
 
     settings = ctx.settings
@@ -150,11 +181,11 @@ def status(ctx: CliContext, fmt: str) -> None:
         s = states.get(feed.url)
         rows.append(
             {
-                "feed": feed.url,
+                "feed": redact(feed.url),
                 "name": feed.name or (s.title if s else None),
-                "fetch_url": s.fetch_url if s else None,
+                "fetch_url": redact(s.fetch_url) if s and s.fetch_url else None,
                 "last_success": _iso(s.last_success if s else None),
-                "last_error": s.last_error if s else None,
+                "last_error": redact(s.last_error) if s and s.last_error else None,
                 "error_count": s.error_count if s else 0,
                 "next_poll": _iso(s.next_poll if s else None),
                 "entries": counts.get(feed.url, 0),
@@ -207,6 +238,7 @@ def feeds() -> None:
 @pass_ctx
 def feeds_list(ctx: CliContext) -> None:
     """The configured feeds (inline and from OPML) with their effective settings."""
+    from monitor.secrets import redact
     from monitor.units import format_duration
 
     for feed in ctx.settings.feed_list():
@@ -215,7 +247,7 @@ def feeds_list(ctx: CliContext) -> None:
             extra.append(feed.language)
         if feed.tags:
             extra.append("tags " + ",".join(feed.tags))
-        click.echo(f"{feed.url}  ({feed.name or '-'}; {'; '.join(extra)})")
+        click.echo(redact(f"{feed.url}  ({feed.name or '-'}; {'; '.join(extra)})"))
 
 
 @feeds.command("export")
