@@ -46,7 +46,7 @@ class YamlDocument:
             loc = loc[:-1]
 
 
-MAX_NODES = 200_000
+MAX_NODES = 100_000
 """Values (after alias expansion) one document may hold; a config or rule pack has a few thousand.
 Bounds "billion laughs" documents whose aliases expand exponentially before validation."""
 
