@@ -16,6 +16,13 @@ from monitor.config import Settings, require_feeds
 from monitor.model import UTC
 
 
+def _echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` with secrets (tokens in feed URLs, passwords) replaced by ***."""
+    from monitor.secrets import redact
+
+    click.echo(redact(message), err=err, nl=nl)
+
+
 def _setup_logs(settings: Settings, verbose: bool = False) -> None:
     logs.setup(settings.log.format, "debug" if verbose else settings.log.level)
 
@@ -88,14 +95,14 @@ def _print_errors(report: Any, sent: Any, digests: Any) -> None:
     """With --quiet: still every failure, on stderr (cron mails what a job prints there)."""
     for poll in report.polls:
         if poll.status == "error":
-            click.echo(f"error: {poll.error}", err=True)
+            _echo(f"error: {poll.error}", err=True)
     for outcome in digests:
         if outcome.error:
-            click.echo(f"error: digest {outcome.subscription}: {outcome.error}", err=True)
+            _echo(f"error: digest {outcome.subscription}: {outcome.error}", err=True)
     for d in sent.retrying:
-        click.echo(f"error: delivery {d.id} to {d.channel}: {d.last_error} (will retry)", err=True)
+        _echo(f"error: delivery {d.id} to {d.channel}: {d.last_error} (will retry)", err=True)
     for d in sent.failed:
-        click.echo(f"error: delivery {d.id} to {d.channel} FAILED: {d.last_error}", err=True)
+        _echo(f"error: delivery {d.id} to {d.channel} FAILED: {d.last_error}", err=True)
 
 
 def _new_matches(svc: Any, report: Any) -> list[tuple[Any, list[Any]]]:
@@ -116,9 +123,9 @@ def _print_cycle(
     if not report.polls:
         upcoming = [s.next_poll for s in states.values() if s.next_poll]
         nxt = min(upcoming).astimezone(UTC).isoformat(timespec="seconds") if upcoming else "-"
-        click.echo(f"No feed is due; the next poll is at {nxt}. Use --all to poll every feed now.")
+        _echo(f"No feed is due; the next poll is at {nxt}. Use --all to poll every feed now.")
         return
-    click.echo(
+    _echo(
         f"Polled {len(report.polls)} feeds in {report.seconds:.2f}s: "
         f"{report.new} new, {report.changed} changed entries, {report.matches} matches, "
         f"{report.count('error')} failed."
@@ -134,14 +141,14 @@ def _print_cycle(
             if poll.status == "ok"
             else poll.status.replace("_", " ")
         )
-        click.echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
+        _echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
     if matched:
-        click.echo(f"\nMatched entries ({len(matched)}):")
+        _echo(f"\nMatched entries ({len(matched)}):")
         for entry, matches in sorted(matched, key=lambda em: -max(m.score for m in em[1])):
             rules = ", ".join(
                 f"{m.rule_id} {m.score}" for m in sorted(matches, key=lambda m: -m.score)
             )
-            click.echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
+            _echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
 
 
 def _clip(text: str, width: int) -> str:
@@ -210,15 +217,15 @@ def status(ctx: CliContext, fmt: str) -> None:
 
 
 def _print_feeds(rows: list[dict[str, Any]]) -> None:
-    click.echo(f"{'FEED':<44} {'ENTRIES':>7} {'LAST SUCCESS':<20} {'NEXT POLL':<20} ERRORS")
+    _echo(f"{'FEED':<44} {'ENTRIES':>7} {'LAST SUCCESS':<20} {'NEXT POLL':<20} ERRORS")
     for r in rows:
         label = _clip(r["name"] or r["feed"], 44)
-        click.echo(
+        _echo(
             f"{label:<44} {r['entries']:>7} {(r['last_success'] or 'never'):<20} "
             f"{(r['next_poll'] or 'due'):<20} {r['error_count']}"
         )
         if r["last_error"]:
-            click.echo(f"    last error: {_clip(r['last_error'], 120)}")
+            _echo(f"    last error: {_clip(r['last_error'], 120)}")
 
 
 def _iso(value: datetime | None) -> str | None:
