@@ -135,6 +135,10 @@ class Daemon:
             deliverer.send_due(stop=self.stopping.is_set)
             self.service.health()  # refreshes the delivery gauges
 
+    def _wait_for_delivery(self) -> None:
+        if self._delivering.acquire(timeout=self.grace):
+            self._delivering.release()
+
     def _deliver_soon(self) -> None:
         if self.scheduler.get_job("outbox") is not None:
             self.scheduler.modify_job("outbox", next_run_time=self.service.clock())
@@ -219,6 +223,10 @@ class Daemon:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
                 event(log, "daemon.abandoned", polls=len(pending))
+        # A delivery run in a worker thread stops between messages once `stopping` is set: let
+        # it finish, so that the store is not closed under it (a "storage is closed" traceback).
+        await asyncio.to_thread(self._wait_for_delivery)
+        await asyncio.sleep(0)  # let the scheduler see its job end
         self.scheduler.shutdown(wait=False)
         if self._health is not None:
             self._health.stop()
