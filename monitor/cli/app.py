@@ -80,4 +80,6 @@ def accept_config_anywhere(group: click.Group) -> None:
 def echo_json(obj: Any) -> None:
     import json
 
-    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+    from monitor.secrets import redact
+
+    click.echo(redact(json.dumps(obj, ensure_ascii=False, default=str)))

@@ -69,9 +69,13 @@ def _line(d: Delivery) -> str:
 
 
 def _echo(message: str = "", *, err: bool = False) -> None:
+    click.echo(redact_text(message), err=err)
+
+
+def redact_text(text: str) -> str:
     from monitor.secrets import redact
 
-    click.echo(redact(message), err=err)
+    return redact(text)
 
 
 def print_delivery_run(report: SendReport, digests: Sequence[DigestOutcome] = ()) -> None:
@@ -225,4 +229,4 @@ def _print_table(rows: Sequence[Delivery], items: Mapping[int, int]) -> None:
             f"{_when(d.created):<20} {_when(when)}"
         )
         if d.last_error and d.state.value != "sent":
-            click.echo(f"      last error: {d.last_error[:160]}")
+            _echo(f"      last error: {redact_text(d.last_error)[:160]}")

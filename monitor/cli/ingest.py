@@ -202,7 +202,8 @@ def status(ctx: CliContext, fmt: str) -> None:
         echo_json({"feeds": rows, "deliveries": deliveries})
         return
     if not rows:
-        click.echo("No feeds configured.")
+        where = f" in {settings.source}" if settings.source else ""
+        click.echo(f"No feeds configured{where}: add a `feeds:` list of feed URLs or files.")
     else:
         _print_feeds(rows)
     if settings.subscriptions or deliveries["sent"] or deliveries["pending"]:
