@@ -10,6 +10,7 @@ to a few seconds. A few of the cases that once crashed also run through the real
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def data_mutation(draw: st.DrawFn, text: str) -> str:
         elif kind == "wrap":
             parent[last] = draw(st.sampled_from([[parent[last]], {"value": parent[last]}]))
         else:
-            parent[last] = draw(WRONG)
+            parent[last] = copy.deepcopy(draw(WRONG))  # st.just values are shared between runs
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
