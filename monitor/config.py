@@ -18,12 +18,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from monitor.errors import ConfigError
+from monitor import secrets
+from monitor.errors import ConfigError, SettingValueError
 from monitor.model import DEFAULT_MAX_NEW_ENTRIES, Feed
 from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
 from monitor.resources import example_config, rule_path
@@ -125,6 +127,7 @@ class Settings(_Model):
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     delivery: DeliverySettings = DeliverySettings()
     source: Path | None = Field(None, exclude=True)
+    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("feeds", mode="before")
     @classmethod
@@ -154,21 +157,34 @@ class Settings(_Model):
         d = self.defaults
         for i, feed in enumerate(self.feeds):
             if feed.url in seen:
-                raise ValueError(f"feeds[{i}]: feed {feed.url!r} is listed twice")
+                raise SettingValueError(
+                    f"feed {feed.url!r} is listed twice",
+                    loc=("feeds", i),
+                    hint="remove one of the two entries",
+                )
             seen.add(feed.url)
             low = feed.min_interval or d.min_interval
             high = feed.max_interval or d.max_interval
             interval = feed.interval or d.interval
             if not low <= interval <= high:
-                raise ValueError(
-                    f"feeds[{i}] ({feed.url}): interval {format_duration(interval)} is outside "
-                    f"min_interval {format_duration(low)} .. max_interval {format_duration(high)}; "
-                    "lower min_interval (or raise max_interval) for this feed or in defaults"
+                raise SettingValueError(
+                    f"feed {feed.url}: interval {format_duration(interval)} is outside "
+                    f"min_interval {format_duration(low)} .. max_interval {format_duration(high)}",
+                    loc=("feeds", i),
+                    hint="lower min_interval (or raise max_interval) for this feed or in defaults",
                 )
         check_references(self.channels, self.subscriptions)
         return self
 
     # --- derived views --------------------------------------------------------------------
+
+    def line_of(self, *loc: str | int) -> int | None:
+        """The line in ``source`` of the setting at ``loc`` (or of its nearest parent)."""
+        while loc:
+            if loc in self._lines:
+                return self._lines[loc]
+            loc = loc[:-1]
+        return None
 
     @property
     def base_dir(self) -> Path:
@@ -217,6 +233,20 @@ class Settings(_Model):
         )
 
 
+def require_feeds(settings: Settings) -> None:
+    """For commands that poll: no feed at all is a configuration error, not an idle success."""
+    if settings.feeds or settings.opml:
+        return
+    where = str(settings.source) if settings.source else None
+    raise ConfigError(
+        "no feeds are configured, so there is nothing to poll",
+        file=where,
+        hint="add a `feeds:` list of feed URLs or file paths (relative to this file), e.g.\n"
+        "    feeds:\n      - https://www.example.org/rss.xml\n"
+        "  or `opml: feeds.opml`; `monitor feeds import LIST.opml` fills one",
+    )
+
+
 def find_config(path: Path | None) -> Path:
     """The explicit path; else ./monitor.yaml; else the bundled offline example."""
     if path is not None:
@@ -242,10 +272,12 @@ def settings_from_document(doc: YamlDocument, *, source: Path | None) -> Setting
             line=1,
             hint="start the file with keys such as `database:` and `feeds:`",
         )
+    secrets.remember([*doc.secrets, *secrets.secret_values(data)])
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
         raise validation_error(exc, doc, Settings) from None
+    settings._lines.update(doc.lines)
     return settings
 
 
@@ -257,12 +289,17 @@ def validation_error(
     Every further error is listed below it, so a user fixes them in one go.
     """
     errors = exc.errors(include_url=False)
+    hidden = [*doc.secrets, *secrets.secret_values(doc.data)]
     items = []
     for err in errors:
         loc = _data_loc(doc.data, tuple(err["loc"]))
         found = err.get("input")
         msg = str(err["msg"]).removeprefix("Value error, ")
         hint = None
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, SettingValueError):
+            loc = _data_loc(doc.data, cause.loc)
+            msg, hint, found = str(cause), cause.hint, None
         if err["type"] == "extra_forbidden":
             known = _known_keys(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -274,9 +311,11 @@ def validation_error(
             )
         elif err["type"] == "missing":
             msg = "required setting is missing"
-        elif found is not None and not isinstance(found, dict | list):
+        elif secrets.is_secret_loc(doc.data, loc):
+            msg = secrets.redact(msg, hidden) + " (the value is secret and not shown)"
+        elif found is not None and not isinstance(found, dict | list) and repr(found) not in msg:
             msg = f"{msg}; found {found!r}"
-        items.append((loc, msg, hint))
+        items.append((loc, secrets.redact(msg, hidden), hint))
     loc, msg, hint = items[0]
     more = "".join(
         f"\n  also {doc.path}:{doc.line_of(lc)}: {dotted(lc)}: {m}" for lc, m, _ in items[1:]
@@ -285,7 +324,7 @@ def validation_error(
         msg + more,
         file=doc.path,
         line=doc.line_of(loc),
-        key=dotted(loc),
+        key=dotted(loc) or None,
         hint=hint or "see the settings reference in README.md",
     )
 

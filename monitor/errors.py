@@ -65,6 +65,18 @@ class ConfigError(MonitorError, ValueError):
         return "".join(parts)
 
 
+class SettingValueError(ValueError):
+    """Raised inside settings validators to point at a setting other than the one validated:
+    ``loc`` is its key path in monitor.yaml. The config loader turns it into a ``ConfigError``."""
+
+    def __init__(
+        self, message: str, *, loc: tuple[str | int, ...], hint: str | None = None
+    ) -> None:
+        self.loc = loc
+        self.hint = hint
+        super().__init__(message)
+
+
 class RuleError(ConfigError):
     """A watch-rule file is invalid (names file, line, rule id and key)."""
 
@@ -119,6 +131,13 @@ class StorageError(MonitorError):
 
 
 class SchemaVersionError(StorageError):
+    exit_code = 2
+
+
+class DatabaseUnavailableError(StorageError):
+    """The configured database does not exist or its server cannot be reached at start: a
+    configuration problem (exit 2), not a crash."""
+
     exit_code = 2
 
 

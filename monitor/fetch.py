@@ -231,8 +231,9 @@ def _read_file(url: str, path: Path, limit: int) -> bytes:
     except FileNotFoundError:
         raise _fail(
             url,
-            f"file not found: {path}",
-            "check the path (a relative path is taken from the working directory)",
+            f"file not found: {path.absolute()}",
+            "check the path (a relative path in monitor.yaml is taken from the folder of "
+            "monitor.yaml, not from the working directory)",
             temporary=False,
         ) from None
     except IsADirectoryError:

@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from monitor.secrets import redact
+
 _KV = "monitor_kv"
 
 
@@ -38,7 +40,7 @@ class HumanFormatter(logging.Formatter):
         line = f"{ts} {record.levelname:<7} {record.getMessage()}" + (f" {pairs}" if pairs else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact(line)  # secret settings never reach a log
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,10 +53,10 @@ class JsonFormatter(logging.Formatter):
         }
         for k, v in (getattr(record, _KV, None) or {}).items():
             if v is not None:
-                out[k] = v
+                out[k] = redact(v) if isinstance(v, str) else v
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=_value)
+        return redact(json.dumps(out, ensure_ascii=False, default=_value))
 
 
 def setup(fmt: str = "human", level: str = "info", stream: TextIO | None = None) -> None:

@@ -290,7 +290,7 @@ class RuleFileParser:
             err("threshold", "expected a whole number from 1 to 100", threshold)
             threshold = DEFAULT_THRESHOLD
         priority = body.get("priority", Priority.DIGEST.value)
-        if priority not in {p.value for p in Priority}:
+        if not isinstance(priority, str) or priority not in {p.value for p in Priority}:
             err("priority", "expected `alert` or `digest`", priority)
             priority = Priority.DIGEST.value
         enabled = body.get("enabled", True)
@@ -316,7 +316,10 @@ class RuleFileParser:
     def _fields(self, raw: Any, err: Any) -> tuple[tuple[str, float], ...]:
         hint = "e.g. `fields: {title: 1.0, summary: 0.8}` or `fields: [title, summary]`"
         if isinstance(raw, list):
-            raw = {f: dict(DEFAULT_FIELDS).get(f, 1.0) if isinstance(f, str) else f for f in raw}
+            if not all(isinstance(f, str) for f in raw):
+                err("fields", "expected a list of field names", raw, hint)
+                return DEFAULT_FIELDS
+            raw = {f: dict(DEFAULT_FIELDS).get(f, 1.0) for f in raw}
         if not isinstance(raw, dict) or not raw:
             err("fields", "expected field names with weights", raw, hint)
             return DEFAULT_FIELDS

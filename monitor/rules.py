@@ -120,7 +120,9 @@ class RuleSet:
         try:
             return self._by_id[rule_id]
         except KeyError:
-            hint = did_you_mean(rule_id, self._by_id)
+            close = did_you_mean(rule_id, self._by_id)
+            known = "rule ids: " + (", ".join(sorted(self._by_id)) or "none")
+            hint = f"{close} {known}" if close else known
             raise RuleError(f"unknown rule id {rule_id!r}", hint=hint) from None
 
     @property

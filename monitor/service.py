@@ -99,6 +99,7 @@ class Service:
             settings.rule_paths(), check=lambda ids: check_subscription_rules(settings, ids)
         )
         check_subscription_rules(settings, self.rules.rule_ids)
+        check_channel_folders(settings)
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
         if settings.subscriptions:
@@ -295,21 +296,38 @@ class Service:
         }
 
 
+def check_channel_folders(settings: Settings) -> None:
+    """Every file channel's folder takes files (checked at start, not at the first send)."""
+    from monitor.notify.file import check_folder
+    from monitor.notify.settings import FileChannelSettings
+
+    for name, channel in settings.channels.items():
+        if isinstance(channel, FileChannelSettings):
+            check_folder(
+                name,
+                channel,
+                file=str(settings.source) if settings.source else None,
+                line=settings.line_of("channels", name, "path"),
+            )
+
+
 def check_subscription_rules(settings: Settings, rule_ids: Sequence[str]) -> None:
     """Every rule id a subscription names exists (once the rules are loaded)."""
     known = set(rule_ids)
     for n, sub in enumerate(settings.subscriptions):
         if sub.rules == "*":
             continue
-        for rule_id in sub.rules:
+        for i, rule_id in enumerate(sub.rules):
             if rule_id in known:
                 continue
             close = _closest(rule_id, known)
-            hint = f"did you mean {close!r}?" if close else "`monitor rules check` lists them"
+            hint = f"did you mean {close!r}? " if close else ""
+            hint += "rule ids: " + (", ".join(sorted(known)) or "none (no rule is enabled)")
             raise ConfigError(
                 f"subscription {sub.name!r} names rule {rule_id!r}, which no rule file defines",
                 file=str(settings.source) if settings.source else None,
-                key=f"subscriptions[{n}].rules",
+                line=settings.line_of("subscriptions", n, "rules", i),
+                key=f"subscriptions[{n}].rules[{i}]",
                 hint=hint,
             )
 

@@ -3,9 +3,10 @@ and byte sizes ("10MB", "512KiB")."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
@@ -23,6 +24,11 @@ _UNIT_SECONDS = {
     "d": 86400,
     "w": 604800,
 }
+MAX_DURATION = timedelta(days=3650)
+"""Longer than any sensible interval or retention; beyond it timedelta overflows soon."""
+MAX_SIZE = 1 << 40
+"""1 TiB: no feed body or setting needs more."""
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
 _SIZE_FACTOR = {
     "": 1, "b": 1,
@@ -32,16 +38,14 @@ _SIZE_FACTOR = {
 }  # fmt: skip
 
 
-def parse_duration(value: str | int | float | timedelta) -> timedelta:
+def parse_duration(value: Any) -> timedelta:
     """A number is seconds; a string is one or more number+unit parts ("1h30m")."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 15m, 2h or 7d")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected a duration such as 30s, 15m, 2h or 7d, found {_kind(value)}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _bounded(float(value), value)
     text = value.strip().replace(" ", "")
     if not text:
         raise ValueError("expected a duration such as 30s, 15m, 2h or 7d, found an empty string")
@@ -53,26 +57,53 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
         pos = m.end()
     if pos != len(text):
         try:
-            return timedelta(seconds=float(text))
+            seconds = float(text)
         except ValueError:
             raise ValueError(
                 f"expected a duration such as 30s, 15m, 2h or 7d, found {value!r}"
             ) from None
-    return timedelta(seconds=total)
+        return _bounded(seconds, value)
+    return _bounded(total, value)
 
 
-def parse_size(value: str | int) -> int:
+def _bounded(seconds: float, value: object) -> timedelta:
+    if math.isnan(seconds):
+        raise ValueError("expected a duration such as 30s, 15m, 2h or 7d, found not-a-number")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"a duration of at most {format_duration(MAX_DURATION)} is expected, found {value!r}"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def parse_size(value: Any) -> int:
     """Bytes; "10MB" is 10,000,000 and "10MiB" is 10,485,760."""
-    if isinstance(value, bool):
-        raise ValueError("expected a size such as 10MB or 512KiB")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected a size such as 10MB or 512KiB, found {_kind(value)}")
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError("a size cannot be negative")
-        return value
-    m = _SIZE.match(value)
-    if not m or m.group(2).lower() not in _SIZE_FACTOR:
-        raise ValueError(f"expected a size such as 10MB or 512KiB, found {value!r}")
-    return int(float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()])
+        size = value
+    else:
+        m = _SIZE.match(value)
+        if not m or m.group(2).lower() not in _SIZE_FACTOR:
+            raise ValueError(f"expected a size such as 10MB or 512KiB, found {value!r}")
+        size = int(float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()])
+    if size < 0:
+        raise ValueError("a size cannot be negative")
+    if size > MAX_SIZE:
+        raise ValueError(f"a size of at most 1TiB is expected, found {value!r}")
+    return size
 
 
 def format_duration(td: timedelta) -> str:

@@ -285,7 +285,7 @@ def test_channels_are_a_discriminated_union_and_references_are_checked() -> None
          "set both or neither"),
         ({"type": "email", "host": "h", "from": "a@b.de", "to": "x@y.de", "username": "u",
           "password": "p", "security": "none"}, "clear text"),
-        ({"type": "slack", "webhook_url": "hooks.slack.com/x"}, "should match pattern"),
+        ({"type": "slack", "webhook_url": "hooks.slack.com/x"}, "expected an https:// URL"),
         ({"type": "file", "path": "out", "formats": ["pdf"]}, "'eml', 'html'"),
         ({"type": "webhook", "url": "https://x.example", "headers": {"A": "b\nC: d"}},
          "line breaks"),

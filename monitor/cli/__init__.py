@@ -12,6 +12,7 @@ import click
 
 from monitor.cli.app import LAZY_COMMANDS, cli
 from monitor.errors import MonitorError
+from monitor.secrets import redact
 
 __all__ = ["LAZY_COMMANDS", "cli", "main"]
 
@@ -24,9 +25,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        setattr(exc, "message", redact(exc.message))  # noqa: B010  (a Final attribute)
         exc.show()
         sys.exit(exc.exit_code)
     except MonitorError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -56,7 +56,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
             importlib.import_module(LAZY_COMMANDS[cmd_name])
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            accept_config(command)
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(LAZY_COMMANDS))
@@ -82,7 +85,37 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = CliContext(config_path=config_path)
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        obj = ctx.find_object(CliContext)
+        if obj is not None:
+            obj.config_path, obj._settings = value, None
+
+
+def accept_config(command: click.Command) -> None:
+    """Give a subcommand, and a group's subcommands, a ``--config/-c`` option too: users type
+    ``monitor once --config x.yaml`` as often as ``monitor --config x.yaml once``. The one
+    nearest the command wins; ``MONITOR_CONFIG`` stays the root option's fallback. Called as the
+    root group looks a command up (commands are registered lazily); adding it twice is a no-op."""
+    taken = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    if "--config" not in taken:
+        command.params.append(
+            click.Option(
+                ["--config", *(() if "-c" in taken else ("-c",))],
+                type=click.Path(dir_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_set_config,
+                help="monitor.yaml to use (same as `monitor --config FILE ...`).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_config(sub)
+
+
 def echo_json(obj: Any) -> None:
     import json
 
-    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+    from monitor.secrets import redact
+
+    click.echo(redact(json.dumps(obj, ensure_ascii=False, default=str)))

@@ -68,26 +68,36 @@ def _line(d: Delivery) -> str:
     return f"{d.kind.value} {d.subscription} -> {d.channel} ({d.key})"
 
 
+def _echo(message: str = "", *, err: bool = False) -> None:
+    click.echo(redact_text(message), err=err)
+
+
+def redact_text(text: str) -> str:
+    from monitor.secrets import redact
+
+    return redact(text)
+
+
 def print_delivery_run(report: SendReport, digests: Sequence[DigestOutcome] = ()) -> None:
     """What a run made and sent, one line per delivery; nothing when there was nothing."""
     for outcome in digests:
         if outcome.error:
-            click.echo(f"  ! digest {outcome.subscription}: {outcome.error}")
+            _echo(f"  ! digest {outcome.subscription}: {outcome.error}")
     if not (report.sent or report.retrying or report.failed or report.locked_out):
         return
     kinds: dict[str, int] = {}
     for d in report.sent:
         kinds[d.kind.value] = kinds.get(d.kind.value, 0) + 1
     what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items()))
-    click.echo(f"\nDelivered {what or 'nothing'}.")
+    _echo(f"\nDelivered {what or 'nothing'}.")
     for d in report.sent:
-        click.echo(f"  - {_line(d)}")
+        _echo(f"  - {_line(d)}")
     for d in report.retrying:
-        click.echo(f"  ! {_line(d)}: retry at {_when(d.next_attempt)}: {d.last_error}")
+        _echo(f"  ! {_line(d)}: retry at {_when(d.next_attempt)}: {d.last_error}")
     for d in report.failed:
-        click.echo(f"  ! {_line(d)}: FAILED after {d.attempts} attempts: {d.last_error}")
+        _echo(f"  ! {_line(d)}: FAILED after {d.attempts} attempts: {d.last_error}")
     if report.locked_out:
-        click.echo("  another monitor process is sending; it sends what is due")
+        _echo("  another monitor process is sending; it sends what is due")
 
 
 # --- digest -----------------------------------------------------------------------------------
@@ -219,4 +229,4 @@ def _print_table(rows: Sequence[Delivery], items: Mapping[int, int]) -> None:
             f"{_when(d.created):<20} {_when(when)}"
         )
         if d.last_error and d.state.value != "sent":
-            click.echo(f"      last error: {d.last_error[:160]}")
+            _echo(f"      last error: {redact_text(d.last_error)[:160]}")

@@ -13,8 +13,15 @@ import click
 
 from monitor import logs
 from monitor.cli.app import CliContext, cli, echo_json, pass_ctx
-from monitor.config import Settings
+from monitor.config import Settings, require_feeds
 from monitor.model import UTC
+
+
+def _echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` with secrets (tokens in feed URLs, passwords) replaced by ***."""
+    from monitor.secrets import redact
+
+    click.echo(redact(message), err=err, nl=nl)
 
 
 def _setup_logs(settings: Settings, verbose: bool = False) -> None:
@@ -36,7 +43,20 @@ def run(ctx: CliContext, verbose: bool) -> None:
 
     settings = ctx.settings
     _setup_logs(settings, verbose)
+    if not settings.feeds and not settings.opml:
+        # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
+        click.echo(f"warning: {_no_feeds(settings)}", err=True)
     sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early)))
+
+
+def _no_feeds(settings: Settings) -> str:
+    from monitor.errors import ConfigError
+
+    try:
+        require_feeds(settings)
+    except ConfigError as exc:
+        return str(exc)
+    return ""
 
 
 @cli.command()
@@ -52,6 +72,7 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
     from monitor.service import Service
 
     settings = ctx.settings
+    require_feeds(settings)
     _setup_logs(settings, verbose)
     if quiet:
         logs.setup(settings.log.format, "error")
@@ -69,12 +90,28 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
     if not quiet:
         _print_cycle(settings, report, matched, states)
         print_delivery_run(sent, digests)
+    else:
+        _print_errors(report, sent, digests)
     failed = report.count("error")
     unstored = sum(1 for p in report.polls if p.storage_failed)
     # A feed that fails to fetch or parse is the feed's problem; a poll the database refused is
     # the monitor's (everything else was still stored and delivered): exit 1 for an operator.
     if report.polls and (failed == len(report.polls) or unstored or (strict and failed)):
         sys.exit(1)
+
+
+def _print_errors(report: Any, sent: Any, digests: Any) -> None:
+    """With --quiet: still every failure, on stderr (cron mails what a job prints there)."""
+    for poll in report.polls:
+        if poll.status == "error":
+            _echo(f"error: {poll.error}", err=True)
+    for outcome in digests:
+        if outcome.error:
+            _echo(f"error: digest {outcome.subscription}: {outcome.error}", err=True)
+    for d in sent.retrying:
+        _echo(f"error: delivery {d.id} to {d.channel}: {d.last_error} (will retry)", err=True)
+    for d in sent.failed:
+        _echo(f"error: delivery {d.id} to {d.channel} FAILED: {d.last_error}", err=True)
 
 
 def _new_matches(svc: Any, report: Any) -> list[tuple[Any, list[Any]]]:
@@ -99,9 +136,9 @@ def _print_cycle(
     if not report.polls:
         upcoming = [s.next_poll for s in states.values() if s.next_poll]
         nxt = min(upcoming).astimezone(UTC).isoformat(timespec="seconds") if upcoming else "-"
-        click.echo(f"No feed is due; the next poll is at {nxt}. Use --all to poll every feed now.")
+        _echo(f"No feed is due; the next poll is at {nxt}. Use --all to poll every feed now.")
         return
-    click.echo(
+    _echo(
         f"Polled {len(report.polls)} feeds in {report.seconds:.2f}s: "
         f"{report.new} new, {report.changed} changed entries, {report.matches} matches, "
         f"{report.count('error')} failed."
@@ -118,14 +155,14 @@ def _print_cycle(
             if poll.status == "ok"
             else poll.status.replace("_", " ")
         )
-        click.echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
+        _echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
     if matched:
-        click.echo(f"\nMatched entries ({len(matched)}):")
+        _echo(f"\nMatched entries ({len(matched)}):")
         for entry, matches in sorted(matched, key=lambda em: -max(m.score for m in em[1])):
             rules = ", ".join(
                 f"{m.rule_id} {m.score}" for m in sorted(matches, key=lambda m: -m.score)
             )
-            click.echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
+            _echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
 
 
 def _clip(text: str, width: int) -> str:
@@ -139,6 +176,7 @@ def status(ctx: CliContext, fmt: str) -> None:
     """Every feed: last success, last error, error count, next poll, stored entries; and the
     outbox: pending and failed deliveries."""
     from monitor.outbox import DeliveryState
+    from monitor.secrets import redact
     from monitor.store import open_storage
 
     settings = ctx.settings
@@ -164,11 +202,11 @@ def status(ctx: CliContext, fmt: str) -> None:
         s = states.get(feed.url)
         rows.append(
             {
-                "feed": feed.url,
+                "feed": redact(feed.url),
                 "name": feed.name or (s.title if s else None),
-                "fetch_url": s.fetch_url if s else None,
+                "fetch_url": redact(s.fetch_url) if s and s.fetch_url else None,
                 "last_success": _iso(s.last_success if s else None),
-                "last_error": s.last_error if s else None,
+                "last_error": redact(s.last_error) if s and s.last_error else None,
                 "error_count": s.error_count if s else 0,
                 "next_poll": _iso(s.next_poll if s else None),
                 "entries": counts.get(feed.url, 0),
@@ -178,7 +216,8 @@ def status(ctx: CliContext, fmt: str) -> None:
         echo_json({"feeds": rows, "deliveries": deliveries})
         return
     if not rows:
-        click.echo("No feeds configured.")
+        where = f" in {settings.source}" if settings.source else ""
+        click.echo(f"No feeds configured{where}: add a `feeds:` list of feed URLs or files.")
     else:
         _print_feeds(rows)
     if settings.subscriptions or deliveries["sent"] or deliveries["pending"]:
@@ -193,15 +232,15 @@ def status(ctx: CliContext, fmt: str) -> None:
 
 
 def _print_feeds(rows: list[dict[str, Any]]) -> None:
-    click.echo(f"{'FEED':<44} {'ENTRIES':>7} {'LAST SUCCESS':<20} {'NEXT POLL':<20} ERRORS")
+    _echo(f"{'FEED':<44} {'ENTRIES':>7} {'LAST SUCCESS':<20} {'NEXT POLL':<20} ERRORS")
     for r in rows:
         label = _clip(r["name"] or r["feed"], 44)
-        click.echo(
+        _echo(
             f"{label:<44} {r['entries']:>7} {(r['last_success'] or 'never'):<20} "
             f"{(r['next_poll'] or 'due'):<20} {r['error_count']}"
         )
         if r["last_error"]:
-            click.echo(f"    last error: {_clip(r['last_error'], 120)}")
+            _echo(f"    last error: {_clip(r['last_error'], 120)}")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -221,6 +260,7 @@ def feeds() -> None:
 @pass_ctx
 def feeds_list(ctx: CliContext) -> None:
     """The configured feeds (inline and from OPML) with their effective settings."""
+    from monitor.secrets import redact
     from monitor.units import format_duration
 
     for feed in ctx.settings.feed_list():
@@ -229,7 +269,7 @@ def feeds_list(ctx: CliContext) -> None:
             extra.append(feed.language)
         if feed.tags:
             extra.append("tags " + ",".join(feed.tags))
-        click.echo(f"{feed.url}  ({feed.name or '-'}; {'; '.join(extra)})")
+        click.echo(redact(f"{feed.url}  ({feed.name or '-'}; {'; '.join(extra)})"))
 
 
 @feeds.command("export")

@@ -15,6 +15,7 @@ YAML shape::
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -33,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.errors import SettingValueError
 from monitor.units import Duration
 
 __all__ = [
@@ -59,6 +61,23 @@ def _check_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an email address (expected name@example.org)")
     return value
 
+
+def _check_secret_url(value: str) -> str:
+    # The URL carries the token: say what is wrong with it without echoing it.
+    if value != value.strip():
+        raise ValueError("the URL starts or ends with a space or line break; remove it")
+    if any(c.isspace() for c in value):
+        raise ValueError("the URL contains a space or line break")
+    scheme, sep, _ = value.partition("://")
+    if not sep:
+        raise ValueError("expected an https:// URL")
+    if scheme.lower() not in {"http", "https"}:
+        raise ValueError(f"expected an https:// URL, found a {scheme[:10]}:// URL")
+    return value
+
+
+SecretUrl = Annotated[str, AfterValidator(_check_secret_url)]
+"""An http(s) URL that embeds a token; error messages never repeat it."""
 
 Address = Annotated[str, AfterValidator(_check_address)]
 """One email address ("Name <a@example.org>" or "a@example.org"); no line breaks."""
@@ -121,7 +140,7 @@ class SlackChannelSettings(_ChannelBase):
     """A Slack incoming webhook (https://hooks.slack.com/services/...)."""
 
     type: Literal["slack"]
-    webhook_url: str = Field(pattern=r"^https?://\S+$", repr=False)  # the URL is the secret
+    webhook_url: SecretUrl = Field(repr=False)  # the URL is the secret
     max_inline_wait: float = Field(
         default=10.0,
         ge=0,
@@ -161,7 +180,7 @@ class WebhookChannelSettings(_ChannelBase):
     """A JSON POST of the alert/digest data to any URL."""
 
     type: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: SecretUrl = Field(repr=False)
     headers: dict[str, str] = Field(default_factory=dict, repr=False)  # may carry tokens
 
     @field_validator("headers")
@@ -189,7 +208,7 @@ class SubscriptionSettings(_Strict):
     name: str
     channel: str
     rules: list[str] | Literal["*"] = "*"
-    min_score: int = Field(default=0, ge=0)
+    min_score: int = Field(default=0, ge=0, le=100, description="Scores run from 0 to 100.")
     mode: Literal["alert", "digest"]
     schedule: str | None = Field(
         default=None, description='Cron (5 fields) for digests, e.g. "0 7 * * mon-fri".'
@@ -279,13 +298,21 @@ def check_references(
 ) -> None:
     """Subscription names are unique and every subscription names a defined channel."""
     seen: set[str] = set()
-    for sub in subscriptions:
+    for n, sub in enumerate(subscriptions):
         if sub.name in seen:
-            raise ValueError(f"subscription {sub.name!r} is defined twice")
+            raise SettingValueError(
+                f"subscription {sub.name!r} is defined twice",
+                loc=("subscriptions", n, "name"),
+                hint="give each subscription its own name",
+            )
         seen.add(sub.name)
         if sub.channel not in channels:
             known = ", ".join(sorted(channels)) or "none defined"
-            raise ValueError(
+            close = difflib.get_close_matches(sub.channel, list(channels), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "define it under `channels:`"
+            raise SettingValueError(
                 f"subscription {sub.name!r} names channel {sub.channel!r}, "
-                f"which is not under channels: (known: {known})"
+                f"which is not under channels: (known: {known})",
+                loc=("subscriptions", n, "channel"),
+                hint=hint,
             )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from monitor.errors import DatabaseUnavailableError, StorageError
 from monitor.store.codec import require_utc
 from monitor.store.dbapi import DBConnection, Dialect, Tx
 from monitor.store.sql import SQLStorage
@@ -56,6 +57,39 @@ def redact(conninfo: str) -> str:
     return make_conninfo("", **params)
 
 
+def unavailable(conninfo: str, exc: psycopg.OperationalError) -> DatabaseUnavailableError:
+    """Why the first connection failed, in words a user can act on (password not shown)."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        params = {}
+    dbname = str(params.get("dbname") or params.get("user") or "(default)")
+    host = str(params.get("host") or "localhost")
+    port = str(params.get("port") or "5432")
+    user = str(params.get("user") or "")
+    where = f"{host}:{port}"
+    text = " ".join(str(exc).split())
+    detail = text.rsplit("failed: ", 1)[-1].removeprefix("FATAL: ").strip() or type(exc).__name__
+    if "role" in text and "does not exist" in text:
+        message = f"the PostgreSQL server at {where} has no user {user or '(default)'!r}"
+        hint = "check the user in `database:`, or create the role (psql: CREATE ROLE ... LOGIN)"
+    elif "does not exist" in text and "database" in text:
+        message = f"database {dbname!r} does not exist on the PostgreSQL server at {where}"
+        hint = (
+            f"create it: createdb -h {host} -p {port}{' -U ' + user if user else ''} {dbname} "
+            f'(or in psql: CREATE DATABASE "{dbname}";), or fix `database:` in monitor.yaml'
+        )
+    elif "authentication failed" in text or "password" in text:
+        message = f"the PostgreSQL server at {where} refused user {user or '(default)'!r}"
+        hint = "check the user and password in `database:` (write the password as ${PGPASSWORD})"
+    else:
+        message = f"cannot reach the PostgreSQL server at {where} (database {dbname!r})"
+        hint = "is the server running and reachable? check host and port in `database:`"
+    return DatabaseUnavailableError(
+        f"database {redact(conninfo)}: {message} ({detail})\n  hint: {hint}"
+    )
+
+
 class PostgresStorage(SQLStorage):
     """``PostgresStorage("postgresql://monitor@db:5432/monitor")`` or a key=value conninfo.
 
@@ -68,7 +102,14 @@ class PostgresStorage(SQLStorage):
     def __init__(self, conninfo: str, *, connect_timeout: int = 10) -> None:
         self._conninfo = conninfo
         self._connect_timeout = connect_timeout
-        super().__init__(redact(conninfo))
+        try:
+            super().__init__(redact(conninfo))
+        except StorageError as exc:
+            if isinstance(exc.__cause__, psycopg.OperationalError) and not isinstance(
+                exc, DatabaseUnavailableError
+            ):
+                raise unavailable(conninfo, exc.__cause__) from None
+            raise
 
     @classmethod
     def from_url(cls, url: str, *, connect_timeout: int = 10) -> Self:
