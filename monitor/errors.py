@@ -76,6 +76,8 @@ class SettingValueError(ValueError):
         self.hint = hint
         super().__init__(message)
 
+    __reduce__ = MonitorError.__reduce__
+
 
 class RuleError(ConfigError):
     """A watch-rule file is invalid (names file, line, rule id and key)."""

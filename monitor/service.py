@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +33,7 @@ from monitor.workers import FeedParser, ProcessParser, make_parser
 
 if TYPE_CHECKING:
     from monitor.deliver import Deliverer
+    from monitor.notify.settings import FileChannelSettings
 
 log = logging.getLogger("monitor.service")
 
@@ -298,17 +301,40 @@ class Service:
 
 def check_channel_folders(settings: Settings) -> None:
     """Every file channel's folder takes files (checked at start, not at the first send)."""
-    from monitor.notify.file import check_folder
+    # Here, not in notify.file: that module loads the email and rendering stack.
     from monitor.notify.settings import FileChannelSettings
 
     for name, channel in settings.channels.items():
         if isinstance(channel, FileChannelSettings):
-            check_folder(
+            _check_folder(
                 name,
                 channel,
                 file=str(settings.source) if settings.source else None,
                 line=settings.line_of("channels", name, "path"),
             )
+
+
+def _check_folder(
+    name: str, settings: FileChannelSettings, *, file: str | None = None, line: int | None = None
+) -> None:
+    """At start: the channel's folder exists (or is created) and takes a file, else a
+    ``ConfigError`` naming the channel and the folder, instead of failing at the first send."""
+    folder = settings.path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".monitor-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"channel {name!r}: cannot write to the folder {folder.absolute()}: "
+            f"{exc.strerror or exc}",
+            file=file,
+            line=line,
+            key=f"channels.{name}.path",
+            hint="create the folder and make it writable for the user running the monitor, "
+            "or change `path:` (a relative path is taken from the working directory)",
+        ) from None
 
 
 def check_subscription_rules(settings: Settings, rule_ids: Sequence[str]) -> None:

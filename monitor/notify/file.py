@@ -13,13 +13,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from monitor.errors import ConfigError, DeliveryError
+from monitor.errors import DeliveryError
 from monitor.notify.base import safe_key
 from monitor.notify.email import build_email
 from monitor.notify.settings import FileChannelSettings
 from monitor.render import RenderedMessage
 
-__all__ = ["FileChannel", "atomic_write", "check_folder"]
+__all__ = ["FileChannel", "atomic_write"]
 
 SUFFIX = {"eml": ".eml", "html": ".html", "txt": ".txt", "slack": ".slack.json", "data": ".json"}
 
@@ -43,29 +43,6 @@ def atomic_write(path: Path, content: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-
-
-def check_folder(
-    name: str, settings: FileChannelSettings, *, file: str | None = None, line: int | None = None
-) -> None:
-    """At start: the channel's folder exists (or is created) and takes a file, else a
-    ``ConfigError`` naming the channel and the folder, instead of failing at the first send."""
-    folder = settings.path
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".monitor-write-test.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ConfigError(
-            f"channel {name!r}: cannot write to the folder {folder.absolute()}: "
-            f"{exc.strerror or exc}",
-            file=file,
-            line=line,
-            key=f"channels.{name}.path",
-            hint="create the folder and make it writable for the user running the monitor, "
-            "or change `path:` (a relative path is taken from the working directory)",
-        ) from None
 
 
 def _json(value: object) -> bytes:
