@@ -79,7 +79,7 @@ def test_own_rule_matches_beside_the_shipped_ones(tmp_path: Path, feed_server: F
     feed_server.add("/ticker.xml", TUNGSTEN_FEED, headers={"Content-Type": "application/rss+xml"})
     assert monitor("init", cwd=tmp_path).returncode == 0
     empty = monitor("once", cwd=tmp_path)
-    assert empty.returncode == 0 and "No feeds configured" in empty.stdout
+    assert empty.returncode == 2 and "no feeds are configured" in empty.stderr  # says how to add
 
     add_feed_to_starter(tmp_path / "monitor.yaml", feed_server.url("/ticker.xml"))
     check = monitor("rules", "check", cwd=tmp_path)
