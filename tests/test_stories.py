@@ -136,7 +136,9 @@ def test_lexicon_shares_institutions_weekdays_and_news_verbs_across_languages() 
 
 def test_a_join_on_two_shared_words_alone_needs_a_third_in_one_language() -> None:
     window = Window()
-    assign(entry("p1", "Lecornu soll letzten Versuch unternehmen", "Macron beauftragt Lecornu"), window)
+    assign(
+        entry("p1", "Lecornu soll letzten Versuch unternehmen", "Macron beauftragt Lecornu"), window
+    )
     d = assign(entry("p2", "Ex-Premiers distanzieren sich von Macron und Lecornu", hours=2), window)
     assert d.new and "shared specific words (< 3)" in d.reason
 

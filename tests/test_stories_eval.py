@@ -83,7 +83,7 @@ def family(story: str) -> str:
 
 
 def half(story: str) -> str:
-    """"dev" or "test": a fixed hash of the story's family, so a family stays in one half."""
+    """Half "dev" or "test": a fixed hash of the story's family, so a family stays in one half."""
     return "dev" if hashlib.sha1(family(story).encode()).digest()[0] % 2 == 0 else "test"
 
 

@@ -15,9 +15,9 @@ story named (``new_actions``); otherwise it starts a story of its own: "new stor
 decision with its reason, not a fallback.
 
 State is compact: a story keeps at most ``Settings.max_members`` members as tuples of interned
-strings and at most ``Settings.max_terms`` index terms (about 2 KB per story, see
-bench/RESULTS.md). The window forgets stories whose last entry is older than ``span`` before the newest
-entry seen (time comes from the entries, never from a clock).
+strings and at most ``Settings.max_terms`` index terms (see bench/RESULTS.md). The window
+forgets stories whose last entry is older than ``span`` before the newest entry seen (time comes
+from the entries, never from a clock).
 """
 
 from __future__ import annotations
