@@ -22,6 +22,7 @@ from the entries, never from a clock).
 
 from __future__ import annotations
 
+import heapq
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -177,6 +178,9 @@ class Window:
         self._index: dict[str, set[str]] = defaultdict(set)
         self._newest: datetime | None = None
         self._ids: set[str] = set()
+        self._ends: list[tuple[datetime, str]] = []
+        """(last_seen, story id) of every add: expiry pops the oldest, skipping stale pairs, so
+        it costs what expires rather than a scan of the whole window per newer entry."""
 
     def __len__(self) -> int:
         return len(self.stories)
@@ -203,8 +207,12 @@ class Window:
     def expire(self, now: datetime) -> None:
         """Forget stories whose last entry is older than ``span`` before ``now``."""
         limit = now - self.settings.span
-        for sid in [s.id for s in self.stories.values() if s.last_seen < limit]:
-            self._drop(sid)
+        ends = self._ends
+        while ends and ends[0][0] < limit:
+            _, sid = heapq.heappop(ends)
+            story = self.stories.get(sid)
+            if story is not None and story.last_seen < limit:
+                self._drop(sid)
 
     def _drop(self, sid: str) -> None:
         story = self.stories.pop(sid)
@@ -233,6 +241,7 @@ class Window:
         story.size += 1
         story.first_seen = min(story.first_seen, entry.published)
         story.last_seen = max(story.last_seen, entry.published)
+        heapq.heappush(self._ends, (story.last_seen, story.id))
         keep = self.settings.max_members
         if len(story.members) >= keep:
             story.members.pop(keep - 1)  # keep the first ones and the latest one
