@@ -55,8 +55,10 @@ class Settings:
     """Specific terms indexed per story (its first members' terms: enough to find it)."""
     max_candidates: int = 24
     """Stories scored per entry: those sharing the most of its rarest terms."""
-    max_postings: int = 400
+    max_postings: int = 100
     """A term indexed for more stories than this is too common to find candidates with."""
+    rare_terms: int = 12
+    """How many of the entry's rarest indexed terms are looked up."""
 
 
 CONCEPT_WEIGHT = 0.6
@@ -195,7 +197,7 @@ class Window:
         postings = [(len(ids), t, ids) for t in features.specific if (ids := self._index.get(t))]
         postings.sort(key=lambda p: (p[0], p[1]))
         hits: dict[str, float] = defaultdict(float)
-        for n, _, ids in postings:
+        for n, _, ids in postings[: s.rare_terms]:
             if n > s.max_postings:
                 break
             rarity = 1.0 / n
