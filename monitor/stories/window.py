@@ -23,6 +23,7 @@ from the entries, never from a clock).
 from __future__ import annotations
 
 import heapq
+import math
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -136,11 +137,13 @@ class Story:
 
 
 def _mass(f: Features) -> float:
-    return sum(weight(t) for t in f.words) + TITLE_BONUS * sum(weight(t) for t in f.title)
+    return math.fsum(weight(t) for t in f.words) + TITLE_BONUS * math.fsum(
+        weight(t) for t in f.title
+    )
 
 
 def _name_mass(f: Features) -> float:
-    return sum(weight(t) for t in f.names)
+    return math.fsum(weight(t) for t in f.names)
 
 
 def similarity(
@@ -159,7 +162,9 @@ def similarity(
         title_shared = {t for t in b.title if t in a.title}
     if not shared:
         return 0.0, 0, {}
-    got = sum(weight(t) for t in shared) + TITLE_BONUS * sum(weight(t) for t in title_shared)
+    got = math.fsum(weight(t) for t in shared) + TITLE_BONUS * math.fsum(
+        weight(t) for t in title_shared
+    )
     overlap = got / max(min(mass_a, mass_b), 1.0)
     specific = sum(1 for t in shared if t[0] != "@")
     signals = {
