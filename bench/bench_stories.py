@@ -7,6 +7,10 @@ the median and p99 per entry beside the baseline in the same run (folding + toke
 text, the floor any text comparison pays), the window's peak size and memory (tracemalloc), and
 then the wall and CPU time (all processes) of ``monitor stories --format jsonl`` over the same
 files.
+
+"1,000 feeds": the same items re-timed one after another at 20,000 a day (1,000 feeds x 20
+entries), so the window fills as a daemon's would; prints the bytes the window retains per story
+and per entry, and that figure scaled to a full ``Settings.span``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,6 +110,33 @@ def main() -> None:
         f"stories {new} for {len(entries)} entries; window peak {peak_stories} stories, "
         f"traced peak {peak_bytes / 2**20:.1f} MiB "
         f"({peak_bytes / max(peak_stories, 1):.0f} B/story)"
+    )
+
+    feeds_day = 1000 * 20
+    step = timedelta(days=1) / feeds_day
+    timed = [replace(e, published=UNDATED + i * step) for i, e in enumerate(entries)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    window = Window()
+    for e in timed:
+        assign(e, window)
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    filled, window, times = len(window), Window(), []  # timing again without tracemalloc
+    for e in timed:
+        t = time.perf_counter()
+        assign(e, window)
+        times.append(time.perf_counter() - t)
+    hours = (timed[-1].published - timed[0].published) / timedelta(hours=1)
+    span_h = window.settings.span / timedelta(hours=1)
+    per_story = kept / max(filled, 1)
+    full = kept * min(span_h / hours, 10.0) if hours else 0.0
+    med, p99 = statistics.median(times), sorted(times)[int(len(times) * 0.99)]
+    print(
+        f"1,000 feeds x 20/day   {len(timed)} entries over {hours:.1f} h: window {filled} "
+        f"stories, retained {kept / 2**20:.1f} MiB ({per_story:.0f} B/story, "
+        f"{kept / len(timed):.0f} B/entry); full {span_h:.0f} h span ~{full / 2**20:.0f} MiB; "
+        f"assign median {med * 1e6:.1f} us p99 {p99 * 1e6:.1f} us"
     )
 
     with tempfile.TemporaryDirectory() as tmp:

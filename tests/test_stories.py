@@ -105,6 +105,68 @@ def test_story_ids_stay_unique_when_entry_ids_repeat() -> None:
     assert a.story == "same" and b.story == "same#2"
 
 
+def test_release_is_a_new_action_after_an_arrest() -> None:
+    window = Window()
+    assign(
+        entry(
+            "a1",
+            "Epstein-Affäre: Früherer Prinz Andrew festgenommen",
+            "Die britische Polizei hat Andrew Mountbatten-Windsor in Norfolk festgenommen.",
+        ),
+        window,
+    )
+    d = assign(
+        entry(
+            "a2",
+            "Andrew Mountbatten-Windsor wieder freigelassen",
+            "Der frühere Prinz Andrew ist nach seiner Festnahme in Norfolk wieder freigelassen.",
+            hours=20,
+        ),
+        window,
+    )
+    assert d.new and d.best == "a1" and "@release" in d.reason
+
+
+def test_lexicon_shares_institutions_weekdays_and_news_verbs_across_languages() -> None:
+    de = extract(entry("x", "Regierung und Kurden einigen sich am Sonntag", "Parlament"))
+    en = extract(entry("y", "Government and Kurds agree deal on Sunday", "parliament", "en"))
+    assert {"@government", "@kurds", "@deal", "@sunday", "@parliament"} <= de.names & en.names
+    assert "@fire" not in extract(entry("z", "Landtagswahl in Brandenburg")).words
+
+
+def test_a_join_on_two_shared_words_alone_needs_a_third_in_one_language() -> None:
+    window = Window()
+    assign(
+        entry("p1", "Lecornu soll letzten Versuch unternehmen", "Macron beauftragt Lecornu"), window
+    )
+    d = assign(entry("p2", "Ex-Premiers distanzieren sich von Macron und Lecornu", hours=2), window)
+    assert d.new and "shared specific words (< 3)" in d.reason
+
+
+def test_story_state_is_bounded_and_compact() -> None:
+    settings = Settings(max_members=3, max_terms=12)
+    window = Window(settings)
+    for i in range(10):
+        words = " ".join(f"Wort{i}x{k}" for k in range(8))
+        assign(entry(f"b{i}", "Bosch will 13.000 Stellen abbauen", words, hours=i / 10), window)
+    (story,) = window.stories.values()
+    assert story.size == 10 and len(story.members) == 3
+    assert len(story.terms) == 12
+    assert all(isinstance(m.words, tuple) for m in story.members)
+    # The first members and the latest one are kept: the story is matched on how it began.
+    assert "wort0x0" in story.members[0].words and "wort9x0" in story.members[-1].words
+
+
+def test_candidates_come_from_rare_terms_and_are_capped() -> None:
+    window = Window(Settings(max_candidates=5, max_postings=20))
+    for i in range(60):  # 60 undated-like stories at one time, all naming "Haushaltsstreit"
+        assign(entry(f"s{i}", f"Haushaltsstreit Thema{i:02d} Sonderfall{i:02d}"), window)
+    got = window.candidates(extract(entry("q", "Haushaltsstreit Thema37 Sonderfall37")))
+    assert [s.id for s in got] == ["s37"]  # the common term (60 stories > 20) is not looked up
+    few = window.candidates(extract(entry("r", " ".join(f"Thema{i:02d}" for i in range(9)))))
+    assert len(few) == 5 and [s.id for s in few] == sorted(s.id for s in few)
+
+
 def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args), input=stdin)
     if result.exception and not isinstance(result.exception, SystemExit):

@@ -4,12 +4,19 @@
 clusterer was tuned. The repository keeps ids, text hashes and labels only; the text is read from
 ../shared/corpus (the ``corpus_dir`` fixture skips locally without it and fails under CI=true).
 The clusterer runs over the items in publication order, one ``assign`` per item, beside a lexical
-baseline (word-overlap Jaccard, date window, single link, at its best threshold); the table is
-printed with ``pytest -s``.
+baseline (word-overlap Jaccard, date window, single link); the table is printed with ``pytest -s``.
+
+Honest evaluation: the set is split by story family (the first word of the story id: "kirk",
+"crans", "nordstream"; hashed) into a dev half, the only one the clusterer was tuned on, and a
+held-out test half; each half is clustered as a stream of its own. Splitting by family, not by
+single story, keeps the hard negatives (the killing, the arrest and the memorial of one topic)
+together in one half, so the held-out half still tests the new-story decision. The baseline's
+threshold is chosen on dev too. CI asserts on the held-out half and on the whole set.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,11 +35,13 @@ LABELS_FILE = Path(__file__).parent / "data" / "stories" / "labels.jsonl"
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
-# What the clusterer measured when it was committed (see bench/RESULTS.md): a regression floor
-# below the issue's targets, which are asserted separately and are not met yet.
-FLOOR_BCUBED_F1 = 0.92
-FLOOR_PAIR_PRECISION = 0.85
-FLOOR_DE_EN_RECALL = 0.65
+# Regression floors a little below what the clusterer measured when it was committed (see
+# bench/RESULTS.md), on the held-out half and on the whole set; the issue's targets are asserted
+# separately.
+FLOORS = {
+    "test": {"b_f1": 0.93, "pair_precision": 0.86, "de_en_recall": 0.70},
+    "all": {"b_f1": 0.93, "pair_precision": 0.88, "de_en_recall": 0.70},
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,24 @@ def load_story_set(corpus: Path, labels: Path = LABELS_FILE) -> list[Labelled]:
         entry = StoryEntry(key, title, summary, w["language"], published, d["source"], d["link"])
         out.append(Labelled(entry, w["story"]))
     out.sort(key=lambda x: (x.entry.published, x.entry.id))
+    return out
+
+
+def family(story: str) -> str:
+    """The topic family of a story id: its first word ("kirk-suspect-arrested" -> "kirk")."""
+    return story.split("-", 1)[0]
+
+
+def half(story: str) -> str:
+    """Half "dev" or "test": a fixed hash of the story's family, so a family stays in one half."""
+    return "dev" if hashlib.sha1(family(story).encode()).digest()[0] % 2 == 0 else "test"
+
+
+def split(items: Sequence[Labelled]) -> dict[str, list[Labelled]]:
+    """The dev half, the held-out test half and the whole set, each in publication order."""
+    out: dict[str, list[Labelled]] = {"dev": [], "test": [], "all": list(items)}
+    for x in items:
+        out[half(x.story)].append(x)
     return out
 
 
@@ -167,17 +194,32 @@ def baseline(items: Sequence[Labelled], threshold: float, days: float = 3.0) -> 
     return [str(find(i)) for i in range(len(items))]
 
 
-def best_baseline(items: Sequence[Labelled]) -> tuple[float, Scores]:
-    runs = []
-    for k in range(2, 40):
-        t = k / 50
-        runs.append((t, score(f"baseline Jaccard >= {t:.2f}, 3 days", items, baseline(items, t))))
-    return max(runs, key=lambda r: r[1].b_f1)
+def best_threshold(items: Sequence[Labelled]) -> float:
+    """The baseline's Jaccard threshold with the best B-cubed F1 on ``items`` (the dev half)."""
+    runs = [(k / 50, score("", items, baseline(items, k / 50)).b_f1) for k in range(2, 40)]
+    return max(runs, key=lambda r: r[1])[0]
 
 
 @pytest.fixture(scope="module")
 def story_set(corpus_dir: Path) -> list[Labelled]:
     return load_story_set(corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def halves(story_set: list[Labelled]) -> dict[str, list[Labelled]]:
+    return split(story_set)
+
+
+@pytest.fixture(scope="module")
+def measured(halves: dict[str, list[Labelled]]) -> dict[str, tuple[Scores, Scores]]:
+    """(clusterer, baseline) scores per half; the baseline's threshold chosen on dev."""
+    t = best_threshold(halves["dev"])
+    out = {}
+    for name, items in halves.items():
+        ours = score(f"stories, {name}", items, cluster(items))
+        base = score(f"baseline J>={t:.2f} 3 days, {name}", items, baseline(items, t))
+        out[name] = (ours, base)
+    return out
 
 
 def test_story_set_is_big_and_bilingual(story_set: list[Labelled]) -> None:
@@ -193,26 +235,48 @@ def test_story_set_is_big_and_bilingual(story_set: list[Labelled]) -> None:
     assert len({x.entry.id for x in story_set}) == len(story_set)
 
 
-def test_clusterer_beats_the_lexical_baseline_and_holds_its_floor(
-    story_set: list[Labelled],
+def test_split_is_fixed_balanced_and_keeps_families_together(
+    halves: dict[str, list[Labelled]],
 ) -> None:
-    ours = score("stories (assign, default settings)", story_set, cluster(story_set))
-    _, base = best_baseline(story_set)
-    print(f"\n{len(story_set)} labelled items\n{HEADER}\n{ours.row()}\n{base.row()}")
-    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision
-    assert ours.de_en_recall > base.de_en_recall
-    assert ours.b_f1 >= FLOOR_BCUBED_F1, ours
-    assert ours.pair_precision >= FLOOR_PAIR_PRECISION, ours
-    assert ours.de_en_recall >= FLOOR_DE_EN_RECALL, ours
+    dev, test = halves["dev"], halves["test"]
+    assert len(dev) + len(test) == len(halves["all"])
+    assert 0.4 <= len(test) / len(halves["all"]) <= 0.6
+    assert not {family(x.story) for x in dev} & {family(x.story) for x in test}
+    for items in (dev, test):
+        langs: dict[str, set[str]] = defaultdict(set)
+        for x in items:
+            langs[x.story].add(x.entry.language[:2])
+        assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 15
+    # Fixed by the story ids alone: the same ids always land in the same half.
+    assert half("kirk-killed") == half("kirk-suspect-arrested")
+
+
+def test_clusterer_beats_the_lexical_baseline_and_holds_its_floor(
+    measured: dict[str, tuple[Scores, Scores]], halves: dict[str, list[Labelled]]
+) -> None:
+    print(f"\n{HEADER}")
+    for name in ("dev", "test", "all"):
+        ours, base = measured[name]
+        print(f"{ours.row()}\n{base.row()}")
+    for name in ("test", "all"):
+        ours, base = measured[name]
+        assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision, name
+        assert ours.de_en_recall > base.de_en_recall, name
+        floor = FLOORS[name]
+        assert ours.b_f1 >= floor["b_f1"], ours
+        assert ours.pair_precision >= floor["pair_precision"], ours
+        assert ours.de_en_recall >= floor["de_en_recall"], ours
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue targets not reached yet (measured B3 F1 0.933, pair P 0.864, DE-EN 0.667); "
-    "strict: when they pass, drop this mark",
+    reason="issue targets not reached on the held-out half (measured B3 F1 0.936, pair P 0.873, "
+    "DE-EN 0.731; dev 0.951 / 0.971 / 0.725); strict: when they pass, drop this mark",
 )
-def test_clusterer_reaches_the_issue_targets(story_set: list[Labelled]) -> None:
-    ours = score("stories", story_set, cluster(story_set))
+def test_clusterer_reaches_the_issue_targets_on_held_out(
+    measured: dict[str, tuple[Scores, Scores]],
+) -> None:
+    ours, _ = measured["test"]
     assert ours.b_f1 >= TARGET_BCUBED_F1, ours
     assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
     assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
