@@ -28,18 +28,14 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.config import Settings
-from monitor.deliver import Deliverer
-from monitor.digest import build_digest
-from monitor.model import Entry, FeedState, Hit, Match
+from monitor.config.channels import EmailChannelSettings, SlackChannelSettings, SubscriptionSettings
+from monitor.config.settings import Settings
+from monitor.delivery.deliver import Deliverer
+from monitor.delivery.digest import build_digest
+from monitor.delivery.render import Renderer
+from monitor.model import Entry, FeedState, Hit, Match, RenderedMessage
 from monitor.notify.email import EmailChannel
-from monitor.notify.settings import (
-    EmailChannelSettings,
-    SlackChannelSettings,
-    SubscriptionSettings,
-)
 from monitor.notify.slack import SlackChannel
-from monitor.render import RenderedMessage, Renderer
 from monitor.store import open_storage
 from tests.fixtures.http_sink import HttpSink
 from tests.fixtures.smtp_server import SmtpServer, start

@@ -128,8 +128,8 @@ def cpu_seconds() -> float:
 
 
 async def two_polls(config: Path) -> tuple[Any, float, float, Any, float, float]:
-    from monitor.config import load_settings
-    from monitor.service import Service
+    from monitor.app.service import Service
+    from monitor.config.settings import load_settings
 
     settings = load_settings(config)
     async with Service(settings) as svc:

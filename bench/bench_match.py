@@ -25,11 +25,12 @@ from rapidfuzz import fuzz
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from monitor.match import Matcher, compile_rules  # noqa: E402
+from monitor.matching.loader import load_rules  # noqa: E402
+from monitor.matching.match import Matcher, compile_rules  # noqa: E402
+from monitor.matching.rules import Concept, Rule, RuleSet  # noqa: E402
+from monitor.matching.text import fold  # noqa: E402
 from monitor.model import Entry  # noqa: E402
 from monitor.resources import shipped_rules_dir  # noqa: E402
-from monitor.rules import Concept, Rule, RuleSet, load_rules  # noqa: E402
-from monitor.text import fold  # noqa: E402
 from tests.test_eval import Item, evaluate, load_eval, table  # noqa: E402
 
 N_ENTRIES = 25_000
@@ -115,7 +116,10 @@ def timed(label: str, fn: Callable[[Entry], object], entries: Sequence[Entry]) -
 def quality(rules: RuleSet, items: list[Item]) -> None:
     matcher = compile_rules(rules)
     runs: list[tuple[str, Callable[[Item], set[str]]]] = [
-        ("shipped pack (monitor.match)", lambda i: {m.rule_id for m in matcher.match(i.entry())}),
+        (
+            "shipped pack (monitor.matching.match)",
+            lambda i: {m.rule_id for m in matcher.match(i.entry())},
+        ),
     ]
     for name, hit in (("keywords: substring", substring), ("partial_ratio >= 85", partial)):
         on_text = baseline(rules, hit)

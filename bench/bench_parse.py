@@ -25,8 +25,8 @@ from pathlib import Path
 
 import feedparser
 
-from monitor import fastparse
-from monitor.parse import parse_feed
+from monitor.ingest import fastparse
+from monitor.ingest.parse import parse_feed
 
 HERE = Path(__file__).resolve().parent
 NOW = datetime(2026, 9, 1, tzinfo=UTC)

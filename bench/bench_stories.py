@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from monitor.matching.text import fold, tokens  # noqa: E402
 from monitor.stories import StoryEntry, Window, assign  # noqa: E402
-from monitor.text import fold, tokens  # noqa: E402
 
 UNDATED = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.errors import MonitorError  # noqa: E402
-from monitor.workers import InlineParser, ParseJob, ProcessParser, make_parser  # noqa: E402
+from monitor.ingest.workers import InlineParser, ParseJob, ProcessParser, make_parser  # noqa: E402
 
 CORPUS = Path(os.environ.get("MONITOR_SHARED", REPO.parent / "shared")) / "corpus" / "feeds"
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

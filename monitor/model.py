@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, Literal
 
 __all__ = [
     "DEFAULT_MAX_NEW_ENTRIES",
@@ -165,3 +166,78 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+class DeliveryKind(StrEnum):
+    ALERT = "alert"
+    DIGEST = "digest"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    """A digest that was never sent: a newer digest of the subscription carries its items."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int | None
+    kind: DeliveryKind
+    subscription: str
+    channel: str
+    key: str
+    """Stable per delivery: Message-ID, file name, idempotency key."""
+    created: datetime
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt: datetime | None = None
+    """None: due at once."""
+    sent_at: datetime | None = None
+    since: datetime | None = None
+    """Digests: where the scan for its matches started (a superseding digest reaches back)."""
+    due: datetime | None = None
+    """Digests: the scheduled time (period end) it was made for."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionMark:
+    """What the store remembers per subscription between runs."""
+
+    name: str
+    first_seen: datetime
+    """Alerts start here: a new subscription is not flooded with the stored history."""
+    digest_since: datetime | None = None
+    """Where the next digest's scan for matches starts (the last digest's period end)."""
+    digest_until: datetime | None = None
+    """Period end of the last digest made (or of the last slot that had nothing to send)."""
+    digest_seq: int = 0
+    """Counts digests made; a write expecting an older value lost a race and is refused."""
+    alerts_until: datetime | None = None
+    """Matches recorded before this were already considered for alerts."""
+
+
+ItemKey = tuple[str, str, str]
+"""(feed_url, entry_id, rule_id): one match, as an alert or a digest contains it."""
+
+
+MessageKind = Literal["alert", "digest"]
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """One message, ready for every channel kind. ``data`` is JSON-able (webhook, file)."""
+
+    kind: MessageKind
+    subject: str
+    text: str
+    html: str
+    slack_payloads: list[dict[str, Any]]
+    data: dict[str, Any]
+    created: datetime
+    """The ``now`` the message was rendered for (used as the email Date)."""
+    template: str = ""
+    """Which template set, language and kind rendered it, e.g. "default/de/digest"."""

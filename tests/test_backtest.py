@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from monitor.backtest import backtest
 from monitor.cli import cli
-from monitor.match import compile_rules
+from monitor.matching.backtest import backtest
+from monitor.matching.loader import load_rules
+from monitor.matching.match import compile_rules
 from monitor.model import Entry, FeedState, Match
-from monitor.rules import load_rules
 from monitor.store import Storage, open_storage
 from tests.fixtures.storage import sqlite_url
 

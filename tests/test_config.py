@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings
+from monitor.config.settings import load_settings
 from monitor.errors import ConfigError
 
 

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from monitor.config import Settings
-from monitor.deliver import SCAN_OVERLAP, Deliverer, decode_message
+from monitor.app.service import Service
+from monitor.config.settings import Settings
+from monitor.delivery.deliver import SCAN_OVERLAP, Deliverer, decode_message
 from monitor.errors import ConfigError
-from monitor.model import Entry, FeedState, Hit, Match, Priority
-from monitor.outbox import DeliveryKind, DeliveryState
-from monitor.service import Service
+from monitor.model import DeliveryKind, DeliveryState, Entry, FeedState, Hit, Match, Priority
 from monitor.store.sql import SQLStorage
 from tests.fixtures.http_sink import HttpSink, Reply
 from tests.fixtures.smtp_server import SmtpServer, start

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from monitor.digest import TITLE_WIDTH, build_alert, build_alerts, build_digest, cut
+from monitor.config.channels import NotifySettings, SubscriptionSettings
+from monitor.delivery.digest import TITLE_WIDTH, build_alert, build_alerts, build_digest, cut
 from monitor.model import Entry, Hit, Match
-from monitor.notify.settings import NotifySettings, SubscriptionSettings
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)
 FEED = "https://news.example.org/rohstoffe.xml"

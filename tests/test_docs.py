@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from monitor.config import Settings, settings_from_document
-from monitor.notify import settings as notify_settings
-from monitor.yamlfile import parse_yaml
+from monitor.config import channels as notify_settings
+from monitor.config.settings import Settings, settings_from_document
+from monitor.config.yamlfile import parse_yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

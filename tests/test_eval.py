@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.match import compile_rules
+from monitor.matching.loader import load_rules
+from monitor.matching.match import compile_rules
 from monitor.model import Entry
 from monitor.resources import shipped_rules_dir
-from monitor.rules import load_rules
 
 LABELS_FILE = Path(__file__).parent / "data" / "eval" / "labels.jsonl"
 MAX_SUMMARY = 500

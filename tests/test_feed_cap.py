@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings
+from monitor.config.settings import load_settings
 from monitor.errors import ConfigError
 from monitor.store import open_storage
 from tests.fixtures.feed_server import FeedServer

@@ -15,8 +15,8 @@ import pytest
 
 from monitor import USER_AGENT
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, FetchLimits, FetchResult
-from monitor.httpcodec import body_hash, parse_max_age, parse_retry_after
+from monitor.ingest.fetch import Fetcher, FetchLimits, FetchResult
+from monitor.ingest.httpcodec import body_hash, parse_max_age, parse_retry_after
 from tests.fixtures.feed_server import (
     ATOM,
     BOMB_SIZE,

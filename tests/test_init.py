@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_settings
+from monitor.config.settings import load_settings
+from monitor.matching.loader import load_rules
 from monitor.resources import describe_rule_paths, shipped_rules_dir
-from monitor.rules import load_rules
 from tests.fixtures.feed_server import FeedServer
 from tests.support import TUNGSTEN_FEED, add_feed_to_starter, matched_rules
 

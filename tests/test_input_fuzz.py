@@ -23,9 +23,9 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import load_settings
+from monitor.config.settings import load_settings
 from monitor.errors import ConfigError, MonitorError
-from monitor.rules import check_rules
+from monitor.matching.loader import check_rules
 from tests.test_docs import readme_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import click
 import pytest
 
 from monitor.cli import cli
-from monitor.config import load_settings
+from monitor.config.settings import load_settings
 from monitor.errors import ConfigError
 from tests.fixtures.feed_server import FeedServer
 from tests.test_cli_ingest import EXAMPLE

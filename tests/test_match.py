@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.match import Matcher, compile_rules
+from monitor.matching.loader import load_rules
+from monitor.matching.match import Matcher, compile_rules
+from monitor.matching.rules import RuleSet
 from monitor.model import Entry, Priority
 from monitor.resources import shipped_rules_dir
-from monitor.rules import RuleSet, load_rules
 
 NOW = datetime(2026, 1, 11, tzinfo=UTC)
 

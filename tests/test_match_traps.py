@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from rapidfuzz import fuzz
 
-from monitor.match import Matcher, compile_rules
+from monitor.matching.loader import load_rules
+from monitor.matching.match import Matcher, compile_rules
 from monitor.model import Entry
 from monitor.resources import shipped_rules_dir
-from monitor.rules import load_rules
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.channels import EmailChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.base import Channel
 from monitor.notify.email import EmailChannel
 from monitor.notify.registry import build_channel
-from monitor.notify.settings import EmailChannelSettings
-from monitor.render import RenderedMessage
 from tests.fixtures.smtp_server import PASSWORD, USER, SmtpServer, free_port, start
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)

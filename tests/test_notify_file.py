@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.channels import FileChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.file import FileChannel
 from monitor.notify.registry import build_channel
-from monitor.notify.settings import FileChannelSettings
-from monitor.render import RenderedMessage
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)
 MESSAGE = RenderedMessage(

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.digest import build_digest
+from monitor.config.channels import SlackChannelSettings, SubscriptionSettings
+from monitor.delivery.digest import build_digest
+from monitor.delivery.render import Renderer
 from monitor.errors import DeliveryError
-from monitor.model import Entry, Hit, Match
+from monitor.model import Entry, Hit, Match, RenderedMessage
 from monitor.notify.registry import build_channel
-from monitor.notify.settings import SlackChannelSettings, SubscriptionSettings
 from monitor.notify.slack import SlackChannel
-from monitor.render import RenderedMessage, Renderer
 from tests.fixtures.http_sink import HttpSink, Reply
 from tests.fixtures.smtp_server import free_port
 

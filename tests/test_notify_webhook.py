@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.config.channels import AppriseChannelSettings, WebhookChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.apprise import AppriseChannel
 from monitor.notify.registry import build_channel
-from monitor.notify.settings import AppriseChannelSettings, WebhookChannelSettings
 from monitor.notify.webhook import WebhookChannel
-from monitor.render import RenderedMessage
 from tests.fixtures.http_sink import HttpSink, Reply
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)

@@ -10,15 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import DeliveryError
-from monitor.notify.email import EmailChannel
-from monitor.notify.file import FileChannel
-from monitor.notify.settings import EmailChannelSettings, FileChannelSettings
-from monitor.outbox import (
+from monitor.config.channels import EmailChannelSettings, FileChannelSettings
+from monitor.delivery.outbox import (
     BACKOFF_CAP,
-    Delivery,
-    DeliveryKind,
-    DeliveryState,
     alert_key,
     backoff_delay,
     claim,
@@ -29,7 +23,10 @@ from monitor.outbox import (
     next_attempt_after_failure,
     recover,
 )
-from monitor.render import RenderedMessage
+from monitor.errors import DeliveryError
+from monitor.model import Delivery, DeliveryKind, DeliveryState, RenderedMessage
+from monitor.notify.email import EmailChannel
+from monitor.notify.file import FileChannel
 from tests.fixtures.smtp_server import SmtpServer, free_port, start
 
 T0 = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from monitor.config.channels import SubscriptionSettings
+from monitor.delivery.outbox import (
+    ALERT_MAX_AGE,
+    digest_key,
+    digest_slot,
+    next_digest_time,
+    wants_alert,
+)
 from monitor.model import Priority
-from monitor.notify.settings import SubscriptionSettings
-from monitor.outbox import ALERT_MAX_AGE, digest_key, digest_slot, next_digest_time, wants_alert
 
 WEEKDAYS_7 = "0 7 * * mon-fri"
 BERLIN = "Europe/Berlin"

@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import pytest
 
-import monitor.parse
+import monitor.ingest.parse
 from monitor.errors import ParseError
-from monitor.parse import FUTURE_TOLERANCE, MAX_TEXT_CHARS, Engine, ParsedFeed, parse_feed
+from monitor.ingest.parse import FUTURE_TOLERANCE, MAX_TEXT_CHARS, Engine, ParsedFeed, parse_feed
 
 NOW = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
 URL = "https://example.org/rohstoffe/feed.xml"
@@ -450,14 +450,14 @@ def test_entry_without_anything_is_skipped_not_fatal(parse: Parse) -> None:
 def test_one_entry_raising_is_skipped_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, parse: Parse
 ) -> None:
-    real = monitor.parse._convert_entry
+    real = monitor.ingest.parse._convert_entry
 
     def flaky(raw: Any, ctx: Any) -> Any:
         if raw.get("title") == "kaputt":
             raise RuntimeError("boom")
         return real(raw, ctx)
 
-    monkeypatch.setattr(monitor.parse, "_convert_entry", flaky)
+    monkeypatch.setattr(monitor.ingest.parse, "_convert_entry", flaky)
     items = "".join(
         f"<item><guid>{t}</guid><title>{t}</title></item>" for t in ("a", "kaputt", "b")
     )

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from monitor.errors import ParseError
-from monitor.parse import FUTURE_TOLERANCE, Engine, ParsedFeed, parse_feed
+from monitor.ingest.parse import FUTURE_TOLERANCE, Engine, ParsedFeed, parse_feed
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)  # after the newest corpus item, so real dates survive
 SLOW_SECONDS = 3.0

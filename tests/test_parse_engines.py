@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-import monitor.fastparse
+import monitor.ingest.fastparse
 from monitor.errors import ParseError
+from monitor.ingest.parse import ParsedFeed, parse_feed
+from monitor.ingest.workers import ParseJob
 from monitor.model import Entry
-from monitor.parse import ParsedFeed, parse_feed
-from monitor.workers import ParseJob
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
 URL = "https://example.org/feed.xml"
@@ -38,7 +38,10 @@ pytestmark = pytest.mark.usefixtures("fast_engine")
 def fast_engine() -> None:
     from tests.fixtures.resources import need
 
-    need(monitor.fastparse.available(), "feedparser-rs is not installed (pip install -e '.[fast]')")
+    need(
+        monitor.ingest.fastparse.available(),
+        "feedparser-rs is not installed (pip install -e '.[fast]')",
+    )
 
 
 def fell_back(feed: ParsedFeed) -> bool:
@@ -128,14 +131,14 @@ def test_the_fast_engine_parses_without_feedparser(monkeypatch: pytest.MonkeyPat
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("feedparser was called")
 
-    monkeypatch.setattr("monitor.parse.feedparser.parse", refuse)
+    monkeypatch.setattr("monitor.ingest.parse.feedparser.parse", refuse)
     feed = parse_feed(FEED, feed_url=URL, now=NOW, engine="feedparser-rs")
     assert [e.title for e in feed.entries] == ["Lithium"]
     assert feed.warnings == ()
 
 
 def test_not_installed_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(monitor.fastparse, "_lib", None)
+    monkeypatch.setattr(monitor.ingest.fastparse, "_lib", None)
     feed = parse_feed(FEED, feed_url=URL, now=NOW, engine="feedparser-rs")
     assert [e.title for e in feed.entries] == ["Lithium"]
     assert feed.warnings == ("feedparser-rs is not installed: parsed with feedparser",)
@@ -143,12 +146,12 @@ def test_not_installed_falls_back_with_a_warning(monkeypatch: pytest.MonkeyPatch
 
 def test_a_raising_library_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     class Broken:
-        ParserLimits = monitor.fastparse._lib.ParserLimits
+        ParserLimits = monitor.ingest.fastparse._lib.ParserLimits
 
         def parse_with_limits(self, *args: object, **kwargs: object) -> None:
             raise RuntimeError("panic in Rust")
 
-    monkeypatch.setattr(monitor.fastparse, "_lib", Broken())
+    monkeypatch.setattr(monitor.ingest.fastparse, "_lib", Broken())
     feed = parse_feed(FEED, feed_url=URL, now=NOW, engine="feedparser-rs")
     assert [e.title for e in feed.entries] == ["Lithium"]
     assert any("panic in Rust" in w and "parsed with feedparser" in w for w in feed.warnings)
@@ -158,7 +161,7 @@ def test_a_bug_in_the_shim_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(e: object, shape: object) -> None:
         raise KeyError("oops")
 
-    monkeypatch.setattr(monitor.fastparse, "_entry", broken)
+    monkeypatch.setattr(monitor.ingest.fastparse, "_entry", broken)
     feed = parse_feed(FEED, feed_url=URL, now=NOW, engine="feedparser-rs")
     assert [e.title for e in feed.entries] == ["Lithium"]
     assert any("KeyError" in w for w in feed.warnings)

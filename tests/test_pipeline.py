@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from monitor.fetch import Fetcher, FetchLimits
+from monitor.app.pipeline import Pipeline, PollReport
+from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.model import UTC, Feed
-from monitor.pipeline import Pipeline, PollReport
 from monitor.store import Storage
 from tests.fixtures.feed_server import ATOM, RSS, FeedServer
 
@@ -221,8 +221,8 @@ def test_restart_ingests_nothing_twice(
 
 
 def test_big_cycles_parse_in_worker_processes(harness: Harness, feed_server: FeedServer) -> None:
-    from monitor.pipeline import POOL_MIN_FEEDS
-    from monitor.workers import ProcessParser
+    from monitor.app.pipeline import POOL_MIN_FEEDS
+    from monitor.ingest.workers import ProcessParser
 
     feeds = []
     for i in range(POOL_MIN_FEEDS):

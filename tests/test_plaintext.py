@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.plaintext import MAX_INPUT_CHARS, fold_whitespace, html_to_text, truncate
+from monitor.ingest.plaintext import MAX_INPUT_CHARS, fold_whitespace, html_to_text, truncate
 
 
 @pytest.mark.parametrize(

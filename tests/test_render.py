@@ -11,14 +11,19 @@ from typing import Literal
 
 import pytest
 
-from monitor.digest import Digest, build_alert, build_digest
+from monitor.config.channels import SubscriptionSettings
+from monitor.delivery.digest import Digest, build_alert, build_digest
+from monitor.delivery.l10n import format_datetime, format_number
+from monitor.delivery.render import Renderer
+from monitor.delivery.slack_blocks import (
+    SLACK_MAX_BLOCKS,
+    SLACK_MAX_HEADER,
+    SLACK_MAX_SECTION,
+    safe_url,
+)
 from monitor.errors import TemplateError
-from monitor.l10n import format_datetime, format_number
-from monitor.model import Entry, Hit, Match
-from monitor.notify.settings import SubscriptionSettings
-from monitor.render import RenderedMessage, Renderer
+from monitor.model import Entry, Hit, Match, RenderedMessage
 from monitor.resources import shipped_templates_dir
-from monitor.slack_blocks import SLACK_MAX_BLOCKS, SLACK_MAX_HEADER, SLACK_MAX_SECTION, safe_url
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)
 FEED = "https://news.example.org/feed.xml"

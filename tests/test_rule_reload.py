@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.app.service import RuleBook
 from monitor.errors import RuleError
 from monitor.model import Entry
-from monitor.service import RuleBook
 from tests.support import wait_for
 
 RULE = """
@@ -126,8 +126,8 @@ def test_sighup_reloads_the_rules_in_the_daemon(tmp_path: Path) -> None:
 def test_a_reload_that_drops_a_subscribed_rule_is_rejected(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from monitor.config import Settings
-    from monitor.service import check_subscription_rules
+    from monitor.app.service import check_subscription_rules
+    from monitor.config.settings import Settings
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULE, encoding="utf-8")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
+from monitor.matching.loader import check_rules, load_rules
 from monitor.model import Priority
 from monitor.resources import shipped_rules_dir
-from monitor.rules import check_rules, load_rules
 
 REQUIRED_IDS = {
     "seltene-erden",

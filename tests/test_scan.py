@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.match import Matcher, compile_rules
+from monitor.matching.loader import load_rules
+from monitor.matching.match import Matcher, compile_rules
+from monitor.matching.rules import Concept, Rule, RuleSet, Variant
+from monitor.matching.scan import KEY_LEN, Scanner, Unit
+from monitor.matching.text import TOKEN_RE, fold, is_phrase_gap
 from monitor.resources import shipped_rules_dir
-from monitor.rules import Concept, Rule, RuleSet, Variant, load_rules
-from monitor.scan import KEY_LEN, Scanner, Unit
-from monitor.text import TOKEN_RE, fold, is_phrase_gap
 
 _Found = set[tuple[int, int, int, float]]
 

@@ -1,4 +1,4 @@
-"""monitor.schedule: the polling policy, as examples and as properties (hypothesis)."""
+"""monitor.ingest.schedule: the polling policy, as examples and as properties (hypothesis)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.model import Feed
-from monitor.schedule import (
+from monitor.ingest.schedule import (
     STARTUP_SPREAD,
     PollPolicy,
     initial_schedule,
     next_poll_after_error,
     next_poll_after_success,
 )
+from monitor.model import Feed
 
 NOW = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

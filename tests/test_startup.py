@@ -20,8 +20,8 @@ DEFERRED = (
     "css_inline",
     "jinja2",
     "psycopg",
-    "monitor.deliver",
-    "monitor.render",
+    "monitor.delivery.deliver",
+    "monitor.delivery.render",
     "monitor.notify.email",
     "monitor.cli.matching",
     "monitor.cli.backtest",
@@ -66,7 +66,11 @@ subscriptions:
     try:
         wait_for(lambda: " poll feed=" in log.read_text(), timeout=30)
         # The delivery stack comes after the poll, with the first delivery run.
-        wait_for(lambda: re.search(r"\|\s*monitor\.deliver$", log.read_text(), re.M) is not None)
+        wait_for(
+            lambda: (
+                re.search(r"\|\s*monitor\.delivery\.deliver$", log.read_text(), re.M) is not None
+            )
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
@@ -76,7 +80,7 @@ subscriptions:
     text = log.read_text()
     before_poll = text[: text.index(" poll feed=")]
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", before_poll, re.M))
-    assert "monitor.pipeline" in imported and "feedparser" in imported  # what a poll needs
+    assert "monitor.app.pipeline" in imported and "feedparser" in imported  # what a poll needs
     early = sorted(m for m in imported if m.split(".")[0] in DEFERRED or m in DEFERRED)
     assert early == []
     assert "Traceback" not in text

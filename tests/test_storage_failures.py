@@ -14,8 +14,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.ingest.parse import Engine, parse_feed
 from monitor.model import Entry, FeedState
-from monitor.parse import Engine, parse_feed
 from monitor.store import open_storage
 from monitor.store.sql import SQLStorage
 from tests.fixtures.feed_server import FeedServer

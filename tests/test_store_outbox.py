@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model import Entry, FeedState, Match
-from monitor.outbox import Delivery, DeliveryKind, DeliveryState, claim, mark_sent
+from monitor.delivery.outbox import claim, mark_sent
+from monitor.model import Delivery, DeliveryKind, DeliveryState, Entry, FeedState, Match
 from monitor.store import SCHEMA_VERSION, open_storage
 from monitor.store.schema import MIGRATIONS
 from monitor.store.sql import SQLStorage

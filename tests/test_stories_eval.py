@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.matching.text import fold, tokens
 from monitor.stories import StoryEntry, Window, assign
-from monitor.text import fold, tokens
 from tests.test_eval import excerpt, text_hash
 
 LABELS_FILE = Path(__file__).parent / "data" / "stories" / "labels.jsonl"

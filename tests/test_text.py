@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text import TOKEN_RE, fold, fold_with_offsets, is_phrase_gap, tokens
+from monitor.matching.text import TOKEN_RE, fold, fold_with_offsets, is_phrase_gap, tokens
 
 
 @pytest.mark.parametrize(

@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 import monitor
-from monitor.config import Settings
+from monitor.app.service import Service
+from monitor.config.settings import Settings
 from monitor.errors import ConfigError, DeliveryError, FetchError, MonitorError, RuleError
+from monitor.ingest.parse import parse_feed
+from monitor.ingest.workers import ParseJob, ProcessParser, make_parser
 from monitor.model import UTC
-from monitor.parse import parse_feed
-from monitor.service import Service
-from monitor.workers import ParseJob, ProcessParser, make_parser
 from tests.fixtures.feed_server import RSS, FeedServer
 from tests.support import wait_for
 

@@ -12,7 +12,7 @@ import click
 from monitor import __version__
 
 if TYPE_CHECKING:
-    from monitor.config import Settings
+    from monitor.config.settings import Settings
 
 
 @dataclass
@@ -25,7 +25,7 @@ class CliContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from monitor.config import load_settings
+            from monitor.config.settings import load_settings
 
             self._settings = load_settings(self.config_path)
         return self._settings

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from monitor.backtest import Backtest, Change, backtest
 from monitor.cli.app import cli, echo_json
 from monitor.cli.matching import clip, iso, load_matcher, read_store, rule_paths_of, settings_of
-from monitor.units import parse_duration
+from monitor.config.units import parse_duration
+from monitor.matching.backtest import Backtest, Change, backtest
 
 
 @cli.command("backtest")

@@ -17,16 +17,16 @@ from monitor.errors import ConfigError
 from monitor.model import UTC
 
 if TYPE_CHECKING:
-    from monitor.deliver import DigestOutcome, SendReport
-    from monitor.notify.settings import SubscriptionSettings
-    from monitor.outbox import Delivery
-    from monitor.service import Service
+    from monitor.app.service import Service
+    from monitor.config.channels import SubscriptionSettings
+    from monitor.delivery.deliver import DigestOutcome, SendReport
+    from monitor.model import Delivery
 
 
 @contextmanager
 def _service(ctx: CliContext) -> Iterator[Service]:
     from monitor import logs
-    from monitor.service import Service
+    from monitor.app.service import Service
 
     settings = ctx.settings
     logs.setup(settings.log.format, "warning")
@@ -183,8 +183,8 @@ def deliveries(
     retry_ids: tuple[int, ...],
 ) -> None:
     """The outbox: alerts and digests with their state, attempts and last error, newest first."""
-    from monitor.deliver import describe
-    from monitor.outbox import DeliveryState
+    from monitor.delivery.deliver import describe
+    from monitor.model import DeliveryState
     from monitor.store import open_storage
 
     settings = ctx.settings

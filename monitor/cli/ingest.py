@@ -13,7 +13,7 @@ import click
 
 from monitor import logs
 from monitor.cli.app import CliContext, cli, echo_json, pass_ctx
-from monitor.config import Settings, require_feeds
+from monitor.config.settings import Settings, require_feeds
 from monitor.model import UTC
 
 
@@ -38,8 +38,8 @@ def run(ctx: CliContext, verbose: bool) -> None:
     early: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum)))
-    from monitor.daemon import run_daemon
-    from monitor.service import Service
+    from monitor.app.daemon import run_daemon
+    from monitor.app.service import Service
 
     settings = ctx.settings
     _setup_logs(settings, verbose)
@@ -68,8 +68,8 @@ def _no_feeds(settings: Settings) -> str:
 def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bool) -> None:
     """Run one cycle (for cron): poll the feeds that are due, store and match new entries,
     send immediate alerts, then every digest whose time has come."""
+    from monitor.app.service import Service
     from monitor.cli.delivery import print_delivery_run
-    from monitor.service import Service
 
     settings = ctx.settings
     require_feeds(settings)
@@ -175,7 +175,7 @@ def _clip(text: str, width: int) -> str:
 def status(ctx: CliContext, fmt: str) -> None:
     """Every feed: last success, last error, error count, next poll, stored entries; and the
     outbox: pending and failed deliveries."""
-    from monitor.outbox import DeliveryState
+    from monitor.model import DeliveryState
     from monitor.secrets import redact
     from monitor.store import open_storage
 
@@ -260,8 +260,8 @@ def feeds() -> None:
 @pass_ctx
 def feeds_list(ctx: CliContext) -> None:
     """The configured feeds (inline and from OPML) with their effective settings."""
+    from monitor.config.units import format_duration
     from monitor.secrets import redact
-    from monitor.units import format_duration
 
     for feed in ctx.settings.feed_list():
         extra = [f"every {format_duration(feed.interval)}"]
@@ -277,7 +277,7 @@ def feeds_list(ctx: CliContext) -> None:
 @pass_ctx
 def feeds_export(ctx: CliContext, output: Path | None) -> None:
     """Write the configured feeds as OPML (stdout, or --output FILE)."""
-    from monitor.opml import write_opml
+    from monitor.config.opml import write_opml
 
     text = write_opml(ctx.settings.feed_list())
     if output is None:
@@ -299,9 +299,9 @@ def feeds_export(ctx: CliContext, output: Path | None) -> None:
 @pass_ctx
 def feeds_import(ctx: CliContext, source: Path, into: Path | None) -> None:
     """Merge the feeds of an OPML file into the config's OPML feed list (duplicates skipped)."""
-    from monitor.config import FeedSettings
-    from monitor.opml import read_opml, write_opml
-    from monitor.units import parse_duration
+    from monitor.config.feeds import FeedSettings
+    from monitor.config.opml import read_opml, write_opml
+    from monitor.config.units import parse_duration
 
     settings = ctx.settings
     if into is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.app import cli
-from monitor.starter import CONFIG_NAME, RULES_DIR, write_starter
+from monitor.config.starter import CONFIG_NAME, RULES_DIR, write_starter
 
 
 @cli.command("init")

@@ -8,37 +8,33 @@ database or the entry is not there.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
 
 from monitor.cli.app import CliContext, cli, echo_json
-from monitor.errors import MonitorError, RuleError
-from monitor.match import Explanation, Matcher, compile_rules
-from monitor.model import FIELDS, Entry, Hit, Match, as_utc
+from monitor.errors import RuleError
+from monitor.matching.loader import check_rules, load_rules
+from monitor.matching.match import Matcher, compile_rules
+from monitor.model import FIELDS, Entry
 from monitor.resources import SHIPPED_RULES, describe_rule_paths, rule_path, shipped_rules_dir
-from monitor.rules import check_rules, load_rules
 from monitor.store import Storage, open_storage
 
 if TYPE_CHECKING:
-    from monitor.config import Settings
+    from monitor.config.settings import Settings
+from monitor.ingest.inputs import InputError, read_input
+from monitor.matching.explain import explanation_json, explanation_text, match_json, table_row
 
 _RULES_HELP = (
     f"Rule file or directory, or {SHIPPED_RULES!r} for the shipped pack (repeatable; default: "
     "the rules in monitor.yaml)."
 )
-_JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class _InputError(Exception):
-    """One input (or one line of it) could not be read; the others go on."""
 
 
 def rule_paths_of(ctx: click.Context, given: Sequence[str]) -> list[Path]:
@@ -59,140 +55,9 @@ def load_matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
 
 
 # --- reading entries ---------------------------------------------------------------------------
-def _entry_from_json(obj: Any, where: str, now: datetime) -> Entry:
-    if not isinstance(obj, dict):
-        raise _InputError(f"{where}: expected a JSON object, found {type(obj).__name__}")
-    entry_id = obj.get("id")
-    if not isinstance(entry_id, str | int) or isinstance(entry_id, bool) or entry_id == "":
-        raise _InputError(f"{where}: key 'id' is missing or not a string")
-    texts: dict[str, str] = {}
-    for key in (*FIELDS, "link", "language"):
-        value = obj.get(key)
-        if value is not None and not isinstance(value, str):
-            raise _InputError(
-                f"{where}: key {key!r} must be a string, found {type(value).__name__}"
-            )
-        texts[key] = value or ""
-    published = now
-    raw = obj.get("published")
-    if raw:
-        try:
-            published = as_utc(datetime.fromisoformat(str(raw).replace("Z", "+00:00")))
-        except ValueError:
-            raise _InputError(
-                f"{where}: key 'published' is not an ISO 8601 date: {raw!r}"
-            ) from None
-    return Entry(
-        feed_url=where.rsplit(":", 1)[0],
-        id=str(entry_id),
-        title=texts["title"],
-        link=texts["link"] or None,
-        summary=texts["summary"],
-        content=texts["content"],
-        published=published,
-        language=texts["language"] or None,
-    )
-
-
-def _jsonl_entries(stream: IO[str], name: str, now: datetime, errors: list[str]) -> Iterator[Entry]:
-    for lineno, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        where = f"{name}:{lineno}"
-        try:
-            yield _entry_from_json(json.loads(line), where, now)
-        except json.JSONDecodeError as exc:
-            errors.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-        except _InputError as exc:
-            errors.append(str(exc))
-
-
-def _feed_entries(source: str, content: bytes, now: datetime) -> list[Entry]:
-    try:
-        from monitor.parse import parse_feed
-    except ImportError:
-        raise _InputError(
-            f"{source}: feed input not supported yet (monitor.parse missing)"
-        ) from None
-    try:
-        return list(parse_feed(content, feed_url=source, now=now).entries)
-    except MonitorError as exc:
-        raise _InputError(str(exc)) from None
-
-
-def _fetch(url: str) -> bytes:
-    try:
-        import asyncio
-
-        from monitor.fetch import Fetcher
-    except ImportError:
-        raise _InputError(f"{url}: URL input not supported yet (monitor.fetch missing)") from None
-
-    async def get() -> bytes:
-        async with Fetcher() as fetcher:
-            result = await fetcher.fetch(url)
-        return result.content or b""
-
-    try:
-        return asyncio.run(get())
-    except MonitorError as exc:
-        raise _InputError(str(exc)) from None
-
-
-def _read_input(source: str, now: datetime, errors: list[str]) -> Iterator[Entry]:
-    """Entries of one input; problems go to ``errors`` (whole-input ones raise _InputError)."""
-    if source == "-":
-        yield from _jsonl_entries(sys.stdin, "<stdin>", now, errors)
-        return
-    if source.startswith(("http://", "https://")):
-        yield from _feed_entries(source, _fetch(source), now)
-        return
-    path = Path(source)
-    try:
-        if path.suffix.lower() in _JSONL_SUFFIXES:
-            with path.open(encoding="utf-8") as fh:
-                yield from _jsonl_entries(fh, source, now, errors)
-            return
-        content = path.read_bytes()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _InputError(f"{source}: cannot read: {exc}") from None
-    yield from _feed_entries(source, content, now)
 
 
 # --- output ------------------------------------------------------------------------------------
-def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "concept": hit.concept,
-        "variant": hit.variant,
-        "field": hit.field,
-        "start": hit.start,
-        "end": hit.end,
-        "text": hit.text,
-        "similarity": hit.similarity,
-    }
-
-
-def _match_json(entry: Entry, matches: Sequence[Match]) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "matches": [
-            {
-                "rule": m.rule_id,
-                "score": m.score,
-                "priority": m.priority.value,
-                "explanation": [_hit_json(h) for h in m.hits],
-            }
-            for m in matches
-        ],
-    }
-
-
-def _table_row(entry: Entry, matches: Sequence[Match]) -> str:
-    rules = ", ".join(f"{m.rule_id} {m.score}" for m in matches) or "-"
-    title = (entry.title or entry.summary).replace("\n", " ")
-    if len(title) > 70:
-        title = title[:69] + "…"
-    return f"{entry.id[:16]:16}  {rules:44}  {title}"
 
 
 @cli.command("match")
@@ -223,13 +88,13 @@ def match_command(
     for source in inputs:
         errors: list[str] = []
         try:
-            for entry in _read_input(source, now, errors):
+            for entry in read_input(source, now, errors):
                 matches = matcher.match(entry)
                 if fmt == "jsonl":
-                    echo_json(_match_json(entry, matches))
+                    echo_json(match_json(entry, matches))
                 else:
-                    click.echo(_table_row(entry, matches))
-        except _InputError as exc:
+                    click.echo(table_row(entry, matches))
+        except InputError as exc:
             errors.append(str(exc))
         for message in errors:
             click.echo(f"error: {message}", err=True)
@@ -238,62 +103,6 @@ def match_command(
 
 
 # --- explain -----------------------------------------------------------------------------------
-def _highlight(text: str, hits: Sequence[Hit]) -> str:
-    out, pos = [], 0
-    for hit in sorted(hits, key=lambda h: h.start):
-        if hit.start < pos:
-            continue
-        out.append(text[pos : hit.start])
-        out.append(click.style(text[hit.start : hit.end], fg="yellow", bold=True, underline=True))
-        pos = hit.end
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _describe_hit(hit: Hit) -> str:
-    how = "exact" if hit.exact else f"fuzzy {hit.similarity:g}%"
-    return f"{hit.text!r} ({hit.field} {hit.start}:{hit.end}, variant {hit.variant!r}, {how})"
-
-
-def _explanation_text(exp: Explanation, entry: Entry) -> list[str]:
-    verdict = "MATCH" if exp.matched else "no match"
-    lines = [
-        f"rule {exp.rule_id}: {verdict} (score {exp.score}, threshold {exp.threshold}, "
-        f"priority {exp.priority.value})",
-        f"  {exp.reason}",
-    ]
-    for c in exp.concepts:
-        found = "; ".join(_describe_hit(h) for h in c.hits) or "not found"
-        lines.append(f"  {c.role:4} {c.concept:22} {c.strength:4.2f}  {found}")
-        for h in c.excluded:
-            lines.append(f"       {'':22}       excluded by context: {_describe_hit(h)}")
-    for name in FIELDS:
-        text = entry.text(name)
-        if text:
-            shown = [h for c in exp.concepts for h in (*c.hits, *c.excluded) if h.field == name]
-            lines.append(f"  {name}: {_highlight(text, shown)}")
-    return lines
-
-
-def _explanation_json(exp: Explanation) -> dict[str, Any]:
-    return {
-        "rule": exp.rule_id,
-        "matched": exp.matched,
-        "score": exp.score,
-        "threshold": exp.threshold,
-        "priority": exp.priority.value,
-        "reason": exp.reason,
-        "concepts": [
-            {
-                "concept": c.concept,
-                "role": c.role,
-                "strength": round(c.strength, 3),
-                "hits": [_hit_json(h) for h in c.hits],
-                "excluded": [_hit_json(h) for h in c.excluded],
-            }
-            for c in exp.concepts
-        ],
-    }
 
 
 def _check_rule(matcher: Matcher, rule_id: str) -> None:
@@ -368,9 +177,9 @@ def explain_command(
     )
     exp = matcher.explain(entry, rule_id)
     if as_json:
-        echo_json(_explanation_json(exp))
+        echo_json(explanation_json(exp))
     else:
-        for line in _explanation_text(exp, entry):
+        for line in explanation_text(exp, entry):
             click.echo(line)
 
 
@@ -412,7 +221,7 @@ def _explain_stored(
                 {
                     "feed": entry.feed_url,
                     "entry": entry.id,
-                    **_explanation_json(exp),
+                    **explanation_json(exp),
                     "on_record": None if stored is None else {"score": stored.score},
                 }
             )
@@ -423,7 +232,7 @@ def _explain_stored(
         click.echo(f"entry {entry.id} in {entry.feed_url} (first seen {seen})")
         verdict = "no match" if stored is None else f"matched, score {stored.score}"
         click.echo(f"  on record: {verdict}")
-        for line in _explanation_text(exp, entry):
+        for line in explanation_text(exp, entry):
             click.echo(line)
 
 

@@ -1,7 +1,7 @@
 """Channels: the edges where rendered messages leave the process (email, Slack, file, ...).
 
 Every channel implements ``monitor.notify.base.Channel``; ``build_channel`` makes one from its
-settings. Imports are lazy so that the pure core can use ``monitor.notify.settings`` cheaply.
+settings. Imports are lazy so that the pure core can use ``monitor.config.channels`` cheaply.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ services that failed. Apprise reports success as a bool; details go to its own l
 
 from __future__ import annotations
 
+from monitor.config.channels import AppriseChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.base import MemorySentParts, SentParts
-from monitor.notify.settings import AppriseChannelSettings
-from monitor.render import RenderedMessage
 
 __all__ = ["AppriseChannel"]
 

@@ -21,7 +21,7 @@ from monitor.errors import DeliveryError
 if TYPE_CHECKING:
     import httpx
 
-    from monitor.render import RenderedMessage
+    from monitor.model import RenderedMessage
 
 __all__ = [
     "Channel",

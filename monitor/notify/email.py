@@ -14,10 +14,10 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+from monitor.config.channels import EmailChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.base import MemorySentParts, SentParts, safe_key
-from monitor.notify.settings import EmailChannelSettings
-from monitor.render import RenderedMessage
 
 __all__ = ["EmailChannel", "build_email", "message_id"]
 

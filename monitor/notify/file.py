@@ -13,11 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from monitor.config.channels import FileChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.base import safe_key
 from monitor.notify.email import build_email
-from monitor.notify.settings import FileChannelSettings
-from monitor.render import RenderedMessage
 
 __all__ = ["FileChannel", "atomic_write"]
 

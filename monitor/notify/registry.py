@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.notify.base import Channel, SentParts
-from monitor.notify.settings import (
+from monitor.config.channels import (
     AppriseChannelSettings,
     ChannelSettings,
     EmailChannelSettings,
@@ -11,6 +10,7 @@ from monitor.notify.settings import (
     SlackChannelSettings,
     WebhookChannelSettings,
 )
+from monitor.notify.base import Channel, SentParts
 
 __all__ = ["build_channel"]
 

@@ -1,6 +1,6 @@
 """The Slack channel: POST each Block Kit payload of a message to an incoming webhook, in order.
 
-A large digest arrives as several payloads (split by ``monitor.slack_blocks``). Each accepted
+A large digest arrives as several payloads (split in ``delivery.slack_blocks``). Each accepted
 part is remembered under (key, part index + content hash), so a retry after a failure at part 3
 starts at part 3. A short Retry-After is waited out in place (up to ``max_inline_wait`` seconds
 per send); a longer one goes back to the outbox as ``DeliveryError(retry_after=...)``.
@@ -15,10 +15,10 @@ from collections.abc import Callable
 import httpx
 
 from monitor import USER_AGENT
+from monitor.config.channels import SlackChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.base import MemorySentParts, SentParts, http_failure, part_id
-from monitor.notify.settings import SlackChannelSettings
-from monitor.render import RenderedMessage
 
 __all__ = ["SlackChannel"]
 

@@ -1,6 +1,6 @@
 """The webhook channel: one JSON POST of the alert/digest data to any URL.
 
-Body: ``{"key", "subject", "text", ...data}`` (see ``monitor.render.digest_data``), with an
+Body: ``{"key", "subject", "text", ...data}`` (see ``monitor.delivery.render.digest_data``), with an
 ``Idempotency-Key`` header carrying the key so that a receiver can drop a re-sent message.
 """
 
@@ -11,10 +11,10 @@ import json
 import httpx
 
 from monitor import USER_AGENT
+from monitor.config.channels import WebhookChannelSettings
 from monitor.errors import DeliveryError
+from monitor.model import RenderedMessage
 from monitor.notify.base import http_failure
-from monitor.notify.settings import WebhookChannelSettings
-from monitor.render import RenderedMessage
 
 __all__ = ["WebhookChannel", "webhook_body"]
 

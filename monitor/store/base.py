@@ -19,8 +19,17 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol, Self
 
-from monitor.model import Entry, FeedState, IngestResult, Match
-from monitor.outbox import Delivery, DeliveryKind, DeliveryState, ItemKey, SubscriptionMark
+from monitor.model import (
+    Delivery,
+    DeliveryKind,
+    DeliveryState,
+    Entry,
+    FeedState,
+    IngestResult,
+    ItemKey,
+    Match,
+    SubscriptionMark,
+)
 from monitor.store.schema import MIGRATIONS
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -13,8 +13,17 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.model import Entry, FeedState, Hit, Match, Priority
-from monitor.outbox import Delivery, DeliveryKind, DeliveryState, SubscriptionMark
+from monitor.model import (
+    Delivery,
+    DeliveryKind,
+    DeliveryState,
+    Entry,
+    FeedState,
+    Hit,
+    Match,
+    Priority,
+    SubscriptionMark,
+)
 
 __all__ = [
     "DELIVERY_COLUMNS",

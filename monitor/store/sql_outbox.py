@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.errors import StorageError
-from monitor.outbox import Delivery, DeliveryKind, DeliveryState, ItemKey, SubscriptionMark
+from monitor.model import Delivery, DeliveryKind, DeliveryState, ItemKey, SubscriptionMark
 from monitor.store.codec import (
     DELIVERY_COLUMNS,
     SUBSCRIPTION_COLUMNS,

@@ -1,6 +1,6 @@
 """What the clusterer compares: words, concepts and numbers of one entry. Pure.
 
-Text is folded (``monitor.text.fold``), split into tokens, function words dropped and each word
+Text is folded (``matching.text.fold``), split into tokens, function words dropped and each word
 cut to its first ``STEM`` letters (a cheap stem that also merges German inflections:
 "festgenommen"/"festgenommener"). Lexicon concepts (``lexicon.CONCEPTS``) are added as
 ``@concept`` tokens, so German and English reports of one event share them; numbers are
@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from monitor.matching.text import fold, tokens
 from monitor.stories.lexicon import STOPWORDS, build_lookup
 from monitor.stories.model import StoryEntry
-from monitor.text import fold, tokens
 
 __all__ = ["STEM", "Features", "extract"]
 

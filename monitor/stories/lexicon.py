@@ -5,7 +5,7 @@ Names of countries, capitals, leaders, institutions, materials, months and a few
 spelt differently in German and English ("Russland"/"Russia", "Peking"/"Beijing", "Selenskyj"/
 "Zelensky", "Seltene Erden"/"rare earths", "gestorben"/"died"); both map to one concept, so a
 German and an English report of one event share signals without embeddings. Forms are folded
-(``monitor.text.fold``: lower case, umlauts spelt out); a trailing ``*`` makes a form a prefix
+(``matching.text.fold``: lower case, umlauts spelt out); a trailing ``*`` makes a form a prefix
 (German inflection: "russische", "russischen"). Names spelt alike in both languages (Trump,
 Macron, Crans-Montana) need no entry: they match as words.
 """

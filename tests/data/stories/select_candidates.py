@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from monitor.text import fold, tokens
+from monitor.matching.text import fold, tokens
 from tests.test_eval import excerpt
 
 FILES = [

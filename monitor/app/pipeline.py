@@ -16,14 +16,14 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from monitor.errors import FeedError, FetchError, StorageError
-from monitor.fetch import Fetcher, FetchResult
+from monitor.ingest.fetch import Fetcher, FetchResult
+from monitor.ingest.parse import Engine
+from monitor.ingest.plaintext import storable
+from monitor.ingest.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
+from monitor.ingest.workers import FeedParser, InlineParser, ParseJob
 from monitor.logs import event
 from monitor.model import Entry, Feed, FeedState, Match
-from monitor.parse import Engine
-from monitor.plaintext import storable
-from monitor.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.store import Storage
-from monitor.workers import FeedParser, InlineParser, ParseJob
 
 log = logging.getLogger("monitor.poll")
 

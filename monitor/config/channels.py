@@ -1,7 +1,7 @@
 """Validated settings for the ``channels:`` and ``subscriptions:`` sections of monitor.yaml.
 
 Secrets are plain strings here: the config loader expands ``${ENV}`` references before validation.
-``monitor.config`` embeds these models and turns pydantic errors into file/line messages.
+``settings`` embeds these models and turns pydantic errors into file/line messages.
 
 YAML shape::
 
@@ -34,8 +34,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.units import Duration
 from monitor.errors import SettingValueError
-from monitor.units import Duration
 
 __all__ = [
     "AppriseChannelSettings",

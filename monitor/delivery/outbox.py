@@ -32,25 +32,19 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from monitor.config.channels import SubscriptionSettings
 from monitor.errors import DeliveryError
-from monitor.model import Priority
-from monitor.notify.settings import SubscriptionSettings
+from monitor.model import Delivery, DeliveryState, Priority
 
 __all__ = [
     "ALERT_MAX_AGE",
     "DEFAULT_RETRY_FOR",
-    "Delivery",
-    "DeliveryKind",
-    "DeliveryState",
-    "ItemKey",
-    "SubscriptionMark",
     "alert_key",
     "backoff_delay",
     "claim",
@@ -69,62 +63,6 @@ DEFAULT_RETRY_FOR = timedelta(hours=24)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 ERROR_MAX = 1000
-
-
-class DeliveryKind(StrEnum):
-    ALERT = "alert"
-    DIGEST = "digest"
-
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SUPERSEDED = "superseded"
-    """A digest that was never sent: a newer digest of the subscription carries its items."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    id: int | None
-    kind: DeliveryKind
-    subscription: str
-    channel: str
-    key: str
-    """Stable per delivery: Message-ID, file name, idempotency key."""
-    created: datetime
-    state: DeliveryState = DeliveryState.PENDING
-    attempts: int = 0
-    last_error: str | None = None
-    next_attempt: datetime | None = None
-    """None: due at once."""
-    sent_at: datetime | None = None
-    since: datetime | None = None
-    """Digests: where the scan for its matches started (a superseding digest reaches back)."""
-    due: datetime | None = None
-    """Digests: the scheduled time (period end) it was made for."""
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionMark:
-    """What the store remembers per subscription between runs."""
-
-    name: str
-    first_seen: datetime
-    """Alerts start here: a new subscription is not flooded with the stored history."""
-    digest_since: datetime | None = None
-    """Where the next digest's scan for matches starts (the last digest's period end)."""
-    digest_until: datetime | None = None
-    """Period end of the last digest made (or of the last slot that had nothing to send)."""
-    digest_seq: int = 0
-    """Counts digests made; a write expecting an older value lost a race and is refused."""
-    alerts_until: datetime | None = None
-    """Matches recorded before this were already considered for alerts."""
-
-
-ItemKey = tuple[str, str, str]
-"""(feed_url, entry_id, rule_id): one match, as an alert or a digest contains it."""
 
 
 # --- keys -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Send due deliveries one at a time: claim, send through the channel, record the outcome.
 
-How long to wait after a failure is decided in ``monitor.outbox`` (pure); this module holds the
+How long to wait after a failure is decided in ``outbox`` (pure); this module holds the
 sender lock, calls the channels, and commits each state change.
 """
 
@@ -12,19 +12,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.config import Settings
+from monitor.config.settings import Settings
+from monitor.delivery.outbox import claim, mark_sent, next_attempt_after_failure
+from monitor.delivery.stored_message import decode_message
 from monitor.errors import DeliveryError
 from monitor.logs import event
+from monitor.model import Delivery, DeliveryState
 from monitor.notify.base import Channel
-from monitor.outbox import (
-    Delivery,
-    DeliveryState,
-    claim,
-    mark_sent,
-    next_attempt_after_failure,
-)
 from monitor.store import Storage
-from monitor.stored_message import decode_message
 
 __all__ = ["SEND_BATCH", "SendReport", "Sender", "StoreSentParts"]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from monitor.config import FeedSettings
+from monitor.config.feeds import FeedSettings
+from monitor.config.units import format_duration
 from monitor.errors import ConfigError
 from monitor.model import Feed
-from monitor.units import format_duration
 
 
 def read_opml(path: Path) -> list[FeedSettings]:

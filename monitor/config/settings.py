@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -25,61 +24,17 @@ from pydantic import (
 )
 
 from monitor import secrets
+from monitor.config.channels import ChannelSettings, SubscriptionSettings, check_references
+from monitor.config.feeds import FeedDefaults, FeedSettings, SettingsModel
+from monitor.config.opml import read_opml
+from monitor.config.units import DEFAULT_MAX_BODY, ByteSize, Duration, format_duration
+from monitor.config.yamlfile import Loc, YamlDocument, dotted, load_yaml
 from monitor.errors import ConfigError, SettingValueError
-from monitor.model import DEFAULT_MAX_NEW_ENTRIES, Feed
-from monitor.notify.settings import ChannelSettings, SubscriptionSettings, check_references
+from monitor.model import Feed
 from monitor.resources import example_config, rule_path
-from monitor.units import DEFAULT_MAX_BODY, ByteSize, Duration, format_duration
-from monitor.yamlfile import Loc, YamlDocument, dotted, load_yaml
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FeedDefaults(_Model):
-    """Global feed settings; each feed may override them."""
-
-    interval: Duration = timedelta(minutes=30)
-    min_interval: Duration = timedelta(minutes=5)
-    max_interval: Duration = timedelta(hours=24)
-    language: str | None = None
-    max_new_entries: int = Field(default=DEFAULT_MAX_NEW_ENTRIES, ge=1, le=1_000_000)
-    """New entries stored per poll; beyond it the oldest are dropped (with a warning)."""
-
-    @model_validator(mode="after")
-    def _bounds(self) -> FeedDefaults:
-        if not self.min_interval <= self.interval <= self.max_interval:
-            raise ValueError(
-                "expected min_interval <= interval <= max_interval, found "
-                f"{format_duration(self.min_interval)} / {format_duration(self.interval)} / "
-                f"{format_duration(self.max_interval)}"
-            )
-        return self
-
-
-class FeedSettings(_Model):
-    url: str = Field(min_length=1)
-    name: str | None = None
-    interval: Duration | None = None
-    min_interval: Duration | None = None
-    max_interval: Duration | None = None
-    tags: tuple[str, ...] = ()
-    language: str | None = None
-    max_new_entries: int | None = Field(default=None, ge=1, le=1_000_000)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        value = value.strip()
-        if "://" in value and not value.startswith(("http://", "https://", "file://")):
-            raise ValueError(
-                f"expected an http://, https:// or file:// URL or a file path, found {value!r}"
-            )
-        return value
-
-
-class FetchSettings(_Model):
+class FetchSettings(SettingsModel):
     concurrency: int = Field(default=8, ge=1, le=256)
     per_host: int = Field(default=2, ge=1, le=64)
     connect_timeout: Duration = timedelta(seconds=10)
@@ -90,24 +45,24 @@ class FetchSettings(_Model):
     user_agent: str | None = None
 
 
-class LogSettings(_Model):
+class LogSettings(SettingsModel):
     format: Literal["human", "json"] = "human"
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class HttpSettings(_Model):
+class HttpSettings(SettingsModel):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
 
 
-class DeliverySettings(_Model):
+class DeliverySettings(SettingsModel):
     retry_for: Duration = timedelta(hours=24)
     stop_grace: Duration = timedelta(seconds=10)
     """How long a stopping daemon waits for the message in flight before abandoning it."""
 
 
-class Settings(_Model):
+class Settings(SettingsModel):
     """The whole of monitor.yaml, validated. ``source`` is the file it came from."""
 
     database: str = "sqlite:///monitor.db"
@@ -123,7 +78,7 @@ class Settings(_Model):
     opml: tuple[Path, ...] = ()
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
-    channels: dict[str, ChannelSettings] = {}
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     delivery: DeliverySettings = DeliverySettings()
     source: Path | None = Field(None, exclude=True)
@@ -209,8 +164,6 @@ class Settings(_Model):
 
     def feed_list(self) -> list[Feed]:
         """Inline feeds and OPML feeds, with global defaults merged in; inline ones win."""
-        from monitor.opml import read_opml
-
         merged: dict[str, FeedSettings] = {}
         for path in self.opml:
             for fs in read_opml(self._read_path(path)):

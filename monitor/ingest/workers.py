@@ -37,18 +37,19 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
+from monitor.config.units import DEFAULT_MAX_BODY
 from monitor.errors import ParseError
+from monitor.ingest.parse import Engine, ParsedFeed, parse_feed
 from monitor.logs import event
-from monitor.parse import Engine, ParsedFeed, parse_feed
-from monitor.units import DEFAULT_MAX_BODY
 
 log = logging.getLogger("monitor.workers")
 
@@ -148,12 +149,36 @@ class _Worker:
         os.close(result_w)
         self.jobs = Connection(job_w, readable=False)
         self.results = Connection(result_r, writable=False)
+        # stop() may come from another thread (close, a failed boot) while a thread reads the
+        # results: each pipe end is closed exactly once, the results end by its reader if busy.
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._reading = False
+
+    @contextmanager
+    def _reader(self) -> Iterator[None]:
+        with self._lock:
+            if self._stopped:
+                raise WorkerDied("was stopped", holding=False)
+            self._reading = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reading = False
+                close = self._stopped
+            if close:
+                self.results.close()
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def wait_ready(self, timeout: float = _START_TIMEOUT) -> None:
+        with self._reader():
+            self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
         if not self.results.poll(timeout):
             raise WorkerDied(f"did not start within {timeout:g} s", holding=False)
         try:
@@ -165,9 +190,16 @@ class _Worker:
 
     def call(self, job: ParseJob) -> tuple[str, Any]:
         """Send ``job``, wait for the answer: ("ok", ParsedFeed) or ("error", exception)."""
+        with self._reader():
+            return self._call(job)
+
+    def _call(self, job: ParseJob) -> tuple[str, Any]:
         data = pickle.dumps(job, pickle.HIGHEST_PROTOCOL)
         try:
-            self.jobs.send_bytes(data)
+            with self._lock:  # never while stop() closes the pipe (its number could be reused)
+                if self._stopped:
+                    raise WorkerDied("was stopped", holding=False)
+                self.jobs.send_bytes(data)
         except OSError:
             raise WorkerDied(f"was gone ({self._exit_status()})", holding=False) from None
         try:
@@ -194,14 +226,21 @@ class _Worker:
         return f"exit status {code}"
 
     def stop(self) -> None:
-        """Close the lifeline (the worker exits at once, even mid-parse) and reap it."""
+        """Close the lifeline (the worker exits at once, even mid-parse) and reap it. Safe to
+        call twice and from any thread."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            reading = self._reading
         self.jobs.close()
         try:
             self.proc.wait(_EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.results.close()
+        if not reading:
+            self.results.close()
 
 
 class ProcessParser:

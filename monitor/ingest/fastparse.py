@@ -1,7 +1,7 @@
 """feedparser-rs in feedparser's shape: the optional fast engine behind ``parse_feed``.
 
 feedparser-rs (Rust; its bare parse is ~100x feedparser's) returns its own objects; this shim
-turns them into the plain dicts ``monitor.parse`` reads from feedparser, so one converter serves
+turns them into the plain dicts ``parse`` reads from feedparser, so one converter serves
 both engines, and repairs what 0.7 does differently (see bench/RESULTS.md (Parse)). Where it cannot
 give what feedparser would (a non-XML Content-Type, xml:base in RSS, bytes that do not decode in
 its charset, a broken or empty document, JSON Feed), ``Unusable`` says why and the caller uses

@@ -22,9 +22,9 @@ from urllib.request import url2pathname
 import httpx
 
 from monitor import USER_AGENT
+from monitor.config.units import DEFAULT_MAX_BODY
 from monitor.errors import FetchError
-from monitor.httpcodec import Decoder, body_hash, parse_max_age, parse_retry_after
-from monitor.units import DEFAULT_MAX_BODY
+from monitor.ingest.httpcodec import Decoder, body_hash, parse_max_age, parse_retry_after
 
 __all__ = [
     "ACCEPT",

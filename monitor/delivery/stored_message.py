@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from monitor.model import as_utc
-from monitor.render import RenderedMessage
+from monitor.model import RenderedMessage, as_utc
 
 __all__ = ["decode_message", "encode_message"]
 

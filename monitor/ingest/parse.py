@@ -1,6 +1,6 @@
 """Feed bytes -> ``ParsedFeed``: feedparser adapter, plain text, absolute links and entry identity.
 
-feedparser-rs (``monitor.fastparse``) is an optional faster engine; its result is shaped like
+feedparser-rs (``fastparse``) is an optional faster engine; its result is shaped like
 feedparser's and goes through the same conversion, and feedparser is the fallback.
 
 Pure: bytes, response headers and ``now`` in, data out; no clock, no network. A feed that yields
@@ -24,11 +24,17 @@ from typing import Any, Literal
 
 import feedparser
 
-from monitor import fastparse
+from monitor.config.units import DEFAULT_MAX_BODY
 from monitor.errors import ParseError
+from monitor.ingest import fastparse
+from monitor.ingest.plaintext import (
+    fold_whitespace,
+    has_unstorable,
+    html_to_text,
+    storable,
+    truncate,
+)
 from monitor.model import Entry
-from monitor.plaintext import fold_whitespace, has_unstorable, html_to_text, storable, truncate
-from monitor.units import DEFAULT_MAX_BODY
 
 __all__ = [
     "ENGINES",

@@ -1,7 +1,7 @@
 """Matches -> ``Alert`` and ``Digest`` models: selection, grouping, ordering, snippets (pure).
 
 Takes (Entry, Match) pairs, a subscription's settings and ``now``; returns frozen data for
-``monitor.render``. No I/O, no clock: the caller passes ``now`` and the window start ``since``.
+``render``. No I/O, no clock: the caller passes ``now`` and the window start ``since``.
 Feed text stays plain text here; escaping is the renderer's job.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from monitor.config.channels import SubscriptionSettings
 from monitor.model import Entry, Hit, Match
-from monitor.notify.settings import SubscriptionSettings
 
 __all__ = [
     "Alert",

@@ -1,7 +1,7 @@
 """One rule file's YAML -> ``Concept`` and ``Rule`` objects, with file/line/rule/key errors.
 
 The parser collects every problem instead of stopping at the first. Finding the files and the
-checks across files (duplicate ids, unknown concepts) live in ``monitor.rules``.
+checks across files (duplicate ids, unknown concepts) live in ``rules``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.config.yamlfile import Loc, YamlDocument, dotted
 from monitor.errors import RuleError
-from monitor.model import FIELDS, Priority
-from monitor.rules import (
+from monitor.matching.rules import (
     DEFAULT_FIELDS,
     DEFAULT_THRESHOLD,
     MIN_AFFIX_LENGTH,
@@ -20,8 +20,8 @@ from monitor.rules import (
     Variant,
     did_you_mean,
 )
-from monitor.text import fold, tokens
-from monitor.yamlfile import Loc, YamlDocument, dotted
+from monitor.matching.text import fold, tokens
+from monitor.model import FIELDS, Priority
 
 __all__ = ["RuleFileParser"]
 

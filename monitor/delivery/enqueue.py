@@ -1,6 +1,6 @@
 """Stored matches -> alert and digest deliveries in the outbox, each rendered once when it is made.
 
-What is an alert and when a digest is due are decided in ``monitor.outbox`` and ``monitor.digest``
+What is an alert and when a digest is due are decided in ``outbox`` and ``digest``
 (pure); this module reads the store, renders, and writes the deliveries with their messages.
 """
 
@@ -11,25 +11,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.config import Settings
-from monitor.digest import Digest, build_alert, build_digest
+from monitor.config.channels import SubscriptionSettings
+from monitor.config.settings import Settings
+from monitor.delivery.digest import Digest, build_alert, build_digest
+from monitor.delivery.outbox import alert_key, digest_key, digest_slot, wants_alert
+from monitor.delivery.render import Renderer
+from monitor.delivery.stored_message import encode_message
 from monitor.errors import MonitorError
 from monitor.logs import event
-from monitor.notify.settings import SubscriptionSettings
-from monitor.outbox import (
+from monitor.model import (
     Delivery,
     DeliveryKind,
     DeliveryState,
     ItemKey,
+    RenderedMessage,
     SubscriptionMark,
-    alert_key,
-    digest_key,
-    digest_slot,
-    wants_alert,
 )
-from monitor.render import RenderedMessage, Renderer
 from monitor.store import Storage
-from monitor.stored_message import encode_message
 
 __all__ = ["SCAN_OVERLAP", "DigestOutcome", "Enqueuer"]
 

@@ -5,8 +5,8 @@ format: html|txt|slack), first in the user's template folder, then in the shippe
 a set that lacks a file falls back to ``default/<lang>/...``. So a user overrides one shipped
 template by putting a file of the same relative name in their folder.
 
-Feed text is data: it is escaped for HTML (autoescape), for Slack (``monitor.slack_blocks``), and
-never evaluated as template code. Dates and numbers come from ``monitor.l10n``. Pure: no I/O
+Feed text is data: it is escaped for HTML (autoescape), for Slack (``slack_blocks``), and
+never evaluated as template code. Dates and numbers come from ``l10n``. Pure: no I/O
 besides reading templates, no clock.
 """
 
@@ -15,48 +15,36 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import css_inline
 import jinja2
 from markupsafe import Markup, escape
 
-from monitor.digest import Alert, Digest, Item, Snippet
-from monitor.errors import TemplateError
-from monitor.l10n import format_datetime, format_number
-from monitor.resources import check_template_dir, shipped_templates_dir
-from monitor.slack_blocks import (
+from monitor.delivery.digest import Alert, Digest, Item, Snippet
+from monitor.delivery.l10n import format_datetime, format_number
+from monitor.delivery.slack_blocks import (
     highlight_slack,
     safe_url,
     slack_finalize,
     slack_payloads,
     slack_url,
 )
+from monitor.errors import TemplateError
+from monitor.model import MessageKind, RenderedMessage
+from monitor.resources import check_template_dir, shipped_templates_dir
 
-__all__ = ["RenderedMessage", "Renderer", "render_alert", "render_digest", "safe_url"]
+__all__ = [
+    "Renderer",
+    "render_alert",
+    "render_digest",
+    "safe_url",
+]
 
-Kind = Literal["alert", "digest"]
 SUBJECT_MAX = 200
 _SQUASH = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
-
-
-@dataclass(frozen=True)
-class RenderedMessage:
-    """One message, ready for every channel kind. ``data`` is JSON-able (webhook, file)."""
-
-    kind: Kind
-    subject: str
-    text: str
-    html: str
-    slack_payloads: list[dict[str, Any]]
-    data: dict[str, Any]
-    created: datetime
-    """The ``now`` the message was rendered for (used as the email Date)."""
-    template: str = ""
-    """Which template set, language and kind rendered it, e.g. "default/de/digest"."""
 
 
 def _highlight_html(snippet: Snippet) -> Markup:
@@ -113,11 +101,13 @@ class Renderer:
 
     # -- lookup --
 
-    def template_name(self, fmt: str, kind: Kind, template_set: str, lang: str) -> str:
+    def template_name(self, fmt: str, kind: MessageKind, template_set: str, lang: str) -> str:
         """The name that will be used, user folder first (for ``monitor digest preview``)."""
         return self._template(fmt, kind, template_set, lang).name or ""
 
-    def _template(self, fmt: str, kind: Kind, template_set: str, lang: str) -> jinja2.Template:
+    def _template(
+        self, fmt: str, kind: MessageKind, template_set: str, lang: str
+    ) -> jinja2.Template:
         names = [f"{template_set}/{lang}/{kind}.{fmt}.j2"]
         if template_set != "default":
             names.append(f"default/{lang}/{kind}.{fmt}.j2")
@@ -136,7 +126,7 @@ class Renderer:
             ) from exc
 
     def _module(
-        self, fmt: str, kind: Kind, template_set: str, lang: str, ctx: dict[str, Any]
+        self, fmt: str, kind: MessageKind, template_set: str, lang: str, ctx: dict[str, Any]
     ) -> Any:
         tmpl = self._template(fmt, kind, template_set, lang)
         try:
@@ -164,7 +154,7 @@ class Renderer:
         return self._render("alert", alert.template, alert.language, ctx, alert_data(alert))
 
     def _render(
-        self, kind: Kind, tset: str, lang: str, ctx: dict[str, Any], data: dict[str, Any]
+        self, kind: MessageKind, tset: str, lang: str, ctx: dict[str, Any], data: dict[str, Any]
     ) -> RenderedMessage:
         text_mod = self._module("txt", kind, tset, lang, ctx)
         html_mod = self._module("html", kind, tset, lang, ctx)
@@ -191,7 +181,7 @@ class Renderer:
         )
 
     def _slack(
-        self, kind: Kind, tset: str, lang: str, ctx: dict[str, Any], mod: Any
+        self, kind: MessageKind, tset: str, lang: str, ctx: dict[str, Any], mod: Any
     ) -> list[dict[str, Any]]:
         # Macros run only now, so their errors surface here rather than in make_module.
         try:

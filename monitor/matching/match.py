@@ -1,7 +1,7 @@
 """Compiled watch rules x entries -> scored matches with explanations. Pure: no I/O, no clock.
 
-An entry's fields are folded once, as one string (``monitor.text``), and scanned for the compiled
-variants (``monitor.scan``); most entries have no candidate word and end there. Only when a
+An entry's fields are folded once, as one string (``text``), and scanned for the compiled
+variants (``scan``); most entries have no candidate word and end there. Only when a
 variant is found are the hits mapped back to the source text, excluded by context, and weighed
 per rule. Identical variants are compiled once, so the cost grows with the number of distinct
 terms, not with the number of rules.
@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from monitor.matching.rules import Concept, Rule, RuleSet
+from monitor.matching.scan import Scanner, Unit, case_key
+from monitor.matching.text import fold, fold_with_offsets
 from monitor.model import FIELDS, Entry, Hit, Match, Priority
-from monitor.rules import Concept, Rule, RuleSet
-from monitor.scan import Scanner, Unit, case_key
-from monitor.text import fold, fold_with_offsets
 
 __all__ = ["ConceptResult", "Explanation", "Matcher", "compile_rules"]
 

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup
 
-from monitor.digest import Digest, Snippet
+from monitor.delivery.digest import Digest, Snippet
 
 __all__ = [
     "SLACK_MAX_BLOCKS",

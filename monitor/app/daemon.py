@@ -15,7 +15,7 @@ what a crash left ``sending`` and makes the digests whose time passed while the 
 A stop lets the message in flight finish and be recorded, sends nothing more, and only then
 closes the store. A channel that hangs longer than ``delivery.stop_grace`` is abandoned: its
 delivery stays ``sending`` and is sent again at the next start (the documented window of
-``monitor.outbox``). The delivery thread is a daemon thread, so an abandoned send never keeps the
+``delivery.outbox``). The delivery thread is a daemon thread, so an abandoned send never keeps the
 process from exiting.
 """
 
@@ -37,13 +37,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.health import HealthServer
+from monitor.app.health import HealthServer
+from monitor.app.pipeline import policy_for
+from monitor.app.service import Service
+from monitor.ingest.schedule import initial_schedule
+from monitor.ingest.workers import InlineParser, ProcessParser
 from monitor.logs import event
 from monitor.model import UTC, Feed
-from monitor.pipeline import policy_for
-from monitor.schedule import initial_schedule
-from monitor.service import Service
-from monitor.workers import InlineParser, ProcessParser
 
 log = logging.getLogger("monitor.daemon")
 

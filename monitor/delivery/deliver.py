@@ -1,5 +1,5 @@
-"""The deliverer: one facade over making deliveries (``monitor.enqueue``) and sending them
-(``monitor.send``), as ``monitor once``, the daemon and the delivery commands use it.
+"""The deliverer: one facade over making deliveries (``enqueue``) and sending them
+(``send``), as ``monitor once``, the daemon and the delivery commands use it.
 
 - ``enqueue_alerts``: new matches that alert subscriptions want become alert deliveries;
 - ``make_digests``: each digest subscription whose slot is due gets one digest delivery;
@@ -13,16 +13,16 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.config import Settings
-from monitor.digest import Digest
-from monitor.enqueue import SCAN_OVERLAP, DigestOutcome, Enqueuer
+from monitor.config.channels import SubscriptionSettings
+from monitor.config.settings import Settings
+from monitor.delivery.digest import Digest
+from monitor.delivery.enqueue import SCAN_OVERLAP, DigestOutcome, Enqueuer
+from monitor.delivery.render import Renderer
+from monitor.delivery.send import Sender, SendReport, StoreSentParts
+from monitor.delivery.stored_message import decode_message, encode_message
+from monitor.model import Delivery, RenderedMessage
 from monitor.notify.base import Channel
-from monitor.notify.settings import SubscriptionSettings
-from monitor.outbox import Delivery
-from monitor.render import RenderedMessage, Renderer
-from monitor.send import Sender, SendReport, StoreSentParts
 from monitor.store import Storage
-from monitor.stored_message import decode_message, encode_message
 
 __all__ = [
     "SCAN_OVERLAP",

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from ahocorasick_rs import AhoCorasick
 from rapidfuzz import fuzz, process
 
-from monitor.rules import Variant
-from monitor.text import TOKEN_RE, fold, is_phrase_gap, tokens
+from monitor.matching.rules import Variant
+from monitor.matching.text import TOKEN_RE, fold, is_phrase_gap, tokens
 
 __all__ = ["NEEDS_WINDOW", "Scanner", "Unit", "case_key"]
 

@@ -1,9 +1,9 @@
-"""Watch rules: the typed model (``Rule``, ``Concept``, ``Variant``, ``RuleSet``) and the loader.
+"""Watch rules: the typed model (``Rule``, ``Concept``, ``Variant``, ``RuleSet``).
 
-The loader finds the rule files, has ``monitor.rulefile`` validate each one, checks ids and concept
-references across files, and keeps the files' mtimes for reloading. Every error names the file,
-line, rule id and key at fault, what was expected and a hint. The file format is documented in
-rules/README.md; ``monitor rules check`` runs this loader.
+A ``RuleSet`` keeps the mtimes of the files it came from, so a daemon can see that they changed
+(``changed``, ``mark_seen``); ``rule_files`` names the files of a list of paths. Loading and
+validating them is ``loader`` (with ``rulefile`` for one file); the file format is documented
+in rules/README.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 from monitor.errors import RuleError
 from monitor.model import Priority
-from monitor.yamlfile import load_yaml
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -27,8 +26,6 @@ __all__ = [
     "RuleSet",
     "SourceFile",
     "Variant",
-    "check_rules",
-    "load_rules",
     "rule_files",
 ]
 
@@ -140,7 +137,7 @@ class RuleSet:
 
     def _scan(self) -> tuple[SourceFile, ...] | None:
         try:
-            return tuple(_stat(p) for p in rule_files(self.inputs))
+            return tuple(stat_source(p) for p in rule_files(self.inputs))
         except RuleError:
             return None
 
@@ -162,105 +159,7 @@ def rule_files(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
-    """Load and validate every rule file; raise the first ``RuleError`` (noting how many more)."""
-    ruleset, errors = _load(paths)
-    if errors:
-        first = errors[0]
-        if len(errors) > 1:
-            more = f"(and {len(errors) - 1} more; run `monitor rules check` to list them)"
-            first.hint = f"{first.hint}\n  {more}" if first.hint else more
-            first.args = (first._format(),)
-        raise first
-    assert ruleset is not None
-    return ruleset
-
-
-def check_rules(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
-    """Every problem in the rule files (for ``monitor rules check``), and the rules if none."""
-    return _load(paths)
-
-
-def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
-    # Imported here: monitor.rulefile builds this module's Rule/Concept/Variant, so it imports us.
-    from monitor.rulefile import RuleFileParser
-
-    errors: list[RuleError] = []
-    try:
-        files = rule_files(paths)
-    except RuleError as exc:
-        return None, [exc]
-    if not files:
-        where = ", ".join(str(p) for p in paths)
-        return None, [RuleError("no rule files found", file=where, hint="add a rules/*.yaml file")]
-    concepts: dict[str, Concept] = {}
-    rules: list[Rule] = []
-    sources: list[SourceFile] = []
-    for path in files:
-        try:
-            doc = load_yaml(path, error=RuleError)
-            sources.append(_stat(path))
-        except RuleError as exc:
-            errors.append(exc)
-            continue
-        parser = RuleFileParser(doc, errors)
-        for concept in parser.concepts():
-            if concept.id in concepts:
-                other = concepts[concept.id]
-                errors.append(
-                    RuleError(
-                        f"duplicate concept id {concept.id!r} (first defined at "
-                        f"{other.file}:{other.line})",
-                        file=concept.file,
-                        line=concept.line,
-                        key=f"concepts.{concept.id}",
-                        hint="concept ids are shared by all rule files; rename one",
-                    )
-                )
-            else:
-                concepts[concept.id] = concept
-        rules.extend(parser.rules())
-    seen: dict[str, Rule] = {}
-    for rule in rules:
-        if rule.id in seen:
-            first = seen[rule.id]
-            errors.append(
-                RuleError(
-                    f"duplicate rule id (first defined at {first.file}:{first.line})",
-                    file=rule.file,
-                    line=rule.line,
-                    rule=rule.id,
-                    key="id",
-                    hint="rule ids must be unique across all rule files",
-                )
-            )
-        seen[rule.id] = rule
-        for role in ("all", "any", "none"):
-            for i, ref in enumerate(getattr(rule, role)):
-                if ref not in concepts:
-                    errors.append(
-                        RuleError(
-                            f"unknown concept {ref!r}",
-                            file=rule.file,
-                            line=rule.line,
-                            rule=rule.id,
-                            key=f"{role}[{i}]",
-                            hint=did_you_mean(ref, concepts)
-                            or "define it under `concepts:` in any rule file",
-                        )
-                    )
-    if errors:
-        return None, errors
-    ruleset = RuleSet(
-        rules=tuple(r for r in rules if r.enabled),
-        concepts=concepts,
-        sources=tuple(sources),
-        inputs=tuple(paths),
-    )
-    return ruleset, []
-
-
-def _stat(path: Path) -> SourceFile:
+def stat_source(path: Path) -> SourceFile:
     try:
         return SourceFile(path, path.stat().st_mtime_ns)
     except OSError as exc:

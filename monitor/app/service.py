@@ -19,21 +19,20 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from monitor.config import Settings
+from monitor.app.health import Metrics
+from monitor.app.pipeline import EntryMatcher, Pipeline, PollReport
+from monitor.config.settings import Settings
 from monitor.errors import ConfigError, MonitorError, StorageError
-from monitor.fetch import Fetcher, FetchLimits
-from monitor.health import Metrics
+from monitor.ingest.fetch import Fetcher, FetchLimits
+from monitor.ingest.workers import FeedParser, ProcessParser, make_parser
 from monitor.logs import event
-from monitor.model import Feed
-from monitor.outbox import Delivery, DeliveryState
-from monitor.pipeline import EntryMatcher, Pipeline, PollReport
+from monitor.model import Delivery, DeliveryState, Feed
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
-from monitor.workers import FeedParser, ProcessParser, make_parser
 
 if TYPE_CHECKING:
-    from monitor.deliver import Deliverer
-    from monitor.notify.settings import FileChannelSettings
+    from monitor.config.channels import FileChannelSettings
+    from monitor.delivery.deliver import Deliverer
 
 log = logging.getLogger("monitor.service")
 
@@ -157,7 +156,7 @@ class Service:
         """Built on first use (thread-safe): start-up does not import the rendering stack."""
         with self._deliverer_lock:
             if self._deliverer is None:
-                from monitor.deliver import Deliverer
+                from monitor.delivery.deliver import Deliverer
 
                 self._deliverer = Deliverer(
                     self.settings,
@@ -302,7 +301,7 @@ class Service:
 def check_channel_folders(settings: Settings) -> None:
     """Every file channel's folder takes files (checked at start, not at the first send)."""
     # Here, not in notify.file: that module loads the email and rendering stack.
-    from monitor.notify.settings import FileChannelSettings
+    from monitor.config.channels import FileChannelSettings
 
     for name, channel in settings.channels.items():
         if isinstance(channel, FileChannelSettings):
@@ -366,8 +365,8 @@ class RuleBook:
     ) -> None:
         """``check`` vets the rule ids of a new rule set (subscriptions must still find theirs);
         a ``MonitorError`` from it rejects the reload like an invalid rule file does."""
-        from monitor.match import compile_rules
-        from monitor.rules import load_rules
+        from monitor.matching.loader import load_rules
+        from monitor.matching.match import compile_rules
 
         self._load = load_rules
         self._compile = compile_rules

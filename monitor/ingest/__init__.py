@@ -1,0 +1,3 @@
+"""Ingest: getting feeds in. Fetch over HTTP or from files, decide when to poll next,
+parse bodies into plain-text ``Entry`` records (in worker processes for big cycles).
+"""

@@ -1,0 +1,104 @@
+"""Hits, matches and explanations as text (highlighted) and JSON, for the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from monitor.matching.match import Explanation
+from monitor.model import FIELDS, Entry, Hit, Match
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "concept": hit.concept,
+        "variant": hit.variant,
+        "field": hit.field,
+        "start": hit.start,
+        "end": hit.end,
+        "text": hit.text,
+        "similarity": hit.similarity,
+    }
+
+
+def match_json(entry: Entry, matches: Sequence[Match]) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "matches": [
+            {
+                "rule": m.rule_id,
+                "score": m.score,
+                "priority": m.priority.value,
+                "explanation": [hit_json(h) for h in m.hits],
+            }
+            for m in matches
+        ],
+    }
+
+
+def table_row(entry: Entry, matches: Sequence[Match]) -> str:
+    rules = ", ".join(f"{m.rule_id} {m.score}" for m in matches) or "-"
+    title = (entry.title or entry.summary).replace("\n", " ")
+    if len(title) > 70:
+        title = title[:69] + "…"
+    return f"{entry.id[:16]:16}  {rules:44}  {title}"
+
+
+def highlight(text: str, hits: Sequence[Hit]) -> str:
+    out, pos = [], 0
+    for hit in sorted(hits, key=lambda h: h.start):
+        if hit.start < pos:
+            continue
+        out.append(text[pos : hit.start])
+        out.append(click.style(text[hit.start : hit.end], fg="yellow", bold=True, underline=True))
+        pos = hit.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def describe_hit(hit: Hit) -> str:
+    how = "exact" if hit.exact else f"fuzzy {hit.similarity:g}%"
+    return f"{hit.text!r} ({hit.field} {hit.start}:{hit.end}, variant {hit.variant!r}, {how})"
+
+
+def explanation_text(exp: Explanation, entry: Entry) -> list[str]:
+    verdict = "MATCH" if exp.matched else "no match"
+    lines = [
+        f"rule {exp.rule_id}: {verdict} (score {exp.score}, threshold {exp.threshold}, "
+        f"priority {exp.priority.value})",
+        f"  {exp.reason}",
+    ]
+    for c in exp.concepts:
+        found = "; ".join(describe_hit(h) for h in c.hits) or "not found"
+        lines.append(f"  {c.role:4} {c.concept:22} {c.strength:4.2f}  {found}")
+        for h in c.excluded:
+            lines.append(f"       {'':22}       excluded by context: {describe_hit(h)}")
+    for name in FIELDS:
+        text = entry.text(name)
+        if text:
+            shown = [h for c in exp.concepts for h in (*c.hits, *c.excluded) if h.field == name]
+            lines.append(f"  {name}: {highlight(text, shown)}")
+    return lines
+
+
+def explanation_json(exp: Explanation) -> dict[str, Any]:
+    return {
+        "rule": exp.rule_id,
+        "matched": exp.matched,
+        "score": exp.score,
+        "threshold": exp.threshold,
+        "priority": exp.priority.value,
+        "reason": exp.reason,
+        "concepts": [
+            {
+                "concept": c.concept,
+                "role": c.role,
+                "strength": round(c.strength, 3),
+                "hits": [hit_json(h) for h in c.hits],
+                "excluded": [hit_json(h) for h in c.excluded],
+            }
+            for c in exp.concepts
+        ],
+    }
