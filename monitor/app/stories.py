@@ -16,7 +16,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from monitor.logs import event
 from monitor.model import Entry, StoryAssignment
@@ -105,3 +106,38 @@ class StoryTracker:
                     )
                 )
             return out
+
+
+def backfill(
+    storage: Storage,
+    settings: Settings,
+    *,
+    since: datetime | None,
+    now: datetime,
+    mastheads: Mapping[str, str] | None = None,
+    batch: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Assign stories to the stored entries that have none (stored before stories existed),
+    published at or after ``since``, in publication order, ``batch`` entries per transaction.
+
+    Idempotent: an entry with a story is skipped, and a second run finds nothing to do. The
+    entries are clustered among themselves in a fresh window (they are older than what the
+    running monitor's window holds). Returns (entries assigned, stories they started);
+    ``progress`` is called with the number of entries done after each batch.
+    """
+    todo = storage.entries_without_story(since=since)
+    tracker = StoryTracker(storage, settings)
+    tracker._window = Window(settings)  # a fresh window: see above
+    names = mastheads or {}
+    written = started = 0
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        assignments: list[StoryAssignment] = []
+        for entry in chunk:  # already in publication order; one feed's masthead each
+            assignments += tracker.assign([entry], names.get(entry.feed_url, ""))
+        written += storage.record_stories(assignments, now)
+        started += sum(1 for a in assignments if a.new)
+        if progress is not None:
+            progress(len(chunk))
+    return written, started
