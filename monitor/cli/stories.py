@@ -13,6 +13,7 @@ existed.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -287,6 +288,7 @@ def _table(stories: list[StoryRecord], preferred: tuple[str, ...], since: timede
             "entries stored before."
         )
         return
+    width = max(40, shutil.get_terminal_size((120, 24)).columns - 46)
     for s in stories:
         rep = representative(s, preferred)
         outlets = ", ".join(s.outlets)
@@ -304,7 +306,7 @@ def _table(stories: list[StoryRecord], preferred: tuple[str, ...], since: timede
             mark = "*" if m is rep else "-"
             click.echo(
                 f"    {mark} {m.published.astimezone(UTC):%m-%d %H:%M} {m.language or '--':2} "
-                f"{_clip(m.outlet, 22):22} {_clip(m.title or m.entry_id, 64)}"
+                f"{_clip(m.outlet, 22):22} {_clip(m.title or m.entry_id, width)}"
             )
         click.echo()
 
