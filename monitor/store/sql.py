@@ -143,7 +143,8 @@ class SQLStorage(OutboxSQL, StoriesSQL):
             # Stories of the entries this poll inserted: in the same transaction, so that no
             # stored entry is ever without its story (a changed entry keeps the one it has).
             inserted = set(new)
-            self._write_stories(tx, [a for a in stories if a.entry_id in inserted], stamp)
+            todo = [a for a in stories if a.entry_id in inserted]
+            self._write_stories(tx, todo, stamp, inserted=True)
         return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
 
     def _tombstone(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:

@@ -49,8 +49,18 @@ class StoriesSQL(Database):
     """Mixed into ``SQLStorage``; see ``monitor.store.base.Storage`` for the contract."""
 
     # --- writing -------------------------------------------------------------
-    def _write_stories(self, tx: Tx, assignments: Sequence[StoryAssignment], stamp: object) -> int:
-        """Insert the members not stored yet and refresh their stories. Returns how many."""
+    def _write_stories(
+        self,
+        tx: Tx,
+        assignments: Sequence[StoryAssignment],
+        stamp: object,
+        *,
+        inserted: bool = False,
+    ) -> int:
+        """Insert the members not stored yet and refresh their stories. Returns how many.
+
+        ``inserted``: the entries were inserted in this transaction, so none has a member row
+        yet (a member cannot outlive its entry) and the look-up is skipped."""
         if not assignments:
             return 0
         enc = self.dialect.encode_ts
@@ -59,7 +69,7 @@ class StoriesSQL(Database):
         for start in range(0, len(assignments), _CHUNK):
             chunk = assignments[start : start + _CHUNK]
             keys = [(a.feed_url, a.entry_id) for a in chunk]
-            have = self._members_among(tx, keys)
+            have = set() if inserted else self._members_among(tx, keys)
             rows = []
             for a in chunk:
                 if (a.feed_url, a.entry_id) in have:
