@@ -289,7 +289,9 @@ def test_backfill_assigns_a_store_filled_without_stories(
 def test_backfill_shows_progress_on_a_terminal(tmp_path: Path, feed_server: FeedServer) -> None:
     url = write_config(tmp_path, serve_wire(feed_server), "stories: {enabled: false}\n")
     assert monitor("once", cwd=tmp_path).returncode == 0
-    out, shown = on_a_terminal("stories", "backfill", cwd=tmp_path)
+    # (--config after `stories` is taken too, as for every command.)
+    config = str(tmp_path / "monitor.yaml")
+    out, shown = on_a_terminal("stories", "-c", config, "backfill", cwd=tmp_path)
     assert out.returncode == 0
     assert b"Assigning stories" in shown and b"4/4" in shown
     assert b"Assigned 4 entries without a story: 2 started a story, 2 joined one." in shown

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import click
 
-from monitor.cli.app import CliContext, cli, echo_json
+from monitor.cli.app import CliContext, accept_config, cli, echo_json
 from monitor.model import StoryMember, StoryRecord, as_utc
 from monitor.stories import Decision, Settings, StoryEntry, Window, assign
 
@@ -90,6 +90,13 @@ def _decision_json(entry: StoryEntry, d: Decision) -> dict[str, Any]:
     }
 
 
+def _settings(ctx: click.Context) -> Any:
+    obj = ctx.find_object(CliContext)
+    if obj is None:  # invoked without the root group (tests calling the command alone)
+        obj = CliContext(config_path=None)
+    return obj.settings
+
+
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
     if value is None:
         return None
@@ -106,8 +113,15 @@ class _StoriesCommand(click.Command):
     command with one subcommand, so that INPUT files keep working as before."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] == "backfill":
-            ctx.meta["stories.backfill"] = args[1:]
+        # `backfill` first, or after a --config (which then goes to backfill).
+        lead: list[str] = []
+        i = 0
+        while i < len(args) and (args[i] in ("-c", "--config") or args[i].startswith("--config=")):
+            step = 1 if "=" in args[i] else 2
+            lead += args[i : i + step]
+            i += step
+        if i < len(args) and args[i] == "backfill":
+            ctx.meta["stories.backfill"] = lead + args[i + 1 :]
             return []
         return super().parse_args(ctx, args)
 
@@ -115,7 +129,10 @@ class _StoriesCommand(click.Command):
         rest = ctx.meta.pop("stories.backfill", None)
         if rest is None:
             return super().invoke(ctx)
-        with backfill_command.make_context("backfill", rest, parent=ctx) as sub:
+        # Parented by the root, named "stories backfill": messages and help show the command
+        # as typed (the stories command's own arguments are not part of it).
+        name = f"{ctx.info_name} backfill"
+        with backfill_command.make_context(name, rest, parent=ctx.parent) as sub:
             return backfill_command.invoke(sub)
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -221,7 +238,7 @@ def _stored(ctx: click.Context, fmt: str, since: timedelta, limit: int) -> None:
     from monitor.store import open_storage
     from monitor.stories.outlets import representative
 
-    settings = ctx.find_object(CliContext).settings  # type: ignore[union-attr]
+    settings = _settings(ctx)
     preferred = settings.stories.preferred_sources
     storage = open_storage(settings.database)
     try:
@@ -333,7 +350,7 @@ def backfill_command(ctx: click.Context, since: timedelta) -> None:
     from monitor.store import open_storage
     from monitor.stories import Settings as WindowSettings
 
-    settings = ctx.find_object(CliContext).settings  # type: ignore[union-attr]
+    settings = _settings(ctx)
     window = WindowSettings(span=settings.stories.span, join=settings.stories.join)
     now = datetime.now(UTC)
     storage = open_storage(settings.database)
@@ -362,3 +379,6 @@ def backfill_command(ctx: click.Context, since: timedelta) -> None:
             f"{written - started:,} joined one.",
             err=True,
         )
+
+
+accept_config(backfill_command)  # `monitor stories backfill -c FILE` like every command
