@@ -191,29 +191,42 @@ def test_prune_takes_members_with_their_entries_and_then_empty_stories(
     assert len(storage.recent_stories()) == 1
 
 
+@pytest.mark.parametrize(("minutes", "stories"), [(10, 2), (700, 0)])
 def test_the_window_rebuilt_after_a_restart_assigns_as_if_never_stopped(
-    storage: SQLStorage, tmp_path: Path
+    storage: SQLStorage, tmp_path: Path, minutes: int, stories: int
 ) -> None:
     # One process sees everything; another stops halfway and a new one continues from the store.
     feeds = [f"https://outlet{i}.example/rss" for i in range(4)]
     texts = [(EN_TITLE, EN_TEXT, "en"), (OTHER_TITLE, OTHER_TEXT, "en"), (DE_TITLE, DE_TEXT, "de")]
     entries = [
-        item(feeds[n % 4], f"e{n}", *texts[n % 3][:2], minutes=10 * n, language=texts[n % 3][2])
+        item(
+            feeds[n % 4], f"e{n}", *texts[n % 3][:2], minutes=minutes * n, language=texts[n % 3][2]
+        )
         for n in range(12)
     ]
     reference = open_storage(f"sqlite:///{tmp_path / 'reference.db'}")
     assert isinstance(reference, SQLStorage)
     one = StoryTracker(reference)
-    expected = [a.story_id for e in entries for a in poll(reference, one, e.feed_url, [e])]
+    expected: list[str] = []
+    for n, e in enumerate(entries):
+        expected += [a.story_id for a in poll(reference, one, e.feed_url, [e])]
+        if n == 5:
+            kept = len(one.window)
     reference.close()
 
     first = StoryTracker(storage)
     got = [a.story_id for e in entries[:6] for a in poll(storage, first, e.feed_url, [e])]
     second = StoryTracker(storage)
     got += [a.story_id for e in entries[6:] for a in poll(storage, second, e.feed_url, [e])]
-    assert second.rebuilt is not None and second.rebuilt[:2] == (2, 6)
+    assert second.rebuilt is not None
+    # The rebuilt window holds what the uninterrupted one held at that point: 10 minutes apart
+    # every story; 700 apart (58 h for the first six) not those the span has expired.
+    assert second.rebuilt[0] == kept
+    # 700 minutes apart, the first stories ended more than a span before the sixth entry.
+    assert second.rebuilt[1] == 6 if minutes == 10 else second.rebuilt[1] < 6
     assert got == expected
-    assert len(set(expected)) == 2
+    if stories:
+        assert len(set(expected)) == stories
 
 
 def test_the_rebuilt_window_holds_only_stories_within_its_span(storage: SQLStorage) -> None:
