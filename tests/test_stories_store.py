@@ -3,21 +3,25 @@ poll's transaction, outlets, the representative, the window rebuilt after a rest
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from monitor.app.pipeline import Pipeline, PollReport
 from monitor.app.stories import StoryTracker, backfill, story_key
 from monitor.errors import ConfigError
-from monitor.model import Entry, FeedState, StoryAssignment, StoryMember, StoryRecord
+from monitor.ingest.fetch import Fetcher, FetchLimits
+from monitor.model import Entry, Feed, FeedState, StoryAssignment, StoryMember, StoryRecord
 from monitor.store import open_storage
 from monitor.store.schema import MIGRATIONS
 from monitor.store.sql import SQLStorage
 from monitor.store.sqlite import SQLiteStorage
 from monitor.stories import Settings
 from monitor.stories.outlets import outlet_of, preference, representative
+from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.storage import raw_execute
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
@@ -342,3 +346,53 @@ def test_preferred_sources_are_validated_with_file_and_line(tmp_path: Path) -> N
     assert ":4" in text or "line 4" in text
     cfg.write_text("stories:\n  preferred_sources: [DPA, www.Reuters.com]\n", encoding="utf-8")
     assert load_settings(cfg).stories.preferred_sources == ("dpa", "reuters.com")
+
+
+# --- in the pipeline ----------------------------------------------------------------------------
+
+
+def _wire_feed(guid: str, title: str, summary: str, host: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Wire</title>'
+        f"<link>https://{host}/</link><item><guid>{guid}</guid><title>{title}</title>"
+        f"<link>https://{host}/{guid}</link><description>{summary}</description>"
+        "<pubDate>Tue, 04 Mar 2025 08:00:00 GMT</pubDate></item></channel></rss>"
+    ).encode()
+
+
+class _Broken:
+    def assign(self, entries: object, masthead: str = "") -> list[StoryAssignment]:
+        raise RuntimeError("story core bug")
+
+
+def test_a_poll_assigns_its_new_entries_and_a_story_bug_does_not_stop_ingestion(
+    storage: SQLStorage, storage_url: str, feed_server: FeedServer
+) -> None:
+    feed_server.add("/a.xml", _wire_feed("a1", EN_TITLE, EN_TEXT, "www.wire-a.example"))
+    feed_server.add("/b.xml", _wire_feed("b1", EN_TITLE, EN_TEXT, "wire-b.example"))
+    a, b = Feed(url=feed_server.url("/a.xml")), Feed(url=feed_server.url("/b.xml"), name="B")
+
+    def run(assigner: object) -> list[PollReport]:
+        async def go() -> list[PollReport]:
+            async with Fetcher(FetchLimits(total_timeout=5), trust_env=False) as fetcher:
+                pipe = Pipeline(
+                    storage,
+                    fetcher,
+                    clock=lambda: NOW,
+                    stories=assigner,  # type: ignore[arg-type]
+                )
+                return [await pipe.poll(a), await pipe.poll(b)]
+
+        return asyncio.run(go())
+
+    reports = run(_Broken())
+    assert [r.new for r in reports] == [1, 1]
+    assert members_without_story(storage_url) == 2
+    raw_execute(storage_url, "DELETE FROM entries")
+    raw_execute(storage_url, "DELETE FROM feeds")
+    reports = run(StoryTracker(storage))
+    assert [(r.status, r.new) for r in reports] == [("ok", 1), ("ok", 1)]
+    [story] = storage.recent_stories()
+    assert story.outlets == ("wire-a.example", "wire-b.example")
+    assert [m.masthead for m in story.members] == ["Wire", "B"]
+    assert members_without_story(storage_url) == 0

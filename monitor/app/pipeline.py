@@ -261,7 +261,22 @@ class Pipeline:
             # Every new entry, matched or not: a story can start outside any rule. Assigned
             # here, written by record_poll in the entries' own transaction.
             masthead = feed.name or new_state.title or ""
-            stories = self.stories.assign([e for e in candidates if e.id not in known], masthead)
+            fresh = [e for e in candidates if e.id not in known]
+            try:
+                stories = self.stories.assign(fresh, masthead)
+            except StorageError:
+                raise  # rebuilding the window read the store: this poll's storage error
+            except Exception as exc:  # a bug in the story core must not stop ingestion
+                event(
+                    log,
+                    "stories.failed",
+                    level=logging.ERROR,
+                    feed=feed.url,
+                    entries=len(fresh),
+                    error=f"{type(exc).__name__}: {exc}",
+                    hint="the entries are stored without a story; "
+                    "`monitor stories backfill` assigns them",
+                )
         ingest = self.storage.record_poll(
             new_state, candidates, matches, now, skipped=[e.id for e in dropped], stories=stories
         )
