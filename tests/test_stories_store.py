@@ -15,7 +15,7 @@ from monitor.app.stories import StoryTracker, backfill, story_key
 from monitor.errors import ConfigError
 from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.model import Entry, Feed, FeedState, StoryAssignment, StoryMember, StoryRecord
-from monitor.store import open_storage
+from monitor.store import SCHEMA_VERSION, open_storage
 from monitor.store.schema import MIGRATIONS
 from monitor.store.sql import SQLStorage
 from monitor.store.sqlite import SQLiteStorage
@@ -93,7 +93,7 @@ def members_without_story(url: str) -> int:
 
 
 def test_schema_step_4_creates_the_story_tables(storage: SQLStorage) -> None:
-    assert [m.version for m in MIGRATIONS][3] == 4
+    assert (MIGRATIONS[3].version, "stories" in MIGRATIONS[3].description) == (4, True)
     assert storage.recent_stories() == []
     assert storage.story_window(timedelta(hours=30)) == []
 
@@ -273,18 +273,22 @@ def test_backfill_assigns_entries_stored_before_stories_in_publication_order(
 
 
 def test_a_database_at_schema_3_gains_the_story_tables_and_keeps_its_entries(
-    tmp_path: Path,
+    storage_url: str,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    from monitor.store.postgres import PostgresStorage
 
-    class Old(SQLiteStorage):
+    base: type[SQLStorage] = SQLiteStorage if storage_url.startswith("sqlite") else PostgresStorage
+
+    class Old(base):  # type: ignore[valid-type,misc]
         migrations = MIGRATIONS[:3]
 
-    old = Old(str(tmp_path / "old.db"))
+    old = Old.from_url(storage_url)
+    assert old.schema_version == 3
     old.record_poll(FeedState(url=WIRE_A), [item(WIRE_A, "a1")], {}, NOW)
     old.close()
-    new = open_storage(url)
+    new = open_storage(storage_url)
     try:
+        assert new.schema_version == SCHEMA_VERSION  # type: ignore[attr-defined]
         assert [e.id for e in new.entries_without_story()] == ["a1"]
         assert backfill(new, Settings(), since=None, now=NOW) == (1, 1)
     finally:
