@@ -241,3 +241,64 @@ class RenderedMessage:
     """The ``now`` the message was rendered for (used as the email Date)."""
     template: str = ""
     """Which template set, language and kind rendered it, e.g. "default/de/digest"."""
+
+
+# --- stories (see monitor.stories and README "Stories") ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoryAssignment:
+    """Where one stored entry went: written with the entry, in its poll's transaction."""
+
+    feed_url: str
+    entry_id: str
+    story_id: str
+    published: datetime
+    language: str
+    outlet: str
+    """Who published it: the link's domain (``reuters.com``), so that two feeds of one outlet
+    count once; the feed's host when the entry has no link."""
+    masthead: str = ""
+    """The feed's configured name or title (what ``stories.preferred_sources`` names match)."""
+    new: bool = True
+    """The entry started its story."""
+    score: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """One member of a stored story, with what a reader needs to see it."""
+
+    feed_url: str
+    entry_id: str
+    title: str
+    link: str | None
+    published: datetime
+    language: str
+    outlet: str
+    masthead: str = ""
+    author: str | None = None
+    new: bool = False
+    score: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRecord:
+    """A stored story: its members in publication order (ties by feed URL, entry id)."""
+
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    members: tuple[StoryMember, ...]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        """Distinct outlets, in order of their first member: one outlet counts once however
+        many of its feeds carried the piece."""
+        return tuple(dict.fromkeys(m.outlet for m in self.members))
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted({m.language for m in self.members if m.language}))

@@ -22,7 +22,7 @@ from monitor.ingest.plaintext import storable
 from monitor.ingest.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.ingest.workers import FeedParser, InlineParser, ParseJob
 from monitor.logs import event
-from monitor.model import Entry, Feed, FeedState, Match
+from monitor.model import Entry, Feed, FeedState, Match, StoryAssignment
 from monitor.store import Storage
 
 log = logging.getLogger("monitor.poll")
@@ -36,6 +36,10 @@ Status = Literal["ok", "not_modified", "unchanged", "error"]
 
 class EntryMatcher(Protocol):
     def match(self, entry: Entry) -> list[Match]: ...
+
+
+class StoryAssigner(Protocol):
+    def assign(self, entries: Sequence[Entry], masthead: str = "") -> list[StoryAssignment]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,9 @@ class Pipeline:
         parser: FeedParser | None = None,
         engine: Engine = "feedparser",
         max_active: int = 16,
+        stories: StoryAssigner | None = None,
     ) -> None:
+        self.stories = stories
         self.parser: FeedParser = parser or InlineParser()
         # Fetching outruns parsing: without a bound, a big cycle would hold every fetched body
         # in memory while it waits for a parser.
@@ -250,8 +256,29 @@ class Pipeline:
         new_state = replace(
             ok_state, title=parsed.title or state.title, body_hash=result.body_hash, next_poll=nxt
         )
+        stories: list[StoryAssignment] = []
+        if self.stories is not None:
+            # Every new entry, matched or not: a story can start outside any rule. Assigned
+            # here, written by record_poll in the entries' own transaction.
+            masthead = feed.name or new_state.title or ""
+            fresh = [e for e in candidates if e.id not in known]
+            try:
+                stories = self.stories.assign(fresh, masthead)
+            except StorageError:
+                raise  # rebuilding the window read the store: this poll's storage error
+            except Exception as exc:  # a bug in the story core must not stop ingestion
+                event(
+                    log,
+                    "stories.failed",
+                    level=logging.ERROR,
+                    feed=feed.url,
+                    entries=len(fresh),
+                    error=f"{type(exc).__name__}: {exc}",
+                    hint="the entries are stored without a story; "
+                    "`monitor stories backfill` assigns them",
+                )
         ingest = self.storage.record_poll(
-            new_state, candidates, matches, now, skipped=[e.id for e in dropped]
+            new_state, candidates, matches, now, skipped=[e.id for e in dropped], stories=stories
         )
         return PollReport(
             feed.url,

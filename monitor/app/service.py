@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.app.health import Metrics
 from monitor.app.pipeline import EntryMatcher, Pipeline, PollReport
+from monitor.app.stories import StoryTracker
 from monitor.config.settings import Settings
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.ingest.fetch import Fetcher, FetchLimits
@@ -117,6 +118,14 @@ class Service:
         """Feed URL (or "prune") -> the error of its last write, while the last one failed."""
         self._fetcher: Fetcher | None = None
         self._pipeline: Pipeline | None = None
+        self.stories: StoryTracker | None = None
+        if settings.stories.enabled:
+            from monitor.stories import Settings as StoryWindowSettings
+
+            self.stories = StoryTracker(
+                self.storage,
+                StoryWindowSettings(span=settings.stories.span, join=settings.stories.join),
+            )
 
     async def __aenter__(self) -> Service:
         self._fetcher = Fetcher(fetch_limits(self.settings))
@@ -130,6 +139,7 @@ class Service:
             parser=self.parser,
             engine=self.settings.parser,
             max_active=2 * self.settings.fetch.concurrency,
+            stories=self.stories,
         )
         return self
 
@@ -242,6 +252,8 @@ class Service:
         now = self.clock()
         removed = self.storage.prune(now - self.settings.retention, now)
         deliveries = self.storage.prune_deliveries(now - self.settings.retention)
+        if removed:
+            self.storage.prune_stories()
         if removed or deliveries:
             event(
                 log,

@@ -27,6 +27,7 @@ from monitor import secrets
 from monitor.config.channels import ChannelSettings, SubscriptionSettings, check_references
 from monitor.config.feeds import FeedDefaults, FeedSettings, SettingsModel
 from monitor.config.opml import read_opml
+from monitor.config.stories import StorySettings
 from monitor.config.units import DEFAULT_MAX_BODY, ByteSize, Duration, format_duration
 from monitor.config.yamlfile import Loc, YamlDocument, dotted, load_yaml
 from monitor.errors import ConfigError, SettingValueError
@@ -81,6 +82,7 @@ class Settings(SettingsModel):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     delivery: DeliverySettings = DeliverySettings()
+    stories: StorySettings = StorySettings()
     source: Path | None = Field(None, exclude=True)
     _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, Self
 
 from monitor.model import (
@@ -28,6 +28,8 @@ from monitor.model import (
     IngestResult,
     ItemKey,
     Match,
+    StoryAssignment,
+    StoryRecord,
     SubscriptionMark,
 )
 from monitor.store.schema import MIGRATIONS
@@ -79,6 +81,7 @@ class Storage(Protocol):
         now: datetime,
         *,
         skipped: Sequence[str] = (),
+        stories: Sequence[StoryAssignment] = (),
     ) -> IngestResult:
         """Write a successful poll in one transaction.
 
@@ -96,8 +99,13 @@ class Storage(Protocol):
         per poll): they are kept as tombstones, so that a later poll does not take them as new.
         An id among ``entries`` or already stored is not tombstoned.
 
+        ``stories`` are the story assignments of entries of this poll: those of the entries
+        inserted (``new``) are written in the same transaction (see ``record_stories``); those
+        of changed or left-alone entries are ignored (an entry keeps its first story).
+
         Raises ``ValueError`` before writing if an entry belongs to another feed, a key of
-        ``matches`` is not among ``entries``, or one entry has two matches for one rule.
+        ``matches`` is not among ``entries``, one entry has two matches for one rule, or a story
+        assignment names an entry not among ``entries`` (or one twice).
         """
         ...
 
@@ -267,4 +275,38 @@ class Storage(Protocol):
     def sender_lock(self, wait: float = 0.0) -> AbstractContextManager[bool]:
         """Only one process sends at a time: yields True while this one may (waiting up to
         ``wait`` seconds), False if another holds it. Released when its process dies."""
+        ...
+
+    # --- stories (schema step 4) ---------------------------------------------
+    def record_stories(self, assignments: Sequence[StoryAssignment], now: datetime) -> int:
+        """Write story assignments of stored entries in one transaction (the backfill). An
+        entry that has a story already, or is not stored, is left alone. Returns how many
+        were written. ``ValueError`` before writing if an entry is assigned twice."""
+        ...
+
+    def story_of(self, feed_url: str, entry_id: str) -> str | None:
+        """The id of the entry's story, None if it has none."""
+        ...
+
+    def story_window(self, span: timedelta) -> list[tuple[Entry, StoryAssignment]]:
+        """The members of the stories whose last entry was published at most ``span`` before
+        the newest story's, with their entries, in assignment order: replayed into a fresh
+        ``stories.Window`` they rebuild the one that assigned them (a restart forgets nothing
+        the window still holds)."""
+        ...
+
+    def recent_stories(
+        self, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[StoryRecord]:
+        """Stories whose last member was published at or after ``since``, latest first (ties
+        by id), at most ``limit``; members by publication time (ties by feed URL, entry id)."""
+        ...
+
+    def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:
+        """Stored entries published at or after ``since`` that have no story, by publication
+        time (ties by feed URL, entry id): what the backfill assigns."""
+        ...
+
+    def prune_stories(self) -> int:
+        """Delete stories whose members were all pruned. Returns how many."""
         ...

@@ -154,4 +154,43 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX entries_first_seen",
         ),
     ),
+    Migration(
+        4,
+        "stories: one row per story, one per member entry",
+        (
+            # first_seen/last_seen: publication times of the earliest and latest member, recomputed
+            # from the members at each write (idempotent). The window is rebuilt from the stories
+            # whose last_seen is within its span of the newest one (story_window).
+            """CREATE TABLE stories (
+                id {key} PRIMARY KEY,
+                first_seen {ts} NOT NULL,
+                last_seen {ts} NOT NULL,
+                updated {ts} NOT NULL
+            )""",
+            "CREATE INDEX stories_last_seen ON stories (last_seen, id)",
+            # One row per entry that has a story, written in the entry's poll transaction; it
+            # goes with its entry (prune). seq is the assignment order: a replay of the members in
+            # that order rebuilds the window exactly. outlet: link domain (one outlet counts once
+            # however many of its feeds carry a piece); masthead: the feed's name or title.
+            """CREATE TABLE story_members (
+                feed_url {key} NOT NULL,
+                entry_id {key} NOT NULL,
+                story_id {key} NOT NULL,
+                seq BIGINT NOT NULL,
+                published {ts} NOT NULL,
+                language TEXT NOT NULL,
+                outlet TEXT NOT NULL,
+                masthead TEXT NOT NULL,
+                new INTEGER NOT NULL,
+                score {float} NOT NULL,
+                reason TEXT NOT NULL,
+                assigned_at {ts} NOT NULL,
+                PRIMARY KEY (feed_url, entry_id),
+                FOREIGN KEY (feed_url, entry_id) REFERENCES entries (feed_url, entry_id)
+                    ON DELETE CASCADE
+            )""",
+            "CREATE INDEX story_members_story ON story_members (story_id, seq)",
+            "CREATE INDEX story_members_seq ON story_members (seq)",
+        ),
+    ),
 )

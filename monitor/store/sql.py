@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from monitor.model import Entry, FeedState, IngestResult, Match
+from monitor.model import Entry, FeedState, IngestResult, Match, StoryAssignment
 from monitor.store.codec import (
     ENTRY_COLUMNS,
     FEED_COLUMNS,
@@ -23,6 +23,7 @@ from monitor.store.codec import (
 )
 from monitor.store.dbapi import Tx
 from monitor.store.sql_outbox import OutboxSQL
+from monitor.store.sql_stories import StoriesSQL, check_assignments
 
 __all__ = ["SQLStorage"]
 
@@ -56,7 +57,7 @@ _INSERT_MATCH = """
 _E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
 
-class SQLStorage(OutboxSQL):
+class SQLStorage(OutboxSQL, StoriesSQL):
     """Implements ``monitor.store.base.Storage``; subclasses supply the connection.
 
     Iterators read page by page (keyset pagination), each page its own short transaction, so no
@@ -115,8 +116,10 @@ class SQLStorage(OutboxSQL):
         now: datetime,
         *,
         skipped: Sequence[str] = (),
+        stories: Sequence[StoryAssignment] = (),
     ) -> IngestResult:
         by_id = _check_poll(state, entries, matches)
+        _check_stories(state, by_id, stories)
         skip = [i for i in dict.fromkeys(skipped) if i not in by_id]
         state_row = self._state_row(state)
         stamp = self.dialect.encode_ts(now)
@@ -137,6 +140,11 @@ class SQLStorage(OutboxSQL):
             ]
             tx.executemany(_INSERT_MATCH, match_rows)
             self._tombstone(tx, state.url, skip, stamp)
+            # Stories of the entries this poll inserted: in the same transaction, so that no
+            # stored entry is ever without its story (a changed entry keeps the one it has).
+            inserted = set(new)
+            todo = [a for a in stories if a.entry_id in inserted]
+            self._write_stories(tx, todo, stamp, inserted=True)
         return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
 
     def _tombstone(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:
@@ -328,3 +336,15 @@ def _check_poll(
                 f"record_poll for feed {state.url}: entry {entry_id!r} has two matches for one rule"
             )
     return by_id
+
+
+def _check_stories(
+    state: FeedState, by_id: Mapping[str, Entry], stories: Sequence[StoryAssignment]
+) -> None:
+    check_assignments(stories)
+    for a in stories:
+        if a.feed_url != state.url or a.entry_id not in by_id:
+            raise ValueError(
+                f"record_poll for feed {state.url}: a story for {a.entry_id!r} of {a.feed_url}, "
+                "which is not among the entries passed"
+            )

@@ -1,0 +1,143 @@
+"""Stories in the running monitor: each new entry is assigned as its poll stores it.
+
+``StoryTracker`` holds this process's ``stories.Window``. It is rebuilt at first use from the
+stored members of the recent stories (``Storage.story_window``: those within the span of the
+newest), replayed in their assignment order, so a restart continues where the last process left
+off instead of starting every story afresh. ``assign`` places a poll's new entries in publication
+order; the pipeline hands the result to ``record_poll``, which writes it in the same transaction
+as the entries. If that transaction fails, the window has seen entries the store has not: they
+are new again at the next poll and join their own earlier copy (harmless: the store only ever
+holds one story per entry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from monitor.logs import event
+from monitor.model import Entry, StoryAssignment
+from monitor.store import Storage
+from monitor.stories import Decision, Settings, StoryEntry, Window, assign, extract
+from monitor.stories.outlets import outlet_of
+
+log = logging.getLogger("monitor.stories")
+
+__all__ = ["StoryTracker", "story_entry", "story_key"]
+
+
+def story_key(feed_url: str, entry_id: str) -> str:
+    """A short id, unique per stored entry: what a story started by the entry is called."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(feed_url.encode("utf-8", "surrogatepass"))
+    h.update(b"\x00")
+    h.update(entry_id.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def story_entry(entry: Entry, masthead: str = "") -> StoryEntry:
+    return StoryEntry(
+        story_key(entry.feed_url, entry.id),
+        entry.title,
+        entry.summary,
+        (entry.language or "")[:2].lower(),
+        entry.published,
+        masthead,
+        entry.link or "",
+    )
+
+
+class StoryTracker:
+    """Thread-safe; one per process (two processes each keep their own window)."""
+
+    def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
+        self.storage = storage
+        self.settings = settings or Settings()
+        self._window: Window | None = None
+        self._lock = threading.Lock()
+        self.rebuilt: tuple[int, int, float] | None = None
+        """(stories, members, seconds) of the rebuild at first use."""
+
+    @property
+    def window(self) -> Window:
+        with self._lock:
+            return self._ensure()
+
+    def _ensure(self) -> Window:
+        if self._window is None:
+            started = time.perf_counter()
+            window = Window(self.settings)
+            rows = self.storage.story_window(self.settings.span)
+            for entry, a in rows:
+                se = story_entry(entry, a.masthead)
+                window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
+            self._window = window
+            seconds = time.perf_counter() - started
+            self.rebuilt = (len(window), len(rows), seconds)
+            event(log, "stories.window", stories=len(window), members=len(rows), seconds=seconds)
+        return self._window
+
+    def assign(self, entries: Sequence[Entry], masthead: str = "") -> list[StoryAssignment]:
+        """Place ``entries`` (one feed's new ones), in publication order (ties by id)."""
+        if not entries:
+            return []
+        with self._lock:
+            window = self._ensure()
+            out = []
+            for entry in sorted(entries, key=lambda e: (e.published, e.id)):
+                se = story_entry(entry, masthead)
+                d = assign(se, window)
+                out.append(
+                    StoryAssignment(
+                        entry.feed_url,
+                        entry.id,
+                        d.story,
+                        entry.published,
+                        se.language,
+                        outlet_of(entry.link, entry.feed_url, masthead),
+                        masthead,
+                        d.new,
+                        d.score,
+                        d.reason,
+                    )
+                )
+            return out
+
+
+def backfill(
+    storage: Storage,
+    settings: Settings,
+    *,
+    since: datetime | None,
+    now: datetime,
+    mastheads: Mapping[str, str] | None = None,
+    batch: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Assign stories to the stored entries that have none (stored before stories existed),
+    published at or after ``since``, in publication order, ``batch`` entries per transaction.
+
+    Idempotent: an entry with a story is skipped, and a second run finds nothing to do. The
+    entries are clustered among themselves in a fresh window (they are older than what the
+    running monitor's window holds). Returns (entries assigned, stories they started);
+    ``progress`` is called with the number of entries done after each batch.
+    """
+    todo = storage.entries_without_story(since=since)
+    tracker = StoryTracker(storage, settings)
+    tracker._window = Window(settings)  # a fresh window: see above
+    names = mastheads or {}
+    written = started = 0
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        assignments: list[StoryAssignment] = []
+        for entry in chunk:  # already in publication order; one feed's masthead each
+            assignments += tracker.assign([entry], names.get(entry.feed_url, ""))
+        written += storage.record_stories(assignments, now)
+        started += sum(1 for a in assignments if a.new)
+        if progress is not None:
+            progress(len(chunk))
+    return written, started

@@ -1,0 +1,252 @@
+"""The stories half of ``SQLStorage``: story rows and their members (schema step 4).
+
+Same SQL for SQLite and PostgreSQL. A member row is written in the transaction that stores its
+entry (``record_poll(..., stories=...)``), or later by ``record_stories`` (the backfill); either
+way an entry gets at most one story (``ON CONFLICT DO NOTHING``: assigning again changes nothing).
+A story row's first and last seen are recomputed from its members at each write, so the writes
+are idempotent. Members go with their entries (prune); ``prune_stories`` drops stories left empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.model import Entry, StoryAssignment, StoryMember, StoryRecord
+from monitor.store.codec import ENTRY_COLUMNS, decode_ts, entry_from_row
+from monitor.store.dbapi import Database, Tx
+
+__all__ = ["StoriesSQL", "check_assignments"]
+
+_CHUNK = 400
+_INSERT_MEMBER = """
+    INSERT INTO story_members (feed_url, entry_id, story_id, seq, published, language, outlet,
+        masthead, new, score, reason, assigned_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (feed_url, entry_id) DO NOTHING
+"""
+_E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
+_MEMBER_COLUMNS = (
+    "m.story_id, m.feed_url, m.entry_id, e.title, e.link, m.published, m.language, m.outlet, "
+    "m.masthead, e.author, m.new, m.score, m.reason"
+)
+
+
+def check_assignments(assignments: Sequence[StoryAssignment]) -> None:
+    """Caller mistakes, found before anything is written."""
+    seen: set[tuple[str, str]] = set()
+    for a in assignments:
+        key = (a.feed_url, a.entry_id)
+        if key in seen:
+            raise ValueError(f"story assignment for {a.entry_id!r} of {a.feed_url} given twice")
+        if not a.story_id:
+            raise ValueError(f"story assignment for {a.entry_id!r} of {a.feed_url} has no story")
+        seen.add(key)
+
+
+class StoriesSQL(Database):
+    """Mixed into ``SQLStorage``; see ``monitor.store.base.Storage`` for the contract."""
+
+    # --- writing -------------------------------------------------------------
+    def _write_stories(
+        self,
+        tx: Tx,
+        assignments: Sequence[StoryAssignment],
+        stamp: object,
+        *,
+        inserted: bool = False,
+    ) -> int:
+        """Insert the members not stored yet and refresh their stories. Returns how many.
+
+        ``inserted``: the entries were inserted in this transaction, so none has a member row
+        yet (a member cannot outlive its entry) and the look-up is skipped."""
+        if not assignments:
+            return 0
+        enc = self.dialect.encode_ts
+        seq = int(tx.value("SELECT coalesce(max(seq), 0) FROM story_members") or 0)
+        written = 0
+        for start in range(0, len(assignments), _CHUNK):
+            chunk = assignments[start : start + _CHUNK]
+            keys = [(a.feed_url, a.entry_id) for a in chunk]
+            have = set() if inserted else self._members_among(tx, keys)
+            rows = []
+            for a in chunk:
+                if (a.feed_url, a.entry_id) in have:
+                    continue
+                seq += 1
+                rows.append(
+                    (
+                        a.feed_url, a.entry_id, a.story_id, seq, enc(a.published),
+                        a.language, a.outlet, a.masthead, int(a.new), float(a.score),
+                        a.reason, stamp,
+                    )
+                )  # fmt: skip
+            tx.executemany(_INSERT_MEMBER, rows)
+            written += len(rows)
+        ids = sorted({a.story_id for a in assignments})
+        for start in range(0, len(ids), _CHUNK):
+            chunk_ids = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk_ids))
+            tx.execute(
+                "INSERT INTO stories (id, first_seen, last_seen, updated) "
+                "SELECT story_id, min(published), max(published), ? FROM story_members "
+                f"WHERE story_id IN ({marks}) GROUP BY story_id "
+                "ON CONFLICT (id) DO UPDATE SET first_seen = excluded.first_seen, "
+                "last_seen = excluded.last_seen, updated = excluded.updated",
+                (stamp, *chunk_ids),
+            )
+        return written
+
+    def _members_among(self, tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        rows = ", ".join("(?, ?)" for _ in keys)
+        found = tx.rows(
+            "SELECT m.feed_url, m.entry_id FROM story_members m "
+            f"JOIN (VALUES {rows}) AS v ON m.feed_url = v.column1 AND m.entry_id = v.column2",
+            [v for k in keys for v in k],
+        )
+        return {(r[0], r[1]) for r in found}
+
+    def record_stories(self, assignments: Sequence[StoryAssignment], now: datetime) -> int:
+        check_assignments(assignments)
+        stamp = self.dialect.encode_ts(now)
+        with self._transaction("record_stories", write=True) as tx:
+            # Only entries that are stored (and not pruned meanwhile) get a member row.
+            keys = [(a.feed_url, a.entry_id) for a in assignments]
+            live = self._entries_among(tx, keys)
+            return self._write_stories(
+                tx, [a for a in assignments if (a.feed_url, a.entry_id) in live], stamp
+            )
+
+    def _entries_among(self, tx: Tx, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows = ", ".join("(?, ?)" for _ in chunk)
+            out.update(
+                (r[0], r[1])
+                for r in tx.rows(
+                    "SELECT e.feed_url, e.entry_id FROM entries e "
+                    f"JOIN (VALUES {rows}) AS v "
+                    "ON e.feed_url = v.column1 AND e.entry_id = v.column2",
+                    [v for k in chunk for v in k],
+                )
+            )
+        return out
+
+    def prune_stories(self) -> int:
+        with self._transaction("prune_stories", write=True) as tx:
+            return tx.execute(
+                "DELETE FROM stories WHERE NOT EXISTS "
+                "(SELECT 1 FROM story_members m WHERE m.story_id = stories.id)"
+            )
+
+    # --- reading -------------------------------------------------------------
+    def story_of(self, feed_url: str, entry_id: str) -> str | None:
+        with self._transaction("story_of", write=False) as tx:
+            value = tx.value(
+                "SELECT story_id FROM story_members WHERE feed_url = ? AND entry_id = ?",
+                (feed_url, entry_id),
+            )
+        return None if value is None else str(value)
+
+    def story_window(self, span: timedelta) -> list[tuple[Entry, StoryAssignment]]:
+        with self._transaction("story_window", write=False) as tx:
+            newest = tx.value("SELECT max(last_seen) FROM stories")
+            if newest is None:
+                return []
+            since = self.dialect.encode_ts(decode_ts(newest) - span)
+            rows = tx.rows(
+                f"SELECT {_E_COLUMNS}, m.story_id, m.language, m.outlet, m.masthead, m.new, "
+                "m.score, m.reason FROM stories s "
+                "JOIN story_members m ON m.story_id = s.id "
+                "JOIN entries e ON e.feed_url = m.feed_url AND e.entry_id = m.entry_id "
+                "WHERE s.last_seen >= ? ORDER BY m.seq, m.feed_url, m.entry_id",
+                (since,),
+            )
+        out = []
+        for row in rows:
+            entry = entry_from_row(row[:12])
+            sid, language, outlet, masthead, new, score, reason = row[12:]
+            out.append(
+                (
+                    entry,
+                    StoryAssignment(
+                        entry.feed_url, entry.id, sid, entry.published, language, outlet,
+                        masthead, bool(new), float(score), reason,
+                    ),
+                )
+            )  # fmt: skip
+        return out
+
+    def recent_stories(
+        self, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[StoryRecord]:
+        where = "WHERE EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id)"
+        params: list[Any] = []
+        if since is not None:
+            where += " AND s.last_seen >= ?"
+            params.append(self.dialect.encode_ts(since))
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        with self._transaction("recent_stories", write=False) as tx:
+            ids = [
+                str(r[0])
+                for r in tx.rows(
+                    f"SELECT s.id FROM stories s {where} ORDER BY s.last_seen DESC, s.id{tail}",
+                    params,
+                )
+            ]
+            members: dict[str, list[StoryMember]] = {sid: [] for sid in ids}
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for r in tx.rows(
+                    f"SELECT {_MEMBER_COLUMNS} FROM story_members m JOIN entries e "
+                    "ON e.feed_url = m.feed_url AND e.entry_id = m.entry_id "
+                    f"WHERE m.story_id IN ({marks}) "
+                    "ORDER BY m.published, m.feed_url, m.entry_id",
+                    chunk,
+                ):
+                    members[str(r[0])].append(_member(r[1:]))
+        out = []
+        for sid in ids:
+            got = members[sid]
+            if got:
+                out.append(
+                    StoryRecord(sid, got[0].published, max(m.published for m in got), tuple(got))
+                )
+        return out
+
+    def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:
+        where = "WHERE m.entry_id IS NULL"
+        params: list[Any] = []
+        if since is not None:
+            where += " AND e.published >= ?"
+            params.append(self.dialect.encode_ts(since))
+        with self._transaction("entries_without_story", write=False) as tx:
+            rows = tx.rows(
+                f"SELECT {_E_COLUMNS} FROM entries e LEFT JOIN story_members m "
+                f"ON m.feed_url = e.feed_url AND m.entry_id = e.entry_id {where} "
+                "ORDER BY e.published, e.feed_url, e.entry_id",
+                params,
+            )
+        return [entry_from_row(r) for r in rows]
+
+
+def _member(r: Sequence[Any]) -> StoryMember:
+    return StoryMember(
+        feed_url=r[0],
+        entry_id=r[1],
+        title=r[2],
+        link=r[3],
+        published=decode_ts(r[4]),
+        language=r[5],
+        outlet=r[6],
+        masthead=r[7],
+        author=r[8],
+        new=bool(r[9]),
+        score=float(r[10]),
+        reason=r[11],
+    )
