@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from monitor.matching.rules import Concept, Rule, RuleSet
+from monitor.matching.near import Link, Words, combine
+from monitor.matching.rules import Concept, Near, Rule, RuleSet
 from monitor.matching.scan import Scanner, Unit, case_key
 from monitor.matching.text import fold, fold_with_offsets
 from monitor.model import FIELDS, Entry, Hit, Match, Priority
@@ -45,6 +46,8 @@ class ConceptResult:
     hits: tuple[Hit, ...] = ()
     excluded: tuple[Hit, ...] = ()
     """Hits that did not count because an exclude term overlapped them."""
+    links: tuple[Link, ...] = ()
+    """For ``near:``/``sentence:`` hits among ``hits``: both ends and the distance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ class Matcher:
         self.rules: tuple[Rule, ...] = rules.rules
         self._rule_fields = {r.id: dict(r.fields) for r in self.rules}
         used = {c for r in self.rules for c in (*r.all, *r.any, *r.none)}
+        self._near = _near_order(rules.concepts, used)
+        used |= {m for _, clauses in self._near for n in clauses for m in n.concepts}
         self._fields = tuple(f for f in FIELDS if any(f in fw for fw in self._rule_fields.values()))
         units: dict[tuple[object, ...], Unit] = {}
         self._targets: dict[Unit, list[_Target]] = {}
@@ -127,7 +132,7 @@ class Matcher:
     # --- public API --------------------------------------------------------------------------
     def match(self, entry: Entry) -> list[Match]:
         """The rules this entry matches at or above their threshold, best score first."""
-        hits, _ = self._concept_hits(entry)
+        hits, _, _ = self._concept_hits(entry)
         if not hits:
             return []
         candidates: dict[str, Rule] = {}
@@ -156,8 +161,8 @@ class Matcher:
     def explain(self, entry: Entry, rule_id: str) -> Explanation:
         """Score, hits and the reason for one rule, also when it does not match."""
         rule = self.ruleset.rule(rule_id)
-        hits, excluded = self._concept_hits(entry)
-        return self._explain(rule, hits, excluded)
+        hits, excluded, links = self._concept_hits(entry)
+        return self._explain(rule, hits, excluded, links)
 
     # --- finding hits ------------------------------------------------------------------------
     def _entry_hits(self, entry: Entry) -> list[tuple[str, Unit, int, int, float]]:
@@ -191,7 +196,7 @@ class Matcher:
 
     def _concept_hits(
         self, entry: Entry
-    ) -> tuple[dict[str, list[_Weighted]], dict[str, list[Hit]]]:
+    ) -> tuple[dict[str, list[_Weighted]], dict[str, list[Hit]], dict[Hit, Link]]:
         hits: dict[str, list[_Weighted]] = {}
         excluded_by: dict[str, list[Hit]] = {}
         for field_name, unit, start, end, sim in self._entry_hits(entry):
@@ -220,7 +225,33 @@ class Matcher:
                 del hits[cid]
         for cid in hits:
             hits[cid] = _outermost(hits[cid])
-        return hits, dropped
+        links: dict[Hit, Link] = {}
+        if self._near and hits:
+            self._near_hits(entry, hits, links)
+        return hits, dropped, links
+
+    def _near_hits(
+        self, entry: Entry, hits: dict[str, list[_Weighted]], links: dict[Hit, Link]
+    ) -> None:
+        """Add the hits of ``near:``/``sentence:`` concepts (members before the concepts that
+        combine them), each with its ``Link``."""
+        words: dict[str, Words] = {}
+        for cid, clauses in self._near:
+            for near in clauses:
+                if not all(m in hits for m in near.concepts):
+                    continue
+                fields = set.intersection(*({h.field for h, _ in hits[m]} for m in near.concepts))
+                for name in sorted(fields, key=FIELDS.index):
+                    per = [[h for h, _ in hits[m] if h.field == name] for m in near.concepts]
+                    if name not in words:
+                        words[name] = Words(entry.text(name))
+                    own = [h for h, _ in hits.get(cid, ()) if h.field == name]
+                    for link in combine(near, per, words[name], cid):
+                        if any(_overlaps(link.hit, h) for h in own):
+                            continue  # already a hit of this concept (a variant or a clause)
+                        own.append(link.hit)
+                        hits.setdefault(cid, []).append((link.hit, 1.0))
+                        links[link.hit] = link
 
     # --- scoring -----------------------------------------------------------------------------
     def _strength(self, rule: Rule, weighted: Sequence[_Weighted]) -> _Strength:
@@ -237,7 +268,11 @@ class Matcher:
         return min(1.0, best + bonus), _ordered(h for _, h in scored)
 
     def _explain(
-        self, rule: Rule, hits: dict[str, list[_Weighted]], excluded: dict[str, list[Hit]]
+        self,
+        rule: Rule,
+        hits: dict[str, list[_Weighted]],
+        excluded: dict[str, list[Hit]],
+        links: Mapping[Hit, Link],
     ) -> Explanation:
         results: list[ConceptResult] = []
         roles: tuple[tuple[Role, tuple[str, ...]], ...] = (
@@ -249,7 +284,8 @@ class Matcher:
             for cid in cids:
                 strength, found = self._strength(rule, hits.get(cid, ()))
                 dropped = tuple(excluded.get(cid, ()))
-                results.append(ConceptResult(cid, role, strength, found, dropped))
+                linked = tuple(links[h] for h in found if h in links)
+                results.append(ConceptResult(cid, role, strength, found, dropped, linked))
         by_role = {r: [c for c in results if c.role == r] for r in ("all", "any", "none")}
         missing = [c.concept for c in by_role["all"] if c.strength == 0]
         vetoes = [c.concept for c in by_role["none"] if c.strength > 0]
@@ -281,6 +317,30 @@ def _score(rule: Rule, strengths: Mapping[str, float]) -> int:
 def compile_rules(rules: RuleSet) -> Matcher:
     """Compile a loaded rule set (the daemon calls this once per rules reload)."""
     return Matcher(rules)
+
+
+def _near_order(
+    concepts: Mapping[str, Concept], used: Iterable[str]
+) -> tuple[tuple[str, tuple[Near, ...]], ...]:
+    """The ``near:``/``sentence:`` concepts that ``used`` needs, each after the near concepts it
+    combines (the loader refuses cycles)."""
+    out: dict[str, tuple[Near, ...]] = {}
+    seen: set[str] = set()
+
+    def visit(cid: str) -> None:
+        if cid in seen:
+            return
+        seen.add(cid)
+        clauses = concepts[cid].near
+        for near in clauses:
+            for member in near.concepts:
+                visit(member)
+        if clauses:
+            out[cid] = clauses
+
+    for cid in sorted(used):
+        visit(cid)
+    return tuple(out.items())
 
 
 def _overlaps(a: Hit, b: Hit) -> bool:
