@@ -3,7 +3,7 @@
 A ``Words`` is one field's text cut into words (the matcher's tokens, on the folded text, mapped
 back to source offsets) and sentences. ``combine`` takes the hits of each concept of a ``Near``
 clause in that field and returns the tightest combinations: one hit per concept, no two
-overlapping, all in one sentence, at most ``within`` words between them in all (``sentence:``
+the same text, all in one sentence, at most ``within`` words between them in all (``sentence:``
 has no limit), and in the listed order when ``order: fixed``.
 """
 
@@ -102,11 +102,12 @@ def combine(near: Near, hits: Sequence[Sequence[Hit]], words: Words, cid: str) -
         ordered = sorted(combo, key=lambda c: (c[1], c[2]))
         if near.order == "fixed" and list(ordered) != list(combo):
             continue
-        distance = 0
+        distance, last = 0, ordered[0][2]
         for a, b in itertools.pairwise(ordered):
-            if b[1] <= a[2]:
-                break  # overlapping hits: one word cannot be two ends
-            distance += b[1] - a[2] - 1
+            if (a[0].start, a[0].end) == (b[0].start, b[0].end):
+                break  # one piece of text cannot be two ends (a term listed in both concepts)
+            distance += max(0, b[1] - last - 1)  # a hit inside another (nested concepts): 0
+            last = max(last, b[2])
         else:
             if near.within is None or distance <= near.within:
                 found.append((distance, ordered[0][0].start, tuple(c[0] for c in ordered)))
