@@ -39,9 +39,20 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def concept_terms(rules: RuleSet) -> dict[str, list[str]]:
+    """The variant terms of the concepts that rules name (not those only combined by ``near:``,
+    which a loop over terms cannot use)."""
+    named = {c for r in rules.rules for c in (*r.all, *r.any, *r.none)}
     return {
-        cid: [fold(v.term) for v in c.variants if not v.case] for cid, c in rules.concepts.items()
+        cid: [fold(v.term) for v in c.variants if not v.case]
+        for cid, c in rules.concepts.items()
+        if cid in named
     }
+
+
+def without_near(rules: RuleSet) -> RuleSet:
+    """The pack with its ``near:``/``sentence:`` clauses dropped (the wave-1 way of matching)."""
+    concepts = {cid: replace(c, near=()) for cid, c in rules.concepts.items()}
+    return RuleSet(rules.rules, concepts)
 
 
 def baseline(rules: RuleSet, hit: Callable[[str, str], bool]) -> Callable[[str], set[str]]:
@@ -74,7 +85,8 @@ def replicated(rules: RuleSet, times: int) -> RuleSet:
     out: list[Rule] = []
     for i in range(times):
         for cid, c in rules.concepts.items():
-            concepts[f"{cid}~{i}"] = replace(c, id=f"{cid}~{i}")
+            near = tuple(replace(n, concepts=tuple(f"{m}~{i}" for m in n.concepts)) for n in c.near)
+            concepts[f"{cid}~{i}"] = replace(c, id=f"{cid}~{i}", near=near)
         for r in rules.rules:
             out.append(
                 replace(
@@ -104,12 +116,15 @@ def news_entries(shared: Path, n: int) -> list[Entry]:
 
 
 def timed(label: str, fn: Callable[[Entry], object], entries: Sequence[Entry]) -> float:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for e in entries:
         fn(e)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     rate = len(entries) / elapsed
-    print(f"  {label:52} {len(entries):7,} entries {elapsed:8.2f} s {rate:10,.0f} entries/s")
+    print(
+        f"  {label:52} {len(entries):7,} entries {elapsed:7.2f} s wall {cpu:7.2f} s CPU"
+        f" {rate:9,.0f} entries/s"
+    )
     return rate
 
 
@@ -148,14 +163,20 @@ def speed(rules: RuleSet, entries: list[Entry], naive_sample: int) -> None:
     matcher = compile_rules(rules)
     cold = timed("compiled matcher, first pass (cold token memo)", matcher.match, entries)
     warm = timed("compiled matcher, second pass (warm memo)", matcher.match, entries)
+    flat = timed(
+        "same pack without near: clauses, first pass",
+        compile_rules(without_near(rules)).match,
+        entries,
+    )
     fresh = compile_rules(rules)
     timed("compiled matcher, unique entries only (cold)", fresh.match, entries[:22_572])
     big_rules = replicated(rules, 10)
     big: Matcher = compile_rules(big_rules)
     big_cold = timed(f"10x pack ({len(big_rules.rules)} rules), first pass", big.match, entries)
-    print(f"  speed-up compiled (cold) vs naive: {cold / naive_rate:6.1f}x (target >= 30x)")
+    print(f"  speed-up compiled (cold) vs naive: {cold / naive_rate:6.1f}x (target >= 40x)")
     print(f"  speed-up compiled (warm) vs naive: {warm / naive_rate:6.1f}x")
     print(f"  10x pack time / 1x pack time (cold): {cold / big_cold:6.2f} (target <= 3)")
+    print(f"  pack time / pack without near: (cold): {flat / cold:6.2f}")
     print(f"  compiled terms: 1x {matcher.unit_count}, 10x {big.unit_count}")
 
 

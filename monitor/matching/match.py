@@ -9,6 +9,7 @@ terms, not with the number of rules.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -108,7 +109,24 @@ class Matcher:
         # exclude terms of the concepts that a found unit counts for.
         counted = [u for u, ts in self._targets.items() if any(not t.exclude for t in ts)]
         context = [u for u, ts in self._targets.items() if all(t.exclude for t in ts)]
-        self._main = Scanner(counted)
+        # Words that only count within a near: clause ("export", "control", "ban") are common.
+        # Per clause one concept is its trigger (``_trigger``): the other concepts' words are
+        # looked for (``_deferred``) only in entries where a trigger word is found.
+        named = frozenset(c for r in self.rules for c in (*r.all, *r.any, *r.none))
+        self._counts_for: dict[Unit, frozenset[str]] = {
+            u: frozenset(t.concept for t in ts if not t.exclude) for u, ts in self._targets.items()
+        }
+        clauses = [near for _, cs in self._near for near in cs]
+        shared = Counter(c for near in clauses for c in set(near.concepts))
+        triggers = {_trigger(near, rules.concepts, shared) for near in clauses}
+        early = named | triggers
+        deferred = [u for u in counted if self._counts_for[u].isdisjoint(early)]
+        self._main = Scanner(u for u in counted if not self._counts_for[u].isdisjoint(early))
+        self._deferred = Scanner(deferred) if deferred else None
+        self._triggered_by = frozenset(
+            u for u in counted if not self._counts_for[u].isdisjoint(triggers)
+        )
+        self._named = named
         self._context = Scanner(context)
         context_of: dict[str, set[Unit]] = {}
         for unit in context:
@@ -172,6 +190,10 @@ class Matcher:
         # The separator is no phrase gap, so no match spans two fields.
         norm = fold(_FIELD_SEP.join(text for _, text in texts))
         found = self._main.scan(norm)
+        if self._deferred is not None and any(f[0] in self._triggered_by for f in found):
+            found += self._deferred.scan(norm)
+        if found and self._near:  # hits that count only for clauses that cannot be met: none
+            found = self._needed(found)
         if not found:
             return []
         context = frozenset().union(*(self._context_for[f[0]] for f in found))
@@ -193,6 +215,20 @@ class Matcher:
                         out.append((name, unit, start, stop, sim))
             offset = end + len(_FIELD_SEP)
         return out
+
+    def _needed(
+        self, found: list[tuple[Unit, int, int, float]]
+    ) -> list[tuple[Unit, int, int, float]]:
+        """``found`` without the hits that count only for near: clauses that cannot be met."""
+        counts_for = self._counts_for
+        present = set().union(*(counts_for[f[0]] for f in found))
+        wanted = set(self._named)
+        for cid, clauses in self._near:
+            for near in clauses:
+                if all(m in present for m in near.concepts):
+                    present.add(cid)
+                    wanted.update(near.concepts)
+        return [f for f in found if not counts_for[f[0]].isdisjoint(wanted)]
 
     def _concept_hits(
         self, entry: Entry
@@ -317,6 +353,16 @@ def _score(rule: Rule, strengths: Mapping[str, float]) -> int:
 def compile_rules(rules: RuleSet) -> Matcher:
     """Compile a loaded rule set (the daemon calls this once per rules reload)."""
     return Matcher(rules)
+
+
+def _trigger(near: Near, concepts: Mapping[str, Concept], shared: Counter[str]) -> str | None:
+    """The concept of ``near`` that is in the most clauses (so that few concepts trigger them
+    all), then the one with the fewest variants, then the first listed; None when every member
+    is a near: concept without variants of its own."""
+    spelled = [c for c in near.concepts if concepts[c].variants]
+    if not spelled:
+        return None
+    return min(spelled, key=lambda c: (-shared[c], len(concepts[c].variants)))
 
 
 def _near_order(

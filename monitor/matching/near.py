@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.matching.rules import Near
-from monitor.matching.text import TOKEN_RE, fold_with_offsets
+from monitor.matching.text import IGNORABLE
 from monitor.model import Hit
 
 __all__ = ["MAX_HITS", "Link", "Words", "combine"]
@@ -40,6 +40,9 @@ _ABBREVIATIONS = frozenset(
 )  # fmt: skip
 
 
+_WORD = re.compile(f"[^\\W_](?:[^\\W_]|[{IGNORABLE}\u0300-\u036f\u1ab0-\u1aff\u20d0-\u20ff])*")
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
     """One combination found for a ``near:``/``sentence:`` concept."""
@@ -58,13 +61,9 @@ class Words:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        folded = fold_with_offsets(text)
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        for m in TOKEN_RE.finditer(folded.text):
-            start, end = folded.source_span(m.start(), m.end())
-            self.starts.append(start)
-            self.ends.append(end)
+        # The matcher's tokens, on the source text: marks and invisible characters inside a word
+        # keep it one word, as folding does ("Selten\u00aderden", "Cafe\u0301").
+        self.starts = [m.start() for m in _WORD.finditer(text)]
         self.breaks = [m.end() for m in _SENTENCE_END.finditer(text) if _ends(text, m.start())]
 
     def span(self, hit: Hit) -> tuple[int, int]:

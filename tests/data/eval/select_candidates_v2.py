@@ -33,7 +33,11 @@ POOLS: list[tuple[str, str, int]] = [
     # both anywhere in the text (same sentence or not)
     ("text-export-measure", rf"\b{_EXPORT}\b.*\b{_MEASURE}\b|\b{_MEASURE}\b.*\b{_EXPORT}\b", 30),
     # German verbs of restricting, any object (noun/verb pairs, separable verbs)
-    ("verb-de", r"\b(beschr[aä]nk|einschr[aä]nk|eingeschr[aä]nk|schr[aä]nkt|verbiet|verboten)\w*", 15),
+    (
+        "verb-de",
+        r"\b(beschr[aä]nk|einschr[aä]nk|eingeschr[aä]nk|schr[aä]nkt|verbiet|verboten)\w*",
+        15,
+    ),
     # hard negatives: export words with figures or movement, no measure word
     ("trap-export-figures", r"\bexport\w*\b.{0,40}\b(fell|rose|grew|stockt|sank|stieg|record)", 15),
 ]
@@ -41,7 +45,10 @@ POOLS: list[tuple[str, str, int]] = [
 
 def main(news_dir: Path) -> None:
     rng = random.Random(20261201)
-    labeled = {json.loads(line)["id"] for line in LABELS_FILE.read_text().splitlines()}
+    # Batch 1 only (batch 2 is what this script picked), so that a re-run gives the same items.
+    ours = {name for name, _, _ in POOLS}
+    records = [json.loads(line) for line in LABELS_FILE.read_text().splitlines()]
+    labeled = {r["id"] for r in records if r["pool"] not in ours}
     items = []
     for path in sorted(news_dir.glob("*.jsonl")):
         with path.open(encoding="utf-8") as fh:
