@@ -183,8 +183,9 @@ class Matcher:
         return self._explain(rule, hits, excluded, links)
 
     # --- finding hits ------------------------------------------------------------------------
-    def _entry_hits(self, entry: Entry) -> list[tuple[str, Unit, int, int, float]]:
-        """(field, unit, start, end, similarity) with offsets into that field's text."""
+    def _entry_hits(self, entry: Entry) -> tuple[list[tuple[str, Unit, int, int, float]], bool]:
+        """(field, unit, start, end, similarity) with offsets into that field's text, and
+        whether some near: clause may be met."""
         texts = [(name, text) for name in self._fields if (text := getattr(entry, name))]
         # All fields are folded and scanned as one string: per-call costs dominate short fields.
         # The separator is no phrase gap, so no match spans two fields.
@@ -192,10 +193,11 @@ class Matcher:
         found = self._main.scan(norm)
         if self._deferred is not None and any(f[0] in self._triggered_by for f in found):
             found += self._deferred.scan(norm)
+        maybe_near = False
         if found and self._near:  # hits that count only for clauses that cannot be met: none
-            found = self._needed(found)
+            found, maybe_near = self._needed(found)
         if not found:
-            return []
+            return [], False
         context = frozenset().union(*(self._context_for[f[0]] for f in found))
         if context:
             found += self._context.scan(norm, context)
@@ -214,28 +216,32 @@ class Matcher:
                     if unit.case_key is None or case_key(text[start:stop]) == unit.case_key:
                         out.append((name, unit, start, stop, sim))
             offset = end + len(_FIELD_SEP)
-        return out
+        return out, maybe_near
 
     def _needed(
         self, found: list[tuple[Unit, int, int, float]]
-    ) -> list[tuple[Unit, int, int, float]]:
-        """``found`` without the hits that count only for near: clauses that cannot be met."""
+    ) -> tuple[list[tuple[Unit, int, int, float]], bool]:
+        """``found`` without the hits that count only for near: clauses that cannot be met, and
+        whether any clause may be met."""
         counts_for = self._counts_for
         present = set().union(*(counts_for[f[0]] for f in found))
         wanted = set(self._named)
+        met = False
         for cid, clauses in self._near:
             for near in clauses:
                 if all(m in present for m in near.concepts):
                     present.add(cid)
                     wanted.update(near.concepts)
-        return [f for f in found if not counts_for[f[0]].isdisjoint(wanted)]
+                    met = True
+        return [f for f in found if not counts_for[f[0]].isdisjoint(wanted)], met
 
     def _concept_hits(
         self, entry: Entry
     ) -> tuple[dict[str, list[_Weighted]], dict[str, list[Hit]], dict[Hit, Link]]:
         hits: dict[str, list[_Weighted]] = {}
         excluded_by: dict[str, list[Hit]] = {}
-        for field_name, unit, start, end, sim in self._entry_hits(entry):
+        found, maybe_near = self._entry_hits(entry)
+        for field_name, unit, start, end, sim in found:
             text = entry.text(field_name)
             for tgt in self._targets[unit]:
                 hit = Hit(
@@ -262,7 +268,7 @@ class Matcher:
         for cid in hits:
             hits[cid] = _outermost(hits[cid])
         links: dict[Hit, Link] = {}
-        if self._near and hits:
+        if maybe_near and hits:
             self._near_hits(entry, hits, links)
         return hits, dropped, links
 
