@@ -17,6 +17,7 @@ from monitor.matching.forms import verb_forms
 from monitor.matching.loader import load_rules
 from monitor.matching.match import Matcher, compile_rules
 from monitor.matching.near import Words
+from monitor.matching.rules import Rule, RuleSet
 from monitor.model import Entry
 from monitor.resources import shipped_rules_dir
 
@@ -45,39 +46,37 @@ def rules_hit(matcher: Matcher, title: str = "", summary: str = "") -> set[str]:
 # --- the misses named in the issue, and what must stay a non-match ---------------------------
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "China introduced new controls on rare-earth exports on Thursday",
-        "The latest set of Chinese restrictions on rare earths exports are the most worrying",
-        "Beijing curbs rare-earth magnet exports",
-        "China Loosens Grip on Magnet Exports, Relieving Carmakers",
-        "als China vor knapp zwei Jahren den Export von Seltenen Erden massiv beschränkte.",
-        "China schränkt den Export von Gallium ein",
-        "Der Export von Germanium wird eingeschränkt",
-        "Die Einschränkung von Waffenexporten an Israel",
-        "Swiss close in on relaxing restrictions on arms exports",
-        "Iran halts petrochemical exports until further notice",
-        "Exports of graphite were restricted last year",
-    ],
-)
+FREE_ORDER = [
+    "China introduced new controls on rare-earth exports on Thursday",
+    "The latest set of Chinese restrictions on rare earths exports are the most worrying",
+    "Beijing curbs rare-earth magnet exports",
+    "China Loosens Grip on Magnet Exports, Relieving Carmakers",
+    "als China vor knapp zwei Jahren den Export von Seltenen Erden massiv beschränkte.",
+    "China schränkt den Export von Gallium ein",
+    "Der Export von Germanium wird eingeschränkt",
+    "Die Einschränkung von Waffenexporten an Israel",
+    "Swiss close in on relaxing restrictions on arms exports",
+    "Iran halts petrochemical exports until further notice",
+    "Exports of graphite were restricted last year",
+]
+NOT_EXPORT_CONTROLS = [
+    "Doch der Export stockt nach wie vor.",  # no measure named (LABELING.md)
+    "Japan's exports fell for a third consecutive month amid higher U.S. tariffs",
+    "Shipowners halt vessel calls for farm exports at Ukraine's Black Sea ports",
+    "Total may be forced to halt all Russian LNG exports, says CEO",
+    "US Export-Import Bank will provide $10bn; a ban on new loans is not planned",
+    "Exports rose again in December. Controls on imports were tightened.",
+    "Black Sea export disruptions curb supplies",
+    "China's trade restrictions cut exports of rare earth magnets",
+]
+
+
+@pytest.mark.parametrize("text", FREE_ORDER)
 def test_free_order_and_verb_phrasings_are_export_controls(shipped: Matcher, text: str) -> None:
     assert "exportkontrollen" in rules_hit(shipped, text)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Doch der Export stockt nach wie vor.",  # no measure named (LABELING.md)
-        "Japan's exports fell for a third consecutive month amid higher U.S. tariffs",
-        "Shipowners halt vessel calls for farm exports at Ukraine's Black Sea ports",
-        "Total may be forced to halt all Russian LNG exports, says CEO",
-        "US Export-Import Bank will provide $10bn; a ban on new loans is not planned",
-        "Exports rose again in December. Controls on imports were tightened.",
-        "Black Sea export disruptions curb supplies",
-        "China's trade restrictions cut exports of rare earth magnets",
-    ],
-)
+@pytest.mark.parametrize("text", NOT_EXPORT_CONTROLS)
 def test_export_words_without_a_measure_on_them_are_not(shipped: Matcher, text: str) -> None:
     assert "exportkontrollen" not in rules_hit(shipped, text)
 
@@ -287,3 +286,24 @@ def test_near_and_verb_mistakes_name_file_line_and_key(
     assert message.startswith(f"{path}:{line}: ")
     for word in words:
         assert word in message
+
+
+def test_deferred_words_give_the_same_matches_as_looking_for_everything() -> None:
+    """Words only used inside near: clauses are looked for only after a trigger word; naming
+    every concept in a rule (nothing deferred) must give the same matches for the pack's rules."""
+    rules = load_rules([shipped_rules_dir()])
+    extra = tuple(Rule(id=f"all-{cid}", title=cid, any=(cid,)) for cid in sorted(rules.concepts))
+    everything = compile_rules(RuleSet(rules.rules + extra, rules.concepts))
+    deferred = compile_rules(rules)
+    assert deferred._deferred is not None and everything._deferred is None
+    texts = [
+        *FREE_ORDER,
+        *NOT_EXPORT_CONTROLS,
+        "Exporte von Lithium wurden gestoppt; die Versorgung ist unterbrochen.",
+        "Ausfuhren stoppen? Die Regierung beschränkt nichts.",
+        "supply chains and controls on exports of cobalt",
+    ]
+    for text in texts:
+        e = entry(text, text)
+        got = [m for m in everything.match(e) if not m.rule_id.startswith("all-")]
+        assert deferred.match(e) == got, text

@@ -127,6 +127,9 @@ class Matcher:
             u for u in counted if not self._counts_for[u].isdisjoint(triggers)
         )
         self._named = named
+        self._near_members = [
+            (cid, [frozenset(near.concepts) for near in cs]) for cid, cs in self._near
+        ]
         self._context = Scanner(context)
         context_of: dict[str, set[Unit]] = {}
         for unit in context:
@@ -191,10 +194,11 @@ class Matcher:
         # The separator is no phrase gap, so no match spans two fields.
         norm = fold(_FIELD_SEP.join(text for _, text in texts))
         found = self._main.scan(norm)
-        if self._deferred is not None and any(f[0] in self._triggered_by for f in found):
-            found += self._deferred.scan(norm)
         maybe_near = False
-        if found and self._near:  # hits that count only for clauses that cannot be met: none
+        # Without a trigger word no clause can be met, and every hit counts for a rule's concept.
+        if found and not self._triggered_by.isdisjoint([f[0] for f in found]):
+            if self._deferred is not None:
+                found += self._deferred.scan(norm)
             found, maybe_near = self._needed(found)
         if not found:
             return [], False
@@ -227,11 +231,11 @@ class Matcher:
         present = set().union(*(counts_for[f[0]] for f in found))
         wanted = set(self._named)
         met = False
-        for cid, clauses in self._near:
-            for near in clauses:
-                if all(m in present for m in near.concepts):
+        for cid, members in self._near_members:
+            for concepts in members:
+                if concepts <= present:
                     present.add(cid)
-                    wanted.update(near.concepts)
+                    wanted |= concepts
                     met = True
         return [f for f in found if not counts_for[f[0]].isdisjoint(wanted)], met
 
