@@ -54,7 +54,7 @@ class Variant:
     inflect: bool = True
     """Accept German/English endings on each word (Seltene -> Seltenen, chain -> chains)."""
     fuzzy: bool | None = None
-    """Tolerate a typo; None means: only for words of at least 7 letters."""
+    """Tolerate a typo; None means: only for words of at least 7 letters, and not in verbs."""
     case: bool = False
     """Case-sensitive and exact: for short symbols such as "REE"."""
     weight: float = 1.0

@@ -54,7 +54,8 @@ class Unit:
             self.forms = (verb_forms(self.parts[0], v.verb),)
             self.joined_forms = frozenset(self.forms[0])
         self.head, self.tail = v.head, v.tail
-        self.fuzzy = (v.fuzzy if v.fuzzy is not None else True) and not v.case
+        # A verb lists its forms; typos in them are not looked for unless asked (fuzzy: true).
+        self.fuzzy = (v.fuzzy if v.fuzzy is not None else v.verb is None) and not v.case
         self.case_key = case_key(v.term) if v.case else None
         self.known: frozenset[str] = frozenset()
         """Every word form of every variant in the matcher (set by ``Matcher``)."""
@@ -66,7 +67,7 @@ class Unit:
             v.head,
             v.tail,
             v.inflect and not v.case,
-            v.fuzzy if v.fuzzy is not None else True,
+            v.fuzzy if v.fuzzy is not None else v.verb is None,
             case_key(v.term) if v.case else None,
             v.verb,
         )
