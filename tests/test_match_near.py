@@ -4,13 +4,16 @@ keys are reported with file, line and key."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from monitor.cli import cli
 from monitor.errors import RuleError
 from monitor.matching.explain import explanation_json, explanation_text
 from monitor.matching.forms import verb_forms
@@ -307,3 +310,17 @@ def test_deferred_words_give_the_same_matches_as_looking_for_everything() -> Non
         e = entry(text, text)
         got = [m for m in everything.match(e) if not m.rule_id.startswith("all-")]
         assert deferred.match(e) == got, text
+
+
+def test_monitor_explain_shows_both_ends_and_the_distance() -> None:
+    args = ["explain", "--rule", "exportkontrollen", "Die Einschränkung von Waffenexporten"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "MATCH" in result.output
+    assert "'Einschränkung' (export-massnahme 4:17) ... 'Waffenexporten' (export-wort" in (
+        result.output
+    )
+    assert "1 word apart (within 3, order fixed)" in result.output
+    as_json = CliRunner().invoke(cli, [*args[:3], "--json", args[3]])
+    (concept,) = json.loads(as_json.output)["concepts"]
+    assert concept["links"][0]["distance"] == 1
