@@ -1,10 +1,11 @@
 """Quality of the shipped rule pack on the labeled evaluation set (tests/data/eval/).
 
-The set is 524 real news items labeled by hand against tests/data/eval/LABELING.md. The repository
-keeps only their ids, sources and labels (labels.jsonl): the news text is the publishers', so it
-is read from ../shared/corpus/news at test time, cut as when it was labeled, and checked against
-the hash recorded then. Every rule of the shipped pack must reach F1 >= 0.95 on it; the table is
-printed with ``pytest -s``.
+The set is 588 real news items (524 in batch 1, 64 free-order and verb phrasings of export
+measures in batch 2) labeled by hand against tests/data/eval/LABELING.md. The repository keeps
+only their ids, sources and labels (labels.jsonl): the news text is the publishers', so it is read
+from ../shared/corpus/news at test time, cut as when it was labeled, and checked against the hash
+recorded then. Every rule of the shipped pack must reach F1 >= 0.97 on it; the table is printed
+with ``pytest -s``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from monitor.resources import shipped_rules_dir
 
 LABELS_FILE = Path(__file__).parent / "data" / "eval" / "labels.jsonl"
 MAX_SUMMARY = 500
-TARGET_F1 = 0.95
+TARGET_F1 = 0.97
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 

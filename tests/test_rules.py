@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import RuleError
 from monitor.matching.loader import check_rules, load_rules
-from monitor.model import Priority
+from monitor.matching.match import compile_rules
+from monitor.model import Entry, Priority
 from monitor.resources import shipped_rules_dir
 
+NOW = datetime(2026, 1, 11, tzinfo=UTC)
 REQUIRED_IDS = {
     "seltene-erden",
     "lithium",
@@ -202,3 +206,16 @@ def test_changed_sees_edits_and_new_files_and_mark_seen_resets(tmp_path: Path) -
     assert not rules.changed()
     write(tmp_path, "more.yaml", "concepts: {x: [Gallium]}\n")
     assert rules.changed()
+
+
+def test_the_near_example_in_the_rule_format_docs_loads_and_matches(tmp_path: Path) -> None:
+    readme = (shipped_rules_dir() / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if "near:" in b]
+    path = tmp_path / "near.yaml"
+    stub = "  seltene-erden: [rare earth]\nrules: [{id: x, any: [seltene-erden-export]}]\n"
+    path.write_text(block + stub, encoding="utf-8")
+    rules = load_rules([path])
+    assert rules.concepts["exportkontrollen"].near[1].within == 4
+    assert rules.concepts["seltene-erden-export"].near[0].within is None
+    e = Entry("t", "1", "Beijing curbs the export of rare earth magnets", None, "", "", NOW)
+    assert [m.rule_id for m in compile_rules(rules).match(e)] == ["x"]

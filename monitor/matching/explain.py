@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from monitor.matching.match import Explanation
+from monitor.matching.near import Link
 from monitor.model import FIELDS, Entry, Hit, Match
 
 
@@ -63,6 +64,27 @@ def describe_hit(hit: Hit) -> str:
     return f"{hit.text!r} ({hit.field} {hit.start}:{hit.end}, variant {hit.variant!r}, {how})"
 
 
+def describe_link(link: Link) -> str:
+    """Both (all) ends of a ``near:``/``sentence:`` hit and how far apart they are."""
+    ends = " ... ".join(f"{h.text!r} ({h.concept} {h.start}:{h.end})" for h in link.ends)
+    words = "word" if link.distance == 1 else "words"
+    if link.near.within is None:
+        limit = "in one sentence"
+    else:
+        limit = f"within {link.near.within}, order {link.near.order}"
+    return f"{link.near.operator}: {ends}, {link.distance} {words} apart ({limit})"
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    return {
+        "operator": link.near.operator,
+        "ends": [hit_json(h) for h in link.ends],
+        "distance": link.distance,
+        "within": link.near.within,
+        "order": link.near.order,
+    }
+
+
 def explanation_text(exp: Explanation, entry: Entry) -> list[str]:
     verdict = "MATCH" if exp.matched else "no match"
     lines = [
@@ -73,6 +95,8 @@ def explanation_text(exp: Explanation, entry: Entry) -> list[str]:
     for c in exp.concepts:
         found = "; ".join(describe_hit(h) for h in c.hits) or "not found"
         lines.append(f"  {c.role:4} {c.concept:22} {c.strength:4.2f}  {found}")
+        for link in c.links:
+            lines.append(f"       {'':22}       {describe_link(link)}")
         for h in c.excluded:
             lines.append(f"       {'':22}       excluded by context: {describe_hit(h)}")
     for name in FIELDS:
@@ -98,6 +122,7 @@ def explanation_json(exp: Explanation) -> dict[str, Any]:
                 "strength": round(c.strength, 3),
                 "hits": [hit_json(h) for h in c.hits],
                 "excluded": [hit_json(h) for h in c.excluded],
+                "links": [link_json(link) for link in c.links],
             }
             for c in exp.concepts
         ],

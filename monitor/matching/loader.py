@@ -106,6 +106,7 @@ def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
                             or "define it under `concepts:` in any rule file",
                         )
                     )
+    errors += _near_errors(concepts)
     if errors:
         return None, errors
     ruleset = RuleSet(
@@ -115,3 +116,57 @@ def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
         inputs=tuple(paths),
     )
     return ruleset, []
+
+
+def _near_errors(concepts: dict[str, Concept]) -> list[RuleError]:
+    """Unknown concepts in ``near:``/``sentence:`` clauses, and concepts that combine
+    themselves (directly or through others)."""
+    errors: list[RuleError] = []
+    for concept in concepts.values():
+        for near in concept.near:
+            for ref in near.concepts:
+                if ref not in concepts:
+                    errors.append(
+                        RuleError(
+                            f"unknown concept {ref!r} in `{near.operator}:`",
+                            file=concept.file,
+                            line=near.line,
+                            key=f"concepts.{concept.id}.{near.operator}",
+                            hint=did_you_mean(ref, concepts)
+                            or "define it under `concepts:` in any rule file",
+                        )
+                    )
+    if errors:
+        return errors
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+
+    def cycle(cid: str, path: list[str]) -> list[str] | None:
+        if state.get(cid) == 2:
+            return None
+        if state.get(cid) == 1:
+            return [*path[path.index(cid) :], cid]
+        state[cid] = 1
+        for near in concepts[cid].near:
+            for ref in near.concepts:
+                found = cycle(ref, [*path, cid])
+                if found:
+                    return found
+        state[cid] = 2
+        return None
+
+    for cid in concepts:
+        found = cycle(cid, [])
+        if found:
+            concept = concepts[found[0]]
+            errors.append(
+                RuleError(
+                    "concepts combine each other in a circle: " + " -> ".join(found),
+                    file=concept.file,
+                    line=concept.line,
+                    key=f"concepts.{concept.id}",
+                    hint="a `near:`/`sentence:` concept can only combine concepts that do not "
+                    "(through others) combine it",
+                )
+            )
+            break
+    return errors

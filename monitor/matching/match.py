@@ -9,11 +9,13 @@ terms, not with the number of rules.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from monitor.matching.rules import Concept, Rule, RuleSet
+from monitor.matching.near import Link, Words, combine
+from monitor.matching.rules import Concept, Near, Rule, RuleSet
 from monitor.matching.scan import Scanner, Unit, case_key
 from monitor.matching.text import fold, fold_with_offsets
 from monitor.model import FIELDS, Entry, Hit, Match, Priority
@@ -45,6 +47,8 @@ class ConceptResult:
     hits: tuple[Hit, ...] = ()
     excluded: tuple[Hit, ...] = ()
     """Hits that did not count because an exclude term overlapped them."""
+    links: tuple[Link, ...] = ()
+    """For ``near:``/``sentence:`` hits among ``hits``: both ends and the distance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ class Matcher:
         self.rules: tuple[Rule, ...] = rules.rules
         self._rule_fields = {r.id: dict(r.fields) for r in self.rules}
         used = {c for r in self.rules for c in (*r.all, *r.any, *r.none)}
+        self._near = _near_order(rules.concepts, used)
+        used |= {m for _, clauses in self._near for n in clauses for m in n.concepts}
         self._fields = tuple(f for f in FIELDS if any(f in fw for fw in self._rule_fields.values()))
         units: dict[tuple[object, ...], Unit] = {}
         self._targets: dict[Unit, list[_Target]] = {}
@@ -103,7 +109,27 @@ class Matcher:
         # exclude terms of the concepts that a found unit counts for.
         counted = [u for u, ts in self._targets.items() if any(not t.exclude for t in ts)]
         context = [u for u, ts in self._targets.items() if all(t.exclude for t in ts)]
-        self._main = Scanner(counted)
+        # Words that only count within a near: clause ("export", "control", "ban") are common.
+        # Per clause one concept is its trigger (``_trigger``): the other concepts' words are
+        # looked for (``_deferred``) only in entries where a trigger word is found.
+        named = frozenset(c for r in self.rules for c in (*r.all, *r.any, *r.none))
+        self._counts_for: dict[Unit, frozenset[str]] = {
+            u: frozenset(t.concept for t in ts if not t.exclude) for u, ts in self._targets.items()
+        }
+        clauses = [near for _, cs in self._near for near in cs]
+        shared = Counter(c for near in clauses for c in set(near.concepts))
+        triggers = {_trigger(near, rules.concepts, shared) for near in clauses}
+        early = named | triggers
+        deferred = [u for u in counted if self._counts_for[u].isdisjoint(early)]
+        self._main = Scanner(u for u in counted if not self._counts_for[u].isdisjoint(early))
+        self._deferred = Scanner(deferred) if deferred else None
+        self._triggered_by = frozenset(
+            u for u in counted if not self._counts_for[u].isdisjoint(triggers)
+        )
+        self._named = named
+        self._near_members = [
+            (cid, [frozenset(near.concepts) for near in cs]) for cid, cs in self._near
+        ]
         self._context = Scanner(context)
         context_of: dict[str, set[Unit]] = {}
         for unit in context:
@@ -127,7 +153,7 @@ class Matcher:
     # --- public API --------------------------------------------------------------------------
     def match(self, entry: Entry) -> list[Match]:
         """The rules this entry matches at or above their threshold, best score first."""
-        hits, _ = self._concept_hits(entry)
+        hits, _, _ = self._concept_hits(entry)
         if not hits:
             return []
         candidates: dict[str, Rule] = {}
@@ -156,19 +182,26 @@ class Matcher:
     def explain(self, entry: Entry, rule_id: str) -> Explanation:
         """Score, hits and the reason for one rule, also when it does not match."""
         rule = self.ruleset.rule(rule_id)
-        hits, excluded = self._concept_hits(entry)
-        return self._explain(rule, hits, excluded)
+        hits, excluded, links = self._concept_hits(entry)
+        return self._explain(rule, hits, excluded, links)
 
     # --- finding hits ------------------------------------------------------------------------
-    def _entry_hits(self, entry: Entry) -> list[tuple[str, Unit, int, int, float]]:
-        """(field, unit, start, end, similarity) with offsets into that field's text."""
+    def _entry_hits(self, entry: Entry) -> tuple[list[tuple[str, Unit, int, int, float]], bool]:
+        """(field, unit, start, end, similarity) with offsets into that field's text, and
+        whether some near: clause may be met."""
         texts = [(name, text) for name in self._fields if (text := getattr(entry, name))]
         # All fields are folded and scanned as one string: per-call costs dominate short fields.
         # The separator is no phrase gap, so no match spans two fields.
         norm = fold(_FIELD_SEP.join(text for _, text in texts))
         found = self._main.scan(norm)
+        maybe_near = False
+        # Without a trigger word no clause can be met, and every hit counts for a rule's concept.
+        if found and not self._triggered_by.isdisjoint([f[0] for f in found]):
+            if self._deferred is not None:
+                found += self._deferred.scan(norm)
+            found, maybe_near = self._needed(found)
         if not found:
-            return []
+            return [], False
         context = frozenset().union(*(self._context_for[f[0]] for f in found))
         if context:
             found += self._context.scan(norm, context)
@@ -187,14 +220,32 @@ class Matcher:
                     if unit.case_key is None or case_key(text[start:stop]) == unit.case_key:
                         out.append((name, unit, start, stop, sim))
             offset = end + len(_FIELD_SEP)
-        return out
+        return out, maybe_near
+
+    def _needed(
+        self, found: list[tuple[Unit, int, int, float]]
+    ) -> tuple[list[tuple[Unit, int, int, float]], bool]:
+        """``found`` without the hits that count only for near: clauses that cannot be met, and
+        whether any clause may be met."""
+        counts_for = self._counts_for
+        present = set().union(*(counts_for[f[0]] for f in found))
+        wanted = set(self._named)
+        met = False
+        for cid, members in self._near_members:
+            for concepts in members:
+                if concepts <= present:
+                    present.add(cid)
+                    wanted |= concepts
+                    met = True
+        return [f for f in found if not counts_for[f[0]].isdisjoint(wanted)], met
 
     def _concept_hits(
         self, entry: Entry
-    ) -> tuple[dict[str, list[_Weighted]], dict[str, list[Hit]]]:
+    ) -> tuple[dict[str, list[_Weighted]], dict[str, list[Hit]], dict[Hit, Link]]:
         hits: dict[str, list[_Weighted]] = {}
         excluded_by: dict[str, list[Hit]] = {}
-        for field_name, unit, start, end, sim in self._entry_hits(entry):
+        found, maybe_near = self._entry_hits(entry)
+        for field_name, unit, start, end, sim in found:
             text = entry.text(field_name)
             for tgt in self._targets[unit]:
                 hit = Hit(
@@ -220,7 +271,33 @@ class Matcher:
                 del hits[cid]
         for cid in hits:
             hits[cid] = _outermost(hits[cid])
-        return hits, dropped
+        links: dict[Hit, Link] = {}
+        if maybe_near and hits:
+            self._near_hits(entry, hits, links)
+        return hits, dropped, links
+
+    def _near_hits(
+        self, entry: Entry, hits: dict[str, list[_Weighted]], links: dict[Hit, Link]
+    ) -> None:
+        """Add the hits of ``near:``/``sentence:`` concepts (members before the concepts that
+        combine them), each with its ``Link``."""
+        words: dict[str, Words] = {}
+        for cid, clauses in self._near:
+            for near in clauses:
+                if not all(m in hits for m in near.concepts):
+                    continue
+                fields = set.intersection(*({h.field for h, _ in hits[m]} for m in near.concepts))
+                for name in sorted(fields, key=FIELDS.index):
+                    per = [[h for h, _ in hits[m] if h.field == name] for m in near.concepts]
+                    if name not in words:
+                        words[name] = Words(entry.text(name))
+                    own = [h for h, _ in hits.get(cid, ()) if h.field == name]
+                    for link in combine(near, per, words[name], cid):
+                        if any(_overlaps(link.hit, h) for h in own):
+                            continue  # already a hit of this concept (a variant or a clause)
+                        own.append(link.hit)
+                        hits.setdefault(cid, []).append((link.hit, 1.0))
+                        links[link.hit] = link
 
     # --- scoring -----------------------------------------------------------------------------
     def _strength(self, rule: Rule, weighted: Sequence[_Weighted]) -> _Strength:
@@ -237,7 +314,11 @@ class Matcher:
         return min(1.0, best + bonus), _ordered(h for _, h in scored)
 
     def _explain(
-        self, rule: Rule, hits: dict[str, list[_Weighted]], excluded: dict[str, list[Hit]]
+        self,
+        rule: Rule,
+        hits: dict[str, list[_Weighted]],
+        excluded: dict[str, list[Hit]],
+        links: Mapping[Hit, Link],
     ) -> Explanation:
         results: list[ConceptResult] = []
         roles: tuple[tuple[Role, tuple[str, ...]], ...] = (
@@ -249,7 +330,8 @@ class Matcher:
             for cid in cids:
                 strength, found = self._strength(rule, hits.get(cid, ()))
                 dropped = tuple(excluded.get(cid, ()))
-                results.append(ConceptResult(cid, role, strength, found, dropped))
+                linked = tuple(links[h] for h in found if h in links)
+                results.append(ConceptResult(cid, role, strength, found, dropped, linked))
         by_role = {r: [c for c in results if c.role == r] for r in ("all", "any", "none")}
         missing = [c.concept for c in by_role["all"] if c.strength == 0]
         vetoes = [c.concept for c in by_role["none"] if c.strength > 0]
@@ -281,6 +363,40 @@ def _score(rule: Rule, strengths: Mapping[str, float]) -> int:
 def compile_rules(rules: RuleSet) -> Matcher:
     """Compile a loaded rule set (the daemon calls this once per rules reload)."""
     return Matcher(rules)
+
+
+def _trigger(near: Near, concepts: Mapping[str, Concept], shared: Counter[str]) -> str | None:
+    """The concept of ``near`` that is in the most clauses (so that few concepts trigger them
+    all), then the one with the fewest variants, then the first listed; None when every member
+    is a near: concept without variants of its own."""
+    spelled = [c for c in near.concepts if concepts[c].variants]
+    if not spelled:
+        return None
+    return min(spelled, key=lambda c: (-shared[c], len(concepts[c].variants)))
+
+
+def _near_order(
+    concepts: Mapping[str, Concept], used: Iterable[str]
+) -> tuple[tuple[str, tuple[Near, ...]], ...]:
+    """The ``near:``/``sentence:`` concepts that ``used`` needs, each after the near concepts it
+    combines (the loader refuses cycles)."""
+    out: dict[str, tuple[Near, ...]] = {}
+    seen: set[str] = set()
+
+    def visit(cid: str) -> None:
+        if cid in seen:
+            return
+        seen.add(cid)
+        clauses = concepts[cid].near
+        for near in clauses:
+            for member in near.concepts:
+                visit(member)
+        if clauses:
+            out[cid] = clauses
+
+    for cid in sorted(used):
+        visit(cid)
+    return tuple(out.items())
 
 
 def _overlaps(a: Hit, b: Hit) -> bool:

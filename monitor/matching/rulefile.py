@@ -14,8 +14,12 @@ from monitor.errors import RuleError
 from monitor.matching.rules import (
     DEFAULT_FIELDS,
     DEFAULT_THRESHOLD,
+    DEFAULT_WITHIN,
+    MAX_WITHIN,
     MIN_AFFIX_LENGTH,
+    VERB_LANGS,
     Concept,
+    Near,
     Rule,
     Variant,
     did_you_mean,
@@ -26,8 +30,11 @@ from monitor.model import FIELDS, Priority
 __all__ = ["RuleFileParser"]
 
 _FILE_KEYS = ("concepts", "rules", "version")
-_CONCEPT_KEYS = ("description", "variants", "exclude")
-_VARIANT_KEYS = ("term", "head", "tail", "inflect", "fuzzy", "case", "weight", "lang")
+_CONCEPT_KEYS = ("description", "variants", "exclude", "near", "sentence")
+_VARIANT_KEYS = ("term", "head", "tail", "inflect", "fuzzy", "case", "weight", "verb", "lang")
+_NEAR_KEYS = ("concepts", "within", "order")
+_SENTENCE_KEYS = ("concepts", "order")
+_ORDERS = ("any", "fixed")
 _RULE_KEYS = (
     "id",
     "title",
@@ -117,40 +124,110 @@ class RuleFileParser:
         loc: Loc = ("concepts", cid)
         description = ""
         excludes: list[Any] = []
+        near: list[Near] = []
         if isinstance(body, list):
             variants_raw: Any = body
         elif isinstance(body, dict):
             self._check_keys(loc, body, _CONCEPT_KEYS, what="concept key")
             variants_raw = body.get("variants", [])
+            if not variants_raw and ("near" in body or "sentence" in body):
+                variants_raw = None  # a concept of combinations alone
             excludes_raw = body.get("exclude", [])
             if not isinstance(excludes_raw, list):
                 self._error((*loc, "exclude"), "expected a list of terms", excludes_raw)
             else:
                 excludes = excludes_raw
             description = str(body.get("description", "") or "")
+            for op in ("near", "sentence"):
+                if op in body:
+                    near += self._near_clauses((*loc, op), op, body[op])
         else:
             self._error(loc, "expected a list of variants or a mapping with `variants:`", body)
             return None
-        if not isinstance(variants_raw, list):
+        if variants_raw is None:
+            variants_raw = []
+        elif not isinstance(variants_raw, list):
             self._error((*loc, "variants"), "expected a list of terms", variants_raw)
+            return None
+        elif not variants_raw:
+            self._error(
+                loc,
+                "empty concept: no variants",
+                hint="list at least one term, e.g. [Lithium], or combine concepts with `near:`",
+            )
             return None
         variants = self._variants(
             (*loc, "variants") if isinstance(body, dict) else loc, variants_raw
         )
-        if not variants_raw:
-            self._error(
-                loc, "empty concept: no variants", hint="list at least one term, e.g. [Lithium]"
-            )
-            return None
         exclude = self._variants((*loc, "exclude"), excludes)
         return Concept(
             id=cid,
             variants=tuple(variants),
             exclude=tuple(exclude),
+            near=tuple(near),
             description=description,
             file=self.doc.path,
             line=self.doc.line_of(loc),
         )
+
+    def _near_clauses(self, loc: Loc, op: str, raw: Any) -> list[Near]:
+        """``near:``/``sentence:``: one clause (a list of concept ids, or a mapping) or a list
+        of mappings."""
+        if isinstance(raw, list) and raw and all(isinstance(c, dict) for c in raw):
+            items = [((*loc, i), c) for i, c in enumerate(raw)]
+        else:
+            items = [(loc, raw)]
+        out = []
+        for where, item in items:
+            clause = self._near_clause(where, op, item)
+            if clause is not None:
+                out.append(clause)
+        return out
+
+    def _near_clause(self, loc: Loc, op: str, raw: Any) -> Near | None:
+        example = (
+            "e.g. `near: {concepts: [export, beschraenken], within: 4}`"
+            if op == "near"
+            else "e.g. `sentence: [seltene-erden, export, beschraenken]`"
+        )
+        body: dict[Any, Any] = {"concepts": raw} if isinstance(raw, list) else raw
+        if not isinstance(body, dict):
+            self._error(loc, "expected a list of concept ids or a mapping", raw, hint=example)
+            return None
+        self._check_keys(
+            loc, body, _NEAR_KEYS if op == "near" else _SENTENCE_KEYS, what=f"{op} key"
+        )
+        concepts = body.get("concepts")
+        where = loc if isinstance(raw, list) else (*loc, "concepts")
+        if (
+            not isinstance(concepts, list)
+            or len(concepts) < 2
+            or not all(isinstance(c, str) and c for c in concepts)
+        ):
+            self._error(
+                where, "expected a list of at least two concept ids", concepts, hint=example
+            )
+            return None
+        within: int | None = None
+        if op == "near":
+            within = body.get("within", DEFAULT_WITHIN)
+            if (
+                isinstance(within, bool)
+                or not isinstance(within, int)
+                or not 0 <= within <= MAX_WITHIN
+            ):
+                self._error(
+                    (*loc, "within"),
+                    f"expected a number of words from 0 to {MAX_WITHIN}",
+                    within,
+                    hint="words allowed between the hits; `sentence:` for anywhere in a sentence",
+                )
+                return None
+        order = body.get("order", "any")
+        if order not in _ORDERS:
+            self._error((*loc, "order"), "expected `any` or `fixed`", order)
+            return None
+        return Near(tuple(concepts), within, str(order), self.doc.line_of(loc))
 
     def _variants(self, loc: Loc, items: list[Any]) -> list[Variant]:
         out = []
@@ -196,6 +273,17 @@ class RuleFileParser:
                     )
                     return None
                 opts["weight"] = float(weight)
+            if "verb" in item:
+                verb = item["verb"]
+                if verb not in VERB_LANGS:
+                    self._error(
+                        (*loc, "verb"),
+                        "expected `de` or `en` (the verb's language)",
+                        verb,
+                        hint="e.g. `{term: beschränken, verb: de}`, `{term: restrict, verb: en}`",
+                    )
+                    return None
+                opts["verb"] = str(verb)
         else:
             self._error(loc, "expected a term (string) or a mapping with `term:`", item)
             return None
@@ -221,6 +309,14 @@ class RuleFileParser:
                 f"a compound head or tail needs at least {MIN_AFFIX_LENGTH} letters",
                 v.term,
                 hint="short words match too many compounds; list the compounds instead",
+            )
+            return False
+        if v.verb is not None and (len(words) != 1 or v.head or v.tail or v.case):
+            self._error(
+                loc,
+                "a verb variant is one word, without head/tail/case",
+                v.term,
+                hint="write the infinitive alone, e.g. `{term: einschränken, verb: de}`",
             )
             return False
         if v.case and v.fuzzy:

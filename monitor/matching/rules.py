@@ -20,8 +20,12 @@ from monitor.model import Priority
 __all__ = [
     "DEFAULT_FIELDS",
     "DEFAULT_THRESHOLD",
+    "DEFAULT_WITHIN",
+    "MAX_WITHIN",
     "MIN_AFFIX_LENGTH",
+    "VERB_LANGS",
     "Concept",
+    "Near",
     "Rule",
     "RuleSet",
     "SourceFile",
@@ -33,6 +37,9 @@ DEFAULT_FIELDS: tuple[tuple[str, float], ...] = (("title", 1.0), ("summary", 0.8
 DEFAULT_THRESHOLD = 50
 MIN_AFFIX_LENGTH = 4
 """A compound head or tail must fold to at least this many characters ("Seltenerd-", "-kette")."""
+DEFAULT_WITHIN = 3
+MAX_WITHIN = 30
+VERB_LANGS = ("de", "en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +54,31 @@ class Variant:
     inflect: bool = True
     """Accept German/English endings on each word (Seltene -> Seltenen, chain -> chains)."""
     fuzzy: bool | None = None
-    """Tolerate a typo; None means: only for words of at least 7 letters."""
+    """Tolerate a typo; None means: only for words of at least 7 letters, and not in verbs."""
     case: bool = False
     """Case-sensitive and exact: for short symbols such as "REE"."""
     weight: float = 1.0
     """How much one hit counts (0-1]; lower for ambiguous words that need a second mention."""
+    verb: str | None = None
+    """"de" or "en": the term is a verb (infinitive); its inflected, participle, separated and
+    -ung noun forms count too (``forms.verb_forms``)."""
     line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """A combination of concepts found close together in one field and one sentence."""
+
+    concepts: tuple[str, ...]
+    within: int | None = DEFAULT_WITHIN
+    """At most this many words between the hits (in all); None: anywhere in the sentence."""
+    order: str = "any"
+    """"any", or "fixed": the hits stand in the order the concepts are listed."""
+    line: int | None = None
+
+    @property
+    def operator(self) -> str:
+        return "sentence" if self.within is None else "near"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +87,8 @@ class Concept:
     variants: tuple[Variant, ...]
     exclude: tuple[Variant, ...] = ()
     """Context terms: a variant hit that overlaps one of these does not count ("kobaltblau")."""
+    near: tuple[Near, ...] = ()
+    """Combinations of other concepts that count as a hit of this one (``near:``/``sentence:``)."""
     description: str = ""
     file: str = ""
     line: int | None = None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from ahocorasick_rs import AhoCorasick
 from rapidfuzz import fuzz, process
 
+from monitor.matching.forms import verb_forms
 from monitor.matching.rules import Variant
 from monitor.matching.text import TOKEN_RE, fold, is_phrase_gap, tokens
 
@@ -49,8 +50,12 @@ class Unit:
         self.forms = tuple(tuple(p + e for e in endings) for p in self.parts)
         self.joined = "".join(self.parts)
         self.joined_forms = frozenset(self.joined + e for e in endings)
+        if v.verb is not None and len(self.parts) == 1:  # one word (checked by rulefile)
+            self.forms = (verb_forms(self.parts[0], v.verb),)
+            self.joined_forms = frozenset(self.forms[0])
         self.head, self.tail = v.head, v.tail
-        self.fuzzy = (v.fuzzy if v.fuzzy is not None else True) and not v.case
+        # A verb lists its forms; typos in them are not looked for unless asked (fuzzy: true).
+        self.fuzzy = (v.fuzzy if v.fuzzy is not None else v.verb is None) and not v.case
         self.case_key = case_key(v.term) if v.case else None
         self.known: frozenset[str] = frozenset()
         """Every word form of every variant in the matcher (set by ``Matcher``)."""
@@ -62,8 +67,9 @@ class Unit:
             v.head,
             v.tail,
             v.inflect and not v.case,
-            v.fuzzy if v.fuzzy is not None else True,
+            v.fuzzy if v.fuzzy is not None else v.verb is None,
             case_key(v.term) if v.case else None,
+            v.verb,
         )
 
     def index_keys(self) -> set[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
+    "IGNORABLE",
     "TOKEN_RE",
     "Folded",
     "fold",
@@ -25,7 +26,7 @@ __all__ = [
 
 # Characters that carry no letters: soft hyphen, zero-width space/joiners, word joiner, BOM,
 # Mongolian vowel separator. Feeds use them inside words ("Selten\u00aderden").
-_IGNORABLE = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
+IGNORABLE = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
 
 # After NFKD an umlaut is base letter + U+0308; German spells that "ae"/"oe"/"ue". Every other
 # mark with a combining class is dropped (é -> e, š -> s). Dropping all of them also makes the
@@ -50,7 +51,7 @@ def _dropped() -> list[int]:
     marks = range(0x300, _LAST_COMBINING + 1)
     # compress/map keep the scan of ~120k code points in C (it runs at every start).
     combining = itertools.compress(marks, map(unicodedata.combining, map(chr, marks)))
-    return [ord(c) for c in _IGNORABLE] + [cp for cp in combining if cp != keep]
+    return [ord(c) for c in IGNORABLE] + [cp for cp in combining if cp != keep]
 
 
 # Two patterns because the regex engine tests a class of BMP characters with a bitmap in O(1)
