@@ -370,7 +370,7 @@ def _text(detail: Any, value: Any, max_chars: int, ctx: _FeedContext) -> str:
     """
     if not isinstance(value, str) or not value:
         return ""
-    kind = detail.get("type", "") if isinstance(detail, Mapping) else ""
+    kind = _get(detail, "type", "") if isinstance(detail, Mapping) else ""
     if kind == "text/plain" and ctx.atom:
         return truncate(fold_whitespace(value), max_chars)
     return html_to_text(value, max_chars=max_chars)
@@ -380,13 +380,21 @@ def _content(items: Any, ctx: _FeedContext) -> str:
     """The longest text/HTML item of ``content`` (first one on ties)."""
     best = ""
     for item in items or ():
-        kind = item.get("type", "text/html")
+        kind = _get(item, "type", "text/html")
         if not (kind.startswith("text/") or kind.endswith("xhtml+xml")):
             continue
-        text = _text(item, item.get("value"), MAX_TEXT_CHARS, ctx)
+        text = _text(item, _get(item, "value"), MAX_TEXT_CHARS, ctx)
         if len(text) > len(best):
             best = text
     return best
+
+
+def _get(mapping: Any, key: str, default: Any = None) -> Any:
+    """``mapping.get(key, default)``; for feedparser's dicts without their legacy-name look-up
+    (a Python call per read; none of the keys read here is one of those names)."""
+    if isinstance(mapping, dict):
+        return dict.get(mapping, key, default)
+    return mapping.get(key, default)
 
 
 def _absolute(link: Any, base: str) -> str | None:
@@ -409,7 +417,7 @@ def _date(raw: Any, key: str) -> datetime | None:
 
 def _author(raw: Any) -> str | None:
     detail = raw.get("author_detail") or {}
-    name = detail.get("name") or raw.get("author")
+    name = _get(detail, "name") or raw.get("author")
     if not isinstance(name, str):
         return None
     # RSS <author> is "email (Name)"; feedparser does not always split it.
@@ -426,7 +434,7 @@ def _entry_language(raw: Any) -> str | None:
         return found
     for key in ("title_detail", "summary_detail"):
         detail = raw.get(key)
-        if isinstance(detail, Mapping) and (found := _language(detail.get("language"))):
+        if isinstance(detail, Mapping) and (found := _language(_get(detail, "language"))):
             return found
     return None
 

@@ -109,8 +109,25 @@ def fold_whitespace(text: str) -> str:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Every invisible character is non-printable, and so is most whitespace but " ": the
-    # (slower) removal runs only on text that can hold one. str.split knows every Unicode space.
+    if "\xa0" in text:  # no-break space (&nbsp;): a space like any other to str.split
+        text = text.replace("\xa0", " ")
+    # Every invisible character is non-printable, and so is every space but " ". Printable
+    # lines that hold no two spaces in a row and none at either end are folded already: the
+    # usual case, checked by substring search without splitting the text into words.
+    lines_printable = (text.replace("\n", " ") if "\n" in text else text).isprintable()
+    if (
+        lines_printable
+        and "  " not in text
+        and " \n" not in text
+        and "\n " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        if "\n\n\n" in text:
+            text = _BLANK_LINES.sub("\n\n", text)
+        return text.strip("\n")
+    # The (slower) removal of invisible characters runs only on text that can hold one.
+    # str.split knows every Unicode space.
     if "\n" not in text:
         if not text.isprintable():
             text = _INVISIBLE.sub("", text)
