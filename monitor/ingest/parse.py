@@ -321,7 +321,12 @@ def _storable_entry(entry: Entry) -> Entry:
     nothing is left of it.
     """
     texts = [value for name in _ENTRY_TEXT if isinstance(value := getattr(entry, name), str)]
-    if not has_unstorable("".join(texts)):  # one scan of all fields: the usual case
+    joined = "".join(texts)
+    # One scan of all fields: the usual case. Every unstorable code point is non-printable; so
+    # are line breaks, which are storable and common.
+    if (joined.replace("\n", " ") if "\n" in joined else joined).isprintable() or not (
+        has_unstorable(joined)
+    ):
         return entry
     changes: dict[str, Any] = {}
     for name in _ENTRY_TEXT:
