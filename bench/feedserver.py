@@ -1,9 +1,12 @@
 """A static feed server for the benchmarks: serves a folder on 127.0.0.1 with or without
-validators (ETag/Last-Modified, 304), counting full bodies and 304s sent."""
+validators (ETag/Last-Modified, 304), over HTTP or HTTPS (``tls``), counting full bodies and
+304s sent and connections accepted."""
 
 from __future__ import annotations
 
 import hashlib
+import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,11 +15,15 @@ from typing import Any
 
 
 class FeedServer:
-    def __init__(self, root: Path, *, validators: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, validators: bool = True, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.root = root
         self.validators = validators
+        self.tls = tls
         self.bodies = 0
         self.not_modified = 0
+        self.connections = 0
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[bytes, str]] = {}
         self.on_request: Callable[[], object] | None = None
@@ -58,8 +65,20 @@ class FeedServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.request_queue_size = 512
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 512
+
+            def get_request(self) -> tuple[socket.socket, Any]:
+                sock, addr = super().get_request()
+                with server._lock:
+                    server.connections += 1
+                if server.tls is not None:  # handshake on the first read, in the handler thread
+                    sock = server.tls.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+                return sock, addr
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -74,10 +93,12 @@ class FeedServer:
 
     def url(self, name: str) -> str:
         host, port = self.httpd.server_address[:2]
+        if self.tls is not None:
+            return f"https://localhost:{port}/{name}"  # the name the certificate is for
         return f"http://{host!s}:{port}/{name}"
 
     def reset_counts(self) -> None:
-        self.bodies = self.not_modified = 0
+        self.bodies = self.not_modified = self.connections = 0
 
     def __enter__(self) -> FeedServer:
         self.thread.start()

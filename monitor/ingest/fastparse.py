@@ -15,12 +15,13 @@ import contextlib
 import importlib
 import re
 import time
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from feedparser.datetimes import _parse_date as _feedparser_date
+
+from monitor.ingest.links import join_url
 
 __all__ = ["RawFeed", "Unusable", "available", "parse"]
 
@@ -44,15 +45,23 @@ _XML_TYPES = frozenset(
     }
 )
 _MIN_ENTRY_BYTES = 13  # len("<item></item>"): no body can hold more entries than this allows
-_TEXT_KEYS = ("type", "value", "language", "base")
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 # An element written <x/> outside CDATA and comments (XML-equivalent to <x></x>).
+# (CDATA and comments as "runs without the closing mark": the same match as a lazy ".*?" up to it,
+# without a step per character.)
 _EMPTY_ELEMENT = re.compile(
-    rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|<([A-Za-z_][\w:.-]*)(\s[^<>]*?)?/>", re.DOTALL
+    rb"<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*(?:\]\]>|\Z)"
+    rb"|<!--[^-]*(?:-(?!->)[^-]*)*(?:-->|\Z)"
+    rb"|<([A-Za-z_][\w:.-]*)(\s[^<>]*?)?/>",
+    re.DOTALL,
 )
 # Elements feedparser reads as an entry's updated date (atom:updated, dc:date, dcterms:modified).
 _UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?(?:updated|modified|date)[\s>]")
+# What _UPDATED_ELEMENT needs, as patterns with a literal prefix (a fast substring search).
+_UPDATED_HINTS = tuple(
+    re.compile(rb"%s[\s>]" % name) for name in (b"updated", b"modified", b"date")
+)
 _ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _XML_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
@@ -138,8 +147,10 @@ def parse(content: bytes, headers: Mapping[str, str]) -> RawFeed:
         atom=atom,
         utf8=utf8,
         feed_author=d.feed.get("author") if atom else None,
-        has_updated=_UPDATED_ELEMENT.search(body) is not None,
-        suspect=not utf8 or _SUSPECT_UTF8.search(body) is not None,
+        # (Substring tests first: they rule out most bodies faster than the scans.)
+        has_updated=any(hint.search(body) for hint in _UPDATED_HINTS)
+        and _UPDATED_ELEMENT.search(body) is not None,
+        suspect=not utf8 or (b"\xc2" in body and _SUSPECT_UTF8.search(body) is not None),
     )
     feed = _feed(d.feed, headers, shape)
     entries = [_entry(e, shape) for e in d.entries]
@@ -293,38 +304,37 @@ def _feed(meta: Any, headers: Mapping[str, str], shape: _Shape) -> dict[str, Any
 
 
 def _entry(e: Any, shape: _Shape) -> dict[str, Any]:
-    author, author_detail = e.get("author"), e.get("author_detail")
+    # Attributes, not e.get(name): the same values, read faster (measured on the corpus).
+    author, author_detail = e.author, e.author_detail
     if shape.feed_author is not None and author == shape.feed_author:
         # feedparser-rs gives Atom entries without an author the feed's (as RFC 4287 says);
         # feedparser does not. (An entry naming the feed's author itself loses it too.)
         author = author_detail = None
-    published = _date(e, "published")
-    updated = _date(e, "updated")
-    if not shape.has_updated:
-        updated = None  # feedparser-rs copies published into updated; feedparser does not
-    link = e.get("link")
+    published = _date(e.published_parsed, e.published)
+    # feedparser-rs copies published into updated; feedparser does not
+    updated = _date(e.updated_parsed, e.updated) if shape.has_updated else None
+    link = e.link
     return {
-        "id": _fix(e.get("id"), shape),
-        "title": _fix(e.get("title"), shape),
-        "title_detail": _text(e.get("title_detail"), shape),
-        "summary": _fix(e.get("summary"), shape),
-        "summary_detail": _text(e.get("summary_detail"), shape),
-        "content": [_text(c, shape) for c in e.get("content") or ()],
+        "id": _fix(e.id, shape),
+        "title": _fix(e.title, shape),
+        "title_detail": _text(e.title_detail, shape),
+        "summary": _fix(e.summary, shape),
+        "summary_detail": _text(e.summary_detail, shape),
+        "content": [_text(c, shape) for c in e.content or ()],
         "link": _xml_unescape(link) if link else link,
         "author": _fix(author, shape),
         "author_detail": {"name": _fix(author_detail.get("name"), shape)}
         if author_detail
         else None,
-        "language": e.get("language"),
+        "language": e.language,
         "published_parsed": published,
         "updated_parsed": updated,
     }
 
 
-def _date(e: Any, key: str) -> time.struct_time | None:
+def _date(parsed: Any, raw: Any) -> time.struct_time | None:
     """The parsed date; feedparser's parser for a string feedparser-rs left unparsed."""
-    parsed = e.get(f"{key}_parsed")
-    if parsed is None and (raw := e.get(key)):
+    if parsed is None and raw:
         # Time zones such as "MEZ" or "EST": feedparser's parser knows more of them.
         parsed = _feedparser_date(raw)
     return parsed if isinstance(parsed, time.struct_time) else None
@@ -334,9 +344,13 @@ def _text(construct: Any, shape: _Shape) -> dict[str, Any] | None:
     """A TextConstruct or Content object as feedparser's dict."""
     if construct is None:
         return None
-    out = {key: construct.get(key) for key in _TEXT_KEYS}
-    out["value"] = _fix(out["value"], shape)
-    return out
+    get = construct.get
+    return {
+        "type": get("type"),
+        "value": _fix(get("value"), shape),
+        "language": get("language"),
+        "base": get("base"),
+    }
 
 
 def _fix(value: Any, shape: _Shape) -> Any:
@@ -396,7 +410,7 @@ def _apply_atom_bases(d: Any, feed: dict[str, Any], entries: list[dict[str, Any]
             continue
         for key in ("link", "id"):
             if isinstance(target.get(key), str) and target[key]:
-                target[key] = urllib.parse.urljoin(base, target[key])
+                target[key] = join_url(base, target[key])
     return True
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ ACCEPT = (
 ACCEPT_ENCODING = "gzip, deflate"
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# A redirect's or an error's body is read (and dropped) up to this size, so that the connection
+# goes back to the pool; a larger one is not worth the bytes: the connection is closed instead.
+_DRAIN_BYTES = 64 * 1024
 _PERMANENT = frozenset({301, 308})
 
 
@@ -274,6 +278,25 @@ def _transport_error(url: str, exc: Exception, limits: FetchLimits) -> FetchErro
     return _fail(url, what, hint)
 
 
+async def _drain(response: httpx.Response) -> None:
+    """Read what is left of a response we do not keep, up to ``_DRAIN_BYTES``.
+
+    A fully read response returns its connection to the pool; a larger rest is left unread, and
+    httpx closes that connection when the stream closes. A transport error while draining is
+    the server's fault on a response we already have: the connection is simply not reused.
+    """
+    if response.is_stream_consumed:
+        return
+    seen = 0
+    try:
+        async for raw in response.aiter_raw():
+            seen += len(raw)
+            if seen > _DRAIN_BYTES:
+                return
+    except httpx.HTTPError:
+        return
+
+
 class Fetcher:
     """Fetches feeds concurrently over one reused HTTP client.
 
@@ -281,9 +304,22 @@ class Fetcher:
     safe: the global and per-host limits are applied inside ``fetch``.
     """
 
-    def __init__(self, limits: FetchLimits | None = None, *, trust_env: bool = True) -> None:
+    def __init__(
+        self,
+        limits: FetchLimits | None = None,
+        *,
+        trust_env: bool = True,
+        ca_file: str | Path | None = None,
+    ) -> None:
+        """``ca_file``: PEM certificates to trust for HTTPS *in place of* the system's (a
+        private CA, or a test's own); None keeps the default verification (with ``trust_env``,
+        the SSL_CERT_FILE and SSL_CERT_DIR environment variables are honoured too).
+        Certificates are always verified."""
         self.limits = limits or FetchLimits()
         self._trust_env = trust_env
+        self._verify: ssl.SSLContext | bool = (
+            True if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
+        )
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._host_slots: dict[str, asyncio.Semaphore] = {}
@@ -303,6 +339,7 @@ class Fetcher:
             ),
             headers={"User-Agent": limits.user_agent},
             trust_env=self._trust_env,
+            verify=self._verify,
         )
         self._slots = asyncio.Semaphore(limits.concurrency)
         return self
@@ -464,11 +501,17 @@ class Fetcher:
         self, client: httpx.AsyncClient, url: str, current: str, headers: dict[str, str]
     ) -> _Redirect | _Response:
         try:
+            # Every response is read to its end before the stream closes (a 304's empty body
+            # too): only then does httpx put the connection back in the pool for the next
+            # request to this host, instead of closing it (and the next one paying a new TCP
+            # and TLS handshake).
             async with client.stream("GET", current, headers=headers) as response:
                 status = response.status_code
                 if status in _REDIRECTS:
+                    await _drain(response)
                     return _Redirect(status, response.headers.get("location", ""))
                 if status not in (200, 304):
+                    await _drain(response)
                     raise _status_error(url, current, response)
                 kept = {
                     key.lower(): value
@@ -476,6 +519,7 @@ class Fetcher:
                     if key.lower() not in ("content-encoding", "content-length")
                 }
                 if status == 304:
+                    await _drain(response)
                     return _Response(304, kept, None)
                 return _Response(200, kept, await self._read_body(url, response))
         except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -47,7 +47,6 @@ _CELL = frozenset({"td", "th"})
 # Characters a reader does not see but that split words for a matcher: soft hyphen, zero-width
 # space, word joiner, BOM. C0/C1 controls other than tab and newline are noise from bad encodings.
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_MARKUP_HINT = re.compile(r"[<&]")
 # Code points PostgreSQL text cannot hold (NUL) or XML 1.0 forbids (other C0 controls but tab,
 # newline and carriage return; U+FFFE, U+FFFF), and lone surrogates, which no UTF-8 encoder takes.
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -60,28 +59,47 @@ _MARKUP = re.compile(
     r"|!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
     r"|(?P<drop>(?i:(?P<dropname>" + "|".join(sorted(_DROP)) + r"))\b[^<>]*>"
     r"(?:.*?</(?i:(?P=dropname))\s*>|.*\Z))"
-    r"|(?P<end>/?)(?P<name>[a-zA-Z][\w:.-]*)[^<>]*>"
+    r"|(?P<tag>/?[a-zA-Z][\w:.-]*)[^<>]*>"
     r"|[!?/][^<>]*>"
     r")",
     re.DOTALL,
 )
 
 
-def _replace(match: re.Match[str]) -> str:
-    name = match.group("name")
-    if name is None:
-        cdata = match.group("cdata")
-        # HTML has no CDATA sections, but double-wrapped feed text does: keep the text.
-        return cdata if cdata is not None else " " if match.group("drop") else ""
-    name = name.lower()
+def _tag_replacement(name: str, end: bool) -> str:
+    """What an element's tag becomes in the text (``name`` lower case)."""
     if name in _PARAGRAPH:
         return "\n\n"
     if name in _CELL:
         return " "
-    if name in _LINE and (not match.group("end") or name == "br"):
+    if name in _LINE and (not end or name == "br"):
         # Only on the opening tag: "</li><li>" is one line break, not a blank line.
         return "\n"
     return ""
+
+
+# Replacements by tag as written ("P", "/p", "br"), filled as tags are met: a dictionary look-up
+# per tag instead of lower-casing and three set look-ups. Bounded: names beyond it are computed.
+_BY_TAG: dict[str, str] = {}
+_MAX_TAGS = 4096
+
+
+def _replace(match: re.Match[str]) -> str:
+    tag = match.group("tag")
+    if tag is None:
+        cdata = match.group("cdata")
+        # HTML has no CDATA sections, but double-wrapped feed text does: keep the text.
+        return cdata if cdata is not None else " " if match.group("drop") else ""
+    replacement = _BY_TAG.get(tag)
+    if replacement is None:
+        end = tag.startswith("/")
+        replacement = _tag_replacement(tag[1:].lower() if end else tag.lower(), end)
+        if len(_BY_TAG) < _MAX_TAGS:
+            _BY_TAG[tag] = replacement
+    return replacement
+
+
+_BLANK_LINES = re.compile("\n\n\n+")
 
 
 def fold_whitespace(text: str) -> str:
@@ -89,19 +107,43 @@ def fold_whitespace(text: str) -> str:
 
     Line breaks are kept (they carry paragraph structure); invisible characters are removed.
     """
-    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    lines: list[str] = []
-    blank = False
-    for raw in text.split("\n"):
-        line = " ".join(raw.split())  # str.split knows every Unicode space, and is fast
-        if not line:
-            blank = True
-            continue
-        if blank and lines:
-            lines.append("")
-        lines.append(line)
-        blank = False
-    return "\n".join(lines)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\xa0" in text:  # no-break space (&nbsp;): a space like any other to str.split
+        text = text.replace("\xa0", " ")
+    # Every invisible character is non-printable, and so is every space but " ". Printable
+    # lines that hold no two spaces in a row and none at either end are folded already: the
+    # usual case, checked by substring search without splitting the text into words.
+    lines_printable = (text.replace("\n", " ") if "\n" in text else text).isprintable()
+    if (
+        lines_printable
+        and "  " not in text
+        and " \n" not in text
+        and "\n " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        if "\n\n\n" in text:
+            text = _BLANK_LINES.sub("\n\n", text)
+        return text.strip("\n")
+    # The (slower) removal of invisible characters runs only on text that can hold one.
+    # str.split knows every Unicode space.
+    if "\n" not in text:
+        if not text.isprintable():
+            text = _INVISIBLE.sub("", text)
+        return " ".join(text.split())
+    # No invisible character is a line break: removing them line by line is the same. Each line
+    # folded; blank lines are then empty, so three or more line breaks in a row mean one blank
+    # line or more, and leading or trailing breaks are blank lines at the ends.
+    folded = "\n".join(
+        [
+            " ".join((line if line.isprintable() else _INVISIBLE.sub("", line)).split())
+            for line in text.split("\n")
+        ]
+    )
+    if "\n\n\n" in folded:
+        folded = _BLANK_LINES.sub("\n\n", folded)
+    return folded.strip("\n")
 
 
 def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
@@ -110,10 +152,15 @@ def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
     Plain text without ``<`` or ``&`` passes through ``fold_whitespace`` only. ``max_chars`` caps
     the result (see ``truncate``).
     """
-    if not _MARKUP_HINT.search(markup):
-        return truncate(fold_whitespace(markup), max_chars)
-    # Entities are decoded after the tags are gone, so that "&lt;b&gt;" stays text.
-    text = html.unescape(_MARKUP.sub(_replace, markup[:MAX_INPUT_CHARS]))
+    if "<" in markup:
+        # Entities are decoded after the tags are gone, so that "&lt;b&gt;" stays text.
+        text = _MARKUP.sub(_replace, markup[:MAX_INPUT_CHARS])
+        if "&" in text:
+            text = html.unescape(text)
+    elif "&" in markup:
+        text = html.unescape(markup[:MAX_INPUT_CHARS])
+    else:
+        text = markup
     return truncate(fold_whitespace(text), max_chars)
 
 
