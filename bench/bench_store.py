@@ -119,7 +119,7 @@ def cycle(store: SQLStorage, polls: Corpus, now: datetime) -> int:
 
 def pg_backend_cpu(store: SQLStorage) -> float:
     """CPU seconds of the PostgreSQL server process serving ``store``'s connection."""
-    with store._transaction("bench", write=False) as tx:  # noqa: SLF001
+    with store._transaction("bench", write=False) as tx:
         pid = int(tx.value("SELECT pg_backend_pid()"))
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

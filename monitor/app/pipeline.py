@@ -228,7 +228,9 @@ class Pipeline:
             max_body=self.fetcher.limits.max_body_bytes,
         )
         parsed = await (parser or self.parser).parse(job)
-        known = self.storage.known_entries(feed.url)
+        # Only the document's ids: the lookup costs what the document holds, however much the
+        # feed has stored over the years.
+        known = self.storage.known_entries(feed.url, [e.id for e in parsed.entries])
         candidates, dropped = cap_new(
             select_candidates(parsed.entries, known), known, feed.max_new_entries
         )
@@ -251,7 +253,12 @@ class Pipeline:
             ok_state, title=parsed.title or state.title, body_hash=result.body_hash, next_poll=nxt
         )
         ingest = self.storage.record_poll(
-            new_state, candidates, matches, now, skipped=[e.id for e in dropped]
+            new_state,
+            candidates,
+            matches,
+            now,
+            skipped=[e.id for e in dropped],
+            listed=[i for i, fingerprint in known.items() if fingerprint == ""],
         )
         return PollReport(
             feed.url,
