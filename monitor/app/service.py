@@ -242,12 +242,14 @@ class Service:
         now = self.clock()
         removed = self.storage.prune(now - self.settings.retention, now)
         deliveries = self.storage.prune_deliveries(now - self.settings.retention)
-        if removed or deliveries:
+        forgotten = self.storage.forget_tombstones(now - self.settings.tombstone_horizon)
+        if removed or deliveries or forgotten:
             event(
                 log,
                 "prune",
                 removed=removed,
                 deliveries=deliveries or None,
+                tombstones=forgotten or None,
                 retention=str(self.settings.retention),
             )
         return removed
