@@ -130,6 +130,78 @@ def cpu() -> float:
     return t.user + t.system
 
 
+def simulate_days(
+    path: Path,
+    feeds: int,
+    days: int,
+    per_day: int,
+    window: int,
+    retention: int,
+    horizon: int | None,
+) -> dict[str, float]:
+    """``days`` of daily polls with a fake clock: each feed's document lists its ``window`` newest
+    items, ``per_day`` of them new; the cycle's prune runs after each day. ``horizon`` None: the
+    store as it was (every known id of the feed read on each poll, tombstones kept forever)."""
+    c0, t0 = cpu(), time.perf_counter()
+    lookup_s = 0.0
+    with SQLiteStorage(path) as store:
+        for day in range(days):
+            now = NOW + timedelta(days=day)
+            for f in range(feeds):
+                url = f"https://feeds.example/{f:04d}.xml"
+                top = (day + 1) * per_day
+                ids = [f"urn:{f}:{n}" for n in range(top - 1, max(top - window, 0) - 1, -1)]
+                l0 = time.perf_counter()
+                known = (
+                    store.known_entries(url, ids)
+                    if horizon is not None
+                    else (store.known_entries(url))
+                )
+                lookup_s += time.perf_counter() - l0
+                new = [
+                    Entry(url, i, f"Lithium {i}", f"https://n.example/{i}", "Short summary.",
+                          "", now - timedelta(hours=1))
+                    for i in ids if i not in known
+                ]  # fmt: skip
+                listed = [i for i in ids if known.get(i) == ""]
+                store.record_poll(FeedState(url, last_success=now), new, {}, now, listed=listed)
+            store.prune(now - timedelta(days=retention), now)
+            if horizon is not None:
+                store.forget_tombstones(now - timedelta(days=horizon))
+        tombstones = store.tombstone_count()
+        entries = sum(store.entry_counts().values())
+    with sqlite3.connect(path) as conn:  # what the file would shrink to: live pages only
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                             for p in ("page_count", "freelist_count", "page_size"))  # fmt: skip
+        tomb_bytes = conn.execute(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE '%tombstones%'"
+        ).fetchone()[0]
+    return {
+        "wall": time.perf_counter() - t0, "cpu": cpu() - c0, "lookup": lookup_s,
+        "tombstones": tombstones, "entries": entries, "file_mb": path.stat().st_size / 1e6,
+        "used_mb": (pages - free) * size / 1e6, "tomb_mb": (tomb_bytes or 0) / 1e6,
+    }  # fmt: skip
+
+
+def tombstone_report(workdir: Path, args: argparse.Namespace) -> None:
+    print(f"{args.days} simulated days, {args.sim_feeds} feeds, {args.per_day} new entries a day "
+          f"each (documents list the {args.window} newest), retention {args.retention} days, "
+          f"tombstone horizon {args.horizon} days; SQLite")  # fmt: skip
+    print(f"{'store':<40}{'entries':>9}{'tombstones':>12}{'tomb MB':>9}{'used MB':>9}"
+          f"{'lookups s':>11}{'wall s':>8}{'CPU s':>7}")  # fmt: skip
+    runs = (("before: tombstones kept, all ids read", None),
+            ("after: horizon, document ids only", args.horizon))  # fmt: skip
+    for name, horizon in runs:
+        r = simulate_days(
+            workdir / f"days-{horizon}.db", args.sim_feeds, args.days, args.per_day,
+            args.window, args.retention, horizon,
+        )  # fmt: skip
+        print(f"{name:<40}{r['entries']:>9,.0f}{r['tombstones']:>12,.0f}{r['tomb_mb']:>9.1f}"
+              f"{r['used_mb']:>9.1f}{r['lookup']:>11.2f}{r['wall']:>8.1f}"
+              f"{r['cpu']:>7.1f}")  # fmt: skip
+
+
 def timed(run: Callable[[], int]) -> tuple[int, float]:
     start = time.perf_counter()
     rows = run()
@@ -160,6 +232,13 @@ def main() -> None:
     ap.add_argument("--cycle-feeds", type=int, default=2000)
     ap.add_argument("--cycle-per-feed", type=int, default=20)
     ap.add_argument("--cycle-only", action="store_true", help="only the pipeline-like cycle")
+    ap.add_argument("--tombstones", action="store_true", help="only the simulated days")
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--sim-feeds", type=int, default=1000)
+    ap.add_argument("--per-day", type=int, default=20)
+    ap.add_argument("--window", type=int, default=40)
+    ap.add_argument("--retention", type=int, default=30)
+    ap.add_argument("--horizon", type=int, default=30)
     args = ap.parse_args()
 
     polls = corpus(args.feeds, args.per_feed)
@@ -186,6 +265,12 @@ def main() -> None:
               f"{slow:>11,.0f}{fast / slow:>7.1f}x")  # fmt: skip
         print(f"{'':<22}{'unchanged re-poll':<22}{total:>7}{repoll_s:>10.2f}{repoll:>11,.0f}")
 
+    if args.tombstones:
+        try:
+            tombstone_report(workdir, args)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     cycle_polls = corpus(args.cycle_feeds, args.cycle_per_feed)
     cycle_total = sum(len(e) for _, e, _ in cycle_polls)
 
