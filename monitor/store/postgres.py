@@ -7,8 +7,9 @@ fails with ``StorageError`` and the caller retries on its next cycle. Timestamps
 ``timestamptz`` (microseconds); text keys use the "C" collation, so ordering is by code point,
 exactly as in SQLite.
 
-Round trips and commits (bench/RESULTS.md, Storage): a read runs in autocommit (one statement,
-no BEGIN/COMMIT: under READ COMMITTED each statement saw its own snapshot anyway). The writes of
+Round trips and commits (bench/RESULTS.md, Storage): a read, and a write of one statement
+(``save_feed_state``), runs in autocommit, without BEGIN/COMMIT round trips (under READ COMMITTED
+each statement of a read saw its own snapshot anyway). The writes of
 a poll (``record_poll``, ``save_feed_state``, ``sync_feeds``, ``prune``, ``forget_tombstones``)
 commit with ``synchronous_commit = off``, as SQLite's WAL with ``synchronous=NORMAL``: a server
 crash may lose the last fraction of a second of them, never consistency, and what is lost is
@@ -36,6 +37,8 @@ __all__ = ["POSTGRES", "PostgresStorage", "redact"]
 _REDERIVABLE = frozenset(
     {"record_poll", "save_feed_state", "sync_feeds", "prune", "forget_tombstones"}
 )
+# Of those, the ones that are one statement: atomic alone, so no BEGIN/COMMIT round trips.
+_ONE_STATEMENT = frozenset({"save_feed_state", "forget_tombstones"})
 
 
 def _encode_ts(value: datetime) -> object:
@@ -148,7 +151,8 @@ class PostgresStorage(SQLStorage):
 
     def _begin(self, tx: Tx, write: bool, op: str) -> None:
         assert isinstance(self._conn, psycopg.Connection)
-        self._conn.autocommit = not write  # the connection is idle here: no round trip
+        # The connection is idle here: setting autocommit costs no round trip.
+        self._conn.autocommit = not write or op in _ONE_STATEMENT
         if write and op not in _REDERIVABLE:
             tx.execute("SET LOCAL synchronous_commit = on")
 
