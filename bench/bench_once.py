@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--pg-feeds", type=int, default=2000)
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--pg-codes", default="before,after", help="which code the comparison runs")
     args = ap.parse_args()
     if not args.feeds_dir.exists():
         gen = [sys.executable, str(HERE / "gen_feeds.py"), str(args.feeds_dir)]
@@ -169,7 +170,8 @@ def main() -> None:
               "ratio: wall against SQLite with the same code")  # fmt: skip
         print(f"{'code':<8}{'backend':<12}{'poll':<16}{'wall s':>8}{'client CPU':>12}"
               f"{'server CPU':>12}{'ratio':>8}")  # fmt: skip
-        for label, src in (("before", base_src), ("after", None)):
+        codes = (("before", base_src), ("after", None))
+        for label, src in [c for c in codes if c[0] in args.pg_codes.split(",")]:
             schema = f"bench_{uuid.uuid4().hex[:12]}"
             with psycopg.connect(args.postgres, autocommit=True) as admin:
                 admin.execute(f'CREATE SCHEMA "{schema}"')

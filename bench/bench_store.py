@@ -7,6 +7,12 @@ fairly. Also times an unchanged re-poll (every entry passed again: the idempoten
 
     .venv/bin/python bench/bench_store.py [--dir DIR] [--postgres URL | --no-postgres]
 
+First a pipeline-like cycle (per feed ``feed_state``, ``known_entries`` of the document's ids,
+``record_poll``) over 2,000 feeds on SQLite and PostgreSQL, with client and server CPU beside
+wall (``--cycle-only`` stops there). ``--tombstones`` instead simulates ``--days`` of daily polls
+of ``--sim-feeds`` feeds with a fake clock and prints the database and tombstone sizes, with and
+without the tombstone horizon.
+
 The SQLite files go to ``--dir`` (default: a temporary directory beside this script, on the same
 disk as the checkout: tmpfs would hide the cost of fsync).
 """
