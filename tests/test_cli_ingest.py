@@ -126,3 +126,39 @@ def test_json_logs_one_event_per_poll(tmp_path: Path, feed_server: FeedServer) -
     failed = polls[feed_server.url("/status/404")]
     assert failed["status"] == "error" and failed["level"] == "warning" and "404" in failed["error"]
     assert any(e["event"] == "cycle" and e["errors"] == 1 for e in events)
+
+
+def test_the_summary_lists_the_best_matched_entries_and_counts_the_rest(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A big cycle's summary stays bounded: the 25 best matched entries, then how many more."""
+    items = "".join(
+        f"<item><guid>urn:li:{i}</guid><title>Lithium-Mine {i} in Portugal genehmigt</title>"
+        f"<description>Spodumen aus der Mine {i}.</description>"
+        "<pubDate>Tue, 04 Mar 2025 07:00:00 GMT</pubDate></item>"
+        for i in range(40)
+    ) + (
+        "<item><guid>urn:other</guid><title>Wetter: Sonne am Wochenende</title>"
+        "<pubDate>Tue, 04 Mar 2025 07:00:00 GMT</pubDate></item>"
+    )
+    feed_server.add(
+        "/many.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Many</title>{items}'
+        "</channel></rss>".encode(),
+    )
+    quiet_dir, loud_dir = tmp_path / "quiet", tmp_path / "loud"
+    for folder in (quiet_dir, loud_dir):
+        folder.mkdir()
+        (folder / "monitor.yaml").write_text(
+            f"feeds:\n  - {feed_server.url('/many.xml')}\n", encoding="utf-8"
+        )
+    quiet = monitor("once", "-q", cwd=quiet_dir)
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stderr
+    again = monitor("once", "--all", cwd=quiet_dir)
+    assert "Matched entries" not in again.stdout  # nothing new in the second cycle
+    out = monitor("once", cwd=loud_dir)
+    assert out.returncode == 0, out.stderr
+    assert "Matched entries (40):" in out.stdout
+    listed = [line for line in out.stdout.splitlines() if line.startswith("  * ")]
+    assert len(listed) == 25 and all("Lithium-Mine" in line for line in listed)
+    assert "  ... and 15 more (the 25 best are listed; all are stored)" in out.stdout

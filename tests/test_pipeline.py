@@ -198,6 +198,33 @@ def test_pruned_entries_do_not_come_back_as_new(harness: Harness, feed_server: F
     assert (report.new, report.changed) == (1, 0) and report.new_ids == ("b",)
 
 
+def test_a_tombstone_lives_while_the_feed_lists_its_id_then_for_the_horizon(
+    harness: Harness, feed_server: FeedServer
+) -> None:
+    horizon = timedelta(days=90)
+    feed = Feed(url=feed_server.url("/kept.xml"))
+    feed_server.add("/kept.xml", rss(("a", "Old news")))
+    harness.poll(feed)
+    harness.clock.advance(days=100)
+    assert harness.storage.prune(harness.clock() - horizon, harness.clock()) == 1
+    # The feed keeps listing "a" for 200 more days, in documents that change.
+    for day, extra in enumerate("bcd"):
+        feed_server.add("/kept.xml", rss(("a", "Old news"), (extra, f"News {day}")))
+        [report] = harness.poll(feed)
+        assert report.new_ids == (extra,)
+        harness.clock.advance(days=100)
+        assert harness.storage.forget_tombstones(harness.clock() - horizon) == 0
+    # Then it drops "a": 90 days after its last listing the tombstone is forgotten, and a feed
+    # that sends "a" again after that gets it as a new entry (documented).
+    feed_server.add("/kept.xml", rss(("d", "News 2")))
+    [report] = harness.poll(feed)
+    assert report.status == "ok" and report.new == 0
+    assert harness.storage.forget_tombstones(harness.clock() - horizon) == 1
+    feed_server.add("/kept.xml", rss(("a", "Old news"), ("d", "News 2")))
+    [report] = harness.poll(feed)
+    assert report.new_ids == ("a",)
+
+
 def test_restart_ingests_nothing_twice(
     storage_url: str, clock: Clock, feed_server: FeedServer
 ) -> None:

@@ -335,6 +335,78 @@ def test_a_pruned_entry_that_reappears_is_not_new(storage: SQLStorage) -> None:
     assert storage.get_entry(FEED, "a") is None
 
 
+def test_known_entries_of_given_ids_reads_only_those(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("live"), entry("other")], {}, T0)
+    storage.record_poll(FeedState(FEED), [], {}, T0, skipped=["dead", "dead-too"])
+    storage.record_poll(FeedState(OTHER), [entry("x", feed=OTHER)], {}, T0)
+    ids = ["live", "dead", "x", "never", "live"]
+    assert storage.known_entries(FEED, ids) == {"live": entry("live").fingerprint, "dead": ""}
+    assert storage.known_entries(FEED, []) == {}
+    many = [f"n{i}" for i in range(1_100)] + ["dead"]  # more than one statement's worth
+    assert storage.known_entries(FEED, many) == {"dead": ""}
+
+
+HORIZON = timedelta(days=90)
+
+
+def _pruned_at_t0(storage: SQLStorage) -> None:
+    """Entry "a" stored at T0 and pruned at once: a tombstone made at T0."""
+    storage.record_poll(FeedState(FEED), [entry("a")], {}, T0)
+    assert storage.prune(T0 + timedelta(seconds=1), now=T0) == 1
+
+
+def test_a_tombstone_re_sent_within_the_horizon_is_not_new(storage: SQLStorage) -> None:
+    _pruned_at_t0(storage)
+    # A later document without "a"; then, within the horizon, "a" is listed again.
+    storage.record_poll(FeedState(FEED), [entry("b")], {}, T0 + timedelta(days=10))
+    now = T0 + timedelta(days=80)
+    assert storage.forget_tombstones(now - HORIZON) == 0
+    again = storage.record_poll(FeedState(FEED), [entry("a", title="edited")], {}, now)
+    assert again == IngestResult()
+    assert storage.known_entries(FEED, ["a"]) == {"a": ""}
+
+
+def test_a_tombstone_is_forgotten_after_the_horizon_and_the_id_is_new_again(
+    storage: SQLStorage,
+) -> None:
+    """Documented (base.Storage.forget_tombstones): after the horizon an id that was neither
+    listed by the feed nor stored is forgotten; a feed that sends it again gets it as new."""
+    _pruned_at_t0(storage)
+    storage.record_poll(FeedState(FEED), [entry("b")], {}, T0 + timedelta(days=1))  # "a" gone
+    now = T0 + timedelta(days=91)
+    assert storage.tombstone_count() == 1
+    assert storage.forget_tombstones(now - HORIZON) == 1
+    assert storage.tombstone_count() == 0 and storage.known_entries(FEED, ["a"]) == {}
+    again = storage.record_poll(FeedState(FEED), [entry("a")], {}, now)
+    assert again.new == ("a",)
+    assert storage.get_entry(FEED, "a") == stored(entry("a"), now)
+
+
+def test_a_tombstone_the_feed_still_lists_outlives_the_horizon(storage: SQLStorage) -> None:
+    _pruned_at_t0(storage)
+    storage.record_poll(FeedState(FEED), [], {}, T0 + timedelta(days=200), skipped=["capped"])
+    # Listed in every document until day 300 (the pipeline passes the tombstoned ids it saw).
+    for day in (100, 200, 300):
+        storage.record_poll(FeedState(FEED), [], {}, T0 + timedelta(days=day), listed=["a"])
+    day_300 = T0 + timedelta(days=300)
+    assert storage.forget_tombstones(day_300 - HORIZON) == 1  # "capped": last listed at day 200
+    assert storage.known_entries(FEED, ["a", "capped"]) == {"a": ""}
+    # The document of day 301 no longer lists "a": 90 days after its last listing, it goes.
+    storage.record_poll(FeedState(FEED), [entry("c")], {}, day_300 + timedelta(days=1))
+    assert storage.forget_tombstones(day_300 + timedelta(days=89) - HORIZON) == 0
+    assert storage.forget_tombstones(day_300 + timedelta(days=91) - HORIZON) == 1
+    assert storage.known_entries(FEED, ["a", "c"]) == {"c": entry("c").fingerprint}
+
+
+def test_a_feed_never_parsed_again_keeps_the_tombstones_of_its_last_document(
+    storage: SQLStorage,
+) -> None:
+    storage.record_poll(FeedState(FEED), [], {}, T0, skipped=["old"])
+    # Only 304s from here on: no document, so nothing says "old" left the feed.
+    assert storage.forget_tombstones(T0 + timedelta(days=5_000)) == 0
+    assert storage.known_entries(FEED, ["old"]) == {"old": ""}
+
+
 # --- reading -----------------------------------------------------------------
 
 

@@ -62,13 +62,32 @@ def test_a_version_1_database_is_upgraded_with_its_data(tmp_path: Path) -> None:
     class Old(SQLiteStorage):
         migrations = MIGRATIONS[:1]
 
-    with Old(db) as old:
-        old.record_poll(FeedState(FEED), [_entry("a")], {"a": [Match("lithium", 80)]}, T0)
+    with Old(db):
+        pass
+    # Rows as version 1 wrote them (today's record_poll writes columns of later steps).
+    url = f"sqlite:///{db}"
+    stamp = "2024-05-06T07:08:09.000000Z"
+    raw_execute(url, "INSERT INTO feeds (url) VALUES (?)", (FEED,))
+    raw_execute(
+        url,
+        "INSERT INTO entries (feed_url, entry_id, title, summary, content, published, "
+        "fingerprint, first_seen, last_changed) "
+        "VALUES (?, 'a', 'Lithium a', 's', 'c', ?, 'f', ?, ?)",
+        (FEED, stamp, stamp, stamp),
+    )
+    raw_execute(
+        url,
+        "INSERT INTO matches VALUES (?, 'a', 'lithium', 80, 'digest', '[]', ?)",
+        (FEED, stamp),
+    )
+    raw_execute(url, "INSERT INTO tombstones VALUES (?, 'gone', ?)", (FEED, stamp))
     with open_storage(f"sqlite:///{db}") as new:
         assert new.schema_version == SCHEMA_VERSION
         assert [m.rule_id for m in new.matches_for(FEED, "a")] == ["lithium"]
         assert new.add_delivery(alert(), "{}", [(FEED, "a", "lithium")]) is not None
         assert [(e.id, m.rule_id) for e, m in new.iter_matches()] == [("a", "lithium")]
+        # Step 5: an old tombstone counts as last seen when it was made.
+        assert new.known_entries(FEED, ["gone", "a"]) == {"gone": "", "a": "f"}
     listed = raw_execute(f"sqlite:///{db}", "SELECT name FROM sqlite_master WHERE type = 'index'")
     indexes = {r[0] for r in listed}
     # Step 3: scans page by their full key (with the time alone, each page sorted a whole poll).

@@ -135,25 +135,39 @@ class Pipeline:
         """
         parser = self.parser if len(feeds) >= POOL_MIN_FEEDS else _INLINE
         slots = asyncio.Semaphore(self.max_active)
+        # One query for every feed's state instead of one per feed (a round trip each on
+        # PostgreSQL); if it fails, each poll reads its own and fails alone.
+        states: dict[str, FeedState] | None = None
+        if len(feeds) > 1:
+            try:
+                states = self.storage.feed_states()
+            except StorageError:
+                states = None
 
         async def bounded(feed: Feed) -> PollReport:
             async with slots:
-                return await self.poll(feed, parser=parser)
+                known = None if states is None else states.get(feed.url, FeedState(url=feed.url))
+                return await self.poll(feed, parser=parser, state=known)
 
         return list(await asyncio.gather(*(bounded(f) for f in feeds)))
 
-    async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
+    async def poll(
+        self, feed: Feed, *, parser: FeedParser | None = None, state: FeedState | None = None
+    ) -> PollReport:
         """Never raises for a feed's or the database's failure: it is this feed's error.
+
+        ``state``: the feed's stored state, if the caller read it already (else it is read here).
 
         A failed write (the database refused this feed's rows, or is down) is recorded like a
         failed fetch, with the same back-off, as far as the database still takes that.
         """
         started = time.perf_counter()
         policy = policy_for(feed)
-        try:
-            state = self.storage.feed_state(feed.url) or FeedState(url=feed.url)
-        except StorageError as exc:
-            return self._failed(feed, FeedState(url=feed.url), policy, exc, started)
+        if state is None:
+            try:
+                state = self.storage.feed_state(feed.url) or FeedState(url=feed.url)
+            except StorageError as exc:
+                return self._failed(feed, FeedState(url=feed.url), policy, exc, started)
         try:
             result = await self.fetcher.fetch(
                 state.effective_url, etag=state.etag, last_modified=state.last_modified
@@ -234,7 +248,9 @@ class Pipeline:
             max_body=self.fetcher.limits.max_body_bytes,
         )
         parsed = await (parser or self.parser).parse(job)
-        known = self.storage.known_entries(feed.url)
+        # Only the document's ids: the lookup costs what the document holds, however much the
+        # feed has stored over the years.
+        known = self.storage.known_entries(feed.url, [e.id for e in parsed.entries])
         candidates, dropped = cap_new(
             select_candidates(parsed.entries, known), known, feed.max_new_entries
         )
@@ -278,7 +294,13 @@ class Pipeline:
                     "`monitor stories backfill` assigns them",
                 )
         ingest = self.storage.record_poll(
-            new_state, candidates, matches, now, skipped=[e.id for e in dropped], stories=stories
+            new_state,
+            candidates,
+            matches,
+            now,
+            skipped=[e.id for e in dropped],
+            listed=[i for i, fingerprint in known.items() if fingerprint == ""],
+            stories=stories,
         )
         return PollReport(
             feed.url,

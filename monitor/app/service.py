@@ -254,12 +254,14 @@ class Service:
         deliveries = self.storage.prune_deliveries(now - self.settings.retention)
         if removed:
             self.storage.prune_stories()
-        if removed or deliveries:
+        forgotten = self.storage.forget_tombstones(now - self.settings.tombstone_horizon)
+        if removed or deliveries or forgotten:
             event(
                 log,
                 "prune",
                 removed=removed,
                 deliveries=deliveries or None,
+                tombstones=forgotten or None,
                 retention=str(self.settings.retention),
             )
         return removed

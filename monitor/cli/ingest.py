@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import signal
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor import logs
 from monitor.cli.app import CliContext, cli, echo_json, pass_ctx
 from monitor.config.settings import Settings, require_feeds
-from monitor.model import UTC
+from monitor.model import UTC, Entry, Match
+
+if TYPE_CHECKING:
+    from monitor.store import Storage
 
 
 def _echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -80,11 +85,14 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
     async def go() -> Any:
         async with Service(settings) as svc:
             feeds = svc.feeds if poll_all else None
+            started = svc.clock()
             report = await svc.cycle(feeds)
-            matched = _new_matches(svc, report)
+            # With --quiet nothing is printed, so nothing is read back.
+            matched = None if quiet else matched_summary(svc.storage, report, started)
             # Blocking sends are fine here: nothing else runs in this loop any more.
             sent, digests = svc.deliverer.run(wait=30.0)
-            return report, matched, svc.storage.feed_states(), sent, digests
+            states = {} if quiet else svc.storage.feed_states()
+            return report, matched, states, sent, digests
 
     report, matched, states, sent, digests = asyncio.run(go())
     if not quiet:
@@ -114,19 +122,56 @@ def _print_errors(report: Any, sent: Any, digests: Any) -> None:
         _echo(f"error: delivery {d.id} to {d.channel} FAILED: {d.last_error}", err=True)
 
 
-def _new_matches(svc: Any, report: Any) -> list[tuple[Any, list[Any]]]:
-    out = []
-    for poll in report.polls:
-        for entry_id in (*poll.new_ids, *poll.changed_ids):
-            matches = svc.storage.matches_for(poll.feed, entry_id)
-            if matches:
-                entry = svc.storage.get_entry(poll.feed, entry_id)
-                out.append((entry, matches))
-    return out
+SHOWN_MATCHED = 25
+"""The summary after a cycle lists this many matched entries (the best), then a count."""
+
+
+@dataclass
+class MatchedSummary:
+    total: int
+    """Entries of this cycle with at least one match."""
+    best: list[tuple[Entry, list[Match]]]
+    """The ``SHOWN_MATCHED`` best of them (by their best score; earlier first on a tie)."""
+
+
+def matched_summary(
+    storage: Storage, report: Any, since: datetime, limit: int = SHOWN_MATCHED
+) -> MatchedSummary:
+    """The cycle's matched entries, read as one stream from the store (one query, paged): the
+    memory is ``limit`` entries whatever the cycle ingested. Matches are made when their entry
+    is stored, so those of the cycle's polled feeds at or after ``since`` are the cycle's."""
+    feeds = {p.feed for p in report.polls if p.new or p.changed}
+    best: list[tuple[int, int, Entry, list[Match]]] = []  # a min-heap on (score, -order)
+    total = 0
+    entry: Entry | None = None
+    matches: list[Match] = []
+
+    def flush() -> None:
+        nonlocal total
+        if entry is None:
+            return
+        total += 1
+        item = (max(m.score for m in matches), -total, entry, matches)
+        if len(best) < limit:
+            heapq.heappush(best, item)
+        elif item[:2] > best[0][:2]:
+            heapq.heapreplace(best, item)
+
+    if feeds:
+        for e, m in storage.iter_matches(since=since):
+            if e.feed_url not in feeds:
+                continue
+            if entry is None or (e.feed_url, e.id) != (entry.feed_url, entry.id):
+                flush()
+                entry, matches = e, []
+            matches.append(m)
+        flush()
+    ranked = sorted(best, key=lambda item: item[:2], reverse=True)
+    return MatchedSummary(total, [(e, ms) for _, _, e, ms in ranked])
 
 
 def _print_cycle(
-    settings: Settings, report: Any, matched: list[tuple[Any, list[Any]]], states: dict[str, Any]
+    settings: Settings, report: Any, matched: MatchedSummary | None, states: dict[str, Any]
 ) -> None:
     names = {f.url: f.label for f in settings.feed_list()}
     if not names:
@@ -156,13 +201,18 @@ def _print_cycle(
             else poll.status.replace("_", " ")
         )
         _echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
-    if matched:
-        _echo(f"\nMatched entries ({len(matched)}):")
-        for entry, matches in sorted(matched, key=lambda em: -max(m.score for m in em[1])):
+    if matched and matched.total:
+        _echo(f"\nMatched entries ({matched.total}):")
+        for entry, matches in matched.best:
             rules = ", ".join(
                 f"{m.rule_id} {m.score}" for m in sorted(matches, key=lambda m: -m.score)
             )
             _echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
+        if matched.total > len(matched.best):
+            _echo(
+                f"  ... and {matched.total - len(matched.best)} more "
+                f"(the {len(matched.best)} best are listed; all are stored)"
+            )
 
 
 def _clip(text: str, width: int) -> str:

@@ -71,6 +71,8 @@ class Settings(SettingsModel):
     """Rule files or folders, and ``shipped`` for the shipped pack; empty: the shipped pack."""
     templates: Path | None = None
     retention: Duration = timedelta(days=90)
+    tombstone_horizon: Duration = timedelta(days=90)
+    """A pruned or capped id is remembered while its feed still lists it, and this long after."""
     parse_workers: int | None = Field(default=None, ge=0, le=64)
     parser: Literal["feedparser", "feedparser-rs"] = "feedparser"
     defaults: FeedDefaults = FeedDefaults()

@@ -69,8 +69,11 @@ class Storage(Protocol):
         ...
 
     # --- entries -------------------------------------------------------------
-    def known_entries(self, feed_url: str) -> dict[str, str]:
-        """Entry id -> fingerprint for the feed, tombstones included (fingerprint "")."""
+    def known_entries(self, feed_url: str, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """Entry id -> fingerprint for the feed, tombstones included (fingerprint "").
+
+        With ``ids`` (the ids of the document just fetched) only those of them that are known:
+        the cost follows the document, not everything the feed ever had."""
         ...
 
     def record_poll(
@@ -82,6 +85,7 @@ class Storage(Protocol):
         *,
         skipped: Sequence[str] = (),
         stories: Sequence[StoryAssignment] = (),
+        listed: Sequence[str] = (),
     ) -> IngestResult:
         """Write a successful poll in one transaction.
 
@@ -102,6 +106,9 @@ class Storage(Protocol):
         ``stories`` are the story assignments of entries of this poll: those of the entries
         inserted (``new``) are written in the same transaction (see ``record_stories``); those
         of changed or left-alone entries are ignored (an entry keeps its first story).
+        ``listed`` are tombstoned ids the document still lists: their tombstones are marked
+        seen at ``now`` (so ``forget_tombstones`` keeps them). The poll also records ``now`` as
+        the time of the feed's last document.
 
         Raises ``ValueError`` before writing if an entry belongs to another feed, a key of
         ``matches`` is not among ``entries``, one entry has two matches for one rule, or a story
@@ -132,6 +139,16 @@ class Storage(Protocol):
     def prune(self, older_than: datetime, now: datetime) -> int:
         """Delete entries first seen before ``older_than``, and their matches, in one
         transaction; keep their ids as tombstones (pruned at ``now``). Returns how many."""
+        ...
+
+    def forget_tombstones(self, listed_before: datetime) -> int:
+        """Delete the tombstones of ids last listed (or pruned) before ``listed_before`` that the
+        feed's last document did not list. Returns how many. Such an id, if a feed sends it
+        again, is new again: the horizon should exceed how long a feed keeps an old item."""
+        ...
+
+    def tombstone_count(self) -> int:
+        """How many tombstones are stored (for benchmarks and ``monitor status``)."""
         ...
 
     # --- matches -------------------------------------------------------------

@@ -127,8 +127,9 @@ class Database:
         """False when the connection is broken and should be replaced (server restarted)."""
         return True
 
-    def _begin(self, tx: Tx, write: bool) -> None:
-        """Start a transaction (drivers that begin implicitly do nothing)."""
+    def _begin(self, tx: Tx, write: bool, op: str) -> None:
+        """Start a transaction (drivers that begin implicitly do nothing); ``op`` names the
+        method (a backend may treat some differently)."""
 
     def _lock_schema(self, tx: Tx) -> None:
         """Serialize concurrent migrations where ``_begin`` does not already."""
@@ -170,7 +171,7 @@ class Database:
                 cursor: DBCursor = self._conn.cursor()
                 with closing(cursor):
                     tx = Tx(cursor, self.dialect)
-                    self._begin(tx, write)
+                    self._begin(tx, write, op)
                     yield tx
                 self._conn.commit()
             except self._driver_errors as exc:

@@ -6,6 +6,15 @@ connection that broke (server restart) is replaced at the next call; the call th
 fails with ``StorageError`` and the caller retries on its next cycle. Timestamps are
 ``timestamptz`` (microseconds); text keys use the "C" collation, so ordering is by code point,
 exactly as in SQLite.
+
+Round trips and commits (bench/RESULTS.md, Storage): a read, and a write of one statement
+(``save_feed_state``), runs in autocommit, without BEGIN/COMMIT round trips (under READ COMMITTED
+each statement of a read saw its own snapshot anyway). The writes of
+a poll (``record_poll``, ``save_feed_state``, ``sync_feeds``, ``prune``, ``forget_tombstones``)
+commit with ``synchronous_commit = off``, as SQLite's WAL with ``synchronous=NORMAL``: a server
+crash may lose the last fraction of a second of them, never consistency, and what is lost is
+fetched and stored again at the next poll. Every other write (the outbox: what was sent, what is
+due) waits for its commit to reach the disk, and so makes every earlier commit durable too.
 """
 
 from __future__ import annotations
@@ -23,6 +32,13 @@ from monitor.store.dbapi import DBConnection, Dialect, Tx
 from monitor.store.sql import SQLStorage
 
 __all__ = ["POSTGRES", "PostgresStorage", "redact"]
+
+# Writes that a crash may lose without harm: the next poll writes them again.
+_REDERIVABLE = frozenset(
+    {"record_poll", "save_feed_state", "sync_feeds", "prune", "forget_tombstones"}
+)
+# Of those, the ones that are one statement: atomic alone, so no BEGIN/COMMIT round trips.
+_ONE_STATEMENT = frozenset({"save_feed_state", "forget_tombstones"})
 
 
 def _encode_ts(value: datetime) -> object:
@@ -122,6 +138,7 @@ class PostgresStorage(SQLStorage):
         try:
             # Only for people reading with psql: values are converted to UTC on the way out anyway.
             conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute("SET synchronous_commit = off")  # see the module's docstring
             conn.commit()
         except BaseException:
             conn.close()
@@ -131,6 +148,13 @@ class PostgresStorage(SQLStorage):
     def _usable(self, conn: DBConnection) -> bool:
         assert isinstance(conn, psycopg.Connection)
         return not (conn.closed or conn.broken)
+
+    def _begin(self, tx: Tx, write: bool, op: str) -> None:
+        assert isinstance(self._conn, psycopg.Connection)
+        # The connection is idle here: setting autocommit costs no round trip.
+        self._conn.autocommit = not write or op in _ONE_STATEMENT
+        if write and op not in _REDERIVABLE:
+            tx.execute("SET LOCAL synchronous_commit = on")
 
     def _lock_schema(self, tx: Tx) -> None:
         # Two processes opening a fresh database at once must not both create the tables.

@@ -193,4 +193,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX story_members_seq ON story_members (seq)",
         ),
     ),
+    # --- step 5: bounded tombstones (perf_store) ------------------------------------------------
+    # A tombstone remembers when its id was last listed in the feed's document (``last_seen``), and
+    # a feed when its last document was parsed (``last_document``). ``prune`` drops a tombstone once
+    # its id has been missing from the feed's documents for the tombstone horizon: a tombstone
+    # whose id is still listed is never dropped. Lookups touch only the ids of the document.
+    Migration(
+        5,
+        "tombstones: last seen in the feed's document; feeds: last document parsed",
+        (
+            "ALTER TABLE tombstones ADD COLUMN last_seen {ts}",
+            "UPDATE tombstones SET last_seen = pruned_at",
+            "ALTER TABLE feeds ADD COLUMN last_document {ts}",
+            "CREATE INDEX tombstones_last_seen ON tombstones (last_seen)",
+        ),
+    ),
 )

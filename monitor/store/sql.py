@@ -50,6 +50,16 @@ _UPSERT_ENTRY = f"""
         fingerprint = excluded.fingerprint, last_changed = excluded.last_changed,
         change_count = entries.change_count + 1
 """
+# record_poll's: the state plus when the feed's last document was parsed (tombstone horizon).
+_UPSERT_POLLED_FEED = f"""
+    INSERT INTO feeds ({FEED_COLUMNS}, last_document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (url) DO UPDATE SET
+        fetch_url = excluded.fetch_url, title = excluded.title, etag = excluded.etag,
+        last_modified = excluded.last_modified, body_hash = excluded.body_hash,
+        last_poll = excluded.last_poll, last_success = excluded.last_success,
+        last_error = excluded.last_error, error_count = excluded.error_count,
+        next_poll = excluded.next_poll, last_document = excluded.last_document
+"""
 _INSERT_MATCH = """
     INSERT INTO matches (feed_url, entry_id, rule_id, score, priority, hits, matched_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -98,8 +108,13 @@ class SQLStorage(OutboxSQL, StoriesSQL):
         return None if value is None else self.dialect.encode_ts(value)
 
     # --- entries -------------------------------------------------------------
-    def known_entries(self, feed_url: str) -> dict[str, str]:
+    def known_entries(self, feed_url: str, ids: Iterable[str] | None = None) -> dict[str, str]:
         with self._transaction("known_entries", write=False) as tx:
+            if ids is not None:
+                stored, tombstoned = self._stored(tx, feed_url, list(dict.fromkeys(ids)))
+                known = dict.fromkeys(tombstoned, "")
+                known.update(stored)
+                return known
             tomb = tx.rows("SELECT entry_id FROM tombstones WHERE feed_url = ?", (feed_url,))
             live = tx.rows(
                 "SELECT entry_id, fingerprint FROM entries WHERE feed_url = ?", (feed_url,)
@@ -117,14 +132,15 @@ class SQLStorage(OutboxSQL, StoriesSQL):
         *,
         skipped: Sequence[str] = (),
         stories: Sequence[StoryAssignment] = (),
+        listed: Sequence[str] = (),
     ) -> IngestResult:
         by_id = _check_poll(state, entries, matches)
         _check_stories(state, by_id, stories)
         skip = [i for i in dict.fromkeys(skipped) if i not in by_id]
-        state_row = self._state_row(state)
         stamp = self.dialect.encode_ts(now)
+        state_row = (*self._state_row(state), stamp)
         with self._transaction("record_poll", write=True) as tx:
-            tx.execute(_UPSERT_FEED, state_row)
+            tx.execute(_UPSERT_POLLED_FEED, state_row)
             stored, tombstoned = self._stored(tx, state.url, list(by_id))
             new = [i for i in by_id if i not in stored and i not in tombstoned]
             changed = [i for i in by_id if i in stored and stored[i] != by_id[i].fingerprint]
@@ -145,6 +161,7 @@ class SQLStorage(OutboxSQL, StoriesSQL):
             inserted = set(new)
             todo = [a for a in stories if a.entry_id in inserted]
             self._write_stories(tx, todo, stamp, inserted=True)
+            self._touch_tombstones(tx, state.url, list(dict.fromkeys(listed)), stamp)
         return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
 
     def _tombstone(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:
@@ -155,32 +172,43 @@ class SQLStorage(OutboxSQL, StoriesSQL):
             # not 100,000 round trips. (VALUES columns are column1.. in both databases.)
             rows = ", ".join("(?, ?, ?)" for _ in chunk)
             tx.execute(
-                "INSERT INTO tombstones (feed_url, entry_id, pruned_at) "
-                f"SELECT column1, column2, column3 FROM (VALUES {rows}) AS v "
+                "INSERT INTO tombstones (feed_url, entry_id, pruned_at, last_seen) "
+                f"SELECT column1, column2, column3, column3 FROM (VALUES {rows}) AS v "
                 "WHERE NOT EXISTS (SELECT 1 FROM entries e "
                 "WHERE e.feed_url = v.column1 AND e.entry_id = v.column2) "
                 "ON CONFLICT (feed_url, entry_id) DO NOTHING",
                 [v for i in chunk for v in (feed_url, i, stamp)],
             )
 
+    def _touch_tombstones(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:
+        """Tombstoned ``ids`` the feed's document still lists: kept past the horizon."""
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            tx.execute(
+                "UPDATE tombstones SET last_seen = ? "
+                f"WHERE feed_url = ? AND entry_id IN ({', '.join('?' * len(chunk))})",
+                (stamp, feed_url, *chunk),
+            )
+
     def _stored(self, tx: Tx, feed_url: str, ids: list[str]) -> tuple[dict[str, str], set[str]]:
-        """Fingerprints of the stored ones among ``ids``, and the tombstoned ones."""
+        """Fingerprints of the stored ones among ``ids``, and the tombstoned ones: one query
+        (one round trip) per chunk of ids, whatever the feed has stored besides them."""
         stored: dict[str, str] = {}
         tombstoned: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for entry_id, fingerprint in tx.rows(
-                "SELECT entry_id, fingerprint FROM entries "
+            for entry_id, fingerprint, dead in tx.rows(
+                "SELECT entry_id, fingerprint, 0 FROM entries "
+                f"WHERE feed_url = ? AND entry_id IN ({marks}) "
+                "UNION ALL SELECT entry_id, '', 1 FROM tombstones "
                 f"WHERE feed_url = ? AND entry_id IN ({marks})",
-                (feed_url, *chunk),
+                (feed_url, *chunk, feed_url, *chunk),
             ):
-                stored[entry_id] = fingerprint
-            for (entry_id,) in tx.rows(
-                f"SELECT entry_id FROM tombstones WHERE feed_url = ? AND entry_id IN ({marks})",
-                (feed_url, *chunk),
-            ):
-                tombstoned.add(entry_id)
+                if dead:
+                    tombstoned.add(entry_id)
+                else:
+                    stored[entry_id] = fingerprint
         return stored, tombstoned
 
     def _entry_row(self, e: Entry, stamp: object) -> tuple[Any, ...]:
@@ -265,13 +293,26 @@ class SQLStorage(OutboxSQL, StoriesSQL):
         stamp = self.dialect.encode_ts(now)
         with self._transaction("prune", write=True) as tx:
             tx.execute(
-                "INSERT INTO tombstones (feed_url, entry_id, pruned_at) "
-                "SELECT feed_url, entry_id, ? FROM entries WHERE first_seen < ? "
+                "INSERT INTO tombstones (feed_url, entry_id, pruned_at, last_seen) "
+                "SELECT feed_url, entry_id, ?, ? FROM entries WHERE first_seen < ? "
                 "ON CONFLICT (feed_url, entry_id) DO NOTHING",
-                (stamp, cutoff),
+                (stamp, stamp, cutoff),
             )
             # Their matches go with them (ON DELETE CASCADE).
             return tx.execute("DELETE FROM entries WHERE first_seen < ?", (cutoff,))
+
+    def forget_tombstones(self, listed_before: datetime) -> int:
+        # last_seen < last_document: the feed's latest document did not list the id.
+        with self._transaction("forget_tombstones", write=True) as tx:
+            return tx.execute(
+                "DELETE FROM tombstones WHERE last_seen < ? AND last_seen < "
+                "(SELECT f.last_document FROM feeds f WHERE f.url = tombstones.feed_url)",
+                (self.dialect.encode_ts(listed_before),),
+            )
+
+    def tombstone_count(self) -> int:
+        with self._transaction("tombstone_count", write=False) as tx:
+            return int(tx.value("SELECT count(*) FROM tombstones"))
 
     # --- matches -------------------------------------------------------------
     def matches_for(self, feed_url: str, entry_id: str) -> list[Match]:

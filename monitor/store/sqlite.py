@@ -93,7 +93,7 @@ class SQLiteStorage(SQLStorage):
             raise
         return conn
 
-    def _begin(self, tx: Tx, write: bool) -> None:
+    def _begin(self, tx: Tx, write: bool, op: str) -> None:
         tx.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @property
