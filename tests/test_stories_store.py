@@ -284,8 +284,16 @@ def test_a_database_at_schema_3_gains_the_story_tables_and_keeps_its_entries(
 
     old = Old.from_url(storage_url)
     assert old.schema_version == 3
-    old.record_poll(FeedState(url=WIRE_A), [item(WIRE_A, "a1")], {}, NOW)
     old.close()
+    # Rows as schema 3 wrote them (today's record_poll writes columns of later steps).
+    stamp = "2024-05-06T07:08:09.000000Z"
+    raw_execute(storage_url, "INSERT INTO feeds (url) VALUES (?)", (WIRE_A,))
+    raw_execute(
+        storage_url,
+        "INSERT INTO entries (feed_url, entry_id, title, summary, content, published, "
+        "fingerprint, first_seen, last_changed) VALUES (?, 'a1', ?, 's', 'c', ?, 'f', ?, ?)",
+        (WIRE_A, EN_TITLE, stamp, stamp, stamp),
+    )
     new = open_storage(storage_url)
     try:
         assert new.schema_version == SCHEMA_VERSION  # type: ignore[attr-defined]
