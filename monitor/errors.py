@@ -143,6 +143,13 @@ class DatabaseUnavailableError(StorageError):
     exit_code = 2
 
 
+class AlreadyRunningError(StorageError):
+    """Another monitor already runs on this SQLite database (names its pid, host and start):
+    refused at start with exit 2, before anything is read or written."""
+
+    exit_code = 2
+
+
 class DeliveryError(MonitorError):
     """A channel did not accept a message. ``temporary`` says whether to retry."""
 

@@ -44,14 +44,18 @@ def run(ctx: CliContext, verbose: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signal.Signals(signum)))
     from monitor.app.daemon import run_daemon
+    from monitor.app.instance import instance_lock
     from monitor.app.service import Service
 
     settings = ctx.settings
     _setup_logs(settings, verbose)
-    if not settings.feeds and not settings.opml:
-        # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
-        click.echo(f"warning: {_no_feeds(settings)}", err=True)
-    sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early)))
+    # A second daemon on one SQLite file is refused here (exit 2, naming the first), before it
+    # opens the database; the lock is held until this process ends.
+    with instance_lock(settings.database, "run"):
+        if not settings.feeds and not settings.opml:
+            # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
+            click.echo(f"warning: {_no_feeds(settings)}", err=True)
+        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early)))
 
 
 def _no_feeds(settings: Settings) -> str:
@@ -73,6 +77,7 @@ def _no_feeds(settings: Settings) -> str:
 def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bool) -> None:
     """Run one cycle (for cron): poll the feeds that are due, store and match new entries,
     send immediate alerts, then every digest whose time has come."""
+    from monitor.app.instance import instance_lock
     from monitor.app.service import Service
     from monitor.cli.delivery import print_delivery_run
 
@@ -94,7 +99,9 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
             states = {} if quiet else svc.storage.feed_states()
             return report, matched, states, sent, digests
 
-    report, matched, states, sent, digests = asyncio.run(go())
+    # Not beside a daemon (nor an overlapping cron run) on one SQLite file: see app/instance.py.
+    with instance_lock(settings.database, "once"):
+        report, matched, states, sent, digests = asyncio.run(go())
     if not quiet:
         _print_cycle(settings, report, matched, states)
         print_delivery_run(sent, digests)

@@ -10,7 +10,6 @@ lock in PostgreSQL): the kernel or the server drops it when its process dies, ev
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -25,6 +24,7 @@ from monitor.store.codec import (
     subscription_from_row,
 )
 from monitor.store.dbapi import Database, Tx
+from monitor.store.filelock import file_lock
 
 __all__ = ["OutboxSQL"]
 
@@ -365,8 +365,8 @@ class OutboxSQL(Database):
         if path == ":memory:":
             yield True  # one connection, one process: nobody else can send
             return
-        with _file_lock(f"{path}-sender.lock", wait, self.url) as held:
-            yield held
+        with file_lock(f"{path}-sender.lock", wait, self.url) as fd:
+            yield fd is not None
 
     @contextlib.contextmanager
     def _pg_sender_lock(self, wait: float) -> Iterator[bool]:
@@ -391,31 +391,3 @@ class OutboxSQL(Database):
                     break
                 time.sleep(_LOCK_POLL)
             yield held
-
-
-@contextlib.contextmanager
-def _file_lock(path: str, wait: float, url: str) -> Iterator[bool]:
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageError(
-            f"database {url}: cannot open the sender lock {path}: {exc.strerror or exc}; "
-            "hint: the database folder must be writable"
-        ) from exc
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    held = False
-                    break
-                time.sleep(_LOCK_POLL)
-        yield held
-    finally:
-        os.close(fd)  # closing releases the lock
