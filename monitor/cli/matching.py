@@ -8,18 +8,20 @@ database or the entry is not there.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from monitor.cli.app import CliContext, cli, echo_json
 from monitor.errors import RuleError
+from monitor.matching.lint import Lint, lint_rules
 from monitor.matching.loader import check_rules, load_rules
 from monitor.matching.match import Matcher, compile_rules
 from monitor.model import FIELDS, Entry
@@ -280,10 +282,52 @@ def rules_group() -> None:
 
 @rules_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--corpus",
+    "corpus",
+    multiple=True,
+    metavar="FILE",
+    help="Also run the rules over these entries (JSONL like `monitor match` reads, or a feed "
+    "file): per variant its hits and top matched words, and warnings on likely false friends.",
+)
+@click.option(
+    "--store",
+    "use_store",
+    is_flag=True,
+    help="The same over the entries in the configured database (first seen within --days).",
+)
+@click.option(
+    "--days", type=click.IntRange(min=1), default=30, show_default=True, help="With --store."
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Matched words shown per variant.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.pass_context
-def rules_check(ctx: click.Context, paths: tuple[str, ...]) -> None:
+def rules_check(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    corpus: tuple[str, ...],
+    use_store: bool,
+    days: int,
+    top: int,
+    fmt: str,
+) -> None:
     """Validate rule files (default: the rules in monitor.yaml; `shipped` is the shipped pack);
-    list every problem. Exit 1 if any."""
+    list every problem. Exit 1 if any.
+
+    With --corpus or --store, also show what each variant hits there and warn on likely false
+    friends (fuzzy variants that become another common word, names such as "Wolfram Weimer").
+    Warnings keep exit code 0.
+    """
+    if ctx.get_parameter_source("days") is not ParameterSource.DEFAULT and not use_store:
+        raise click.UsageError("--days goes with --store")
     rule_paths = rule_paths_of(ctx, paths)
     ruleset, errors = check_rules(rule_paths)
     if errors:
@@ -292,6 +336,20 @@ def rules_check(ctx: click.Context, paths: tuple[str, ...]) -> None:
         click.echo(f"{len(errors)} problem(s) found", err=True)
         ctx.exit(1)
     assert ruleset is not None
+    lint = (
+        _lint(ctx, compile_rules(ruleset), corpus, use_store, days) if corpus or use_store else None
+    )
+    if fmt == "json":
+        echo_json(
+            {
+                "ok": True,
+                "rules": len(ruleset.rules),
+                "concepts": len(ruleset.concepts),
+                "files": [str(s.path) for s in ruleset.sources],
+                **({} if lint is None else lint_json(lint, top)),
+            }
+        )
+        return
     click.echo(
         f"ok: {len(ruleset.rules)} rules, {len(ruleset.concepts)} concepts "
         f"in {len(ruleset.sources)} file(s)"
@@ -303,3 +361,85 @@ def rules_check(ctx: click.Context, paths: tuple[str, ...]) -> None:
         click.echo(
             f"  {rule.id:28} {rule.priority.value:6} threshold {rule.threshold:3}  {rule.title}"
         )
+    if lint is not None:
+        for line in lint_text(lint, top):
+            click.echo(line)
+
+
+def _lint(
+    ctx: click.Context, matcher: Matcher, corpus: Sequence[str], use_store: bool, days: int
+) -> Lint:
+    """The lint over the corpus files, then the store; read as a stream. Bad lines are reported
+    and skipped; a corpus file that cannot be read at all is a usage error (exit 2)."""
+    now = datetime.now(UTC)
+    for source in corpus:
+        if not source.startswith(("http://", "https://", "-")) and not Path(source).is_file():
+            raise click.BadParameter(f"{source}: no such file", param_hint="--corpus")
+    errors: list[str] = []
+
+    def from_files() -> Iterator[Entry]:
+        for source in corpus:
+            try:
+                yield from read_input(source, now, errors)
+            except InputError as exc:
+                errors.append(str(exc))
+
+    try:
+        if use_store:
+            with read_store(ctx, settings_of(ctx).database) as storage:
+                stored = storage.iter_entries(since=now - timedelta(days=days))
+                return lint_rules(matcher, itertools.chain(from_files(), stored))
+        return lint_rules(matcher, from_files())
+    finally:
+        for message in errors:
+            click.echo(f"error: {message}", err=True)
+
+
+def lint_json(lint: Lint, top: int) -> dict[str, Any]:
+    return {
+        "entries": lint.entries,
+        "variants": [
+            {
+                "rule": v.rule_id,
+                "concept": v.concept,
+                "variant": v.variant,
+                "hits": v.hits,
+                "entries": v.entries,
+                "top": [{"text": w, "hits": n} for w, n in v.top(top)],
+            }
+            for v in lint.variants
+        ],
+        "warnings": [
+            {
+                "kind": w.kind,
+                "rule": w.rule_id,
+                "concept": w.concept,
+                "variant": w.variant,
+                "word": w.word,
+                "count": w.count,
+                "of": w.of,
+                "corpus_count": w.corpus_count,
+                "message": w.message,
+                "hint": w.hint,
+            }
+            for w in lint.warnings
+        ],
+    }
+
+
+def lint_text(lint: Lint, top: int) -> list[str]:
+    out = [f"\nhits in {lint.entries:,} entries (per rule and variant: hits, entries, top words)"]
+    rule = None
+    for v in lint.variants:
+        if v.rule_id != rule:
+            rule = v.rule_id
+            out.append(f"  {rule}")
+        words = ", ".join(f"{w} ({n})" for w, n in v.top(top))
+        out.append(f"    {v.concept}/{v.variant}: {v.hits} hits in {v.entries} entries: {words}")
+    if not lint.variants:
+        out.append("  no variant hits")
+    for w in lint.warnings:
+        out.append(f"warning: {w.message}")
+        out.append(f"  hint: {w.hint}")
+    out.append(f"{len(lint.warnings)} warning(s)")
+    return out

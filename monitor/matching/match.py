@@ -179,6 +179,12 @@ class Matcher:
         out.sort(key=lambda m: (-m.score, m.rule_id))
         return out
 
+    def concept_hits(self, entry: Entry) -> dict[str, tuple[Hit, ...]]:
+        """Every concept's hits in this entry (after excludes), in all the rules' fields; for
+        tools that look at variants rather than scores (``lint``)."""
+        hits, _, _ = self._concept_hits(entry)
+        return {cid: tuple(h for h, _ in weighted) for cid, weighted in hits.items()}
+
     def explain(self, entry: Entry, rule_id: str) -> Explanation:
         """Score, hits and the reason for one rule, also when it does not match."""
         rule = self.ruleset.rule(rule_id)
