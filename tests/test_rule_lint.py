@@ -1,0 +1,229 @@
+"""`monitor rules check --corpus/--store`: what each variant hits, and likely false friends.
+
+The corpus is written here, modelled on the traps found in the shared news corpus: "Wolfram
+Weimer" (a minister, not tungsten) and fuzzy "Scheelit" matching "Scheitern"."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.matching.lint import Lint, lint_rules
+from monitor.matching.loader import load_rules
+from monitor.matching.match import compile_rules
+from monitor.model import Entry, FeedState
+from monitor.resources import shipped_rules_dir
+from monitor.store import open_storage
+from tests.fixtures.storage import sqlite_url
+
+USER_RULES = """
+concepts:
+  wolfram:
+    variants:
+      - Wolfram
+      - tungsten
+      - {term: Scheelit, fuzzy: true}
+rules:
+  - {id: wolfram, title: Wolfram und Scheelit, any: [wolfram]}
+"""
+
+TITLES = [
+    "Kulturstaatsminister Wolfram Weimer kritisiert Intendanten",
+    "Wolfram Weimer will Filmförderung neu ordnen",
+    "Streit um Buchpreis: Wolfram Weimer äußert sich",
+    "Was Wolfram Weimer zur Documenta sagt",
+    "Preis für Wolfram steigt nach Exportstopp",
+    "China beschränkt Ausfuhr von Wolfram und Antimon",
+    "Koalition droht das Scheitern",
+    "Nach dem Scheitern der Gespräche: Neuwahl?",
+    "Das Scheitern einer Reform",
+    "Wer trägt die Schuld am Scheitern?",
+    "Scheitern als Chance",
+    "Neue Scheelitt-Mine in Österreich",  # a typo of the term: rare, a true hit
+    "Tungsten prices at a ten-year high",
+    "Seltene Erden: China verhängt Exportkontrollen",
+    "Lithium aus Chile für europäische Batterien",
+    "Wetter: Sonne am Wochenende",
+]
+
+
+def corpus_entries() -> list[Entry]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return [Entry("corpus", f"n{i}", t, None, "", "", now) for i, t in enumerate(TITLES)]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    rules = tmp_path / "user.yaml"
+    rules.write_text(USER_RULES, encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": f"n{i}", "title": t}, ensure_ascii=False) + "\n"
+            for i, t in enumerate(TITLES)
+        ),
+        encoding="utf-8",
+    )
+    return rules, corpus
+
+
+def lint_of(rules: Path) -> Lint:
+    return lint_rules(compile_rules(load_rules([rules])), corpus_entries())
+
+
+def test_fuzzy_false_friend_and_name_pattern_are_warned(files: tuple[Path, Path]) -> None:
+    lint = lint_of(files[0])
+    assert lint.entries == len(TITLES)
+    by_kind = {w.kind: w for w in lint.warnings}
+    assert set(by_kind) == {"false-friend", "name"}
+    friend = by_kind["false-friend"]
+    assert (friend.rule_id, friend.concept, friend.variant) == ("wolfram", "wolfram", "Scheelit")
+    assert (friend.word, friend.count, friend.of, friend.corpus_count) == ("Scheitern", 5, 6, 5)
+    assert "'Scheitern'" in friend.message and "5 of 6 hits" in friend.message
+    assert "fuzzy: false" in friend.hint and "exclude: [Scheitern]" in friend.hint
+    name = by_kind["name"]
+    assert (name.variant, name.word, name.count, name.of) == ("Wolfram", "Wolfram Weimer", 4, 6)
+    assert "4 of 6 hits" in name.message and "rule 'wolfram'" in name.message
+    assert "exclude: [Wolfram Weimer]" in name.hint
+
+
+def test_per_variant_hits_and_top_words(files: tuple[Path, Path]) -> None:
+    stats = {v.variant: v for v in lint_of(files[0]).variants}
+    assert (stats["Scheelit"].hits, stats["Scheelit"].entries) == (6, 6)
+    assert stats["Scheelit"].top(2) == [("Scheitern", 5), ("Scheelitt", 1)]
+    assert stats["Wolfram"].hits == 6 and stats["Wolfram"].top(1) == [("Wolfram", 6)]
+    assert stats["tungsten"].top(3) == [("Tungsten", 1)]
+
+
+def test_following_the_hints_clears_the_warnings(tmp_path: Path) -> None:
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        USER_RULES.replace(
+            "{term: Scheelit, fuzzy: true}", "{term: Scheelit, fuzzy: false}"
+        ).replace("\nrules:", "\n    exclude: [Wolfram Weimer]\nrules:"),
+        encoding="utf-8",
+    )
+    lint = lint_of(fixed)
+    assert lint.warnings == ()
+    stats = {v.variant: v for v in lint.variants}
+    assert stats["Wolfram"].hits == 2 and "Scheelit" not in stats
+
+
+def test_a_rare_typo_of_the_term_is_no_false_friend(tmp_path: Path) -> None:
+    """ "Scheelitt" occurs once: a typo, which fuzzy matching is for."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text(USER_RULES, encoding="utf-8")
+    entries = [e for e in corpus_entries() if "Scheitern" not in e.title]
+    lint = lint_rules(compile_rules(load_rules([rules])), entries)
+    assert [w.kind for w in lint.warnings] == ["name"]
+    assert {v.variant: v.hits for v in lint.variants}["Scheelit"] == 1
+
+
+def test_a_case_insensitive_symbol_matching_other_spellings_is_warned(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "concepts:\n  ree: [REE, Seltene Erden]\nrules:\n  - {id: ree, title: REE, any: [ree]}\n",
+        encoding="utf-8",
+    )
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    titles = ["Ree Drummond kocht", "Interview mit Ree Drummond", "REE-Preise steigen"]
+    entries = [Entry("c", str(i), t, None, "", "", now) for i, t in enumerate(titles)]
+    lint = lint_rules(compile_rules(load_rules([rules])), entries)
+    case = [w for w in lint.warnings if w.kind == "case"]
+    assert len(case) == 1 and (case[0].word, case[0].count, case[0].of) == ("Ree", 2, 3)
+    assert "case: true" in case[0].hint
+
+
+def test_the_shipped_pack_has_no_false_friends_in_the_same_corpus() -> None:
+    lint = lint_rules(compile_rules(load_rules([shipped_rules_dir()])), corpus_entries())
+    assert lint.warnings == ()
+    hit = {(v.rule_id, v.variant) for v in lint.variants}
+    assert ("seltene-erden", "Seltene Erden") in hit  # it did run over the corpus
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_output_for_tools(files: tuple[Path, Path]) -> None:
+    rules, corpus = files
+    code, out, err = run("rules", "check", str(rules), "--corpus", str(corpus), "--format", "json")
+    assert (code, err) == (0, "")
+    data: dict[str, Any] = json.loads(out)
+    assert data["ok"] is True and data["entries"] == len(TITLES)
+    kinds = {(w["kind"], w["variant"], w["word"], w["count"], w["of"]) for w in data["warnings"]}
+    assert kinds == {
+        ("false-friend", "Scheelit", "Scheitern", 5, 6),
+        ("name", "Wolfram", "Wolfram Weimer", 4, 6),
+    }
+    scheelit = next(v for v in data["variants"] if v["variant"] == "Scheelit")
+    assert scheelit["top"][0] == {"text": "Scheitern", "hits": 5}
+
+
+def test_bad_lines_are_reported_and_rule_errors_still_exit_1(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rules, corpus = files
+    with corpus.open("a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+    code, out, err = run("rules", "check", str(rules), "--corpus", str(corpus))
+    assert code == 0 and "corpus.jsonl:17: not valid JSON" in err and "2 warning(s)" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {id: x, title: X, any: [missing]}\n", encoding="utf-8")
+    code, _, err = run("rules", "check", str(bad), "--corpus", str(corpus))
+    assert code == 1 and "problem(s) found" in err
+    code, _, err = run("rules", "check", str(rules), "--corpus", str(tmp_path / "nope.jsonl"))
+    assert code == 2 and "nope.jsonl: no such file" in err
+    code, _, err = run("rules", "check", str(rules), "--days", "3")
+    assert code == 2 and "--days goes with --store" in err
+
+
+def test_store_entries_of_recent_days(files: tuple[Path, Path], tmp_path: Path) -> None:
+    rules, _ = files
+    url = sqlite_url(tmp_path)
+    now = datetime.now(UTC)
+    with open_storage(url) as storage:
+        for i, e in enumerate(corpus_entries()):
+            # The Scheitern titles were seen 40 days ago: outside --days 30.
+            seen = now - timedelta(days=40 if "Scheitern" in e.title else 1)
+            storage.record_poll(FeedState("https://a.example/feed"), [
+                Entry("https://a.example/feed", e.id, e.title, None, "", "", seen)
+            ], {}, seen + timedelta(seconds=i))  # fmt: skip
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"database: {url}\nrules: [{rules}]\n", encoding="utf-8")
+    code, out, err = run("-c", str(config), "rules", "check", "--store", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["entries"] == len(TITLES) - 5
+    assert [w["kind"] for w in data["warnings"]] == ["name"]
+    code, out, err = run("-c", str(config), "rules", "check", "--store", "--days", "60")
+    assert code == 0 and "Scheitern" in out and "2 warning(s)" in out
+
+
+def test_a_real_cli_process(files: tuple[Path, Path]) -> None:
+    rules, corpus = files
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "check", str(rules), "--corpus", str(corpus)],
+        cwd=rules.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_PROXY": "*"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "wolfram/Scheelit: 6 hits in 6 entries: Scheitern (5), Scheelitt (1)" in out
+    assert "warning: rule 'wolfram', concept 'wolfram', variant 'Scheelit'" in out
+    assert "'Wolfram Weimer' (4)" in out and "2 warning(s)" in out
