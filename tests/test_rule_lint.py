@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from monitor.ingest.inputs import jsonl_entries
 from monitor.matching.lint import Lint, lint_rules
 from monitor.matching.loader import load_rules
 from monitor.matching.match import compile_rules
@@ -227,3 +228,28 @@ def test_a_real_cli_process(files: tuple[Path, Path]) -> None:
     assert "wolfram/Scheelit: 6 hits in 6 entries: Scheitern (5), Scheelitt (1)" in out
     assert "warning: rule 'wolfram', concept 'wolfram', variant 'Scheelit'" in out
     assert "'Wolfram Weimer' (4)" in out and "2 warning(s)" in out
+
+
+def news_entries(corpus_dir: Path) -> list[Entry]:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    errors: list[str] = []
+    out: list[Entry] = []
+    for path in sorted((corpus_dir / "news").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            out.extend(jsonl_entries(fh, path.name, now, errors))
+    assert errors == []
+    return out
+
+
+def test_the_shared_news_corpus_shows_both_traps_and_a_clean_shipped_pack(
+    corpus_dir: Path, files: tuple[Path, Path]
+) -> None:
+    """Over the 22k real items: the issue's two traps are warned, the shipped pack is clean."""
+    entries = news_entries(corpus_dir)
+    assert len(entries) > 20_000
+    user = lint_rules(compile_rules(load_rules([files[0]])), entries)
+    warned = {(w.kind, w.variant, w.word) for w in user.warnings}
+    assert ("false-friend", "Scheelit", "Scheitern") in warned
+    assert ("name", "Wolfram", "Wolfram Weimer") in warned
+    shipped = lint_rules(compile_rules(load_rules([shipped_rules_dir()])), entries)
+    assert [w.message for w in shipped.warnings] == []
