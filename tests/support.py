@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,3 +71,17 @@ def matched_rules(once_stdout: str) -> dict[str, set[str]]:
             ids = rules.strip().strip("[]").split(", ")
             out[title[4:]] = {i.rsplit(" ", 1)[0] for i in ids}
     return out
+
+
+def run_monitor(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``python -m monitor ARGS`` as a real process in ``cwd``: its exit code, stdout, stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_PROXY": "*", **(env or {})},
+    )

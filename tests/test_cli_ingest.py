@@ -4,28 +4,13 @@ exit codes and messages."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.fixtures.feed_server import FeedServer
+from tests.support import run_monitor as monitor
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "monitor.yaml"
-
-
-def monitor(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_PROXY": "*", **(env or {})},
-    )
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:

@@ -6,9 +6,6 @@ list without it is only the user's rules, which `rules check` and the start log 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,17 +15,7 @@ from monitor.matching.loader import load_rules
 from monitor.resources import describe_rule_paths, shipped_rules_dir
 from tests.fixtures.feed_server import FeedServer
 from tests.support import TUNGSTEN_FEED, add_feed_to_starter, matched_rules
-
-
-def monitor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_PROXY": "*"},
-    )
+from tests.support import run_monitor as monitor
 
 
 def test_init_writes_a_config_that_loads_and_a_valid_rules_folder(tmp_path: Path) -> None:

@@ -11,9 +11,6 @@ to a few seconds. A few of the cases that once crashed also run through the real
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from hypothesis import strategies as st
 from monitor.config.settings import load_settings
 from monitor.errors import ConfigError, MonitorError
 from monitor.matching.loader import check_rules
+from tests.support import run_monitor as monitor
 from tests.test_docs import readme_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,17 +232,6 @@ def test_control_character_names_its_line(tmp_path: Path) -> None:
 
 
 # --- through the real CLI ----------------------------------------------------------------------
-
-
-def monitor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NO_PROXY": "*"},
-    )
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,6 @@ Most cases run the real ``monitor`` process, as a user would meet them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -19,20 +16,8 @@ from monitor.cli import cli
 from monitor.config.settings import load_settings
 from monitor.errors import ConfigError
 from tests.fixtures.feed_server import FeedServer
+from tests.support import run_monitor as monitor
 from tests.test_cli_ingest import EXAMPLE
-
-
-def monitor(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NO_PROXY": "*", **(env or {})},
-    )
 
 
 def write(tmp_path: Path, text: str, name: str = "monitor.yaml") -> Path:
