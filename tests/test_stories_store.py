@@ -130,6 +130,24 @@ def test_wire_copy_in_two_outlets_and_a_german_report_are_one_story(
     assert members_without_story(storage_url) == 0
 
 
+def test_stories_of_gives_each_asked_entry_its_whole_story(storage: SQLStorage) -> None:
+    tracker = StoryTracker(storage)
+    poll(
+        storage, tracker, WIRE_A, [item(WIRE_A, "a1"), item(WIRE_A, "a2", OTHER_TITLE, OTHER_TEXT)]
+    )
+    poll(storage, tracker, WIRE_B, [item(WIRE_B, "b1", minutes=5)])
+    asked = [(WIRE_B, "b1"), (WIRE_A, "a2"), (WIRE_A, "nope"), (WIRE_B, "b1")]
+    got = storage.stories_of(asked)
+    assert set(got) == {(WIRE_B, "b1"), (WIRE_A, "a2")}
+    assert [m.entry_id for m in got[(WIRE_B, "b1")].members] == ["a1", "b1"]
+    assert got[(WIRE_B, "b1")].id == story_key(WIRE_A, "a1")
+    assert [m.entry_id for m in got[(WIRE_A, "a2")].members] == ["a2"]
+    assert storage.stories_of([]) == {}
+    # Many keys go in chunks; the answer is the same.
+    many = [(WIRE_A, f"x{i}") for i in range(1000)] + [(WIRE_A, "a1")]
+    assert set(storage.stories_of(many)) == {(WIRE_A, "a1")}
+
+
 def test_a_rerun_or_a_changed_entry_keeps_its_story(storage: SQLStorage) -> None:
     tracker = StoryTracker(storage)
     entries = [item(WIRE_A, "a1")]

@@ -305,6 +305,12 @@ class Storage(Protocol):
         """The id of the entry's story, None if it has none."""
         ...
 
+    def stories_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryRecord]:
+        """The story of each (feed URL, entry id) that has one, with all its members (as in
+        ``recent_stories``); entries without a story are left out. One story record is shared
+        by all of its entries asked for. What delivery groups matches by."""
+        ...
+
     def story_window(self, span: timedelta) -> list[tuple[Entry, StoryAssignment]]:
         """The members of the stories whose last entry was published at most ``span`` before
         the newest story's, with their entries, in assignment order: replayed into a fresh

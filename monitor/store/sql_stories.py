@@ -9,7 +9,7 @@ are idempotent. Members go with their entries (prune); ``prune_stories`` drops s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -198,18 +198,39 @@ class StoriesSQL(Database):
                     params,
                 )
             ]
-            members: dict[str, list[StoryMember]] = {sid: [] for sid in ids}
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
+            return self._load_stories(tx, ids)
+
+    def stories_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryRecord]:
+        wanted = list(dict.fromkeys(keys))
+        story_ids: dict[tuple[str, str], str] = {}
+        with self._transaction("stories_of", write=False) as tx:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = ", ".join("(?, ?)" for _ in chunk)
                 for r in tx.rows(
-                    f"SELECT {_MEMBER_COLUMNS} FROM story_members m JOIN entries e "
-                    "ON e.feed_url = m.feed_url AND e.entry_id = m.entry_id "
-                    f"WHERE m.story_id IN ({marks}) "
-                    "ORDER BY m.published, m.feed_url, m.entry_id",
-                    chunk,
+                    "SELECT m.feed_url, m.entry_id, m.story_id FROM story_members m "
+                    f"JOIN (VALUES {rows}) AS v ON m.feed_url = v.column1 "
+                    "AND m.entry_id = v.column2",
+                    [v for k in chunk for v in k],
                 ):
-                    members[str(r[0])].append(_member(r[1:]))
+                    story_ids[(r[0], r[1])] = str(r[2])
+            records = {s.id: s for s in self._load_stories(tx, sorted(set(story_ids.values())))}
+        return {k: records[sid] for k, sid in story_ids.items() if sid in records}
+
+    def _load_stories(self, tx: Tx, ids: list[str]) -> list[StoryRecord]:
+        """The stories ``ids`` with their members, in the order given; empty ones left out."""
+        members: dict[str, list[StoryMember]] = {sid: [] for sid in ids}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for r in tx.rows(
+                f"SELECT {_MEMBER_COLUMNS} FROM story_members m JOIN entries e "
+                "ON e.feed_url = m.feed_url AND e.entry_id = m.entry_id "
+                f"WHERE m.story_id IN ({marks}) "
+                "ORDER BY m.published, m.feed_url, m.entry_id",
+                chunk,
+            ):
+                members[str(r[0])].append(_member(r[1:]))
         out = []
         for sid in ids:
             got = members[sid]
