@@ -6,6 +6,7 @@ All datetimes are timezone-aware UTC. Nothing here does I/O or reads the clock.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -21,6 +22,7 @@ __all__ = [
     "IngestResult",
     "Match",
     "Priority",
+    "RuleCatalog",
     "entry_fingerprint",
 ]
 
@@ -150,6 +152,20 @@ class Match:
     score: int
     priority: Priority = Priority.DIGEST
     hits: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleCatalog:
+    """What delivery needs to know of the rules besides their matches (pure data)."""
+
+    titles: Mapping[str, str] = field(default_factory=dict)
+    context: frozenset[str] = frozenset()
+    """Context-only rules (``context: true``): left out of ``rules: "*"``."""
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Language ("de", "en") -> concept id -> what readers see for the concept."""
+
+    def label(self, concept: str, language: str) -> str:
+        return self.labels.get(language, {}).get(concept, concept)
 
 
 @dataclass(frozen=True, slots=True)

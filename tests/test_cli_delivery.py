@@ -35,9 +35,20 @@ def test_the_first_command_leaves_a_digest_in_outbox(tmp_path: Path) -> None:
                                     policy=policy.default)  # fmt: skip
     assert mail["Subject"].startswith("Rohstoff-Digest morgen")
     data = json.loads((tmp_path / "outbox" / f"{stem}.json").read_text("utf-8"))
-    titles = [i["title"] for g in data["groups"] for i in g["items"]]
+    titles = [s["title"] for s in data["stories"]]
     assert "Klingbeil will mehr Kooperation bei kritischen Rohstoffen" in titles
-    assert data["total"] >= 20 and {g["rule_id"] for g in data["groups"]} >= {"seltene-erden"}
+    # Stories, not hits: an entry stands once however many rules it matched.
+    entries = [(i["feed_url"], i["entry_id"]) for s in data["stories"] for i in s["items"]]
+    assert len(titles) == data["stories_total"] < data["total"] == len(entries)
+    owner: dict[tuple[str, str], str] = {}
+    for story in data["stories"]:
+        for i in story["items"]:
+            assert (
+                owner.setdefault((i["feed_url"], i["entry_id"]), story["story_id"])
+                == (story["story_id"])
+            ), "an entry stands in two stories"
+    assert {t["rule_id"] for s in data["stories"] for t in s["tags"]} >= {"seltene-erden"}
+    assert "china" not in {c["rule_id"] for c in data["counts"]}  # context only: not in "*"
     html = (tmp_path / "outbox" / f"{stem}.html").read_text("utf-8")
     assert "<mark" in html and "Seltene Erden" in html
     assert json.loads((tmp_path / "outbox" / f"{stem}.slack.json").read_text("utf-8"))[0]["blocks"]
@@ -59,7 +70,7 @@ def test_preview_writes_html_and_prints_text_without_recording(tmp_path: Path) -
     out = monitor("digest", "preview", "--out", str(tmp_path / "p.html"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "=== morgen -> outbox (default/de/digest)" in out.stdout
-    assert "Keine neuen Treffer" in out.stdout  # all went out in the first digest
+    assert "Keine neuen Meldungen" in out.stdout  # all went out in the first digest
     assert (tmp_path / "p.html").read_text("utf-8").startswith("<!DOCTYPE html>")
     listed = json.loads(monitor("deliveries", "--format", "json", cwd=tmp_path).stdout)
     assert len(listed["deliveries"]) == 1
@@ -75,7 +86,8 @@ feeds: [{feed_url}]
 channels:
   hook: {{type: webhook, url: "{hook}"}}
 subscriptions:
-  - {{name: team, channel: hook, mode: digest, schedule: "0 7 * * mon-fri", language: en}}
+  - {{name: team, channel: hook, mode: digest, schedule: "0 7 * * mon-fri", language: en,
+      lookback: 3650d}}
 """,
         encoding="utf-8",
     )

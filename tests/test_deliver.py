@@ -137,7 +137,15 @@ def test_slack_429_then_200_sends_each_part_once_and_in_order_across_a_restart(
 ) -> None:
     cfg = settings(
         {"slack": {"type": "slack", "webhook_url": f"{http_sink.url}/hook"}},
-        [{"name": "morgen", "channel": "slack", "mode": "digest", "schedule": "0 7 * * *"}],
+        [
+            {
+                "name": "morgen",
+                "channel": "slack",
+                "mode": "digest",
+                "schedule": "0 7 * * *",
+                "max_stories": 100,
+            }
+        ],
     )
     d = deliverer(cfg, storage, clock)
     clock.advance(minutes=1)
@@ -394,9 +402,9 @@ def test_digest_marks_or_omits_what_was_alerted(
         for o in outcomes
         if o.delivery
     }
-    marked = {i["entry_id"]: i["alerted"] for g in data["mark"]["groups"] for i in g["items"]}
+    marked = {i["entry_id"]: s["alerted"] for s in data["mark"]["stories"] for i in s["items"]}
     assert marked == {"g": True, "l": False}
-    assert [i["entry_id"] for g in data["omit"]["groups"] for i in g["items"]] == ["l"]
+    assert [i["entry_id"] for s in data["omit"]["stories"] for i in s["items"]] == ["l"]
     assert data["omit"]["omitted_alerted"] == 1
 
 

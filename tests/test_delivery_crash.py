@@ -66,7 +66,7 @@ channels:
   mail: {{type: email, host: 127.0.0.1, port: {smtp.port}, security: none, timeout: 20,
           from: monitor@example.org, to: [analyst@example.org]}}
 subscriptions:
-  - {{name: morgen, channel: mail, mode: digest, schedule: "0 7 * * *"}}
+  - {{name: morgen, channel: mail, mode: digest, schedule: "0 7 * * *", lookback: 3650d}}
 """,
         encoding="utf-8",
     )

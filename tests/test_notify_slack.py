@@ -38,7 +38,9 @@ def big_digest(n: int = 400) -> RenderedMessage:
         start = e.summary.index("Gallium")
         hit = Hit("gallium", "Gallium", "summary", start, start + 7, "Gallium")
         pairs.append((e, Match(f"rule-{i % 4}", 50 + i % 50, hits=(hit,))))
-    sub = SubscriptionSettings(name="morgen", channel="s", mode="digest", schedule="0 7 * * *")
+    sub = SubscriptionSettings(
+        name="morgen", channel="s", mode="digest", schedule="0 7 * * *", max_stories=1000
+    )
     return Renderer().render_digest(build_digest(pairs, sub, NOW))
 
 
@@ -79,10 +81,10 @@ def test_four_hundred_matches_arrive_split_within_limits_in_order(
                 assert len(block["text"]["text"]) <= 3000
             if block["type"] == "header":
                 assert len(block["text"]["text"]) <= 150
-    # Every entry exactly once, and in the digest's order (by rule, then score, then time).
+    # Every story exactly once, and in the digest's order (priority, score, outlets, time).
     seen = titles_in(got)
     assert sorted(seen) == [f"{i:03d}" for i in range(400)]
-    expected = [i["entry_id"] for g in message.data["groups"] for i in g["items"]]
+    expected = [s["items"][0]["entry_id"] for s in message.data["stories"]]
     assert [str(int(s)) for s in seen] == expected
     # A continuation says which part it is.
     assert "2/" in got[1]["blocks"][0]["elements"][0]["text"]

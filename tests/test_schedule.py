@@ -194,17 +194,22 @@ def test_startup_keeps_future_times_and_spreads_the_rest() -> None:
     schedule = initial_schedule(stored, POLICY, NOW, random.Random(1))
     assert schedule["future"] == NOW + timedelta(minutes=7)
     assert schedule["far-future"] == NOW + POLICY.max_interval
-    due = ["new", "overdue-3d", "overdue-1h", "due-now"]
+    assert schedule["new"] == NOW  # never polled: at once
+    due = ["overdue-3d", "overdue-1h", "due-now"]
     times = [schedule[url] for url in due]
-    assert times == sorted(times)  # never polled first, then the most overdue
+    assert times == sorted(times)  # the most overdue first
     for slot, when in enumerate(times):
-        assert NOW + STARTUP_SPREAD * slot / 4 <= when < NOW + STARTUP_SPREAD * (slot + 1) / 4
+        assert NOW + STARTUP_SPREAD * slot / 3 <= when < NOW + STARTUP_SPREAD * (slot + 1) / 3
 
 
 def test_startup_window_is_at_most_the_interval() -> None:
     fast = PollPolicy(interval=timedelta(minutes=2), min_interval=timedelta(minutes=1))
-    schedule = initial_schedule({"a": None, "b": None}, fast, NOW, random.Random(2))
+    schedule = initial_schedule({"a": NOW, "b": NOW}, fast, NOW, random.Random(2))
     assert all(NOW <= t < NOW + timedelta(minutes=2) for t in schedule.values())
+    assert initial_schedule({"a": None, "b": None}, fast, NOW, random.Random(2)) == {
+        "a": NOW,
+        "b": NOW,
+    }
 
 
 def test_restart_resumes_from_stored_state() -> None:
@@ -237,9 +242,11 @@ def test_startup_properties(
     assert schedule.keys() == stored.keys()  # no feed skipped
     assert all(when >= NOW for when in schedule.values())  # none in the past
     window = min(policy.interval, STARTUP_SPREAD)
-    due = [url for url, s in stored.items() if s is None or s <= NOW]
+    due = [url for url, s in stored.items() if s is not None and s <= NOW]
     for url, when in schedule.items():
-        if url in due:
+        if stored[url] is None:
+            assert when == NOW
+        elif url in due:
             assert when < NOW + window
         else:
             assert when == min(stored[url], NOW + policy.max_interval)  # type: ignore[type-var]

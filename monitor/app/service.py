@@ -27,7 +27,7 @@ from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.ingest.workers import FeedParser, ProcessParser, make_parser
 from monitor.logs import event
-from monitor.model import Delivery, DeliveryState, Feed
+from monitor.model import Delivery, DeliveryState, Feed, RuleCatalog
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
 
@@ -173,6 +173,7 @@ class Service:
                     self.storage,
                     clock=self.clock,
                     rule_titles=self.rules.titles,
+                    catalog=self.rules.catalog,
                     rng=self.rng,
                     on_result=self._delivery_result,
                 )
@@ -402,6 +403,9 @@ class RuleBook:
 
     def titles(self) -> dict[str, str]:
         return {r.id: r.title for r in self.ruleset.rules}
+
+    def catalog(self) -> RuleCatalog:
+        return self.ruleset.catalog()
 
     def match(self, entry: Any) -> Any:
         return self.matcher.match(entry)

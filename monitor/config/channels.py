@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -218,6 +218,19 @@ class SubscriptionSettings(_Strict):
     template: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     send_empty: bool = False
     alerted: Literal["mark", "omit"] = "mark"
+    max_stories: int = Field(
+        default=25,
+        ge=1,
+        le=1000,
+        description="Stories a digest shows at most; the rest are counted (JSON keeps all).",
+    )
+    lookback: Duration = Field(
+        default=timedelta(days=2),
+        description="The first digest takes entries published this long before it, at most.",
+    )
+    more_url: str | None = Field(
+        default=None, description='Link for "and N more" in a capped digest (the full list).'
+    )
 
     @field_validator("name")
     @classmethod
@@ -227,6 +240,20 @@ class SubscriptionSettings(_Strict):
                 f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64), "
                 "since the name becomes part of message ids and file names"
             )
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: timedelta) -> timedelta:
+        if not timedelta(hours=1) <= value <= timedelta(days=3650):
+            raise ValueError("expected a look-back between 1h and 3650d, e.g. 2d")
+        return value
+
+    @field_validator("more_url")
+    @classmethod
+    def _more_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"expected an http(s) URL, found {value!r}")
         return value
 
     @field_validator("rules")
@@ -266,11 +293,16 @@ class SubscriptionSettings(_Strict):
             ) from None
         return self
 
-    def selects(self, rule_id: str, score: int) -> bool:
-        """Whether a match of ``rule_id`` with ``score`` belongs to this subscription."""
+    def selects(self, rule_id: str, score: int, context: Collection[str] = ()) -> bool:
+        """Whether a match of ``rule_id`` with ``score`` belongs to this subscription.
+
+        ``rules: "*"`` means every rule but the context-only ones (``context``: their ids);
+        those are selected by naming them."""
         if score < self.min_score:
             return False
-        return self.rules == "*" or rule_id in self.rules
+        if self.rules == "*":
+            return rule_id not in context
+        return rule_id in self.rules
 
 
 class NotifySettings(_Strict):

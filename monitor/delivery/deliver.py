@@ -20,7 +20,7 @@ from monitor.delivery.enqueue import SCAN_OVERLAP, DigestOutcome, Enqueuer
 from monitor.delivery.render import Renderer
 from monitor.delivery.send import Sender, SendReport, StoreSentParts
 from monitor.delivery.stored_message import decode_message, encode_message
-from monitor.model import Delivery, RenderedMessage
+from monitor.model import Delivery, RenderedMessage, RuleCatalog
 from monitor.notify.base import Channel
 from monitor.store import Storage
 
@@ -50,6 +50,7 @@ class Deliverer:
         *,
         clock: Clock,
         rule_titles: Callable[[], Mapping[str, str]] = dict,
+        catalog: Callable[[], RuleCatalog] | None = None,
         rng: random.Random | None = None,
         renderer: Renderer | None = None,
         channels: Mapping[str, Channel] | None = None,
@@ -61,7 +62,12 @@ class Deliverer:
         self.rule_titles = rule_titles
         self.rng = rng or random.Random()
         self._enqueuer = Enqueuer(
-            settings, storage, clock=clock, rule_titles=rule_titles, renderer=renderer
+            settings,
+            storage,
+            clock=clock,
+            rule_titles=rule_titles,
+            catalog=catalog,
+            renderer=renderer,
         )
         self._sender = Sender(
             settings, storage, clock=clock, rng=self.rng, channels=channels, on_result=on_result

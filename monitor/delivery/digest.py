@@ -7,25 +7,34 @@ Feed text stays plain text here; escaping is the renderer's job.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_right
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from monitor.config.channels import SubscriptionSettings
-from monitor.model import Entry, Hit, Match
+from monitor.model import Entry, Hit, Match, Priority, RuleCatalog, StoryRecord
+from monitor.stories.outlets import outlet_of, preference
 
 __all__ = [
+    "DEFAULT_MAX_STORIES",
     "Alert",
     "Digest",
     "Item",
+    "Outlet",
+    "Place",
+    "RuleCount",
     "RuleGroup",
     "Snippet",
+    "StoryItem",
+    "Tag",
     "build_alert",
     "build_alerts",
     "build_digest",
+    "entry_story_id",
     "make_item",
 ]
 
@@ -33,6 +42,9 @@ Span = tuple[int, int]
 Pair = tuple[Entry, Match]
 
 SNIPPET_WIDTH = 240
+DEFAULT_MAX_STORIES = 25
+"""Stories a digest shows at most (``max_stories``); the rest are counted, and kept in the
+JSON data (webhook, file channel)."""
 TITLE_WIDTH = 300
 ELLIPSIS = "…"
 # Whitespace and control characters (CR/LF, tabs, NUL, C1) collapse to one space, so that no
@@ -116,6 +128,83 @@ class RuleGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Tag:
+    """A rule a story matched: the story's label in a digest or alert."""
+
+    rule_id: str
+    title: str
+    priority: Priority
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Which concepts were found in one place of the shown entry: ``title`` or ``text``."""
+
+    where: str
+    concepts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outlet:
+    """One outlet of a story, however many of its feeds carried it: a name for readers."""
+
+    name: str
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    rule_id: str
+    title: str
+    count: int
+    """Stories of the digest the rule matched."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoryItem:
+    """One story as a digest shows it: once, whatever the number of its entries and rules."""
+
+    id: str
+    item: Item
+    """The entry shown (the representative of the story's matched entries), with its snippet."""
+    items: tuple[Item, ...]
+    """Every selected (entry, rule) of the story in this digest, best first."""
+    tags: tuple[Tag, ...]
+    """The rules matched, highest priority and score first."""
+    places: tuple[Place, ...]
+    """Which concepts matched where in the shown entry (reader-facing; spans stay in items)."""
+    outlets: tuple[Outlet, ...]
+    """Every outlet of the story, the shown entry's first."""
+    languages: tuple[str, ...]
+    size: int
+    """Entries in the story (all of them, matched or not)."""
+    first_seen: datetime
+    last_seen: datetime
+    alerted: bool = False
+    """One of its entries was already sent as an immediate alert."""
+    breaking: str | None = None
+    """Why the story is flagged as breaking (its outlets grow unusually fast), or None."""
+
+    @property
+    def priority(self) -> Priority:
+        return self.tags[0].priority
+
+    @property
+    def score(self) -> int:
+        return max(t.score for t in self.tags)
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(t.rule_id for t in self.tags)
+
+    @property
+    def others(self) -> tuple[Outlet, ...]:
+        """The outlets besides the shown entry's ("also reported by")."""
+        return self.outlets[1:]
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     subscription: str
     language: str
@@ -123,29 +212,56 @@ class Digest:
     template: str
     now: datetime
     since: datetime | None
-    groups: tuple[RuleGroup, ...]
+    stories: tuple[StoryItem, ...] = ()
+    """Every story of the digest, most important first (breaking, priority, score, outlets,
+    recency). The HTML, text and Slack show the first ``max_stories``; the JSON all."""
+    max_stories: int = DEFAULT_MAX_STORIES
+    more_url: str | None = None
+    """Where the full list is (``more_url`` of the subscription), for "and N more"."""
+    counts: tuple[RuleCount, ...] = ()
+    """Stories per rule, most first."""
     omitted_alerted: int = 0
-    """Matches left out because they were already alerted (``alerted: omit``)."""
+    """Stories left out because they were already alerted (``alerted: omit``)."""
+    _groups: tuple[RuleGroup, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def shown(self) -> tuple[StoryItem, ...]:
+        return self.stories[: self.max_stories]
+
+    @property
+    def more(self) -> int:
+        """Stories not shown for the cap."""
+        return max(0, len(self.stories) - self.max_stories)
+
+    @property
+    def story_count(self) -> int:
+        return len(self.stories)
 
     @property
     def total(self) -> int:
-        """Matches shown (an entry matched by two rules counts twice)."""
-        return sum(g.count for g in self.groups)
+        """(entry, rule) matches in the digest: what the stories were built from."""
+        return sum(len(s.items) for s in self.stories)
 
     @property
     def entry_count(self) -> int:
-        return len({(i.entry.feed_url, i.entry.id) for g in self.groups for i in g.items})
+        return len({(i.entry.feed_url, i.entry.id) for s in self.stories for i in s.items})
 
     @property
     def alerted_count(self) -> int:
-        return sum(1 for g in self.groups for i in g.items if i.alerted)
+        """Stories already sent as alerts (marked)."""
+        return sum(1 for s in self.stories if s.alerted)
 
     @property
     def is_empty(self) -> bool:
-        return not self.groups
+        return not self.stories
 
     def items(self) -> list[Item]:
-        return [i for g in self.groups for i in g.items]
+        return [i for s in self.stories for i in s.items]
+
+    @property
+    def groups(self) -> tuple[RuleGroup, ...]:
+        """Deprecated (wave-1 templates): the matches by rule, an entry once per rule."""
+        return self._groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,11 +401,13 @@ def _order(item: Item) -> tuple[int, float, str, str]:
     return (-item.score, -item.published.timestamp(), item.title.text.casefold(), item.entry.id)
 
 
-def _select(pairs: Iterable[Pair], sub: SubscriptionSettings) -> list[Pair]:
+def _select(
+    pairs: Iterable[Pair], sub: SubscriptionSettings, context: Collection[str] = ()
+) -> list[Pair]:
     """Matches the subscription wants, one per (entry, rule): the best score wins."""
     best: dict[tuple[str, str, str], Pair] = {}
     for entry, match in pairs:
-        if not sub.selects(match.rule_id, match.score):
+        if not sub.selects(match.rule_id, match.score, context):
             continue
         k = (entry.feed_url, entry.id, match.rule_id)
         if k not in best or match.score > best[k][1].score:
@@ -298,6 +416,84 @@ def _select(pairs: Iterable[Pair], sub: SubscriptionSettings) -> list[Pair]:
 
 
 # --- digests and alerts -----------------------------------------------------------------------
+
+
+def _old_groups(items: Iterable[Item]) -> tuple[RuleGroup, ...]:
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.rule_id, []).append(item)
+    built = [
+        RuleGroup(rule_id, its[0].rule_title, tuple(sorted(its, key=_order)))
+        for rule_id, its in groups.items()
+    ]
+    built.sort(key=lambda g: (-g.top_score, g.title.casefold(), g.rule_id))
+    return tuple(built)
+
+
+def entry_story_id(feed_url: str, entry_id: str) -> str:
+    """The story of an entry that has none stored (stories off, data from before them): its own."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(feed_url.encode("utf-8", "surrogatepass") + b"\x00")
+    h.update(entry_id.encode("utf-8", "surrogatepass"))
+    return f"entry-{h.hexdigest()}"
+
+
+_RANK = {Priority.ALERT: 0, Priority.DIGEST: 1}
+
+
+def _tag_order(t: Tag) -> tuple[int, int, str]:
+    return (_RANK.get(t.priority, 9), -t.score, t.rule_id)
+
+
+def places(items: Iterable[Item], catalog: RuleCatalog, language: str) -> tuple[Place, ...]:
+    """Which concepts matched where ("Seltene Erden, Exportkontrollen" in the title), in the
+    order of their first hit; summary and content are both "text" to a reader."""
+    found: dict[str, dict[str, None]] = {"title": {}, "text": {}}
+    for item in items:
+        for hit in sorted(item.hits, key=lambda h: (h.field != "title", h.start)):
+            where = "title" if hit.field == "title" else "text"
+            label = catalog.labels.get(language, {}).get(hit.concept)
+            found[where][label or hit.variant.strip("-") or hit.concept] = None
+    # A concept in the title is not repeated for the text.
+    text = [c for c in found["text"] if c not in found["title"]]
+    out = []
+    if found["title"]:
+        out.append(Place("title", tuple(found["title"])))
+    if text:
+        out.append(Place("text", tuple(text)))
+    return tuple(out)
+
+
+def _outlets(
+    story: StoryRecord | None, shown: Entry, sources: Mapping[str, str]
+) -> tuple[Outlet, ...]:
+    """Outlets by domain, one each, the shown entry's first; each named by the masthead of its
+    first member (the feed's configured name or title), else its domain."""
+
+    def name(feed_url: str, masthead: str, domain: str) -> str:
+        label = _SQUASH.sub(" ", masthead).strip() or _SQUASH.sub(" ", sources.get(feed_url, ""))
+        return label.strip() or domain
+
+    members = story.members if story is not None else ()
+    own = next((m for m in members if (m.feed_url, m.entry_id) == (shown.feed_url, shown.id)), None)
+    first = own.outlet if own is not None else outlet_of(shown.link, shown.feed_url)
+    names = {first: name(shown.feed_url, own.masthead if own else "", first)}
+    for m in members:
+        if m.outlet not in names:
+            names[m.outlet] = name(m.feed_url, m.masthead, m.outlet)
+    return tuple(Outlet(n, domain) for domain, n in names.items())
+
+
+def _story_order(s: StoryItem) -> tuple[bool, int, int, int, float, str, str]:
+    return (
+        s.breaking is None,
+        _RANK.get(s.priority, 9),
+        -s.score,
+        -len(s.outlets),
+        -s.last_seen.timestamp(),
+        s.item.title.text.casefold(),
+        s.id,
+    )
 
 
 def build_digest(
@@ -309,36 +505,69 @@ def build_digest(
     sources: Mapping[str, str] | None = None,
     rule_titles: Mapping[str, str] | None = None,
     alerted: Collection[tuple[str, str]] = frozenset(),
+    stories: Mapping[tuple[str, str], StoryRecord] | None = None,
+    catalog: RuleCatalog | None = None,
+    published_after: datetime | None = None,
+    breaking: Mapping[str, str] | None = None,
+    preferred: Sequence[str] = (),
     snippet_width: int = SNIPPET_WIDTH,
 ) -> Digest:
-    """Group the subscription's matches by rule (best rule first), each by score then time.
+    """The subscription's matches as stories: each story once, most important first.
 
-    ``pairs`` are the matches since the last successful digest (the caller's query);
-    ``alerted`` holds (feed_url, entry_id) of entries already sent as immediate alerts.
+    ``pairs`` are the matches since the last digest (the caller's query); ``stories`` maps
+    (feed_url, entry_id) to the entry's stored story (an entry without one is its own story);
+    ``alerted`` holds (feed_url, entry_id) of entries sent as immediate alerts (a story with one
+    is marked, or left out with ``alerted: omit``); entries published before
+    ``published_after`` are left out (the look-back); ``breaking`` maps story ids to why they
+    are flagged. Context-only rules (``catalog.context``) are not part of ``rules: "*"``.
     """
     sources = sources or {}
-    rule_titles = rule_titles or {}
-    groups: dict[str, list[Item]] = {}
-    omitted = 0
-    for entry, match in _select(pairs, subscription):
-        was_alerted = (entry.feed_url, entry.id) in alerted
-        if was_alerted and subscription.alerted == "omit":
-            omitted += 1
+    catalog = catalog or RuleCatalog(titles=rule_titles or {})
+    titles = {**catalog.titles, **(rule_titles or {})}
+    stories = stories or {}
+    breaking = breaking or {}
+    by_story: dict[str, list[Item]] = {}
+    records: dict[str, StoryRecord | None] = {}
+    for entry, match in _select(pairs, subscription, catalog.context):
+        if published_after is not None and entry.published < published_after:
             continue
+        record = stories.get((entry.feed_url, entry.id))
+        sid = record.id if record is not None else entry_story_id(entry.feed_url, entry.id)
+        records.setdefault(sid, record)
         item = make_item(
             entry,
             match,
             sources=sources,
-            rule_titles=rule_titles,
-            alerted=was_alerted,
+            rule_titles=titles,
+            alerted=(entry.feed_url, entry.id) in alerted,
             snippet_width=snippet_width,
         )
-        groups.setdefault(match.rule_id, []).append(item)
+        by_story.setdefault(sid, []).append(item)
+    built: list[StoryItem] = []
+    omitted = 0
+    for sid, items in by_story.items():
+        was_alerted = any(i.alerted for i in items)
+        if was_alerted and subscription.alerted == "omit":
+            omitted += 1
+            continue
+        built.append(
+            _story_item(sid, items, records[sid], subscription, catalog, sources, preferred)
+        )
     built = [
-        RuleGroup(rule_id, items[0].rule_title, tuple(sorted(items, key=_order)))
-        for rule_id, items in groups.items()
-    ]
-    built.sort(key=lambda g: (-g.top_score, g.title.casefold(), g.rule_id))
+        _with_breaking(s, breaking.get(s.id)) for s in built
+    ]  # fmt: skip
+    built.sort(key=_story_order)
+    counts: dict[str, int] = {}
+    for st in built:
+        for t in st.tags:
+            counts[t.rule_id] = counts.get(t.rule_id, 0) + 1
+    rule_counts = sorted(
+        (
+            RuleCount(rid, _SQUASH.sub(" ", titles.get(rid, rid)).strip(), n)
+            for rid, n in counts.items()
+        ),
+        key=lambda c: (-c.count, c.title.casefold(), c.rule_id),
+    )
     return Digest(
         subscription=subscription.name,
         language=subscription.language,
@@ -346,8 +575,76 @@ def build_digest(
         template=subscription.template,
         now=now,
         since=since,
-        groups=tuple(built),
+        stories=tuple(built),
+        max_stories=subscription.max_stories,
+        more_url=subscription.more_url,
+        counts=tuple(rule_counts),
         omitted_alerted=omitted,
+        _groups=_old_groups(i for st in built for i in st.items),
+    )
+
+
+def _with_breaking(story: StoryItem, why: str | None) -> StoryItem:
+    if why is None:
+        return story
+    return StoryItem(
+        story.id, story.item, story.items, story.tags, story.places, story.outlets,
+        story.languages, story.size, story.first_seen, story.last_seen, story.alerted, why,
+    )  # fmt: skip
+
+
+def _story_item(
+    sid: str,
+    items: list[Item],
+    record: StoryRecord | None,
+    subscription: SubscriptionSettings,
+    catalog: RuleCatalog,
+    sources: Mapping[str, str],
+    preferred: Sequence[str],
+) -> StoryItem:
+    best: dict[str, Item] = {}
+    for item in items:
+        if item.rule_id not in best or item.score > best[item.rule_id].score:
+            best[item.rule_id] = item
+    tags = sorted(
+        (Tag(i.rule_id, i.rule_title, i.match.priority, i.score) for i in best.values()),
+        key=_tag_order,
+    )
+    members = {(m.feed_url, m.entry_id): m for m in (record.members if record else ())}
+
+    def rank(i: Item) -> tuple[int, float, str, str]:
+        m = members.get((i.entry.feed_url, i.entry.id))
+        pref = preference(m, preferred) if m is not None and preferred else len(preferred)
+        return (pref, i.published.timestamp(), i.entry.feed_url, i.entry.id)
+
+    # The shown entry: the representative of the matched entries (a preferred source's, else the
+    # earliest); its best-scoring match gives the snippet.
+    first = min(items, key=rank)
+    own = [
+        i for i in items if (i.entry.feed_url, i.entry.id) == (first.entry.feed_url, first.entry.id)
+    ]
+    shown = max(own, key=lambda i: (_RANK.get(i.match.priority, 9) * -1, i.score))
+    ordered = sorted(
+        items, key=lambda i: (_tag_order(Tag(i.rule_id, "", i.match.priority, i.score)), rank(i))
+    )
+    if record is not None:
+        languages = record.languages
+        size, first_seen, last_seen = len(record.members), record.first_seen, record.last_seen
+    else:
+        languages = (first.entry.language,) if first.entry.language else ()
+        size, first_seen, last_seen = 1, first.published, first.published
+    return StoryItem(
+        id=sid,
+        item=shown,
+        items=tuple(ordered),
+        tags=tuple(tags),
+        places=places(own, catalog, subscription.language),
+        outlets=_outlets(record, shown.entry, sources),
+        languages=languages,
+        size=size,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        alerted=any(i.alerted for i in items),
     )
 
 

@@ -25,6 +25,7 @@ from monitor.model import (
     DeliveryState,
     ItemKey,
     RenderedMessage,
+    RuleCatalog,
     SubscriptionMark,
 )
 from monitor.store import Storage
@@ -63,6 +64,22 @@ class _Plan:
     supersede: list[int]
 
 
+LATE_GRACE = timedelta(days=1)
+"""A later digest also takes entries published up to this long before its window (at most the
+look-back): items that reach the monitor late, or feeds that give only a date, are not lost."""
+
+
+def published_after(
+    sub: SubscriptionSettings, digest_since: datetime | None, start: datetime, now: datetime
+) -> datetime:
+    """The oldest publication time a digest takes: the first digest looks back ``lookback``
+    from now; a later one to its window's start less ``LATE_GRACE`` (at most ``lookback``). A
+    new feed's backlog, or a store of old entries, never floods a digest."""
+    if digest_since is None:
+        return now - sub.lookback
+    return start - min(LATE_GRACE, sub.lookback)
+
+
 class Enqueuer:
     """Makes the alert and digest deliveries of one configuration's subscriptions."""
 
@@ -73,12 +90,14 @@ class Enqueuer:
         *,
         clock: Clock,
         rule_titles: Callable[[], Mapping[str, str]] = dict,
+        catalog: Callable[[], RuleCatalog] | None = None,
         renderer: Renderer | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.clock = clock
         self.rule_titles = rule_titles
+        self.catalog = catalog or (lambda: RuleCatalog(titles=rule_titles()))
         # Built now, so that a missing template folder stops the start, not the first digest.
         if renderer is None and settings.subscriptions:
             renderer = Renderer(settings.template_dir())
@@ -255,10 +274,11 @@ class Enqueuer:
         )
         starts = [mark.digest_since or mark.first_seen, *(d.since for d in older if d.since)]
         start = min(starts)
+        catalog = self.catalog()
         pairs = [
             (e, m)
             for e, m in self.storage.iter_matches(since=start - SCAN_OVERLAP, until=slot)
-            if sub.selects(m.rule_id, m.score)
+            if sub.selects(m.rule_id, m.score, catalog.context)
         ]
         ignore = [d.id for d in older if d.id is not None]
         held = self.storage.held_items(
@@ -266,7 +286,8 @@ class Enqueuer:
             ignore=ignore,
         )  # fmt: skip
         pairs = [(e, m) for e, m in pairs if (e.feed_url, e.id, m.rule_id) not in held]
-        alerted = self.storage.alerted_entries({(e.feed_url, e.id) for e, _ in pairs})
+        keys = {(e.feed_url, e.id) for e, _ in pairs}
+        alerted = self.storage.alerted_entries(keys)
         digest = build_digest(
             pairs,
             sub,
@@ -276,6 +297,10 @@ class Enqueuer:
             sources=self._sources(),
             rule_titles=self.rule_titles(),
             alerted=alerted,
+            stories=self.storage.stories_of(keys),
+            catalog=catalog,
+            published_after=published_after(sub, mark.digest_since, start, now),
+            preferred=self.settings.stories.preferred_sources,
         )
         items = [(i.entry.feed_url, i.entry.id, i.rule_id) for i in digest.items()]
         return _Plan(digest, items, start, ignore)

@@ -23,7 +23,7 @@ import css_inline
 import jinja2
 from markupsafe import Markup, escape
 
-from monitor.delivery.digest import Alert, Digest, Item, Snippet
+from monitor.delivery.digest import Alert, Digest, Item, Snippet, StoryItem
 from monitor.delivery.l10n import format_datetime, format_number
 from monitor.delivery.slack_blocks import (
     highlight_slack,
@@ -247,7 +247,31 @@ def item_data(item: Item) -> dict[str, Any]:
     }
 
 
+def story_data(story: StoryItem) -> dict[str, Any]:
+    return {
+        "story_id": story.id,
+        "title": story.item.title.text,
+        "link": safe_url(story.item.link),
+        "breaking": story.breaking,
+        "alerted": story.alerted,
+        "priority": story.priority.value,
+        "score": story.score,
+        "entries": story.size,
+        "first_seen": story.first_seen.isoformat(),
+        "last_seen": story.last_seen.isoformat(),
+        "languages": list(story.languages),
+        "outlets": [{"name": o.name, "domain": o.domain} for o in story.outlets],
+        "tags": [
+            {"rule_id": t.rule_id, "title": t.title, "priority": t.priority.value, "score": t.score}
+            for t in story.tags
+        ],
+        "places": [{"where": p.where, "concepts": list(p.concepts)} for p in story.places],
+        "items": [item_data(i) for i in story.items],
+    }
+
+
 def digest_data(digest: Digest) -> dict[str, Any]:
+    """Everything the digest holds, the stories past ``max_stories`` included."""
     return {
         "kind": "digest",
         "subscription": digest.subscription,
@@ -255,21 +279,15 @@ def digest_data(digest: Digest) -> dict[str, Any]:
         "timezone": digest.timezone,
         "generated": digest.now.isoformat(),
         "since": digest.since.isoformat() if digest.since else None,
+        "stories_total": digest.story_count,
+        "stories_shown": len(digest.shown),
         "total": digest.total,
         "entries": digest.entry_count,
         "omitted_alerted": digest.omitted_alerted,
         "counts": [
-            {"rule_id": g.rule_id, "title": g.title, "count": g.count} for g in digest.groups
+            {"rule_id": c.rule_id, "title": c.title, "count": c.count} for c in digest.counts
         ],
-        "groups": [
-            {
-                "rule_id": g.rule_id,
-                "title": g.title,
-                "count": g.count,
-                "items": [item_data(i) for i in g.items],
-            }
-            for g in digest.groups
-        ],
+        "stories": [story_data(s) for s in digest.stories],
     }
 
 

@@ -160,13 +160,32 @@ def slack_payloads(ctx: dict[str, Any], mod: Any) -> list[dict[str, Any]]:
     digest: Digest | None = ctx.get("digest")
     if digest is not None:
         head += _sections(_md(mod.summary()))
-        for group in digest.groups:
-            heading = [{"type": "divider"}, _section(_md(mod.rule_heading(group)))]
-            for n, item in enumerate(group.items):
-                block = _section(_md(mod.entry(item)))
-                units.append([*heading, block] if n == 0 else [block])
+        if hasattr(mod, "story"):
+            for n, story in enumerate(digest.shown):
+                block = _section(_md(mod.story(story)))
+                units.append([{"type": "divider"}, block] if n == 0 else [block])
+            if digest.more and hasattr(mod, "more"):
+                units.append([_section(_md(mod.more()))])
+        else:  # a wave-1 user template: matches by rule
+            units += _rule_units(digest, mod)
     else:
         units.append([_section(_md(mod.entry(ctx["item"])))])
+    return _split(head, units, mod)
+
+
+def _rule_units(digest: Digest, mod: Any) -> list[list[dict[str, Any]]]:
+    units: list[list[dict[str, Any]]] = []
+    for group in digest.groups:
+        heading = [{"type": "divider"}, _section(_md(mod.rule_heading(group)))]
+        for n, item in enumerate(group.items):
+            block = _section(_md(mod.entry(item)))
+            units.append([*heading, block] if n == 0 else [block])
+    return units
+
+
+def _split(
+    head: list[dict[str, Any]], units: list[list[dict[str, Any]]], mod: Any
+) -> list[dict[str, Any]]:
     # One block per message stays free for the "part 2 of 5" line.
     cap = SLACK_MAX_BLOCKS - 1
     parts: list[list[dict[str, Any]]] = [[]]

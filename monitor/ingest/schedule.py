@@ -165,28 +165,31 @@ def initial_schedule(
 
     ``next_polls`` maps each configured feed to its stored ``next_poll`` (None: never polled).
     A future time is kept, but no later than now + max_interval (the configuration may have
-    been shortened, or the clock stepped back). Feeds that are due, overdue after downtime or
-    never polled are spread over min(interval, ``spread``) from now instead of all at once:
-    each takes its own slot of that window, so there are no clumps. Never-polled feeds come
-    first (a user who just added them is waiting to see them work), then the most overdue.
+    been shortened, or the clock stepped back). Feeds never polled go at once: a user who just
+    added them is waiting to see them work, and the fetcher's concurrency and per-host limits
+    pace them. Feeds that are due or overdue after downtime are spread over min(interval,
+    ``spread``) from now instead of all at once, the most overdue first: each takes its own
+    slot of that window, so there are no clumps.
     """
     now = as_utc(now)
     schedule: dict[str, datetime] = {}
-    due: list[tuple[bool, datetime, str]] = []
+    due: list[tuple[datetime, str]] = []
     for url, stored in next_polls.items():
         policy = _policy(policies, url)
-        if stored is not None and as_utc(stored) > now:
+        if stored is None:
+            schedule[url] = now
+        elif as_utc(stored) > now:
             schedule[url] = min(as_utc(stored), now + policy.max_interval)
         else:
-            due.append((stored is not None, as_utc(stored) if stored else now, url))
+            due.append((as_utc(stored), url))
     due.sort()
     n = len(due)
-    for slot, (_, _, url) in enumerate(due):
+    for slot, (_, url) in enumerate(due):
         # Slot i of n is [window * i / n, window * (i+1) / n), in whole microseconds: float
         # timedelta arithmetic could round a time onto the next slot or the window's end.
         window = min(_policy(policies, url).interval, spread) // _MICROSECOND
         start, end = -(-window * slot // n), -(-window * (slot + 1) // n)
-        # The first feed goes at once: someone who just started the daemon wants to see it work.
+        # The first goes at once: someone who just restarted the daemon wants to see it work.
         jitter = min(int((end - start) * rng.random()), max(end - start - 1, 0)) if slot else 0
         offset = start + jitter
         schedule[url] = now + offset * _MICROSECOND

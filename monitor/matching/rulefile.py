@@ -30,7 +30,7 @@ from monitor.model import FIELDS, Priority
 __all__ = ["RuleFileParser"]
 
 _FILE_KEYS = ("concepts", "rules", "version")
-_CONCEPT_KEYS = ("description", "variants", "exclude", "near", "sentence")
+_CONCEPT_KEYS = ("description", "label", "variants", "exclude", "near", "sentence")
 _VARIANT_KEYS = ("term", "head", "tail", "inflect", "fuzzy", "case", "weight", "verb", "lang")
 _NEAR_KEYS = ("concepts", "within", "order")
 _SENTENCE_KEYS = ("concepts", "order")
@@ -46,6 +46,7 @@ _RULE_KEYS = (
     "threshold",
     "priority",
     "enabled",
+    "context",
 )
 
 
@@ -123,6 +124,7 @@ class RuleFileParser:
     def _concept(self, cid: str, body: Any) -> Concept | None:
         loc: Loc = ("concepts", cid)
         description = ""
+        labels: tuple[tuple[str, str], ...] = ()
         excludes: list[Any] = []
         near: list[Near] = []
         if isinstance(body, list):
@@ -138,6 +140,8 @@ class RuleFileParser:
             else:
                 excludes = excludes_raw
             description = str(body.get("description", "") or "")
+            if "label" in body:
+                labels = self._labels((*loc, "label"), body["label"])
             for op in ("near", "sentence"):
                 if op in body:
                     near += self._near_clauses((*loc, op), op, body[op])
@@ -166,9 +170,31 @@ class RuleFileParser:
             exclude=tuple(exclude),
             near=tuple(near),
             description=description,
+            labels=labels,
             file=self.doc.path,
             line=self.doc.line_of(loc),
         )
+
+    def _labels(self, loc: Loc, raw: Any) -> tuple[tuple[str, str], ...]:
+        """``label: Seltene Erden`` or ``label: {de: Seltene Erden, en: rare earths}``: what
+        readers see for the concept in alerts and digests."""
+        hint = "e.g. `label: Seltene Erden` or `label: {de: Seltene Erden, en: rare earths}`"
+        if isinstance(raw, str) and raw.strip():
+            return (("", raw.strip()),)
+        if isinstance(raw, dict) and raw:
+            out = []
+            for lang, text in raw.items():
+                if lang not in ("de", "en"):
+                    self._error(
+                        loc, f"unknown language {lang!r} (expected de or en)", raw, hint=hint
+                    )
+                elif not isinstance(text, str) or not text.strip():
+                    self._error((*loc, str(lang)), "expected a non-empty string", text, hint=hint)
+                else:
+                    out.append((str(lang), text.strip()))
+            return tuple(out)
+        self._error(loc, "expected a string or a mapping of de/en to strings", raw, hint=hint)
+        return ()
 
     def _near_clauses(self, loc: Loc, op: str, raw: Any) -> list[Near]:
         """``near:``/``sentence:``: one clause (a list of concept ids, or a mapping) or a list
@@ -392,6 +418,9 @@ class RuleFileParser:
         enabled = body.get("enabled", True)
         if not isinstance(enabled, bool):
             err("enabled", "expected true or false", enabled)
+        context = body.get("context", False)
+        if not isinstance(context, bool):
+            err("context", "expected true or false", context)
         if len(self.errors) > n_errors:
             return None
         return Rule(
@@ -405,6 +434,7 @@ class RuleFileParser:
             threshold=threshold,
             priority=Priority(priority),
             enabled=bool(enabled),
+            context=bool(context),
             file=self.doc.path,
             line=self.doc.line_of(loc),
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import RuleError
-from monitor.model import Priority
+from monitor.model import Priority, RuleCatalog
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -90,8 +90,22 @@ class Concept:
     near: tuple[Near, ...] = ()
     """Combinations of other concepts that count as a hit of this one (``near:``/``sentence:``)."""
     description: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    """What readers see for the concept, per language ("" for any): ``label:`` in the file."""
     file: str = ""
     line: int | None = None
+
+    def label(self, language: str) -> str:
+        """The reader's name of the concept: its ``label`` in ``language``, else its label for
+        any language, else its first variant as written (without compound marks)."""
+        by_lang = dict(self.labels)
+        if language in by_lang:
+            return by_lang[language]
+        if "" in by_lang:
+            return by_lang[""]
+        if self.variants:
+            return self.variants[0].term.strip("-") or self.id
+        return self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +123,8 @@ class Rule:
     threshold: int = DEFAULT_THRESHOLD
     priority: Priority = Priority.DIGEST
     enabled: bool = True
+    context: bool = False
+    """Context only (``china`` alone): not part of ``rules: "*"``, selectable by its id."""
     file: str = ""
     line: int | None = None
 
@@ -140,6 +156,17 @@ class RuleSet:
     def __post_init__(self) -> None:
         self._by_id.update({r.id: r for r in self.rules})
         self._seen.append(self.sources)
+
+    def catalog(self) -> RuleCatalog:
+        """Titles, context-only rules and concept labels, for alerts and digests."""
+        return RuleCatalog(
+            titles={r.id: r.title for r in self.rules},
+            context=frozenset(r.id for r in self.rules if r.context),
+            labels={
+                lang: {cid: c.label(lang) for cid, c in self.concepts.items()}
+                for lang in ("de", "en")
+            },
+        )
 
     def rule(self, rule_id: str) -> Rule:
         try:
