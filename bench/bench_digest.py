@@ -192,7 +192,7 @@ def outbox_round(
                     },
                     "subscriptions": [
                         {"name": "morgen", "channel": "mail", "mode": "digest",
-                         "schedule": "0 7 * * mon-fri"}
+                         "schedule": "0 7 * * mon-fri", "lookback": "3650d"}
                     ],
                 }
             )  # fmt: skip

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 
@@ -52,7 +54,11 @@ TUNGSTEN_FEED = """<?xml version="1.0" encoding="utf-8"?>
   </item>
 </channel>
 </rss>
-""".encode()
+""".encode().replace(
+    # Dated today: a digest takes what was published within its look-back (2 days).
+    b"Tue, 04 Mar 2025",
+    format_datetime(datetime.now(UTC), usegmt=True)[:16].encode(),
+)
 
 
 def add_feed_to_starter(config: Path, url: str) -> None:

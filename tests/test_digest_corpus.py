@@ -80,6 +80,7 @@ subscriptions:
     data = {
         p.name.split("-")[1]: json.loads(p.read_text("utf-8"))
         for p in (tmp_path / "out").glob("digest-*.json")
+        if not p.name.endswith(".slack.json")
     }
     assert set(data) == {"alle", "kurz", "china"}, sorted(data)
     lookback = now - timedelta(days=2) - timedelta(minutes=10)

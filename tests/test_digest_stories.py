@@ -4,6 +4,7 @@ context-only rules, reader-facing explanation and German/English counts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from monitor.config.channels import SubscriptionSettings
 from monitor.delivery.digest import build_digest, entry_story_id
@@ -203,3 +204,22 @@ def test_readers_see_concepts_and_places_in_good_german_and_english() -> None:
         build_digest(pairs, sub(max_stories=1, more_url="https://intra.example/x"), NOW)
     )
     assert 'href="https://intra.example/x"' in linked.html
+
+
+def test_a_wave_1_user_template_over_groups_keeps_rendering(tmp_path: Path) -> None:
+    folder = tmp_path / "mine" / "default" / "de"
+    folder.mkdir(parents=True)
+    (folder / "digest.txt.j2").write_text(
+        "{% set subject %}Alt: {{ digest.total }} Treffer{% endset %}"
+        "{% for g in digest.groups %}== {{ g.title }} ({{ g.count }})\n"
+        "{% for i in g.items %}* {{ i.title.text }} [{{ i.score }}]\n{% endfor %}{% endfor %}",
+        encoding="utf-8",
+    )
+    e = entry(REUTERS, "r1")
+    pairs = [(e, match(e, "seltene-erden", 70)), (e, match(e, "china", 80))]
+    d = build_digest(pairs, sub(rules=["seltene-erden", "china"]), NOW, catalog=CATALOG)
+    m = Renderer(user_dir=tmp_path / "mine").render_digest(d)
+    assert m.subject == "Alt: 2 Treffer"
+    assert "== China (1)\n* " + TITLE_EN + " [80]" in m.text
+    assert "== Seltene Erden (1)" in m.text
+    assert m.html.count('class="entry"') == 1  # the shipped HTML template: one story

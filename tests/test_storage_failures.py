@@ -147,7 +147,7 @@ subscriptions:
         "https://good.example/eil-1"
     ]
     [digest] = [json.loads(p.read_text("utf-8")) for p in (tmp_path / "out").glob("digest-*")]
-    links = {i["link"] for g in digest["groups"] for i in g["items"]}
+    links = {i["link"] for s in digest["stories"] for i in s["items"]}
     assert "https://good.example/eil-1" in links and "https://nul.example/ab" in links
     assert not any("bad-1" in link for link in links)
 

@@ -368,6 +368,19 @@ def source_label(feed_url: str, sources: Mapping[str, str]) -> str:
     return host or feed_url
 
 
+_WORDS = re.compile(r"\w+")
+
+
+def _repeats(snippet: str, title: str) -> bool:
+    """The snippet says nothing the title does not: its words are the title's (in order),
+    give or take a trailing source name ("... - Reuters")."""
+    a, b = _WORDS.findall(snippet.casefold()), _WORDS.findall(title.casefold())
+    if not a or not b:
+        return not a
+    shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
+    return len(longer) - len(shorter) <= 3 and longer[: len(shorter)] == shorter
+
+
 def make_item(
     entry: Entry,
     match: Match,
@@ -386,6 +399,9 @@ def make_item(
     if field is None:
         field = "summary" if entry.summary.strip() else "content"
     snippet = cut(entry.text(field), by_field.get(field, ()), snippet_width)
+    if _repeats(snippet.text, title.text):
+        # Many feeds (Reuters, Google News) give the headline again as the summary.
+        snippet = Snippet("")
     return Item(
         entry=entry,
         match=match,
