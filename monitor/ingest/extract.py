@@ -27,6 +27,9 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "text/plain", "binary/octet-stream"})
 _HTML_START = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title|p|div|article)\b", re.I)
 _SNIFF_BYTES = 4096
+MIN_CHARS = 80
+"""Less text than this is not an article (a menu, a cookie banner): the page has no main text.
+The shortest main text among the 350 pages of the shared set is 151 characters."""
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 
 
@@ -84,11 +87,12 @@ def extract_main_text(body: bytes, *, url: str, content_type: str | None) -> Ext
             "on the feed's text; please report the page if it is an ordinary article",
         )
     text = storable(truncate((text or "").strip(), MAX_TEXT_CHARS))
-    if not text:
+    if len(text) < MIN_CHARS:
+        found = f" (only {len(text)} characters)" if text else ""
         return Extracted(
             None,
-            "no main text found on the page (a front page, a video, a paywall or a page "
-            "built by JavaScript?); hint: the entry is matched on the feed's text",
+            f"no main text found on the page{found}: a front page, a video, a paywall or a "
+            "page built by JavaScript?; hint: the entry is matched on the feed's text",
         )
     return Extracted(text)
 

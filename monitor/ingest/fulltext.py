@@ -63,7 +63,7 @@ class FullTextFetcher:
         self.fetcher = fetcher
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fulltext")
         self.fetched = 0
-        """Pages fetched (for tests and logs)."""
+        """Pages requested, failed ones included (for tests and logs)."""
         self.cpu_seconds = 0.0
         """CPU time spent extracting, summed over pages."""
 
@@ -89,11 +89,11 @@ class FullTextFetcher:
 
         if article_url(url) is None:
             return failed(f"not an http(s) link: {url!r}; hint: {_HINT}")
+        self.fetched += 1
         try:
             result = await self.fetcher.fetch(url, accept=ARTICLE_ACCEPT, files=False)
         except FetchError as exc:
             return failed(_fetch_failure(url, exc), exc.status)
-        self.fetched += 1
         body = result.content or b""
         content_type = result.headers.get("content-type")
         loop = asyncio.get_running_loop()
