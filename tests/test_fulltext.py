@@ -130,8 +130,9 @@ def test_what_is_not_an_html_page_fails_with_a_reason() -> None:
     assert js.text is None and "application/json" in (js.error or "")
     empty = extract_main_text(b"  ", url="u", content_type="text/html")
     assert empty.text is None and "empty" in (empty.error or "")
-    nothing = extract_main_text(b"<html><body><nav>Home</nav></body></html>", url="u",
-                                content_type="text/html")  # fmt: skip
+    nothing = extract_main_text(
+        b"<html><body><nav>Home</nav></body></html>", url="u", content_type="text/html"
+    )
     assert nothing.text is None and "no main text" in (nothing.error or "")
 
 
@@ -170,8 +171,9 @@ def test_entries_get_their_pages_text_and_each_failure_stays_with_its_entry(
 ) -> None:
     madagaskar = serve(feed_server, "/a/madagaskar", gold[MADAGASKAR])
     telescope = serve(feed_server, "/a/telescope", gold[TELESCOPE])
-    feed_server.add("/a/huge", b"<html><body><p>" + b"x" * 600_000 + b"</p></body></html>",
-                    content_type=HTML)  # fmt: skip
+    feed_server.add(
+        "/a/huge", b"<html><body><p>" + b"x" * 600_000 + b"</p></body></html>", content_type=HTML
+    )
     feed_server.add("/a/report.pdf", b"%PDF-1.7\n" + b"0" * 1000, content_type="application/pdf")
     items = [
         ("m", "Madagaskar: Wo Françafrique endet", madagaskar, "Die ehemalige Kolonie."),
@@ -205,9 +207,12 @@ def test_entries_get_their_pages_text_and_each_failure_stays_with_its_entry(
     assert not any("/etc/passwd" in r.path for r in feed_server.requests)
 
     pages = harness.storage.fulltexts(
-        [madagaskar, telescope, *(feed_server.url(p) for p in
-         ("/status/404", "/hang", "/a/huge", "/a/report.pdf"))]
-    )  # fmt: skip
+        [
+            madagaskar,
+            telescope,
+            *(feed_server.url(p) for p in ("/status/404", "/hang", "/a/huge", "/a/report.pdf")),
+        ]
+    )
     assert pages[madagaskar].state is FullTextState.OK and pages[madagaskar].seconds > 0
     errors = {u.rsplit("/", 1)[-1]: p.error or "" for u, p in pages.items() if not p.ok}
     assert "HTTP 404" in errors["404"] and "article page" in errors["404"]
@@ -227,8 +232,10 @@ def test_cached_pages_are_not_fetched_again_and_entries_do_not_turn_changed(
 ) -> None:
     madagaskar = serve(feed_server, "/a/madagaskar", gold[MADAGASKAR])
     telescope = serve(feed_server, "/a/telescope", gold[TELESCOPE])
-    first = [("m", "Madagaskar", madagaskar, "Teaser."), ("404", "Gone",
-             feed_server.url("/status/404"), "Missing.")]  # fmt: skip
+    first = [
+        ("m", "Madagaskar", madagaskar, "Teaser."),
+        ("404", "Gone", feed_server.url("/status/404"), "Missing."),
+    ]
     feed_server.add("/teasers.xml", rss(first))
     feed = Feed(url=feed_server.url("/teasers.xml"), fulltext=True)
     [one] = harness.poll(feed)
@@ -265,8 +272,9 @@ def test_article_fetches_keep_the_per_host_limit(
         items.append((f"s{i}", f"Page {i}", feed_server.url(f"/slow/{i}"), "Teaser."))
     feed_server.add("/teasers.xml", rss(items))
     limits = FetchLimits(connect_timeout=2, read_timeout=5, total_timeout=10, per_host=2)
-    [report] = Harness(storage, limits).poll(Feed(url=feed_server.url("/teasers.xml"),
-                                                  fulltext=True))  # fmt: skip
+    [report] = Harness(storage, limits).poll(
+        Feed(url=feed_server.url("/teasers.xml"), fulltext=True)
+    )
     assert report.fulltext_ok == 6
     assert feed_server.max_in_flight == 2  # in parallel, but never more than per_host
 
@@ -332,7 +340,8 @@ def test_a_thread_extracts_while_the_event_loop_keeps_running(
                     await asyncio.sleep(0.01)
                     now = time.perf_counter()
                     if fulltext._pool._threads and any(  # type: ignore[attr-defined]
-                        t.is_alive() for t in fulltext._pool._threads  # type: ignore[attr-defined]
+                        t.is_alive()
+                        for t in fulltext._pool._threads  # type: ignore[attr-defined]
                     ):
                         extracting.set()
                     gaps.append(now - last)
@@ -407,6 +416,7 @@ def test_monitor_once_fetches_full_text_and_shows_each_entrys_state(
 
 @pytest.mark.shared
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_extraction_quality_on_the_german_and_english_pages(
     gold: dict[str, GoldPage],
 ) -> None:
