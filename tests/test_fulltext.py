@@ -257,6 +257,22 @@ def test_cached_pages_are_not_fetched_again_and_entries_do_not_turn_changed(
 
 
 @pytest.mark.shared
+def test_two_feeds_of_one_cycle_that_link_a_new_page_share_one_fetch(
+    harness: Harness, feed_server: FeedServer, gold: dict[str, GoldPage]
+) -> None:
+    url = serve(feed_server, "/a/telescope", gold[TELESCOPE])
+    feeds = []
+    for name in ("one", "two"):
+        feed_server.add(f"/{name}.xml", rss([(f"{name}-t", "Telescope", url, "Teaser.")]))
+        feeds.append(Feed(url=feed_server.url(f"/{name}.xml"), fulltext=True))
+    reports = harness.poll(*feeds)
+    assert [r.fulltext_ok for r in reports] == [1, 1]
+    assert len(feed_server.requests_for("/a/telescope")) == 1
+    for feed, name in zip(feeds, ("one", "two"), strict=True):
+        assert "Since testing began" in stored(harness.storage, feed)[f"{name}-t"].content
+
+
+@pytest.mark.shared
 def test_article_fetches_keep_the_per_host_limit(
     storage: Storage, feed_server: FeedServer, gold: dict[str, GoldPage]
 ) -> None:
@@ -430,3 +446,44 @@ def test_extraction_quality_on_the_german_and_english_pages(
         precision, recall, f1 = s.snippet
         assert f1 >= 0.90 and precision >= 0.85 and recall >= 0.93, (language, s.snippet)
         assert s.token[2] >= 0.90, (language, s.token)
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def test_fulltext_is_a_default_that_each_feed_may_override(tmp_path: Path) -> None:
+    from monitor.config.settings import load_settings
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "defaults: {fulltext: true}\n"
+        "feeds:\n  - https://e.org/a.xml\n  - url: https://e.org/b.xml\n    fulltext: false\n",
+        encoding="utf-8",
+    )
+    a, b = load_settings(path, env={}).feed_list()
+    assert (a.fulltext, b.fulltext) == (True, False)
+    path.write_text("feeds:\n  - url: https://e.org/a.xml\n    fulltext: maybe\n")
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fulltext"):
+        load_settings(path, env={})
+
+
+def test_fulltext_without_the_extractor_installed_is_a_config_error(tmp_path: Path) -> None:
+    """A real process in which trafilatura cannot be imported (as without the extra)."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['trafilatura'] = None\n", encoding="utf-8"
+    )
+    (tmp_path / "monitor.yaml").write_text(
+        "feeds:\n  - url: https://e.org/a.xml\n    name: Teasers\n    fulltext: true\n",
+        encoding="utf-8",
+    )
+    import os
+
+    path = os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)
+    out = run_monitor("once", cwd=tmp_path, env={"PYTHONPATH": path})
+    assert out.returncode == 2, out.stderr
+    assert "Teasers" in out.stderr and "trafilatura is not installed" in out.stderr
+    assert "raw-materials-monitor[fulltext]" in out.stderr and "Traceback" not in out.stderr

@@ -2,8 +2,8 @@
 
 Pure (no network, no clock): ``extract_main_text`` takes the page as fetched and returns an
 ``Extracted``. The work is trafilatura's (Apache-2.0; on this project's 350-page German/English
-set snippet F1 0.93, readability-lxml 0.88: bench/RESULTS.md "Full text"), with comments left
-out. It is CPU-heavy (about 30 ms a page): callers run it off the event loop
+set snippet F1 0.924, readability-lxml 0.878: bench/RESULTS.md "Full text"), with comments
+left out. It is CPU-heavy (30-45 ms a page): callers run it off the event loop
 (``monitor.ingest.fulltext``).
 
 trafilatura is imported at the first extraction, so a monitor without any ``fulltext: true``

@@ -66,6 +66,7 @@ class FullTextFetcher:
         """Pages requested, failed ones included (for tests and logs)."""
         self.cpu_seconds = 0.0
         """CPU time spent extracting, summed over pages."""
+        self._inflight: dict[str, asyncio.Future[FullText]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -74,7 +75,16 @@ class FullTextFetcher:
         """One ``FullText`` per distinct URL, in order; fetched concurrently within the
         fetcher's limits."""
         unique = list(dict.fromkeys(urls))
-        return list(await asyncio.gather(*(self._one(u, feed_url, now) for u in unique)))
+        return list(await asyncio.gather(*(self._shared(u, feed_url, now) for u in unique)))
+
+    async def _shared(self, url: str, feed_url: str, now: datetime) -> FullText:
+        """Two feeds of one cycle that link the same new page share one fetch of it."""
+        task = self._inflight.get(url)
+        if task is None:
+            task = asyncio.ensure_future(self._one(url, feed_url, now))
+            self._inflight[url] = task
+            task.add_done_callback(lambda _: self._inflight.pop(url, None))
+        return await asyncio.shield(task)
 
     async def _one(self, url: str, feed_url: str, now: datetime) -> FullText:
         def failed(error: str, status: int | None = None) -> FullText:
