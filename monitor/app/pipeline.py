@@ -349,7 +349,18 @@ class Pipeline:
         cpu_before = self.fulltext.cpu_seconds
         fetched: list[FullText] = []
         if todo:
-            fetched = await self.fulltext.get(todo, feed_url=feed.url, now=now)
+            try:
+                fetched = await self.fulltext.get(todo, feed_url=feed.url, now=now)
+            except Exception as exc:  # a bug here must not cost the feed its entries
+                event(
+                    log,
+                    "fulltext.bug",
+                    level=logging.ERROR,
+                    feed=feed.url,
+                    error=f"{type(exc).__name__}: {exc}",
+                    hint="the entries are stored with the feed's text; please report this",
+                )
+                fetched = []
             self.storage.save_fulltexts(fetched)
         texts = {**cached, **{f.url: f for f in fetched}}
         out: list[Entry] = []
