@@ -487,3 +487,33 @@ def test_fulltext_without_the_extractor_installed_is_a_config_error(tmp_path: Pa
     assert out.returncode == 2, out.stderr
     assert "Teasers" in out.stderr and "trafilatura is not installed" in out.stderr
     assert "raw-materials-monitor[fulltext]" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.shared
+def test_the_service_wires_full_text_and_counts_it_in_the_metrics(
+    tmp_path: Path, feed_server: FeedServer, gold: dict[str, GoldPage]
+) -> None:
+    from monitor.app.service import Service
+    from monitor.config.settings import Settings
+
+    url = serve(feed_server, "/a/telescope", gold[TELESCOPE])
+    items = [("t", "Telescope", url, "Teaser."), ("g", "Gone", feed_server.url("/status/404"), "")]
+    feed_server.add("/teasers.xml", rss(items))
+    settings = Settings.model_validate(
+        {
+            "database": f"sqlite:///{tmp_path / 'm.db'}",
+            "parse_workers": 0,
+            "feeds": [{"url": feed_server.url("/teasers.xml"), "fulltext": True}],
+        }
+    )
+
+    async def go() -> tuple[float, float]:
+        async with Service(settings) as svc:
+            report = await svc.cycle()
+            assert [p.status for p in report.polls] == ["ok"]
+            registry = svc.metrics.registry
+            ok = registry.get_sample_value("monitor_fulltext_entries_total", {"state": "ok"})
+            bad = registry.get_sample_value("monitor_fulltext_entries_total", {"state": "failed"})
+            return ok or 0.0, bad or 0.0
+
+    assert asyncio.run(go()) == (1.0, 1.0)

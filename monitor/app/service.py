@@ -256,6 +256,9 @@ class Service:
         m.entries.labels("new").inc(report.new)
         m.entries.labels("changed").inc(report.changed)
         m.matches.inc(report.matches)
+        if report.fulltext_ok or report.fulltext_failed:
+            m.fulltext.labels("ok").inc(report.fulltext_ok)
+            m.fulltext.labels("failed").inc(report.fulltext_failed)
 
     def prune(self) -> int:
         now = self.clock()
