@@ -346,7 +346,6 @@ class Pipeline:
         urls = list(dict.fromkeys(u for e in candidates if (u := article_url(e.link))))
         cached = self.storage.fulltexts(urls)
         todo = [u for u in urls if not (u in cached and cached[u].ok)]
-        cpu_before = self.fulltext.cpu_seconds
         fetched: list[FullText] = []
         if todo:
             try:
@@ -386,7 +385,7 @@ class Pipeline:
             failed=failed or None,
             fetched=len(fetched),
             cached=len(urls) - len(todo),
-            extract_cpu=round(self.fulltext.cpu_seconds - cpu_before, 3),
+            extract_cpu=round(sum(f.seconds for f in fetched), 3),
             seconds=round(time.perf_counter() - started, 3),
         )
         return out, ok, failed
