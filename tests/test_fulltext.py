@@ -517,3 +517,22 @@ def test_the_service_wires_full_text_and_counts_it_in_the_metrics(
             return ok or 0.0, bad or 0.0
 
     assert asyncio.run(go()) == (1.0, 1.0)
+
+
+def test_the_charset_of_the_http_header_or_the_page_is_honoured() -> None:
+    body = (
+        "<html><head><title>Förderung</title></head><body><article><p>"
+        + "Die Förderung von Lithium in Österreich beginnt 2027, sagt der Betreiber. " * 4
+        + "</p></article></body></html>"
+    )
+    header = extract_main_text(
+        body.encode("cp1252"), url="u", content_type="text/html; charset=windows-1252"
+    )
+    assert header.text and "Förderung von Lithium in Österreich" in header.text
+    meta = body.replace("<head>", '<head><meta charset="iso-8859-1">').encode("latin-1")
+    sniffed = extract_main_text(meta, url="u", content_type="text/html")
+    assert sniffed.text and "Förderung von Lithium in Österreich" in sniffed.text
+    unknown = extract_main_text(
+        body.encode("utf-8"), url="u", content_type="text/html; charset=x-no-such-codec"
+    )
+    assert unknown.text and "Österreich" in unknown.text
