@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +33,7 @@ from monitor.resources import shipped_rules_dir
 from monitor.store import Storage
 from tests.fixtures.feed_server import FeedServer
 from tests.fulltext_eval import GoldPage, by_language, load_gold, norm, score_page
-from tests.support import run_monitor
+from tests.support import run_monitor, wait_for
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"
@@ -536,3 +540,70 @@ def test_the_charset_of_the_http_header_or_the_page_is_honoured() -> None:
         body.encode("utf-8"), url="u", content_type="text/html; charset=x-no-such-codec"
     )
     assert unknown.text and "Österreich" in unknown.text
+
+
+# --- the daemon, stopped mid-extraction -----------------------------------------------------
+
+
+def _big_page() -> bytes:
+    paragraphs = "".join(
+        f"<p>Absatz {i}: Lithium, Kobalt und Graphit aus neuen Minen in Portugal. "
+        "Die Genehmigung kam nach langen Verhandlungen mit den Gemeinden. </p>"
+        for i in range(8000)
+    )
+    return f"<html><body><article>{paragraphs}</article></body></html>".encode()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_monitor_run_stopped_while_extracting_loses_nothing(
+    tmp_path: Path, feed_server: FeedServer, sig: signal.Signals
+) -> None:
+    """SIGTERM stops the daemon promptly while a page is extracted (or fetched from a server
+    that hangs); after SIGTERM or kill -9 the next `monitor once` stores every entry."""
+    feed_server.add("/a/big", _big_page(), content_type=HTML)
+    items = [
+        ("urn:big", "Lithium aus Portugal", feed_server.url("/a/big"), "Teaser."),
+        ("urn:hang", "Hängt", feed_server.url("/hang"), "Teaser."),
+    ]
+    feed_server.add("/teasers.xml", rss(items))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"database: sqlite:///{tmp_path / 'm.db'}\n"
+        "fetch: {total_timeout: 4s, read_timeout: 4s, max_body: 4MiB}\n"
+        f"feeds:\n  - url: {feed_server.url('/teasers.xml')}\n    fulltext: true\n",
+        encoding="utf-8",
+    )
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(config), "run"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "NO_PROXY": "*"},
+    )
+    try:
+        wait_for(lambda: bool(feed_server.requests_for("/a/big")), timeout=30)
+        time.sleep(0.3)  # the page is being read or extracted now
+        started = time.monotonic()
+        proc.send_signal(sig)
+        code = proc.wait(20)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    if sig == signal.SIGTERM:
+        assert code == 0, (tmp_path / "run.log").read_text()
+        assert took < 15, took
+    else:
+        assert code == -signal.SIGKILL
+    out = run_monitor("once", "--all", "-c", str(config), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(
+        run_monitor("status", "--format", "json", "-c", str(config), cwd=tmp_path).stdout
+    )
+    [row] = status["feeds"]
+    assert row["entries"] == 2
+    assert row["fulltext"]["ok"] == 1 and row["fulltext"]["failed"] == 1
+    assert "longer than 4 s" in row["fulltext"]["recent_failures"][0]["error"]
