@@ -416,7 +416,7 @@ def test_monitor_once_fetches_full_text_and_shows_each_entrys_state(
     assert failure["url"].endswith("/status/404") and "HTTP 404" in failure["error"]
     assert "fulltext" not in rows[feed_server.url("/feed.xml")]
     table = run_monitor("status", cwd=tmp_path).stdout
-    assert "full text: 1 pages ok, 1 failed" in table
+    assert "full text (article pages): 1 ok, 1 failed" in table
 
     shown = run_monitor("explain", "--entry", "urn:m", "--rule", "seltene-erden", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

@@ -310,7 +310,7 @@ def _print_feeds(rows: list[dict[str, Any]]) -> None:
             _echo(f"    last error: {_clip(r['last_error'], 120)}")
         ft = r.get("fulltext")
         if ft is not None:
-            _echo(f"    full text: {ft['ok']} pages ok, {ft['failed']} failed")
+            _echo(f"    full text (article pages): {ft['ok']} ok, {ft['failed']} failed")
             for f in ft["recent_failures"][:3]:
                 _echo(f"      ! {_clip(f['url'], 70)}: {_clip(f['error'] or '', 100)}")
 
