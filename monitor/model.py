@@ -18,6 +18,8 @@ __all__ = [
     "Entry",
     "Feed",
     "FeedState",
+    "FullText",
+    "FullTextState",
     "Hit",
     "IngestResult",
     "Match",
@@ -54,6 +56,8 @@ class Feed:
     language: str | None = None
     max_new_entries: int = DEFAULT_MAX_NEW_ENTRIES
     """A poll stores at most this many new entries, the newest; the older ones are dropped."""
+    fulltext: bool = False
+    """Fetch each new entry's article page and match its main text as ``content``."""
 
     @property
     def label(self) -> str:
@@ -318,3 +322,35 @@ class StoryRecord:
     @property
     def languages(self) -> tuple[str, ...]:
         return tuple(sorted({m.language for m in self.members if m.language}))
+
+
+# --- full text (see monitor.ingest.fulltext and README "Full text") ---------------------------
+
+
+class FullTextState(StrEnum):
+    OK = "ok"
+    """The main text was extracted: it is the entry's ``content``."""
+    FAILED = "failed"
+    """The page could not be fetched or held no main text: the entry keeps the feed's text."""
+
+
+@dataclass(frozen=True, slots=True)
+class FullText:
+    """One article page's main text, or why there is none: cached in the store by URL."""
+
+    url: str
+    state: FullTextState
+    fetched_at: datetime
+    text: str = ""
+    error: str | None = None
+    """Why it failed (status, size, time, not HTML, no main text), with a hint."""
+    feed_url: str = ""
+    """The feed whose entry asked for the page first."""
+    status: int | None = None
+    """The HTTP status of the page's response, where there was one."""
+    seconds: float = 0.0
+    """CPU seconds the extraction took (0 when nothing was extracted)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is FullTextState.OK

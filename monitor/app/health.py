@@ -28,6 +28,12 @@ class Metrics:
             "monitor_entries", "Entries stored, new or changed", ["kind"], registry=r
         )
         self.matches = Counter("monitor_matches", "Matches stored", registry=r)
+        self.fulltext = Counter(
+            "monitor_fulltext_entries",
+            "Entries of fulltext feeds stored with their article's text (ok) or without (failed)",
+            ["state"],
+            registry=r,
+        )
         self.cycle_seconds = Histogram(
             "monitor_cycle_seconds",
             "Time of one polling cycle (monitor once) or one feed's poll (daemon)",

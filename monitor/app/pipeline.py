@@ -17,12 +17,13 @@ from typing import Literal, Protocol
 
 from monitor.errors import FeedError, FetchError, StorageError
 from monitor.ingest.fetch import Fetcher, FetchResult
+from monitor.ingest.fulltext import FullTextFetcher, article_url
 from monitor.ingest.parse import Engine
 from monitor.ingest.plaintext import storable
 from monitor.ingest.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.ingest.workers import FeedParser, InlineParser, ParseJob
 from monitor.logs import event
-from monitor.model import Entry, Feed, FeedState, Match, StoryAssignment
+from monitor.model import Entry, Feed, FeedState, FullText, Match, StoryAssignment
 from monitor.store import Storage
 
 log = logging.getLogger("monitor.poll")
@@ -61,6 +62,10 @@ class PollReport:
     """New entries over the feed's ``max_new_entries``, not stored (the oldest)."""
     storage_failed: bool = False
     """The error is the database's: this poll's write (or reading its state) failed."""
+    fulltext_ok: int = 0
+    """``fulltext: true`` feeds: stored entries whose content is their article's main text."""
+    fulltext_failed: int = 0
+    """... and those whose page failed (their state is in the store: ``monitor status``)."""
 
 
 def policy_for(feed: Feed) -> PollPolicy:
@@ -115,8 +120,11 @@ class Pipeline:
         engine: Engine = "feedparser",
         max_active: int = 16,
         stories: StoryAssigner | None = None,
+        fulltext: FullTextFetcher | None = None,
     ) -> None:
         self.stories = stories
+        self.fulltext = fulltext
+        """Fetches article pages for ``fulltext: true`` feeds; None: they poll as any other."""
         self.parser: FeedParser = parser or InlineParser()
         # Fetching outruns parsing: without a bound, a big cycle would hold every fetched body
         # in memory while it waits for a parser.
@@ -262,6 +270,9 @@ class Pipeline:
                 f"max_new_entries ({feed.max_new_entries:,}): stored the newest "
                 f"{feed.max_new_entries:,}, dropped the {len(dropped):,} oldest",
             )
+        ft_ok = ft_failed = 0
+        if feed.fulltext and self.fulltext is not None and candidates:
+            candidates, ft_ok, ft_failed = await self._with_fulltext(feed, candidates, now)
         matches: dict[str, list[Match]] = {}
         if self.matcher is not None:
             for entry in candidates:
@@ -315,7 +326,69 @@ class Pipeline:
             new_ids=ingest.new,
             changed_ids=ingest.changed,
             dropped=len(dropped),
+            fulltext_ok=ft_ok,
+            fulltext_failed=ft_failed,
         )
+
+    async def _with_fulltext(
+        self, feed: Feed, candidates: list[Entry], now: datetime
+    ) -> tuple[list[Entry], int, int]:
+        """The candidates with their article's main text as ``content``, and how many got it
+        and how many did not.
+
+        A page cached as ok is not fetched again; one cached as failed is tried again (the
+        entry is new to this feed or changed). Each page's outcome is cached before the poll's
+        write, so a poll that fails to store still spares the next one the fetch. The entry's
+        fingerprint stays the feed's: the next poll of the same feed text is not a change.
+        """
+        assert self.fulltext is not None
+        started = time.perf_counter()
+        urls = list(dict.fromkeys(u for e in candidates if (u := article_url(e.link))))
+        cached = self.storage.fulltexts(urls)
+        todo = [u for u in urls if not (u in cached and cached[u].ok)]
+        fetched: list[FullText] = []
+        if todo:
+            try:
+                fetched = await self.fulltext.get(todo, feed_url=feed.url, now=now)
+            except Exception as exc:  # a bug here must not cost the feed its entries
+                event(
+                    log,
+                    "fulltext.bug",
+                    level=logging.ERROR,
+                    feed=feed.url,
+                    error=f"{type(exc).__name__}: {exc}",
+                    hint="the entries are stored with the feed's text; please report this",
+                )
+                fetched = []
+            self.storage.save_fulltexts(fetched)
+        texts = {**cached, **{f.url: f for f in fetched}}
+        out: list[Entry] = []
+        ok = failed = 0
+        for entry in candidates:
+            url = article_url(entry.link)
+            found = texts.get(url) if url else None
+            if found is not None and found.ok:
+                ok += 1
+                out.append(replace(entry, content=found.text))
+            else:
+                failed += found is not None
+                out.append(entry)
+        for f in fetched:
+            if not f.ok:
+                event(log, "fulltext.failed", feed=feed.url, url=f.url, error=f.error)
+        event(
+            log,
+            "fulltext",
+            feed=feed.url,
+            entries=len(candidates),
+            ok=ok,
+            failed=failed or None,
+            fetched=len(fetched),
+            cached=len(urls) - len(todo),
+            extract_cpu=round(sum(f.seconds for f in fetched), 3),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return out, ok, failed
 
     def _failed(
         self,

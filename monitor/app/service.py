@@ -25,6 +25,7 @@ from monitor.app.stories import StoryTracker
 from monitor.config.settings import Settings
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.ingest.fetch import Fetcher, FetchLimits
+from monitor.ingest.fulltext import FullTextFetcher
 from monitor.ingest.workers import FeedParser, ProcessParser, make_parser
 from monitor.logs import event
 from monitor.model import Delivery, DeliveryState, Feed, RuleCatalog
@@ -103,6 +104,7 @@ class Service:
         )
         check_subscription_rules(settings, self.rules.rule_ids)
         check_channel_folders(settings)
+        check_fulltext(self.feeds, settings)
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
         if settings.subscriptions:
@@ -117,6 +119,7 @@ class Service:
         self.storage_failures: dict[str, str] = {}
         """Feed URL (or "prune") -> the error of its last write, while the last one failed."""
         self._fetcher: Fetcher | None = None
+        self._fulltext: FullTextFetcher | None = None
         self._pipeline: Pipeline | None = None
         self.stories: StoryTracker | None = None
         if settings.stories.enabled:
@@ -130,6 +133,8 @@ class Service:
     async def __aenter__(self) -> Service:
         self._fetcher = Fetcher(fetch_limits(self.settings))
         await self._fetcher.__aenter__()
+        if any(f.fulltext for f in self.feeds):
+            self._fulltext = FullTextFetcher(self._fetcher)
         self._pipeline = Pipeline(
             self.storage,
             self._fetcher,
@@ -140,6 +145,7 @@ class Service:
             engine=self.settings.parser,
             max_active=2 * self.settings.fetch.concurrency,
             stories=self.stories,
+            fulltext=self._fulltext,
         )
         return self
 
@@ -149,6 +155,9 @@ class Service:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._fulltext is not None:
+            self._fulltext.close()
+            self._fulltext = None
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, tb)
         if isinstance(self.parser, ProcessParser):
@@ -248,20 +257,25 @@ class Service:
         m.entries.labels("new").inc(report.new)
         m.entries.labels("changed").inc(report.changed)
         m.matches.inc(report.matches)
+        if report.fulltext_ok or report.fulltext_failed:
+            m.fulltext.labels("ok").inc(report.fulltext_ok)
+            m.fulltext.labels("failed").inc(report.fulltext_failed)
 
     def prune(self) -> int:
         now = self.clock()
         removed = self.storage.prune(now - self.settings.retention, now)
         deliveries = self.storage.prune_deliveries(now - self.settings.retention)
+        pages = self.storage.prune_fulltexts(now - self.settings.retention)
         if removed:
             self.storage.prune_stories()
         forgotten = self.storage.forget_tombstones(now - self.settings.tombstone_horizon)
-        if removed or deliveries or forgotten:
+        if removed or deliveries or forgotten or pages:
             event(
                 log,
                 "prune",
                 removed=removed,
                 deliveries=deliveries or None,
+                fulltext=pages or None,
                 tombstones=forgotten or None,
                 retention=str(self.settings.retention),
             )
@@ -349,6 +363,23 @@ def _check_folder(
             hint="create the folder and make it writable for the user running the monitor, "
             "or change `path:` (a relative path is taken from the working directory)",
         ) from None
+
+
+def check_fulltext(feeds: Sequence[Feed], settings: Settings) -> None:
+    """A ``fulltext: true`` feed needs the extractor (the optional extra ``fulltext``)."""
+    wanting = [f for f in feeds if f.fulltext]
+    if not wanting:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("trafilatura") is None:
+        raise ConfigError(
+            f"{len(wanting)} feed(s) have fulltext: true (first: {wanting[0].label}), but the "
+            "extractor trafilatura is not installed",
+            file=str(settings.source) if settings.source else None,
+            key="fulltext",
+            hint="pip install 'raw-materials-monitor[fulltext]', or set fulltext: false",
+        )
 
 
 def check_subscription_rules(settings: Settings, rule_ids: Sequence[str]) -> None:

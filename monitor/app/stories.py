@@ -39,11 +39,33 @@ def story_key(feed_url: str, entry_id: str) -> str:
     return h.hexdigest()
 
 
+LEAD_CHARS = 300
+"""What an entry without a summary shows the story layer of its content (a full text's lead)."""
+
+
+def lead(text: str, limit: int = LEAD_CHARS) -> str:
+    """The first sentences of ``text``, at most about ``limit`` characters, cut at a sentence
+    end (or a word) where there is one."""
+    text = " ".join(text[: limit * 2].split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    if end >= limit // 3:
+        return cut[: end + 1]
+    space = cut.rfind(" ")
+    return cut[:space] if space > 0 else cut
+
+
 def story_entry(entry: Entry, masthead: str = "") -> StoryEntry:
+    """What the story layer compares: title and summary. A headline-only feed's entry (no
+    summary) is compared by the lead of its content instead, which for a ``fulltext: true``
+    feed is the article's main text; the whole text would outweigh the headline (the story
+    features are tuned on headlines and teasers)."""
     return StoryEntry(
         story_key(entry.feed_url, entry.id),
         entry.title,
-        entry.summary,
+        entry.summary or lead(entry.content),
         (entry.language or "")[:2].lower(),
         entry.published,
         masthead,

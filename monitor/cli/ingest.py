@@ -204,6 +204,7 @@ def _print_cycle(
             if poll.status == "error"
             else f"{poll.new} new, {poll.changed} changed of {poll.entries}"
             + (f", {poll.dropped} oldest new dropped (max_new_entries)" if poll.dropped else "")
+            + _fulltext_note(poll)
             if poll.status == "ok"
             else poll.status.replace("_", " ")
         )
@@ -220,6 +221,13 @@ def _print_cycle(
                 f"  ... and {matched.total - len(matched.best)} more "
                 f"(the {len(matched.best)} best are listed; all are stored)"
             )
+
+
+def _fulltext_note(poll: Any) -> str:
+    if not (poll.fulltext_ok or poll.fulltext_failed):
+        return ""
+    failed = f", {poll.fulltext_failed} failed (`monitor status`)" if poll.fulltext_failed else ""
+    return f"; full text {poll.fulltext_ok} ok{failed}"
 
 
 def _clip(text: str, width: int) -> str:
@@ -243,6 +251,7 @@ def status(ctx: CliContext, fmt: str) -> None:
         counts = storage.entry_counts()
         outbox = storage.delivery_counts()
         failed = storage.deliveries(states=[DeliveryState.FAILED], limit=10)
+        fulltext = _fulltext_status(storage, settings.feed_list())
     finally:
         storage.close()
     deliveries = {
@@ -267,6 +276,7 @@ def status(ctx: CliContext, fmt: str) -> None:
                 "error_count": s.error_count if s else 0,
                 "next_poll": _iso(s.next_poll if s else None),
                 "entries": counts.get(feed.url, 0),
+                **({"fulltext": fulltext[feed.url]} if feed.url in fulltext else {}),
             }
         )
     if fmt == "json":
@@ -298,6 +308,35 @@ def _print_feeds(rows: list[dict[str, Any]]) -> None:
         )
         if r["last_error"]:
             _echo(f"    last error: {_clip(r['last_error'], 120)}")
+        ft = r.get("fulltext")
+        if ft is not None:
+            _echo(f"    full text (article pages): {ft['ok']} ok, {ft['failed']} failed")
+            for f in ft["recent_failures"][:3]:
+                _echo(f"      ! {_clip(f['url'], 70)}: {_clip(f['error'] or '', 100)}")
+
+
+def _fulltext_status(storage: Storage, feeds: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per ``fulltext: true`` feed (or feed with cached pages): pages ok and failed, and the
+    latest failures with their reasons."""
+    from monitor.model import FullTextState
+
+    counts = storage.fulltext_counts()
+    out: dict[str, dict[str, Any]] = {}
+    for feed in feeds:
+        if not (feed.fulltext or feed.url in counts):
+            continue
+        c = counts.get(feed.url, {})
+        failed = storage.fulltext_failures(feed_url=feed.url, limit=5) if c else []
+        out[feed.url] = {
+            "enabled": feed.fulltext,
+            "ok": c.get(FullTextState.OK, 0),
+            "failed": c.get(FullTextState.FAILED, 0),
+            "recent_failures": [
+                {"url": f.url, "error": f.error, "status": f.status, "at": _iso(f.fetched_at)}
+                for f in failed
+            ],
+        }
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -326,6 +365,8 @@ def feeds_list(ctx: CliContext) -> None:
             extra.append(feed.language)
         if feed.tags:
             extra.append("tags " + ",".join(feed.tags))
+        if feed.fulltext:
+            extra.append("fulltext")
         click.echo(redact(f"{feed.url}  ({feed.name or '-'}; {'; '.join(extra)})"))
 
 

@@ -21,10 +21,11 @@ from click.core import ParameterSource
 
 from monitor.cli.app import CliContext, cli, echo_json
 from monitor.errors import RuleError
+from monitor.ingest.fulltext import article_url
 from monitor.matching.lint import Lint, lint_rules
 from monitor.matching.loader import check_rules, load_rules
 from monitor.matching.match import Matcher, compile_rules
-from monitor.model import FIELDS, Entry
+from monitor.model import FIELDS, Entry, FullText
 from monitor.resources import SHIPPED_RULES, describe_rule_paths, rule_path, shipped_rules_dir
 from monitor.store import Storage, open_storage
 
@@ -206,6 +207,8 @@ def _explain_stored(
             (e.feed_url, e.id): {m.rule_id: m for m in storage.matches_for(e.feed_url, e.id)}
             for e in entries
         }
+        pages = storage.fulltexts(u for e in entries if (u := article_url(e.link)))
+    fulltext_feeds = {f.url for f in settings.feed_list() if f.fulltext}
     if not entries:
         where = f" in feed {feed_url}" if feed_url else ""
         click.echo(f"error: no stored entry with id {entry_id!r}{where}", err=True)
@@ -225,6 +228,7 @@ def _explain_stored(
                     "entry": entry.id,
                     **explanation_json(exp),
                     "on_record": None if stored is None else {"score": stored.score},
+                    "fulltext": fulltext_json(entry, pages, fulltext_feeds),
                 }
             )
             continue
@@ -234,8 +238,39 @@ def _explain_stored(
         click.echo(f"entry {entry.id} in {entry.feed_url} (first seen {seen})")
         verdict = "no match" if stored is None else f"matched, score {stored.score}"
         click.echo(f"  on record: {verdict}")
+        ft = fulltext_json(entry, pages, fulltext_feeds)
+        if ft is not None:
+            click.echo(
+                f"  full text: {ft['state']}" + (f" ({ft['detail']})" if ft["detail"] else "")
+            )
         for line in explanation_text(exp, entry):
             click.echo(line)
+
+
+def fulltext_json(
+    entry: Entry, pages: dict[str, FullText], fulltext_feeds: set[str]
+) -> dict[str, Any] | None:
+    """The entry's full-text state: None for a feed without ``fulltext`` and no cached page."""
+    url = article_url(entry.link)
+    page = pages.get(url) if url else None
+    if page is None:
+        if entry.feed_url not in fulltext_feeds:
+            return None
+        why = "the entry has no http(s) link" if url is None else "not fetched (yet)"
+        return {"state": "none", "detail": why, "url": url}
+    if page.ok:
+        detail = f"{len(page.text):,} characters from {page.url}, matched as content"
+    else:
+        detail = f"{page.error}"
+    return {
+        "state": page.state.value,
+        "detail": detail,
+        "url": page.url,
+        "status": page.status,
+        "error": page.error,
+        "chars": len(page.text),
+        "fetched_at": iso(page.fetched_at),
+    }
 
 
 # --- the store, read only ---------------------------------------------------------------------

@@ -29,6 +29,8 @@ class FeedDefaults(SettingsModel):
     language: str | None = None
     max_new_entries: int = Field(default=DEFAULT_MAX_NEW_ENTRIES, ge=1, le=1_000_000)
     """New entries stored per poll; beyond it the oldest are dropped (with a warning)."""
+    fulltext: bool = False
+    """Fetch each new entry's article page and match its main text (README "Full text")."""
 
     @model_validator(mode="after")
     def _bounds(self) -> FeedDefaults:
@@ -50,6 +52,8 @@ class FeedSettings(SettingsModel):
     tags: tuple[str, ...] = ()
     language: str | None = None
     max_new_entries: int | None = Field(default=None, ge=1, le=1_000_000)
+    fulltext: bool | None = None
+    """None: ``defaults.fulltext``."""
 
     @field_validator("url")
     @classmethod

@@ -187,6 +187,7 @@ class Settings(SettingsModel):
             tags=fs.tags,
             language=fs.language or d.language,
             max_new_entries=fs.max_new_entries or d.max_new_entries,
+            fulltext=d.fulltext if fs.fulltext is None else fs.fulltext,
         )
 
 

@@ -355,17 +355,31 @@ class Fetcher:
             self._client = None
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str = ACCEPT,
+        files: bool = True,
     ) -> FetchResult:
-        """GET ``url`` (or read the file it names). Raises ``FetchError`` unless 200 or 304."""
+        """GET ``url`` (or read the file it names). Raises ``FetchError`` unless 200 or 304.
+
+        ``accept``: the Accept header (feeds by default; article pages ask for HTML).
+        ``files``: False refuses a ``file://`` URL or path (a link taken from a feed must never
+        read a local file)."""
         if self._client is None or self._slots is None:
             raise RuntimeError("use the Fetcher inside `async with Fetcher(...) as fetcher:`")
         try:
             path = _local_path(url)
+            if path is not None and not files:
+                raise _fail(
+                    url, "not an http(s) URL", "only web pages are fetched here", temporary=False
+                )
             async with self._slots:
                 if path is not None:
                     return await self._fetch_file(url, path)
-                return await self._fetch_http(self._client, url, etag, last_modified)
+                return await self._fetch_http(self._client, url, etag, last_modified, accept)
         except FetchError:
             raise
         except Exception as exc:
@@ -407,10 +421,15 @@ class Fetcher:
         return slot
 
     async def _fetch_http(
-        self, client: httpx.AsyncClient, url: str, etag: str | None, last_modified: str | None
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        accept: str = ACCEPT,
     ) -> FetchResult:
         limits = self.limits
-        headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+        headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
         if _sendable(etag):
             headers["If-None-Match"] = etag
         if _sendable(last_modified):

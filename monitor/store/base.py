@@ -25,6 +25,8 @@ from monitor.model import (
     DeliveryState,
     Entry,
     FeedState,
+    FullText,
+    FullTextState,
     IngestResult,
     ItemKey,
     Match,
@@ -332,4 +334,27 @@ class Storage(Protocol):
 
     def prune_stories(self) -> int:
         """Delete stories whose members were all pruned. Returns how many."""
+        ...
+
+    # --- full text (schema step 6) -------------------------------------------
+    def fulltexts(self, urls: Iterable[str]) -> dict[str, FullText]:
+        """The cached full texts (ok or failed) of those of ``urls`` that have one, by URL."""
+        ...
+
+    def save_fulltexts(self, items: Sequence[FullText]) -> int:
+        """Write full texts in one transaction; a URL already cached is replaced (its first
+        ``feed_url`` kept). Returns how many. ``ValueError`` before writing for an empty URL."""
+        ...
+
+    def fulltext_counts(self) -> dict[str, dict[FullTextState, int]]:
+        """Per feed URL (the feed that asked for the page first): how many cached pages are in
+        each state (every state present, 0 if none). Feeds without any are absent."""
+        ...
+
+    def fulltext_failures(self, *, feed_url: str | None = None, limit: int = 10) -> list[FullText]:
+        """The most recent failed full texts (of one feed, or of all), newest first."""
+        ...
+
+    def prune_fulltexts(self, older_than: datetime) -> int:
+        """Delete cached full texts fetched before ``older_than``. Returns how many."""
         ...

@@ -208,4 +208,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX tombstones_last_seen ON tombstones (last_seen)",
         ),
     ),
+    # --- step 6: full text of article pages (fulltext) --------------------------------------------
+    # One row per article URL: the page's extracted main text, or why there is none (state
+    # 'failed', error). Keyed by a hash of the URL (url_key), so that a long URL never meets an
+    # index's size limit; feed_url is the feed whose entry asked for the page first (what
+    # ``monitor status`` counts per feed). Rows do not depend on entries: the same page linked
+    # from two feeds is fetched once; ``prune_fulltexts`` drops rows older than the retention.
+    Migration(
+        6,
+        "fulltext: article main text cached by URL",
+        (
+            """CREATE TABLE fulltext (
+                url_key {key} PRIMARY KEY,
+                url TEXT NOT NULL,
+                state TEXT NOT NULL,
+                body TEXT NOT NULL,
+                error TEXT,
+                feed_url {key} NOT NULL,
+                status INTEGER,
+                seconds {float} NOT NULL,
+                fetched_at {ts} NOT NULL
+            )""",
+            "CREATE INDEX fulltext_feed ON fulltext (feed_url, state, fetched_at)",
+            "CREATE INDEX fulltext_fetched ON fulltext (fetched_at)",
+        ),
+    ),
 )
