@@ -259,13 +259,6 @@ class SubscriptionSettings(_Strict):
             ) from None
         return value
 
-    @field_validator("update_interval")
-    @classmethod
-    def _interval(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0):
-            raise ValueError("update_interval may not be negative, e.g. 1h (0: no wait)")
-        return value
-
     @model_validator(mode="after")
     def _schedule(self) -> SubscriptionSettings:
         if self.mode == "digest":
