@@ -369,9 +369,21 @@ def explain_hits(hits: Iterable[Hit]) -> tuple[Reason, ...]:
 
 
 def _outlet_labels(story: StoryRecord | None) -> dict[EntryKey, str]:
+    """Each member's outlet as a reader knows it: its masthead (the feed's name) when only that
+    outlet carries it in the story, else the outlet itself (an aggregator's feed names one
+    masthead for many outlets)."""
     if story is None:
         return {}
-    return {(m.feed_url, m.entry_id): m.masthead or m.outlet for m in story.members}
+    outlets_of: dict[str, set[str]] = {}
+    for m in story.members:
+        if m.masthead:
+            outlets_of.setdefault(m.masthead, set()).add(m.outlet)
+    label: dict[str, str] = {}
+    for m in story.members:  # one label per outlet: its first member's
+        label.setdefault(
+            m.outlet, m.masthead if m.masthead and len(outlets_of[m.masthead]) == 1 else m.outlet
+        )
+    return {(m.feed_url, m.entry_id): label[m.outlet] for m in story.members}
 
 
 def build_story_alert(
