@@ -562,3 +562,30 @@ def test_store_reads_for_story_alerts(storage: SQLStorage) -> None:
     found = storage.deliveries_with_prefix("e_1", [p, "alert-e_1-nothing"])
     assert [x.key for x in found] == [p + "alert", p + "u1"]
     assert storage.deliveries_with_prefix("e_1", []) == []
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_user_templates_from_before_story_alerts_keep_working(lang: str, tmp_path: Path) -> None:
+    """A user folder with the pre-story alert.txt.j2 and a _labels.j2 without the alert labels
+    (copies of the shipped files of that time): both still render a story alert."""
+    user = tmp_path / "templates" / "default" / lang
+    user.mkdir(parents=True)
+    labels = (
+        '{% set t = {"score": "S", "alerted": "A", "variant": "V", "found_in": "in", '
+        '"fields": {"title": "T", "summary": "Z", "content": "X"}, "similarity": "%", '
+        '"more_hits": "+{}", "q_open": "<<", "q_close": ">>"} %}\n'
+    )
+    (user / "_labels.j2").write_text(labels, encoding="utf-8")
+    msg = Renderer(tmp_path / "templates").render_alert(rich_alert(lang))
+    assert "Outlet 0" in msg.text and "<<eil>>" in msg.text  # shipped at, the user's t
+    (user / "alert.txt.j2").write_text(
+        f'{{% import "default/_macros.txt.j2" as ui with context %}}\n'
+        f'{{% from "default/{lang}/_labels.j2" import t %}}\n'
+        "{% set subject %}[Alarm] {{ item.rule_title }}: {{ item.title.text }}{% endset %}\n"
+        "ALARM {{ alert.subscription }} {{ alert.now|datetime('short') }}\n"
+        "{{ ui.entry(item, t) }}\n",
+        encoding="utf-8",
+    )
+    old = Renderer(tmp_path / "templates").render_alert(rich_alert(lang))
+    assert old.subject.startswith("[Alarm] Seltene Erden: China")
+    assert old.text.startswith("ALARM eil") and "Exporte" in old.text

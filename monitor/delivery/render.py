@@ -74,6 +74,11 @@ class Renderer:
         if user_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(user_dir)))
         loaders.append(jinja2.FileSystemLoader(str(self.shipped_dir)))
+        # "shipped/<name>" always names the shipped file: a template can fall back on shipped
+        # labels that a user's older copy of _labels.j2 lacks.
+        loaders.append(
+            jinja2.PrefixLoader({"shipped": jinja2.FileSystemLoader(str(self.shipped_dir))})
+        )
         loader = jinja2.ChoiceLoader(loaders)
         common: dict[str, Any] = {
             "loader": loader,
