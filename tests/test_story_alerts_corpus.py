@@ -88,4 +88,3 @@ def test_32_real_feeds_alert_each_story_once(tmp_path: Path, corpus_dir: Path) -
     )
     got = run_twice(tmp_path, config)
     assert sum(len(s) for s in got.values()) >= 10, got
-
