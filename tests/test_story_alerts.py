@@ -327,7 +327,8 @@ def test_outlets_breaking_and_plural_in_german() -> None:
 
 def test_an_update_names_the_new_outlets_answers_the_first_subject_and_threads() -> None:
     first, later = entry("a"), entry("b", "https://b.example/f", 25)
-    story = story_of(first, later, outlets=["Reuters", "dpa"])
+    waited = entry("w", "https://w.example/f", 10)  # held back by update_interval, long ago
+    story = story_of(first, waited, later, outlets=["Reuters", "AFP", "dpa"])
     w = wanted(later)
     log = StoryLog(Priority.ALERT, "alert-eil-sS-alert", 1, 0, NOW - timedelta(hours=2))
     decision = decide(sub(updates="thread"), [w], {w.key: "S"}, {"S": log}, set(), NOW)[0]
@@ -343,8 +344,10 @@ def test_an_update_names_the_new_outlets_answers_the_first_subject_and_threads()
     msg = Renderer().render_alert(alert)
     assert msg.subject == "Re: [Rohstoff-Alarm] Seltene Erden: China …"
     assert msg.thread_key == "alert-eil-sS-alert"
-    assert "Neue Meldung zu diesem Thema" in msg.text and "Jetzt auch gemeldet von dpa" in msg.text
-    assert msg.data["variant"] == "update" and msg.data["new_outlets"] == ["dpa"]
+    assert "Neue Meldung zu diesem Thema" in msg.text
+    assert "Jetzt auch gemeldet von dpa, AFP" in msg.text  # its own first, then the story's
+    assert msg.data["variant"] == "update" and msg.data["new_outlets"] == ["dpa", "AFP"]
+    assert [u["entry_id"] for u in msg.data["updates"]] == ["b"]
     assert "NACHTRAG" in msg.text
 
 

@@ -10,7 +10,8 @@ story do not alert again:
 - ``updates: thread``: they become an update, threaded under the first alert (email
   In-Reply-To/References; channels that cannot thread get the same compact "also reported by"
   message), at most ``max_updates`` per story and one per ``update_interval``: entries inside the
-  interval wait silently and join a later update while the alert scan still reads them.
+  interval wait silently: a later update names their outlets, and lists them too while the alert
+  scan still reads them (``SCAN_OVERLAP``).
 
 A story alerts again only when it newly matches a rule of a higher priority than any alert it had
 (a rule named in ``rules:`` with ``priority: digest`` first, then one with ``priority: alert``).
@@ -326,7 +327,8 @@ class StoryAlert:
     updates: tuple[Item, ...] = ()
     """An update: the entries it reports, each with its best match."""
     new_outlets: tuple[str, ...] = ()
-    """An update: the outlets of those entries not named in an earlier message."""
+    """An update: the story's outlets not named in an earlier message (those of its entries
+    first)."""
     thread_key: str | None = None
     thread_subject: str | None = None
     """An update: the subject of the first alert (an email update answers it: "Re: ...")."""
@@ -439,9 +441,12 @@ def build_story_alert(
             for w in decision.entries
         )
         before = set(named_before)
-        new_outlets = tuple(
-            o for o in dict.fromkeys(outlet(w) for w in decision.entries) if o not in before
-        )
+        # Every outlet of the story not named before: also those whose entries waited out the
+        # update interval (or matched no rule), they belong to the story all the same.
+        reporting = [outlet(w) for w in decision.entries]
+        if story is not None:
+            reporting += [outlet((m.feed_url, m.entry_id)) for m in story.members]
+        new_outlets = tuple(o for o in dict.fromkeys(reporting) if o not in before)
     return StoryAlert(
         subscription=subscription.name,
         language=subscription.language,
