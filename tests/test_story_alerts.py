@@ -592,3 +592,35 @@ def test_user_templates_from_before_story_alerts_keep_working(lang: str, tmp_pat
     old = Renderer(tmp_path / "templates").render_alert(rich_alert(lang))
     assert old.subject.startswith("[Alarm] Seltene Erden: China")
     assert old.text.startswith("ALARM eil") and "Exporte" in old.text
+
+
+def test_a_story_realerts_once_for_a_rule_of_higher_priority_end_to_end(
+    storage: SQLStorage, tmp_path: Path
+) -> None:
+    clock = Clock(NOW)
+    out = tmp_path / "out"
+    cfg = settings(
+        {"files": {"type": "file", "path": str(out), "formats": ["data"]}},
+        [{"name": "eil", "channel": "files", "mode": "alert", "language": "en",
+          "rules": ["lithium", "seltene-erden"]}],
+    )  # fmt: skip
+    d = Deliverer(cfg, storage, clock=clock, rule_titles=lambda: TITLES)
+    clock.now += timedelta(minutes=1)
+    poll(storage, clock, "https://a.example/f", [("l1", "l1", "a.example")], rule="lithium",
+         prio=Priority.DIGEST)  # fmt: skip
+    assert len(d.run(digests=False)[0].sent) == 1
+    clock.now += timedelta(minutes=5)
+    poll(storage, clock, "https://b.example/f", [("l2", "l1", "b.example")], rule="lithium",
+         prio=Priority.DIGEST)  # fmt: skip
+    assert d.run(digests=False)[0].sent == []  # same story, same priority: silent
+    clock.now += timedelta(minutes=5)
+    poll(storage, clock, "https://c.example/f", [("s1", "l1", "c.example")])
+    poll(storage, clock, "https://e.example/f", [("s2", "l1", "e.example")])
+    assert len(d.run(digests=False)[0].sent) == 1  # newly a priority: alert rule: once more
+    clock.now += timedelta(minutes=5)
+    poll(storage, clock, "https://f.example/f", [("s3", "l1", "f.example")])
+    assert d.run(digests=False)[0].sent == []
+    sent = sorted(json.loads(p.read_text("utf-8"))["variant"] for p in out.glob("*.json"))
+    assert sent == ["alert", "realert"]
+    keys = sorted(p.name for p in out.glob("*.json"))
+    assert [k.rsplit("-", 1)[-1] for k in keys] == ["alert.json", "digest.json"]
