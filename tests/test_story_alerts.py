@@ -363,6 +363,9 @@ def test_explain_hits_names_a_concept_once_in_its_first_field() -> None:
         ("title", ("Seltener Erden",)),
         ("summary", ("Exportkontrollen",)),
     ]
+    # The rule files' concept labels win over the matched text where they exist.
+    labelled = explain_hits(hits, {"seltene-erden": "Seltene Erden"})
+    assert [r.terms for r in labelled] == [("Seltene Erden",), ("Exportkontrollen",)]
 
 
 # --- end to end: store, outbox, real channels (SQLite and PostgreSQL) --------------------------

@@ -344,16 +344,24 @@ class StoryAlert:
         return self.tags[0] if self.tags else None
 
 
-def _term(hit: Hit) -> str:
+def _term(hit: Hit, labels: Mapping[str, str]) -> str:
+    label = labels.get(hit.concept)
+    if label:
+        return _SQUASH.sub(" ", label).strip()
     text = _SQUASH.sub(" ", hit.text).strip()
     if not text or len(text) > TERM_MAX:
         return hit.concept.replace("-", " ")
     return text
 
 
-def explain_hits(hits: Iterable[Hit]) -> tuple[Reason, ...]:
-    """Per field (headline first), the concepts found, each by the text it matched there: no
-    offsets, no stems. A concept found in several fields is named in the first only."""
+def explain_hits(
+    hits: Iterable[Hit], labels: Mapping[str, str] | None = None
+) -> tuple[Reason, ...]:
+    """Per field (headline first), the concepts found, each by its reader-facing label (``labels``:
+    concept id -> label, the rule files' ``label:`` in the subscription's language), else by the
+    text it matched there: no offsets, no stems. A concept found in several fields is named in
+    the first only."""
+    labels = labels or {}
     seen: set[str] = set()
     by_field: dict[str, dict[str, str]] = {}
     ordered = sorted(
@@ -365,7 +373,7 @@ def explain_hits(hits: Iterable[Hit]) -> tuple[Reason, ...]:
             continue
         seen.add(hit.concept)
         terms = by_field.setdefault(hit.field, {})
-        term = _term(hit)
+        term = _term(hit, labels)
         terms.setdefault(term.casefold(), term)
     return tuple(Reason(f, tuple(t.values())) for f, t in by_field.items() if t)
 
@@ -399,11 +407,13 @@ def build_story_alert(
     breaking: Spike | None = None,
     named_before: Collection[str] = (),
     thread_subject: str | None = None,
+    concept_labels: Mapping[str, str] | None = None,
 ) -> StoryAlert:
     """The message model of an alert, re-alert or update decision.
 
     ``story``: the whole story (None: the entry is its own story); ``named_before``: outlets an
-    earlier message of the story named (an update lists only the new ones as new).
+    earlier message of the story named (an update lists only the new ones as new);
+    ``concept_labels``: concept id -> what readers see (else the matched text).
     """
     if decision.outcome is Outcome.SILENT:
         raise ValueError(f"story {decision.story_id}: a silent decision has no message")
@@ -457,7 +467,7 @@ def build_story_alert(
         story_id=decision.story_id,
         variant=decision.outcome.value,
         tags=tags,
-        reasons=explain_hits(hits),
+        reasons=explain_hits(hits, concept_labels),
         outlets=outlets,
         also=outlets[1:],
         members=len(story.members) if story is not None else 1,
