@@ -97,6 +97,9 @@ def test_the_explanation_reads_as_the_alert_shows_it() -> None:
     got = spike(outlets(7), [1, 2, 1, 2, 1], NOW)
     assert got is not None
     assert got.explanation() == "7 outlets in 2 h; this rule's usual story reaches 1.4"
+    assert got.explanation("de") == (
+        "7 Medien in 2 Std.; sonst erreicht eine Meldung dieser Regel im Schnitt 1,4"
+    )
     assert got.baseline_stories == MIN_BASELINE
 
 

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.delivery.l10n import format_number
+
 __all__ = [
     "BASELINE_SPAN",
     "FACTOR",
@@ -65,10 +67,16 @@ class Spike:
     def window_hours(self) -> float:
         return self.window.total_seconds() / 3600
 
-    def explanation(self) -> str:
-        """English, for logs and the JSON payload; templates word it in their language."""
-        hours = f"{self.window_hours:g}"
-        usual = f"{self.baseline:.1f}"
+    def explanation(self, language: str = "en") -> str:
+        """The one line a reader sees, in ``language`` (de, en; English for the JSON payload and
+        logs). The alert templates word it themselves from the figures (``at.spike``)."""
+        hours = format_number(self.window_hours, language)
+        usual = format_number(self.baseline, language, 1)
+        if language == "de":
+            return (
+                f"{self.outlets} Medien in {hours} Std.; sonst erreicht eine Meldung dieser "
+                f"Regel im Schnitt {usual}"
+            )
         return f"{self.outlets} outlets in {hours} h; this rule's usual story reaches {usual}"
 
 
