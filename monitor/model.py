@@ -261,6 +261,9 @@ class RenderedMessage:
     """The ``now`` the message was rendered for (used as the email Date)."""
     template: str = ""
     """Which template set, language and kind rendered it, e.g. "default/de/digest"."""
+    thread_key: str | None = None
+    """An update of an alerted story: the key of the story's first alert, so that channels
+    that thread (email In-Reply-To/References) put it under that message."""
 
 
 # --- stories (see monitor.stories and README "Stories") ---------------------------------------

@@ -157,12 +157,13 @@ subscriptions:
 
     try:
         wait_for(lambda: any((tmp_path / "out").glob("alert-eil-*.json")), timeout=20)
-        # The entry makes several alerts in one transaction, sent one after the other: the
-        # first file says they exist, no pending delivery says they were all sent.
         wait_for(lambda: health()["deliveries_pending"] == 0)
-        alerts = {json.loads(p.read_text("utf-8"))["item"]["rule_id"]
-                  for p in (tmp_path / "out").glob("alert-eil-*.json")}  # fmt: skip
-        assert "gallium-germanium" in alerts and "china" not in alerts  # priority rules only
+        # One story, one alert: the entry's priority rules are its tags.
+        [alert] = [json.loads(p.read_text("utf-8"))
+                   for p in (tmp_path / "out").glob("alert-eil-*.json")]  # fmt: skip
+        tags = {t["rule_id"] for t in alert["tags"]}
+        assert "gallium-germanium" in tags and "china" not in tags  # priority rules only
+        assert alert["item"]["rule_id"] == alert["tags"][0]["rule_id"]
         assert health()["ok"] is True and health()["deliveries_failed"] == 0
         code, _ = d.stop(signal.SIGTERM)
         assert code == 0

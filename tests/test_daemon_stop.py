@@ -1,10 +1,12 @@
 """Stopping `monitor run` often, as real processes: a SIGTERM while a message is being sent lets
 it finish and be recorded (nothing sent twice, nothing lost), and a daemon that is SIGTERMed and
-restarted every two seconds still polls every feed and delivers every alert."""
+restarted every two seconds still polls every feed and delivers every alert. Alerts go per story:
+each story's alert exactly once, however many outlets carry it."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import threading
 import time
@@ -20,6 +22,7 @@ import pytest
 from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.smtp_server import SmtpServer, start
 from tests.fixtures.storage import raw_execute
+from tests.story_feeds import distinct_items, rss
 from tests.support import wait_for
 from tests.test_daemon import Daemon
 
@@ -66,20 +69,30 @@ def fresh_feed(name: str, items: int) -> bytes:
     ).encode()
 
 
-def states(db: Path) -> Counter[str]:
-    rows = raw_execute(f"sqlite:///{db}", "SELECT state FROM deliveries")
+def body(mail: Any) -> str:
+    text: str = mail.get_body(("plain",)).get_content()
+    return text
+
+
+def states(db: Path | str) -> Counter[str]:
+    """Delivery states of the database file ``db``, or of the database URL ``db``."""
+    rows = raw_execute(
+        db if isinstance(db, str) else f"sqlite:///{db}", "SELECT state FROM deliveries"
+    )
     return Counter(str(state) for (state,) in rows)
 
 
 def test_sigterm_while_sending_sends_nothing_twice_and_loses_nothing(
-    tmp_path: Path, feed_server: FeedServer, slow_smtp: SlowSmtp
+    tmp_path: Path, storage_url: str, feed_server: FeedServer, slow_smtp: SlowSmtp
 ) -> None:
-    feed_server.add("/eil.xml", fresh_feed("eil", 30))
-    db = tmp_path / "m.db"
+    """On SQLite and on PostgreSQL (``storage_url`` is parametrized over both)."""
+    # 30 stories, each from two outlets: 60 entries, 30 story alerts.
+    feed_server.add("/eil.xml", rss([item for _, _, item in distinct_items(30, 2)]))
+    db = storage_url
     cfg = tmp_path / "monitor.yaml"
     cfg.write_text(
         f"""
-database: sqlite:///{db}
+database: {db}
 defaults: {{interval: 1h}}
 feeds: [{feed_server.url("/eil.xml")}]
 channels:
@@ -131,18 +144,24 @@ subscriptions:
     assert "send.recovered" not in final.text()
 
     counts = states(db)
-    ids = Counter(m["Message-ID"] for m in slow_smtp.messages())
-    assert counts == {"sent": 30}, counts  # one alert per item, every one sent
+    mails = slow_smtp.messages()
+    ids = Counter(m["Message-ID"] for m in mails)
+    assert counts == {"sent": 30}, counts  # one alert per story, every one sent
     assert [i for i, c in ids.items() if c > 1] == []  # 0 duplicates
     assert len(ids) == 30  # 0 losses: every delivery recorded as sent arrived
+    # ... and each of the 30 stories in exactly one of them (its other outlet named in it).
+    events = Counter(re.findall(r"\((\d+)\)\.", body(m))[0] for m in mails)
+    assert len(events) == 30 and set(events.values()) == {1}, events
+    assert all("Auch gemeldet von outlet1.example" in body(m) for m in mails)
 
 
 def test_a_daemon_restarted_every_two_seconds_still_polls_and_delivers(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
     feeds = [f"/f{n}.xml" for n in range(5)]
-    for path in feeds:
-        feed_server.add(path, fresh_feed(path.strip("/.xml"), 1))
+    stories = distinct_items(len(feeds))  # one story per feed: five alerts
+    for path, (_, _, item) in zip(feeds, stories, strict=True):
+        feed_server.add(path, rss([item]))
     db = tmp_path / "m.db"
     out = tmp_path / "out"
     cfg = tmp_path / "monitor.yaml"

@@ -231,6 +231,18 @@ class SubscriptionSettings(_Strict):
     more_url: str | None = Field(
         default=None, description='Link for "and N more" in a capped digest (the full list).'
     )
+    updates: Literal["none", "thread"] = Field(
+        default="none",
+        description="Alerts: later entries of an alerted story are left silent (none) or sent "
+        "as an update threaded under the first alert (thread).",
+    )
+    update_interval: Duration = Field(
+        default=timedelta(hours=1),
+        description="Alerts with updates: thread: at most one update per story in this time.",
+    )
+    max_updates: int = Field(
+        default=3, ge=0, le=50, description="Alerts with updates: thread: updates per story."
+    )
 
     @field_validator("name")
     @classmethod
@@ -276,6 +288,13 @@ class SubscriptionSettings(_Strict):
 
     @model_validator(mode="after")
     def _schedule(self) -> SubscriptionSettings:
+        if self.mode == "digest":
+            given = {"updates", "update_interval", "max_updates"} & self.model_fields_set
+            if given:
+                raise ValueError(
+                    f"{', '.join(sorted(given))}: only for alert subscriptions (mode: alert); "
+                    "a digest lists each story once anyway"
+                )
         if self.mode == "alert":
             if self.schedule is not None:
                 raise ValueError("an alert subscription is sent at once; drop 'schedule'")

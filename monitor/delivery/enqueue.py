@@ -1,7 +1,9 @@
 """Stored matches -> alert and digest deliveries in the outbox, each rendered once when it is made.
 
-What is an alert and when a digest is due are decided in ``outbox`` and ``digest``
-(pure); this module reads the store, renders, and writes the deliveries with their messages.
+Which entries alert (one alert per story), which become updates and which stay silent is decided
+in ``alerts``, whether a story is breaking in ``spike``, when a digest is due in ``outbox`` and
+what it holds in ``digest`` (all pure); this module reads the store, renders, and writes the
+deliveries with their messages.
 """
 
 from __future__ import annotations
@@ -13,19 +15,33 @@ from datetime import datetime, timedelta
 
 from monitor.config.channels import SubscriptionSettings
 from monitor.config.settings import Settings
-from monitor.delivery.digest import Digest, build_alert, build_digest
-from monitor.delivery.outbox import alert_key, digest_key, digest_slot, wants_alert
+from monitor.delivery.alerts import (
+    Decision,
+    Outcome,
+    StoryLog,
+    build_story_alert,
+    decide,
+    group_wanted,
+    own_story_id,
+    story_log,
+)
+from monitor.delivery.digest import Digest, build_digest
+from monitor.delivery.outbox import digest_key, digest_slot, story_alert_prefix, wants_alert
 from monitor.delivery.render import Renderer
-from monitor.delivery.stored_message import encode_message
+from monitor.delivery.spike import BASELINE_SPAN, MIN_OUTLETS, story_spike
+from monitor.delivery.stored_message import decode_message, encode_message
 from monitor.errors import MonitorError
 from monitor.logs import event
 from monitor.model import (
     Delivery,
     DeliveryKind,
     DeliveryState,
+    Entry,
     ItemKey,
+    Match,
     RenderedMessage,
     RuleCatalog,
+    StoryRecord,
     SubscriptionMark,
 )
 from monitor.store import Storage
@@ -54,6 +70,13 @@ class DigestOutcome:
     slot: datetime | None = None
     items: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class _AlertPlan:
+    decisions: list[Decision]
+    stories: dict[tuple[str, str], StoryRecord]
+    logs: dict[str, StoryLog]
 
 
 @dataclass(frozen=True)
@@ -127,7 +150,8 @@ class Enqueuer:
     # --- alerts ------------------------------------------------------------------------------
 
     def enqueue_alerts(self) -> list[Delivery]:
-        """Alert deliveries for the matches alert subscriptions want and have not had yet."""
+        """Alert deliveries of the stories alert subscriptions want and have not had yet: one
+        per story (``alerts.decide``), and the updates of alerted stories (``updates: thread``)."""
         subs = [s for s in self.subscriptions.values() if s.mode == "alert"]
         if not subs:
             return []
@@ -136,37 +160,20 @@ class Enqueuer:
         sources = self._sources()
         titles = self.rule_titles()
         made: list[Delivery] = []
+        baselines: dict[str, dict[str, int]] = {}
         for sub in subs:
             mark = marks[sub.name]
             since = mark.first_seen
             if mark.alerts_until is not None:
                 since = max(since, mark.alerts_until - SCAN_OVERLAP)
-            wanted = {
-                alert_key(sub.name, e.feed_url, e.id, m.rule_id): (e, m)
-                for e, m in self.storage.iter_matches(since=since)
-                if wants_alert(sub, m.rule_id, m.score, m.priority, e.published, now)
-            }
-            have = self.storage.delivery_keys(wanted)
-            todo = sorted(
-                ((k, em) for k, em in wanted.items() if k not in have),
-                key=lambda kem: (kem[1][1].score * -1, kem[1][0].published, kem[0]),
-            )
             try:
-                for key, (entry, match) in todo:
-                    alert = build_alert(entry, match, sub, now, sources=sources, rule_titles=titles)
-                    message = self.renderer.render_alert(alert)
-                    stored = self.storage.add_delivery(
-                        Delivery(
-                            id=None,
-                            kind=DeliveryKind.ALERT,
-                            subscription=sub.name,
-                            channel=sub.channel,
-                            key=key,
-                            created=now,
-                        ),
-                        encode_message(message),
-                        [(entry.feed_url, entry.id, match.rule_id)],
-                    )
+                plan = self._plan_alerts(sub, since, now)
+                silent = 0
+                for decision in plan.decisions:
+                    if decision.outcome is Outcome.SILENT:
+                        silent += 1
+                        continue
+                    stored = self._add_alert(sub, decision, plan, now, sources, titles, baselines)
                     if stored is not None:
                         made.append(stored)
             except MonitorError as exc:
@@ -179,10 +186,103 @@ class Enqueuer:
                     error=str(exc),
                 )
                 continue
+            if silent:
+                event(log, "alerts.silent", subscription=sub.name, entries=silent)
             self.storage.set_alerts_until(sub.name, now)
         if made:
             event(log, "alerts.enqueued", alerts=len(made))
         return made
+
+    def _plan_alerts(self, sub: SubscriptionSettings, since: datetime, now: datetime) -> _AlertPlan:
+        """Read what the decision needs: the wanted matches, their stories, what the stories'
+        alerts were, which entries an alert of the subscription holds already."""
+        pairs = [
+            (e, m)
+            for e, m in self.storage.iter_matches(since=since)
+            if wants_alert(sub, m.rule_id, m.score, m.priority, e.published, now)
+        ]
+        wanted = group_wanted(pairs)
+        stories = self.storage.stories_of(w.key for w in wanted)
+        story_ids = {k: s.id for k, s in stories.items()}
+        sids = {story_ids.get(w.key) or own_story_id(*w.key) for w in wanted}
+        prior = self.storage.deliveries_with_prefix(
+            sub.name, [story_alert_prefix(sub.name, sid) for sid in sids]
+        )
+        logs = {sid: story_log(sub.name, sid, prior) for sid in sids}
+        held = self.storage.held_items(
+            sub.name, DeliveryKind.ALERT, [(e.feed_url, e.id, m.rule_id) for e, m in pairs]
+        )
+        reported = {(f, e) for f, e, _ in held}
+        decisions = decide(sub, wanted, story_ids, logs, reported, now)
+        return _AlertPlan(decisions, stories, logs)
+
+    def _add_alert(
+        self,
+        sub: SubscriptionSettings,
+        decision: Decision,
+        plan: _AlertPlan,
+        now: datetime,
+        sources: Mapping[str, str],
+        titles: Mapping[str, str],
+        baselines: dict[str, dict[str, int]],
+    ) -> Delivery | None:
+        story = plan.stories.get(decision.lead.key)
+        members = (
+            [(m.outlet, m.published) for m in story.members]
+            if story is not None
+            else [(decision.lead.entry.feed_url, decision.lead.entry.published)]
+        )
+        rules = [m.rule_id for m in decision.lead.matches]
+        missing = [r for r in rules if r not in baselines]
+        if missing:
+            baselines.update(self.storage.rule_story_outlets(missing, since=now - BASELINE_SPAN))
+        breaking = story_spike(decision.story_id, members, rules, baselines, now)
+        last = plan.logs.get(decision.story_id, StoryLog()).last_message
+        named: set[str] = set()
+        if story is not None and last is not None:
+            reporting = {w.key for w in decision.entries}
+            named = {
+                m.masthead or m.outlet
+                for m in story.members
+                if m.published <= last and (m.feed_url, m.entry_id) not in reporting
+            }
+        root = plan.logs.get(decision.story_id, StoryLog()).root_id
+        subject = None
+        if decision.outcome is Outcome.UPDATE and root is not None:
+            try:
+                subject = decode_message(self.storage.delivery_message(root)).subject
+            except KeyError:  # pruned meanwhile: the update gets a subject of its own
+                subject = None
+        alert = build_story_alert(
+            decision,
+            sub,
+            now,
+            story=story,
+            sources=sources,
+            rule_titles=titles,
+            breaking=breaking,
+            named_before=named,
+            thread_subject=subject,
+            concept_labels=self.catalog().labels.get(sub.language),
+        )
+        message = self.renderer.render_alert(alert)
+        assert decision.key is not None
+        return self.storage.add_delivery(
+            Delivery(
+                id=None,
+                kind=DeliveryKind.ALERT,
+                subscription=sub.name,
+                channel=sub.channel,
+                key=decision.key,
+                created=now,
+            ),
+            encode_message(message),
+            [
+                (w.entry.feed_url, w.entry.id, m.rule_id)
+                for w in decision.entries
+                for m in w.matches
+            ],
+        )
 
     # --- digests -----------------------------------------------------------------------------
 
@@ -288,6 +388,7 @@ class Enqueuer:
         pairs = [(e, m) for e, m in pairs if (e.feed_url, e.id, m.rule_id) not in held]
         keys = {(e.feed_url, e.id) for e, _ in pairs}
         alerted = self.storage.alerted_entries(keys)
+        stories = self.storage.stories_of(keys)
         digest = build_digest(
             pairs,
             sub,
@@ -297,13 +398,40 @@ class Enqueuer:
             sources=self._sources(),
             rule_titles=self.rule_titles(),
             alerted=alerted,
-            stories=self.storage.stories_of(keys),
+            stories=stories,
             catalog=catalog,
+            breaking=self._breaking(pairs, stories, sub.language, now),
             published_after=published_after(sub, mark.digest_since, start, now),
             preferred=self.settings.stories.preferred_sources,
         )
         items = [(i.entry.feed_url, i.entry.id, i.rule_id) for i in digest.items()]
         return _Plan(digest, items, start, ignore)
+
+    def _breaking(
+        self,
+        pairs: list[tuple[Entry, Match]],
+        stories: Mapping[tuple[str, str], StoryRecord],
+        language: str,
+        now: datetime,
+    ) -> dict[str, str]:
+        """Story id -> why it is breaking (``spike``), for the digest's stories that are."""
+        rules: dict[str, set[str]] = {}
+        for e, m in pairs:
+            record = stories.get((e.feed_url, e.id))
+            if record is not None and len(record.members) >= MIN_OUTLETS:
+                rules.setdefault(record.id, set()).add(m.rule_id)
+        if not rules:
+            return {}
+        records = {r.id: r for r in stories.values() if r.id in rules}
+        wanted = sorted({r for rs in rules.values() for r in rs})
+        baselines = self.storage.rule_story_outlets(wanted, since=now - BASELINE_SPAN)
+        out: dict[str, str] = {}
+        for sid, rule_ids in rules.items():
+            members = [(m.outlet, m.published) for m in records[sid].members]
+            spike = story_spike(sid, members, sorted(rule_ids), baselines, now)
+            if spike is not None:
+                out[sid] = spike.explanation(language)
+        return out
 
     def preview(self, sub: SubscriptionSettings) -> tuple[Digest, RenderedMessage]:
         """The digest that ``monitor digest send`` would make now; nothing is written."""

@@ -1,6 +1,6 @@
 """Pure decisions for the outbox: delivery records, keys, backoff, expiry (no I/O, no clock).
 
-Life of a delivery (one per (alert match or digest, channel)):
+Life of a delivery (one per (alerted story, update or digest, channel)):
 
     pending --claim--> sending --accepted--> sent
        ^                  |
@@ -56,6 +56,9 @@ __all__ = [
     "next_attempt_after_failure",
     "next_digest_time",
     "recover",
+    "story_alert_key",
+    "story_alert_prefix",
+    "story_update_key",
     "wants_alert",
 ]
 
@@ -77,8 +80,25 @@ def _short_hash(*parts: str) -> str:
 
 
 def alert_key(subscription: str, feed_url: str, entry_id: str, rule_id: str) -> str:
-    """One alert per (subscription, entry, rule): the same match never yields a second key."""
+    """The key of an alert per (subscription, entry, rule), as made before alerts went per story
+    (``story_alert_key``); kept for reading old outboxes and tools that name such keys."""
     return f"alert-{subscription}-{_short_hash(feed_url, entry_id, rule_id)}"
+
+
+def story_alert_prefix(subscription: str, story_id: str) -> str:
+    """What every alert key of one story in one subscription starts with (its alerts, updates)."""
+    return f"alert-{subscription}-s{_short_hash(story_id)}-"
+
+
+def story_alert_key(subscription: str, story_id: str, tier: Priority) -> str:
+    """One alert per (subscription, story) and priority: a story alerts once, and once more
+    only when it newly matches a rule of a higher priority."""
+    return f"{story_alert_prefix(subscription, story_id)}{tier.value}"
+
+
+def story_update_key(subscription: str, story_id: str, feed_url: str, entry_id: str) -> str:
+    """One update per (subscription, story, entry): the entry that opened the update."""
+    return f"{story_alert_prefix(subscription, story_id)}u{_short_hash(feed_url, entry_id)}"
 
 
 def digest_key(subscription: str, due: datetime) -> str:

@@ -12,6 +12,7 @@ besides reading templates, no clock.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import css_inline
 import jinja2
 from markupsafe import Markup, escape
 
+from monitor.delivery.alerts import StoryAlert, single_alert
 from monitor.delivery.digest import Alert, Digest, Item, Snippet, StoryItem
 from monitor.delivery.l10n import format_datetime, format_number
 from monitor.delivery.slack_blocks import (
@@ -72,6 +74,11 @@ class Renderer:
         if user_dir is not None:
             loaders.append(jinja2.FileSystemLoader(str(user_dir)))
         loaders.append(jinja2.FileSystemLoader(str(self.shipped_dir)))
+        # "shipped/<name>" always names the shipped file: a template can fall back on shipped
+        # labels that a user's older copy of _labels.j2 lacks.
+        loaders.append(
+            jinja2.PrefixLoader({"shipped": jinja2.FileSystemLoader(str(self.shipped_dir))})
+        )
         loader = jinja2.ChoiceLoader(loaders)
         common: dict[str, Any] = {
             "loader": loader,
@@ -143,15 +150,21 @@ class Renderer:
         ctx = {"digest": digest, "lang": digest.language, "tz": digest.timezone, "now": digest.now}
         return self._render("digest", digest.template, digest.language, ctx, digest_data(digest))
 
-    def render_alert(self, alert: Alert) -> RenderedMessage:
+    def render_alert(self, alert: StoryAlert | Alert) -> RenderedMessage:
+        """A story alert, re-alert or update (an old single-match ``Alert`` is taken as a story
+        of its own)."""
+        story = alert if isinstance(alert, StoryAlert) else single_alert(alert)
         ctx = {
-            "alert": alert,
-            "item": alert.item,
-            "lang": alert.language,
-            "tz": alert.timezone,
-            "now": alert.now,
+            "alert": story,
+            "item": story.item,
+            "lang": story.language,
+            "tz": story.timezone,
+            "now": story.now,
         }
-        return self._render("alert", alert.template, alert.language, ctx, alert_data(alert))
+        message = self._render("alert", story.template, story.language, ctx, alert_data(story))
+        if story.thread_key is None:
+            return message
+        return dataclasses.replace(message, thread_key=story.thread_key)
 
     def _render(
         self, kind: MessageKind, tset: str, lang: str, ctx: dict[str, Any], data: dict[str, Any]
@@ -291,14 +304,53 @@ def digest_data(digest: Digest) -> dict[str, Any]:
     }
 
 
-def alert_data(alert: Alert) -> dict[str, Any]:
+def alert_data(alert: StoryAlert) -> dict[str, Any]:
+    """The alert as JSON: the item with its exact hit spans, and the story around it."""
+    spike = alert.breaking
     return {
         "kind": "alert",
+        "variant": alert.variant,
         "subscription": alert.subscription,
         "language": alert.language,
         "timezone": alert.timezone,
         "generated": alert.now.isoformat(),
         "item": item_data(alert.item),
+        "story": {
+            "id": alert.story_id,
+            "outlets": list(alert.outlets),
+            "members": alert.members,
+            "languages": list(alert.languages),
+        },
+        "tags": [
+            {"rule_id": t.rule_id, "title": t.title, "score": t.score, "priority": t.priority.value}
+            for t in alert.tags
+        ],
+        "reasons": [{"field": r.field, "terms": list(r.terms)} for r in alert.reasons],
+        "hits": [
+            {
+                "concept": h.concept,
+                "variant": h.variant,
+                "field": h.field,
+                "start": h.start,
+                "end": h.end,
+                "text": h.text,
+                "similarity": h.similarity,
+            }
+            for h in alert.alert_hits
+        ],
+        "breaking": None
+        if spike is None
+        else {
+            "outlets": spike.outlets,
+            "window_hours": spike.window_hours,
+            "baseline": round(spike.baseline, 2),
+            "baseline_stories": spike.baseline_stories,
+            "rule_id": spike.rule_id,
+            "explanation": spike.explanation(),
+        },
+        "updates": [item_data(i) for i in alert.updates],
+        "new_outlets": list(alert.new_outlets),
+        "thread_key": alert.thread_key,
     }
 
 
@@ -314,5 +366,5 @@ def render_digest(digest: Digest, *, user_dir: Path | None = None) -> RenderedMe
     return _renderer(user_dir).render_digest(digest)
 
 
-def render_alert(alert: Alert, *, user_dir: Path | None = None) -> RenderedMessage:
+def render_alert(alert: StoryAlert | Alert, *, user_dir: Path | None = None) -> RenderedMessage:
     return _renderer(user_dir).render_alert(alert)

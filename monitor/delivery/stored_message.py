@@ -21,6 +21,7 @@ def encode_message(message: RenderedMessage) -> str:
             "data": message.data,
             "created": message.created.isoformat(),
             "template": message.template,
+            "thread_key": message.thread_key,
         },
         ensure_ascii=False,
     )
@@ -37,4 +38,5 @@ def decode_message(text: str) -> RenderedMessage:
         data=obj["data"],
         created=as_utc(datetime.fromisoformat(obj["created"])),
         template=obj.get("template", ""),
+        thread_key=obj.get("thread_key"),
     )

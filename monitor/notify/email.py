@@ -49,6 +49,11 @@ def build_email(
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(message.created)
     msg["Message-ID"] = message_id(key, from_addr)
+    if message.thread_key:
+        # An update of an alerted story: mail clients show it in the first alert's thread.
+        parent = message_id(message.thread_key, from_addr)
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
     # RFC 3834: vacation responders and ticket systems should not answer a digest.
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(message.text, charset="utf-8")

@@ -265,6 +265,12 @@ class Storage(Protocol):
         """Those (feed_url, entry_id) that were sent as an alert (by any subscription)."""
         ...
 
+    def deliveries_with_prefix(self, subscription: str, prefixes: Iterable[str]) -> list[Delivery]:
+        """Deliveries of ``subscription`` (any kind and state) whose key starts with one of
+        ``prefixes``, oldest first (ties by id): what a story already had (its alert, its
+        updates) when the alert keys of a story share a prefix."""
+        ...
+
     # --- outbox: transitions -------------------------------------------------
     def update_delivery(self, delivery: Delivery, *, expect: DeliveryState) -> bool:
         """Write state, attempts, last error, next attempt and sent time, only if the stored
@@ -357,4 +363,12 @@ class Storage(Protocol):
 
     def prune_fulltexts(self, older_than: datetime) -> int:
         """Delete cached full texts fetched before ``older_than``. Returns how many."""
+        ...
+
+    def rule_story_outlets(
+        self, rule_ids: Iterable[str], *, since: datetime
+    ) -> dict[str, dict[str, int]]:
+        """For each of ``rule_ids``: the stories first seen at or after ``since`` that have a
+        member the rule matched, each with its number of distinct outlets (the baseline of the
+        spike signal, ``monitor.delivery.spike``). A rule without such stories maps to {}."""
         ...

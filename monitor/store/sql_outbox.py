@@ -285,6 +285,27 @@ class OutboxSQL(Database):
                 found.update((r[0], r[1]) for r in rows)
         return found
 
+    def deliveries_with_prefix(self, subscription: str, prefixes: Iterable[str]) -> list[Delivery]:
+        by_length: dict[int, list[str]] = {}
+        for prefix in dict.fromkeys(prefixes):
+            by_length.setdefault(len(prefix), []).append(prefix)
+        found: dict[int, Delivery] = {}
+        with self._transaction("deliveries_with_prefix", write=False) as tx:
+            for length, group in by_length.items():
+                for start in range(0, len(group), _CHUNK):
+                    chunk = group[start : start + _CHUNK]
+                    marks = ", ".join("?" * len(chunk))
+                    # substr, not LIKE: a subscription name may hold "_", LIKE's wildcard.
+                    for r in tx.rows(
+                        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE subscription = ? "
+                        f"AND substr(key, 1, {int(length)}) IN ({marks})",
+                        (subscription, *chunk),
+                    ):
+                        d = delivery_from_row(r)
+                        if d.id is not None:
+                            found[d.id] = d
+        return sorted(found.values(), key=lambda d: (d.created, d.id or 0))
+
     # --- transitions ---------------------------------------------------------
     def update_delivery(self, delivery: Delivery, *, expect: DeliveryState) -> bool:
         if delivery.id is None:

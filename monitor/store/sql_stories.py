@@ -240,6 +240,32 @@ class StoriesSQL(Database):
                 )
         return out
 
+    def rule_story_outlets(
+        self, rule_ids: Iterable[str], *, since: datetime
+    ) -> dict[str, dict[str, int]]:
+        wanted = list(dict.fromkeys(rule_ids))
+        out: dict[str, dict[str, int]] = {r: {} for r in wanted}
+        if not wanted:
+            return out
+        stamp = self.dialect.encode_ts(since)
+        with self._transaction("rule_story_outlets", write=False) as tx:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for rule_id, story_id, outlets in tx.rows(
+                    "SELECT x.rule_id, x.story_id, count(DISTINCT o.outlet) FROM "
+                    "(SELECT DISTINCT mt.rule_id, m.story_id FROM matches mt "
+                    "JOIN story_members m ON m.feed_url = mt.feed_url "
+                    "AND m.entry_id = mt.entry_id "
+                    "JOIN stories s ON s.id = m.story_id "
+                    f"WHERE mt.rule_id IN ({marks}) AND s.first_seen >= ?) x "
+                    "JOIN story_members o ON o.story_id = x.story_id "
+                    "GROUP BY x.rule_id, x.story_id",
+                    (*chunk, stamp),
+                ):
+                    out[str(rule_id)][str(story_id)] = int(outlets)
+        return out
+
     def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:
         where = "WHERE m.entry_id IS NULL"
         params: list[Any] = []
