@@ -446,3 +446,46 @@ def test_a_subscription_naming_an_unknown_rule_stops_the_start(tmp_path: Path) -
     message = str(caught.value)
     assert "subscription 'eil' names rule 'galium'" in message
     assert "subscriptions[0].rules" in message and "did you mean 'gallium-germanium'" in message
+
+
+def test_a_story_spreading_fast_is_breaking_at_the_top_of_the_digest(
+    storage: SQLStorage, tmp_path: Path, clock: Clock
+) -> None:
+    from monitor.model import StoryAssignment
+
+    out = tmp_path / "out"
+    cfg = settings(
+        {"files": {"type": "file", "path": str(out)}},
+        [{"name": "morgen", "channel": "files", "mode": "digest", "schedule": "0 7 * * *"}],
+    )
+    d = deliverer(cfg, storage, clock)
+    clock.advance(minutes=1)
+    now = clock()
+    # A quiet story with a better score, and one that four outlets carried within the hour.
+    outlets = ["wire-a.example", "wire-b.example", "paper-c.example", "paper-d.example"]
+    items = [("quiet", "lithium", 95, "quiet.example", "s-quiet")] + [
+        (f"hot{n}", "gallium", 60, o, "s-hot") for n, o in enumerate(outlets)
+    ]
+    for eid, rule, score, outlet, sid in items:
+        feed = f"https://{outlet}/rss"
+        e = Entry(feed, eid, f"{rule.title()}: Meldung {eid}", f"https://{outlet}/{eid}",
+                  f"Neue Nachricht über {rule}.", "", now - timedelta(minutes=30))  # fmt: skip
+        at = e.summary.index(rule)
+        hit = Hit(rule, rule, "summary", at, at + len(rule), rule)
+        story = StoryAssignment(
+            feed, eid, sid, e.published, "de", outlet, new=eid in {"quiet", "hot0"}
+        )
+        storage.record_poll(
+            FeedState(feed), [e], {eid: [Match(rule, score, Priority.DIGEST, (hit,))]}, now,
+            stories=[story],
+        )  # fmt: skip
+    clock.advance(minutes=1)
+    _, outcomes = d.run()
+    [outcome] = [o for o in outcomes if o.delivery]
+    assert outcome.delivery is not None
+    data = json.loads((out / f"{outcome.delivery.key}.json").read_text("utf-8"))
+    first, second = data["stories"]
+    assert first["story_id"] == "s-hot" and second["story_id"] == "s-quiet"
+    assert first["breaking"] and "4 Medien" in first["breaking"] and second["breaking"] is None
+    html = (out / f"{outcome.delivery.key}.html").read_text("utf-8")
+    assert "Eilmeldung" in html and html.index("Gallium") < html.index("Lithium")
