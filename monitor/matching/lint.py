@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.matching.match import Matcher
-from monitor.matching.text import TOKEN_RE, fold, tokens
+from monitor.matching.text import fold, name_after, tokens
 from monitor.model import FIELDS, Entry, Hit
 
 __all__ = [
@@ -131,26 +131,9 @@ def _count_hit(st: VariantStats, hit: Hit, text: str) -> None:
     st.words[hit.text] += 1
     if not hit.exact:
         st.fuzzy[fold(hit.text)] += 1
-    name = _name_after(hit, text)
+    name = name_after(text, hit.start, hit.end)
     if name is not None:
         st.names[name] += 1
-
-
-def _name_after(hit: Hit, text: str) -> str | None:
-    """ "Wolfram Weimer" when the capitalised one-word hit is followed, after one space, by a
-    capitalised word (a person-name pattern)."""
-    word = hit.text
-    if not word[:1].isupper() or " " in word or not word[1:].islower():
-        return None
-    if text[hit.end : hit.end + 1] != " ":
-        return None
-    nxt = TOKEN_RE.match(text, hit.end + 1)
-    if nxt is None:
-        return None
-    after = nxt.group()
-    if len(after) < 2 or not after[0].isupper() or not after[1:].islower():
-        return None
-    return f"{word} {after}"
 
 
 def _warnings(matcher: Matcher, st: VariantStats, freq: Counter[str]) -> list[LintWarning]:
@@ -206,7 +189,9 @@ def _warnings(matcher: Matcher, st: VariantStats, freq: Counter[str]) -> list[Li
                     n,
                     f"{where}: {named} of {st.hits} hits are the first word of a capitalised "
                     f"two-word name, mostly {name!r} ({n}){also}: likely a person or company",
-                    f"add exclude: [{name}] to concept {st.concept!r} (one entry per name)",
+                    f"write the variant as {{term: {st.variant}, first_name: false}} (never "
+                    f"before a capitalised word), or add exclude: [{name}] to concept "
+                    f"{st.concept!r} (one entry per name)",
                 )
             )
     variant = next(

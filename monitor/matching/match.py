@@ -17,7 +17,8 @@ from typing import Literal
 from monitor.matching.near import Link, Words, combine
 from monitor.matching.rules import Concept, Near, Rule, RuleSet
 from monitor.matching.scan import Scanner, Unit, case_key
-from monitor.matching.text import fold, fold_with_offsets
+from monitor.matching.text import fold, fold_with_offsets, name_after
+from monitor.matching.wordlist import common_words
 from monitor.model import FIELDS, Entry, Hit, Match, Priority
 
 __all__ = ["ConceptResult", "Explanation", "Matcher", "compile_rules"]
@@ -102,7 +103,9 @@ class Matcher:
                     self._targets.setdefault(unit, []).append(
                         _Target(cid, v.term, v.weight, exclude)
                     )
-        known = frozenset(f for u in units.values() for forms in u.forms for f in forms)
+        # A word some variant spells exactly, or a common real word ("Scheitern" for the
+        # variant "Scheelit"), is never taken for a typo.
+        known = common_words().union(f for u in units.values() for forms in u.forms for f in forms)
         for unit in units.values():
             unit.known = known
         # Exclude terms are only looked for once a variant of their concept is found: the
@@ -223,8 +226,11 @@ class Matcher:
                     raise AssertionError(f"fold is not local in field {name} of {entry.id!r}")
                 for unit, a, b, sim in mine:
                     start, stop = folded.source_span(a - offset, b - offset)
-                    if unit.case_key is None or case_key(text[start:stop]) == unit.case_key:
-                        out.append((name, unit, start, stop, sim))
+                    if unit.case_key is not None and case_key(text[start:stop]) != unit.case_key:
+                        continue
+                    if not unit.first_name and name_after(text, start, stop) is not None:
+                        continue  # "Wolfram Weimer": a person, not the metal
+                    out.append((name, unit, start, stop, sim))
             offset = end + len(_FIELD_SEP)
         return out, maybe_near
 

@@ -31,7 +31,9 @@ __all__ = ["RuleFileParser"]
 
 _FILE_KEYS = ("concepts", "rules", "version")
 _CONCEPT_KEYS = ("description", "label", "variants", "exclude", "near", "sentence")
-_VARIANT_KEYS = ("term", "head", "tail", "inflect", "fuzzy", "case", "weight", "verb", "lang")
+_VARIANT_KEYS = (
+    "term", "head", "tail", "inflect", "fuzzy", "case", "weight", "verb", "lang", "first_name",
+)  # fmt: skip
 _NEAR_KEYS = ("concepts", "within", "order")
 _SENTENCE_KEYS = ("concepts", "order")
 _ORDERS = ("any", "fixed")
@@ -277,7 +279,7 @@ class RuleFileParser:
                 self._error((*loc, "term"), "expected the variant's text as a string", raw_term)
                 return None
             term = raw_term
-            for key in ("head", "tail", "inflect", "fuzzy", "case"):
+            for key in ("head", "tail", "inflect", "fuzzy", "case", "first_name"):
                 if key in item:
                     value = item[key]
                     if not isinstance(value, bool):

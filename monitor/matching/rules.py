@@ -62,6 +62,9 @@ class Variant:
     verb: str | None = None
     """"de" or "en": the term is a verb (infinitive); its inflected, participle, separated and
     -ung noun forms count too (``forms.verb_forms``)."""
+    first_name: bool = True
+    """False: a hit followed by a capitalised word ("Wolfram Weimer") is a person's first name
+    and does not count."""
     line: int | None = None
 
 

@@ -40,7 +40,8 @@ class Unit:
     """One distinct variant, compiled. Shared by every concept that lists the same spelling."""
 
     __slots__ = (
-        "case_key", "forms", "fuzzy", "head", "joined", "joined_forms", "known", "parts", "tail",
+        "case_key", "first_name", "forms", "fuzzy", "head", "joined", "joined_forms", "known",
+        "parts", "tail",
     )  # fmt: skip
 
     def __init__(self, v: Variant) -> None:
@@ -57,6 +58,7 @@ class Unit:
         # A verb lists its forms; typos in them are not looked for unless asked (fuzzy: true).
         self.fuzzy = (v.fuzzy if v.fuzzy is not None else v.verb is None) and not v.case
         self.case_key = case_key(v.term) if v.case else None
+        self.first_name = v.first_name
         self.known: frozenset[str] = frozenset()
         """Every word form of every variant in the matcher (set by ``Matcher``)."""
 
@@ -70,6 +72,7 @@ class Unit:
             v.fuzzy if v.fuzzy is not None else v.verb is None,
             case_key(v.term) if v.case else None,
             v.verb,
+            v.first_name,
         )
 
     def index_keys(self) -> set[str]:

@@ -21,6 +21,7 @@ __all__ = [
     "fold_char",
     "fold_with_offsets",
     "is_phrase_gap",
+    "name_after",
     "tokens",
 ]
 
@@ -168,3 +169,20 @@ def tokens(folded: str) -> list[str]:
 def is_phrase_gap(gap: str) -> bool:
     """Whether the characters between two tokens keep them one phrase (spaces, hyphens)."""
     return 0 < len(gap) <= 3 and all(c in _GAP_CHARS for c in gap)
+
+
+def name_after(text: str, start: int, end: int) -> str | None:
+    """ "Wolfram Weimer" when ``text[start:end]`` is one capitalised word followed, after one
+    space, by another capitalised word: the pattern of a first name and a surname."""
+    word = text[start:end]
+    if not word[:1].isupper() or " " in word or not word[1:].islower():
+        return None
+    if text[end : end + 1] != " ":
+        return None
+    nxt = TOKEN_RE.match(text, end + 1)
+    if nxt is None:
+        return None
+    after = nxt.group()
+    if len(after) < 2 or not after[0].isupper() or not after[1:].islower():
+        return None
+    return f"{word} {after}"
