@@ -12,6 +12,7 @@ import math
 import ssl
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +119,10 @@ class _Response:
     status: int
     headers: dict[str, str]
     content: bytes | None
+
+
+HopGuard = Callable[[str], Awaitable[str | None]]
+"""Asked with each URL a fetch is about to request: None lets it through, a message refuses it."""
 
 
 def _fail(
@@ -362,12 +367,14 @@ class Fetcher:
         last_modified: str | None = None,
         accept: str = ACCEPT,
         files: bool = True,
+        guard: HopGuard | None = None,
     ) -> FetchResult:
         """GET ``url`` (or read the file it names). Raises ``FetchError`` unless 200 or 304.
 
         ``accept``: the Accept header (feeds by default; article pages ask for HTML).
         ``files``: False refuses a ``file://`` URL or path (a link taken from a feed must never
-        read a local file)."""
+        read a local file). ``guard``: asked before every hop (the first request and each
+        redirect); a message refuses the hop (``monitor.ingest.addresses.PublicHosts``)."""
         if self._client is None or self._slots is None:
             raise RuntimeError("use the Fetcher inside `async with Fetcher(...) as fetcher:`")
         try:
@@ -379,7 +386,7 @@ class Fetcher:
             async with self._slots:
                 if path is not None:
                     return await self._fetch_file(url, path)
-                return await self._fetch_http(self._client, url, etag, last_modified, accept)
+                return await self._fetch_http(self._client, url, etag, last_modified, accept, guard)
         except FetchError:
             raise
         except Exception as exc:
@@ -427,6 +434,7 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
         accept: str = ACCEPT,
+        guard: HopGuard | None = None,
     ) -> FetchResult:
         limits = self.limits
         headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
@@ -436,6 +444,15 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         current, seen, permanent, budget = url, {url}, True, limits.total_timeout
         while True:
+            refused = None if guard is None else await guard(current)
+            if refused is not None:
+                where = "" if current == url else f" (redirected to {current})"
+                raise _fail(
+                    url,
+                    f"not fetched{where}: {refused}",
+                    "nothing to do unless the link should be followed",
+                    temporary=False,
+                )
             # One host slot per hop, released before the next: holding one while waiting for
             # another could deadlock two fetches redirecting in opposite directions.
             async with self._host_slot(current):

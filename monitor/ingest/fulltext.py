@@ -4,7 +4,9 @@
 the same limits hold as for feeds: ``fetch.max_body`` (after decompression), the connect, read
 and total timeouts, redirects, and the global and per-host concurrency (a feed's articles on its
 own host take the host's slots like its feed does). Only http(s) links are fetched: a link in a
-feed never reads a local file. Each page's text is extracted (``monitor.ingest.extract``) in a
+feed never reads a local file, nor a page on a non-public address of another host than the
+feed's (``monitor.ingest.addresses``: no feed makes the monitor read the metadata service or the
+intranet). Each page's text is extracted (``monitor.ingest.extract``) in a
 worker thread, so the event loop keeps polling the other feeds while one page is parsed;
 ``workers`` threads at most (default 1: extraction is CPU-bound and holds the GIL for much of
 its run, so more threads would not finish sooner, and one keeps a core free for parsing feeds).
@@ -24,6 +26,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
+from monitor.ingest.addresses import PublicHosts
 from monitor.ingest.extract import extract_main_text
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.plaintext import storable
@@ -105,7 +108,9 @@ class FullTextFetcher:
             return failed(f"not an http(s) link: {url!r}; hint: {_HINT}")
         self.fetched += 1
         try:
-            result = await self.fetcher.fetch(url, accept=ARTICLE_ACCEPT, files=False)
+            result = await self.fetcher.fetch(
+                url, accept=ARTICLE_ACCEPT, files=False, guard=PublicHosts.for_feed(feed_url)
+            )
         except FetchError as exc:
             return failed(_fetch_failure(url, exc), exc.status)
         body = result.content or b""
