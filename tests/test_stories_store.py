@@ -426,3 +426,56 @@ def test_a_poll_assigns_its_new_entries_and_a_story_bug_does_not_stop_ingestion(
     assert story.outlets == ("wire-a.example", "wire-b.example")
     assert [m.masthead for m in story.members] == ["Wire", "B"]
     assert members_without_story(storage_url) == 0
+
+
+def test_two_processes_on_one_database_follow_each_others_stories(
+    storage: SQLStorage, storage_url: str
+) -> None:
+    """Two instances, each with its own connection and window, take turns polling feeds that
+    carry one event: each follows what the other stored, so the event is one story, as one
+    process would make it; what each process assigned itself is not read back."""
+    other_store = open_storage(storage_url)
+    assert isinstance(other_store, SQLStorage)
+    try:
+        one, two = StoryTracker(storage), StoryTracker(other_store)
+        assert one.window is not None and two.window is not None  # both start (empty) now
+        a = poll(storage, one, WIRE_A, [item(WIRE_A, "a1")])
+        b = poll(other_store, two, WIRE_B, [item(WIRE_B, "b1", minutes=5)], masthead="Wire B")
+        de = poll(
+            storage,
+            one,
+            "https://de.example/rss",
+            [item("https://de.example/rss", "d1", DE_TITLE, DE_TEXT, minutes=9, language="de")],
+        )
+        other = poll(
+            other_store, two, WIRE_B, [item(WIRE_B, "b2", OTHER_TITLE, OTHER_TEXT, minutes=12)]
+        )
+        assert a[0].story_id == b[0].story_id == de[0].story_id
+        assert other[0].story_id != a[0].story_id
+        assert (one.followed, two.followed) == (1, 2)  # b1; a1 and d1
+        # A third look finds nothing new: seen members are never added twice.
+        poll(storage, one, WIRE_A, [item(WIRE_A, "a9", OTHER_TITLE, OTHER_TEXT, minutes=20)])
+        assert one.followed == 2  # b2 only
+        (record,) = [r for r in storage.recent_stories() if r.id == a[0].story_id]
+        assert len(record.members) == 3
+    finally:
+        other_store.close()
+
+
+def test_members_after_a_sequence_number(storage: SQLStorage) -> None:
+    tracker = StoryTracker(storage)
+    assert storage.story_seq() == 0
+    assert storage.story_members_after(0) == (0, [])
+    poll(
+        storage, tracker, WIRE_A, [item(WIRE_A, "a1"), item(WIRE_A, "a2", OTHER_TITLE, OTHER_TEXT)]
+    )
+    assert storage.story_seq() == 2
+    top, rows = storage.story_members_after(0)
+    assert top == 2 and [(s, e.id, a.entry_id) for s, e, a in rows] == [
+        (1, "a1", "a1"),
+        (2, "a2", "a2"),
+    ]
+    assert rows[0][1].title == EN_TITLE and rows[0][2].story_id
+    top, rows = storage.story_members_after(0, known={(WIRE_A, "a1")})
+    assert top == 2 and [e.id for _, e, _ in rows] == ["a2"]
+    assert storage.story_members_after(2) == (2, [])

@@ -73,16 +73,33 @@ def story_entry(entry: Entry, masthead: str = "") -> StoryEntry:
     )
 
 
+FOLLOW_LOOKBACK = 200
+"""How far below the highest sequence number seen the tracker looks again for members written by
+others: a transaction that drew its numbers before another's may commit after it."""
+FOLLOW_KNOWN = 50_000
+"""Members remembered as seen (this process's own and those followed), oldest forgotten first."""
+
+
 class StoryTracker:
-    """Thread-safe; one per process (two processes each keep their own window)."""
+    """Thread-safe; one per process. Several processes on one database (instances sharing the
+    polling, a ``monitor once`` beside the daemon) each keep a window, and each follows what the
+    others assign: before placing a poll's entries, the tracker adds the members stored since it
+    last looked (``Storage.story_members_after``), so the same event polled by two instances
+    joins one story. Two instances placing entries of one new event in the same instant can
+    still start two stories (each commits before it sees the other's)."""
 
     def __init__(self, storage: Storage, settings: Settings | None = None) -> None:
         self.storage = storage
         self.settings = settings or Settings()
         self._window: Window | None = None
         self._lock = threading.Lock()
+        self._follow = False
+        self._seq = 0
+        self._known: dict[tuple[str, str], None] = {}
         self.rebuilt: tuple[int, int, float] | None = None
         """(stories, members, seconds) of the rebuild at first use."""
+        self.followed = 0
+        """Members that other processes assigned, added to this window since the rebuild."""
 
     @property
     def window(self) -> Window:
@@ -93,11 +110,15 @@ class StoryTracker:
         if self._window is None:
             started = time.perf_counter()
             window = Window(self.settings)
+            # The sequence number first: what is written after it is followed, not missed.
+            self._seq = self.storage.story_seq()
             rows = self.storage.story_window(self.settings.span)
             for entry, a in rows:
                 se = story_entry(entry, a.masthead)
                 window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
+                self._remember((a.feed_url, a.entry_id))
             self._window = window
+            self._follow = True
             seconds = time.perf_counter() - started
             self.rebuilt = (len(window), len(rows), seconds)
             event(log, "stories.window", stories=len(window), members=len(rows), seconds=seconds)
@@ -109,6 +130,8 @@ class StoryTracker:
             return []
         with self._lock:
             window = self._ensure()
+            if self._follow:
+                self._catch_up(window)
             out = []
             for entry in sorted(entries, key=lambda e: (e.published, e.id)):
                 se = story_entry(entry, masthead)
@@ -127,7 +150,27 @@ class StoryTracker:
                         d.reason,
                     )
                 )
+                self._remember((entry.feed_url, entry.id))
             return out
+
+    def _remember(self, key: tuple[str, str]) -> None:
+        known = self._known
+        known[key] = None
+        if len(known) > FOLLOW_KNOWN:
+            del known[next(iter(known))]
+
+    def _catch_up(self, window: Window) -> None:
+        """Add the members other processes stored since this one last looked."""
+        top, rows = self.storage.story_members_after(
+            max(self._seq - FOLLOW_LOOKBACK, 0), known=self._known
+        )
+        self._seq = max(self._seq, top)
+        for seq, entry, a in rows:
+            se = story_entry(entry, a.masthead)
+            window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
+            self._remember((a.feed_url, a.entry_id))
+            self._seq = max(self._seq, seq)
+            self.followed += 1
 
 
 def backfill(

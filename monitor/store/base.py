@@ -14,7 +14,7 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, Self
@@ -324,6 +324,19 @@ class Storage(Protocol):
         the newest story's, with their entries, in assignment order: replayed into a fresh
         ``stories.Window`` they rebuild the one that assigned them (a restart forgets nothing
         the window still holds)."""
+        ...
+
+    def story_seq(self) -> int:
+        """The highest member sequence number written so far (0 for none)."""
+        ...
+
+    def story_members_after(
+        self, seq: int, known: Container[tuple[str, str]] = ()
+    ) -> tuple[int, list[tuple[int, Entry, StoryAssignment]]]:
+        """(the highest sequence number above ``seq``, else ``seq``; the members above ``seq``
+        whose (feed URL, entry id) is not in ``known``, with their entries, in assignment
+        order): what other processes assigned since this one last looked
+        (``app.stories.StoryTracker`` follows them)."""
         ...
 
     def recent_stories(

@@ -9,7 +9,7 @@ are idempotent. Members go with their entries (prune); ``prune_stories`` drops s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,6 +180,50 @@ class StoriesSQL(Database):
                 )
             )  # fmt: skip
         return out
+
+    def story_seq(self) -> int:
+        with self._transaction("story_seq", write=False) as tx:
+            return int(tx.value("SELECT coalesce(max(seq), 0) FROM story_members") or 0)
+
+    def story_members_after(
+        self, seq: int, known: Container[tuple[str, str]] = ()
+    ) -> tuple[int, list[tuple[int, Entry, StoryAssignment]]]:
+        with self._transaction("story_members_after", write=False) as tx:
+            listed = tx.rows(
+                "SELECT seq, feed_url, entry_id FROM story_members WHERE seq > ? "
+                "ORDER BY seq, feed_url, entry_id",
+                (seq,),
+            )
+            top = max((int(r[0]) for r in listed), default=seq)
+            keys = [(int(r[0]), str(r[1]), str(r[2])) for r in listed if (r[1], r[2]) not in known]
+            out = []
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                rows = ", ".join("(?, ?)" for _ in chunk)
+                found = tx.rows(
+                    f"SELECT m.seq, {_E_COLUMNS}, m.story_id, m.language, m.outlet, m.masthead, "
+                    "m.new, m.score, m.reason FROM story_members m "
+                    "JOIN entries e ON e.feed_url = m.feed_url AND e.entry_id = m.entry_id "
+                    f"JOIN (VALUES {rows}) AS v ON m.feed_url = v.column1 "
+                    "AND m.entry_id = v.column2",
+                    [v for _, f, e in chunk for v in (f, e)],
+                )
+                out.extend(found)
+        members = []
+        for row in sorted(out, key=lambda r: (int(r[0]), r[1], r[2])):
+            entry = entry_from_row(row[1:13])
+            sid, language, outlet, masthead, new, score, reason = row[13:]
+            members.append(
+                (
+                    int(row[0]),
+                    entry,
+                    StoryAssignment(
+                        entry.feed_url, entry.id, sid, entry.published, language, outlet,
+                        masthead, bool(new), float(score), reason,
+                    ),
+                )
+            )  # fmt: skip
+        return top, members
 
     def recent_stories(
         self, *, since: datetime | None = None, limit: int | None = None
