@@ -35,8 +35,15 @@ def _setup_logs(settings: Settings, verbose: bool = False) -> None:
 
 @cli.command()
 @click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "poll", "send"]),
+    default="all",
+    show_default=True,
+    help="Poll feeds, send deliveries, or both (several instances on one PostgreSQL).",
+)
 @pass_ctx
-def run(ctx: CliContext, verbose: bool) -> None:
+def run(ctx: CliContext, verbose: bool, role: str) -> None:
     """Run as a daemon: poll every feed on its own schedule until SIGTERM/SIGINT."""
     # A stop that arrives while the daemon is still starting is remembered and honoured as soon
     # as it runs (a clean exit 0), instead of killing it half-way through start-up.
@@ -55,7 +62,7 @@ def run(ctx: CliContext, verbose: bool) -> None:
         if not settings.feeds and not settings.opml:
             # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
             click.echo(f"warning: {_no_feeds(settings)}", err=True)
-        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early)))
+        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early, role=role)))
 
 
 def _no_feeds(settings: Settings) -> str:
