@@ -8,14 +8,18 @@ expiry + one interval."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -97,6 +101,7 @@ def test_three_instances_share_sixty_feeds_and_survive_sigterm_and_kill_9(
 database: "{pg_url}"
 defaults: {{interval: 2s, min_interval: 1s}}
 instances: {{lease: 3s, batch: 20, heartbeat: 250ms}}
+http: {{enabled: true, port: 0}}
 feeds:
 {feeds}
 """,
@@ -116,11 +121,37 @@ feeds:
         assert min(counts) >= single - 1.5, counts
         assert stamps.closest_gap() > INTERVAL / 2
 
+        # `monitor status` shows the three, each with a fresh heartbeat.
+        out = subprocess.run(
+            [sys.executable, "-m", "monitor", "-c", str(config), "status", "--format", "json"],
+            cwd=tmp_path,
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        shown = json.loads(out)["instances"]
+        assert sorted(i["pid"] for i in shown) == sorted(p.pid for p in procs)
+        now = datetime.now(UTC)
+        assert all(
+            now - datetime.fromisoformat(i["heartbeat"]) < timedelta(seconds=5) for i in shown
+        )
+
+        # /metrics of any instance lists all three with their heartbeats.
+        found = re.search(r"http.listening url=(\S+)", (tmp_path / "i2.log").read_text())
+        assert found is not None
+        with urllib.request.urlopen(found.group(1) + "metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        assert metrics.count("monitor_instance_heartbeat_timestamp_seconds{") == 3
+        assert metrics.count("monitor_instance_leases{") == 3
+
         # SIGTERM: the instance's leases are gone as soon as it has exited.
         term = procs[0]
         term.send_signal(signal.SIGTERM)
         assert term.wait(10) == 0
         assert not any(f":{term.pid}:" in owner for owner in owners(pg_url))
+        assert not any(
+            f":{term.pid}:" in r[0] for r in raw_execute(pg_url, "SELECT id FROM instances")
+        )
 
         # kill -9: its feeds return within lease expiry + one interval.
         killed = procs[1]

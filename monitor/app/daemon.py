@@ -84,7 +84,7 @@ class Daemon:
         self.role = role
         # On PostgreSQL feeds are polled under leases (several instances share them); the id
         # names this process in the ``instances`` and ``feed_leases`` tables.
-        self.leased = service.settings.database.startswith(("postgresql://", "postgres://"))
+        self.leased = service.leased
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claimer: asyncio.Task[None] | None = None
         self._stopped_early = stopped_early

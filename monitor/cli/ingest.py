@@ -259,6 +259,8 @@ def status(ctx: CliContext, fmt: str) -> None:
         outbox = storage.delivery_counts()
         failed = storage.deliveries(states=[DeliveryState.FAILED], limit=10)
         fulltext = _fulltext_status(storage, settings.feed_list())
+        leased = settings.database.startswith(("postgresql://", "postgres://"))
+        instances = storage.instances(datetime.now(UTC)) if leased else []
     finally:
         storage.close()
     deliveries = {
@@ -286,9 +288,17 @@ def status(ctx: CliContext, fmt: str) -> None:
                 **({"fulltext": fulltext[feed.url]} if feed.url in fulltext else {}),
             }
         )
+    from monitor.app.service import instance_json
+
     if fmt == "json":
-        echo_json({"feeds": rows, "deliveries": deliveries})
+        extra = {"instances": [instance_json(i) for i in instances]} if leased else {}
+        echo_json({"feeds": rows, "deliveries": deliveries, **extra})
         return
+    if instances:
+        click.echo("Instances (id, role, last heartbeat, leases held):")
+        for i in instances:
+            click.echo(f"  {i.id}  {i.role}  {i.heartbeat.isoformat()}  {i.leases}")
+        click.echo()
     if not rows:
         where = f" in {settings.source}" if settings.source else ""
         click.echo(f"No feeds configured{where}: add a `feeds:` list of feed URLs or files.")
