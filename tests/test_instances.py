@@ -69,9 +69,9 @@ class Stamps:
         return min(gaps, default=INTERVAL)
 
 
-def start(tmp_path: Path, config: Path, n: int) -> subprocess.Popen[bytes]:
+def start(tmp_path: Path, config: Path, n: int, role: str = "poll") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "-c", str(config), "run", "--role", "poll"],
+        [sys.executable, "-m", "monitor", "-c", str(config), "run", "--role", role],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / f"i{n}.log").open("w"),
@@ -108,6 +108,7 @@ feeds:
         encoding="utf-8",
     )
     procs = [start(tmp_path, config, n) for n in range(3)]
+    sender = start(tmp_path, config, 3, role="send")  # visible, polls nothing
     try:
         wait_for(lambda: len(stamps.after(0)) == FEEDS, timeout=30)
         t0 = time.monotonic()
@@ -130,7 +131,8 @@ feeds:
             timeout=30,
         ).stdout
         shown = json.loads(out)["instances"]
-        assert sorted(i["pid"] for i in shown) == sorted(p.pid for p in procs)
+        assert sorted(i["pid"] for i in shown) == sorted(p.pid for p in [*procs, sender])
+        assert {i["role"] for i in shown} == {"poll", "send"}
         now = datetime.now(UTC)
         assert all(
             now - datetime.fromisoformat(i["heartbeat"]) < timedelta(seconds=5) for i in shown
@@ -141,8 +143,8 @@ feeds:
         assert found is not None
         with urllib.request.urlopen(found.group(1) + "metrics", timeout=10) as r:
             metrics = r.read().decode()
-        assert metrics.count("monitor_instance_heartbeat_timestamp_seconds{") == 3
-        assert metrics.count("monitor_instance_leases{") == 3
+        assert metrics.count("monitor_instance_heartbeat_timestamp_seconds{") == 4
+        assert metrics.count("monitor_instance_leases{") == 4
 
         # SIGTERM: the instance's leases are gone as soon as it has exited.
         term = procs[0]
@@ -162,10 +164,12 @@ feeds:
         back = time.monotonic() - t_kill
         assert back <= LEASE + INTERVAL + 3
         assert stamps.closest_gap() > INTERVAL / 2
-        log = "".join((tmp_path / f"i{n}.log").read_text() for n in range(3))
+        log = "".join((tmp_path / f"i{n}.log").read_text() for n in range(4))
         assert "Traceback" not in log
+        assert "status=" not in (tmp_path / "i3.log").read_text()  # the sender polled nothing
+        assert "status=not_modified" in log
     finally:
-        for p in procs:
+        for p in [*procs, sender]:
             if p.poll() is None:
                 p.kill()
                 p.wait()

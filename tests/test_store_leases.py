@@ -48,6 +48,17 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_complete_it(
     assert storage.lease_of(FEEDS[0]) == (T0, "b", T0 + 2 * LEASE)
 
 
+def test_a_heartbeat_renews_the_instance_s_leases_only(storage: SQLStorage) -> None:
+    storage.sync_leases(FEEDS[:2], T0)
+    storage.claim_feeds("a", T0, lease=LEASE, limit=1)
+    storage.claim_feeds("b", T0, lease=LEASE, limit=1)
+    later = T0 + LEASE - timedelta(seconds=1)
+    rec = InstanceRecord("a", "h", 1, "all", T0, later)
+    assert storage.heartbeat(rec, renew_until=later + LEASE) == 1
+    # At the first expiry only b's feed is free again; a's was renewed.
+    assert storage.claim_feeds("c", T0 + LEASE, lease=LEASE, limit=5) == [FEEDS[1]]
+
+
 def test_releasing_frees_leases_at_once_and_keeps_due_times(storage: SQLStorage) -> None:
     storage.sync_leases(FEEDS[:5], T0)
     assert len(storage.claim_feeds("a", T0, lease=LEASE, limit=10)) == 5

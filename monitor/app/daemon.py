@@ -131,8 +131,8 @@ class Daemon:
         if self.leased:
             # Leases replace the per-feed jobs: the due times live in ``feed_leases``.
             svc.storage.sync_leases((f.url for f in svc.feeds), now)
-            if polls:
-                self._claimer = loop.create_task(self._claim_loop(now), name="claim")
+            # A ``send`` instance only beats (so that it is visible); it claims nothing.
+            self._claimer = loop.create_task(self._claim_loop(now, claim=polls), name="claim")
         elif polls:
             for feed in svc.feeds:
                 self._schedule(feed, plan[feed.url])
@@ -163,7 +163,7 @@ class Daemon:
         await self._shutdown()
         return 0
 
-    async def _claim_loop(self, started: datetime) -> None:
+    async def _claim_loop(self, started: datetime, *, claim: bool = True) -> None:
         """Claim due feeds in batches, poll each, complete its lease with its next due time.
 
         Every ``instances.heartbeat`` (or at once when a batch came back full) this instance
@@ -179,8 +179,13 @@ class Daemon:
             room = cfg.batch - len(self._inflight)
             claimed: list[str] = []
             try:
-                svc.storage.heartbeat(InstanceRecord(**{**_fields(record), "heartbeat": now}))
-                if room > 0:
+                # Renewing keeps the leases of feeds still queued behind fetch limits; a dead
+                # instance stops renewing, and its feeds are free ``lease`` after its last beat.
+                svc.storage.heartbeat(
+                    InstanceRecord(**{**_fields(record), "heartbeat": now}),
+                    renew_until=now + cfg.lease,
+                )
+                if claim and room > 0:
                     claimed = svc.storage.claim_feeds(
                         self.instance_id, now, lease=cfg.lease, limit=room
                     )

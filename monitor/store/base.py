@@ -410,8 +410,10 @@ class Storage(Protocol):
         """Make these feeds due at ``now`` (a wake-up): the number of rows changed."""
         ...
 
-    def heartbeat(self, record: InstanceRecord) -> None:
-        """Insert or refresh the instance's row (heartbeat and role)."""
+    def heartbeat(self, record: InstanceRecord, *, renew_until: datetime | None = None) -> int:
+        """Insert or refresh the instance's row (heartbeat and role); with ``renew_until``,
+        extend every lease the instance holds to then (polls still queued keep their feeds).
+        Returns the number of leases renewed."""
         ...
 
     def retire_instance(self, owner: str) -> int:

@@ -82,9 +82,15 @@ class LeasesSQL(Database):
                 count += tx.execute("UPDATE feed_leases SET due = ? WHERE feed_url = ?", row)
         return count
 
-    def heartbeat(self, record: InstanceRecord) -> None:
+    def heartbeat(self, record: InstanceRecord, *, renew_until: datetime | None = None) -> int:
         enc = self.dialect.encode_ts
         with self._transaction("heartbeat", write=True) as tx:
+            renewed = 0
+            if renew_until is not None:
+                renewed = tx.execute(
+                    "UPDATE feed_leases SET lease_until = ? WHERE owner = ?",
+                    (enc(renew_until), record.id),
+                )
             tx.execute(
                 "INSERT INTO instances (id, host, pid, role, started, heartbeat) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -98,6 +104,7 @@ class LeasesSQL(Database):
                     enc(record.heartbeat),
                 ),
             )
+        return renewed
 
     def retire_instance(self, owner: str) -> int:
         with self._transaction("retire_instance", write=True) as tx:
