@@ -357,3 +357,19 @@ class FullText:
     @property
     def ok(self) -> bool:
         return self.state is FullTextState.OK
+
+
+# --- instances and feed leases (several ``monitor run`` on one database) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """One ``monitor run`` as the database knows it: who, since when, last heartbeat, leases."""
+
+    id: str
+    host: str
+    pid: int
+    role: str
+    started: datetime
+    heartbeat: datetime
+    leases: int = 0

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -43,7 +46,7 @@ from monitor.app.service import Service
 from monitor.ingest.schedule import initial_schedule
 from monitor.ingest.workers import InlineParser, ProcessParser
 from monitor.logs import event
-from monitor.model import UTC, Feed
+from monitor.model import UTC, Feed, InstanceRecord
 
 log = logging.getLogger("monitor.daemon")
 
@@ -56,6 +59,9 @@ PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
 FIRST_DELIVERY_SECONDS = 1.0
 """The first delivery run waits for a poll due at start, but no longer than this."""
+
+ROLES = ("all", "poll", "send")
+"""``monitor run --role``: poll feeds, send deliveries, or both."""
 
 T = TypeVar("T")
 EVERYTHING = ""
@@ -70,8 +76,17 @@ class Daemon:
         grace: float = GRACE_SECONDS,
         send_grace: float = SEND_GRACE_SECONDS,
         stopped_early: Sequence[signal.Signals] = (),
+        role: str = "all",
     ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         self.service = service
+        self.role = role
+        # On PostgreSQL feeds are polled under leases (several instances share them); the id
+        # names this process in the ``instances`` and ``feed_leases`` tables.
+        self.leased = service.leased
+        self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._claimer: asyncio.Task[None] | None = None
         self._stopped_early = stopped_early
         self.grace = grace
         self.send_grace = send_grace
@@ -112,9 +127,16 @@ class Daemon:
             now,
             svc.rng,
         )
-        for feed in svc.feeds:
-            self._schedule(feed, plan[feed.url])
-        self._first_poll_due = any(when <= now for when in plan.values())
+        polls = self.role in ("all", "poll")
+        if self.leased:
+            # Leases replace the per-feed jobs: the due times live in ``feed_leases``.
+            svc.storage.sync_leases((f.url for f in svc.feeds), now)
+            # A ``send`` instance only beats (so that it is visible); it claims nothing.
+            self._claimer = loop.create_task(self._claim_loop(now, claim=polls), name="claim")
+        elif polls:
+            for feed in svc.feeds:
+                self._schedule(feed, plan[feed.url])
+        self._first_poll_due = polls and any(when <= now for when in plan.values())
         self.scheduler.add_job(
             self._threaded(svc.prune), IntervalTrigger(hours=PRUNE_HOURS), id="prune"
         )
@@ -141,8 +163,50 @@ class Daemon:
         await self._shutdown()
         return 0
 
+    async def _claim_loop(self, started: datetime, *, claim: bool = True) -> None:
+        """Claim due feeds in batches, poll each, complete its lease with its next due time.
+
+        Every ``instances.heartbeat`` (or at once when a batch came back full) this instance
+        refreshes its heartbeat and claims up to ``instances.batch`` minus its polls in flight."""
+        svc = self.service
+        cfg = svc.settings.instances
+        feeds = {f.url: f for f in svc.feeds}
+        record = InstanceRecord(
+            self.instance_id, socket.gethostname(), os.getpid(), self.role, started, started
+        )
+        while not self.stopping.is_set():
+            now = svc.clock()
+            room = cfg.batch - len(self._inflight)
+            claimed: list[str] = []
+            try:
+                # Renewing keeps the leases of feeds still queued behind fetch limits; a dead
+                # instance stops renewing, and its feeds are free ``lease`` after its last beat.
+                svc.storage.heartbeat(
+                    InstanceRecord(**{**_fields(record), "heartbeat": now}),
+                    renew_until=now + cfg.lease,
+                )
+                if claim and room > 0:
+                    claimed = svc.storage.claim_feeds(
+                        self.instance_id, now, lease=cfg.lease, limit=room
+                    )
+            except Exception:
+                log.exception("claim failed", extra={"monitor_kv": {"id": self.instance_id}})
+            for url in claimed:
+                feed = feeds.get(url)
+                if feed is None:  # configured in another instance only: leave it to that one
+                    svc.storage.complete_lease(self.instance_id, url, now + cfg.lease)
+                    continue
+                task = asyncio.get_running_loop().create_task(self._poll_job(feed))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            if claimed and len(claimed) == room:
+                await asyncio.sleep(0)
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), cfg.heartbeat.total_seconds())
+
     def _schedule_delivery(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not self.service.settings.subscriptions:
+        if not self.service.settings.subscriptions or self.role == "poll":
             return
         self._delivery_loop = loop.create_task(self._serve_deliveries(), name="delivery")
         # The first run (recover, catch up missed digests, send what waits) can wait for the
@@ -293,7 +357,15 @@ class Daemon:
         when = report.next_poll if report and report.next_poll else None
         if when is None:
             when = self.service.clock() + feed.interval
-        self._schedule(feed, max(when, self.service.clock() + timedelta(seconds=1)))
+        when = max(when, self.service.clock() + timedelta(seconds=1))
+        if self.leased:
+            # Written after the poll's own transaction: a crash between the two leaves the
+            # lease to expire, and the feed is polled once more (a conditional GET, no duplicate
+            # entries: the poll's writes are idempotent).
+            if not self.service.storage.complete_lease(self.instance_id, feed.url, when):
+                event(log, "lease.lost", level=logging.WARNING, feed=feed.url)
+            return
+        self._schedule(feed, when)
 
     def _start_parse_workers(self) -> None:
         parser = self.service.parser
@@ -357,8 +429,15 @@ class Daemon:
         self.scheduler.pause()
         if self._first_delivery is not None:
             self._first_delivery.cancel()
+        if self._claimer is not None:
+            await asyncio.gather(self._claimer, return_exceptions=True)
         await asyncio.gather(self._finish_polls(), self._finish_threads())
         self.scheduler.shutdown(wait=False)
+        if self.leased:
+            # Leases go back at once (not at expiry): other instances take the feeds now.
+            with suppress(Exception):
+                released = self.service.storage.retire_instance(self.instance_id)
+                event(log, "leases.released", leases=released, id=self.instance_id)
         if self._health is not None:
             self._health.stop()
         event(log, "daemon.stopped")
@@ -393,8 +472,15 @@ class Daemon:
             await asyncio.wait(set(self._threads), timeout=self.grace)
 
 
-async def run_daemon(service: Service, stopped_early: Sequence[signal.Signals] = ()) -> int:
+def _fields(record: InstanceRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in InstanceRecord.__slots__}
+
+
+async def run_daemon(
+    service: Service, stopped_early: Sequence[signal.Signals] = (), role: str = "all"
+) -> int:
     """``stopped_early``: stop signals that arrived during start-up (the daemon stops at once)."""
     send_grace = service.settings.delivery.stop_grace.total_seconds()
     async with service:
-        return await Daemon(service, send_grace=send_grace, stopped_early=stopped_early).run()
+        daemon = Daemon(service, send_grace=send_grace, stopped_early=stopped_early, role=role)
+        return await daemon.run()

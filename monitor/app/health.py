@@ -5,14 +5,17 @@ The daemon records each poll report here; the endpoint runs in a background thre
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from monitor.model import InstanceRecord
 
 
 class Metrics:
@@ -65,7 +68,33 @@ class Metrics:
             registry=r,
         )
 
+        # Several instances on one PostgreSQL (feed leases): one series per known instance.
+        self.instance_leases = Gauge(
+            "monitor_instance_leases",
+            "Feed leases each instance holds (unexpired)",
+            ["instance"],
+            registry=r,
+        )
+        self.instance_heartbeat = Gauge(
+            "monitor_instance_heartbeat_timestamp_seconds",
+            "Last heartbeat of each instance",
+            ["instance"],
+            registry=r,
+        )
+        self.refresh: Callable[[], None] | None = None
+        """Called before each render (the instance gauges are read from the database)."""
+
+    def set_instances(self, instances: Iterable[InstanceRecord]) -> None:
+        self.instance_leases.clear()
+        self.instance_heartbeat.clear()
+        for i in instances:
+            self.instance_leases.labels(i.id).set(i.leases)
+            self.instance_heartbeat.labels(i.id).set(i.heartbeat.timestamp())
+
     def render(self) -> bytes:
+        if self.refresh is not None:
+            with contextlib.suppress(Exception):  # /metrics still answers without the database
+                self.refresh()
         return generate_latest(self.registry)
 
 

@@ -28,7 +28,7 @@ from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.ingest.fulltext import FullTextFetcher
 from monitor.ingest.workers import FeedParser, ProcessParser, make_parser
 from monitor.logs import event
-from monitor.model import Delivery, DeliveryState, Feed, RuleCatalog
+from monitor.model import Delivery, DeliveryState, Feed, InstanceRecord, RuleCatalog
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
 
@@ -107,6 +107,11 @@ class Service:
         check_fulltext(self.feeds, settings)
         self.storage = storage or open_storage(settings.database)
         self.storage.sync_feeds(f.url for f in self.feeds)
+        self.leased = settings.database.startswith(("postgresql://", "postgres://"))
+        if self.leased:
+            self.metrics.refresh = lambda: self.metrics.set_instances(
+                self.storage.instances(self.clock())
+            )
         if settings.subscriptions:
             # What must happen at start: alerts of a new subscription start now (not at its
             # first delivery), and a missing template folder stops the start. The deliverer
@@ -309,6 +314,13 @@ class Service:
         self.metrics.deliveries_pending.set(
             counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING]
         )
+        if self.leased:
+            try:
+                instances = self.storage.instances(now)
+            except StorageError as exc:
+                return {**body, "ok": False, "storage_error": str(exc)}
+            self.metrics.set_instances(instances)
+            body["instances"] = [instance_json(i) for i in instances]
         storage_failures = dict(self.storage_failures)
         self.metrics.storage_failed.set(len(storage_failures))
         problems = []
@@ -325,6 +337,19 @@ class Service:
             "deliveries_pending": counts[DeliveryState.PENDING] + counts[DeliveryState.SENDING],
             "deliveries_failed": counts[DeliveryState.FAILED],
         }
+
+
+def instance_json(i: InstanceRecord) -> dict[str, Any]:
+    """One instance for /healthz and ``monitor status --format json``."""
+    return {
+        "id": i.id,
+        "host": i.host,
+        "pid": i.pid,
+        "role": i.role,
+        "started": i.started.isoformat(),
+        "heartbeat": i.heartbeat.isoformat(),
+        "leases": i.leases,
+    }
 
 
 def check_channel_folders(settings: Settings) -> None:

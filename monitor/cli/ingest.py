@@ -35,8 +35,15 @@ def _setup_logs(settings: Settings, verbose: bool = False) -> None:
 
 @cli.command()
 @click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "poll", "send"]),
+    default="all",
+    show_default=True,
+    help="Poll feeds, send deliveries, or both (several instances on one PostgreSQL).",
+)
 @pass_ctx
-def run(ctx: CliContext, verbose: bool) -> None:
+def run(ctx: CliContext, verbose: bool, role: str) -> None:
     """Run as a daemon: poll every feed on its own schedule until SIGTERM/SIGINT."""
     # A stop that arrives while the daemon is still starting is remembered and honoured as soon
     # as it runs (a clean exit 0), instead of killing it half-way through start-up.
@@ -55,7 +62,7 @@ def run(ctx: CliContext, verbose: bool) -> None:
         if not settings.feeds and not settings.opml:
             # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
             click.echo(f"warning: {_no_feeds(settings)}", err=True)
-        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early)))
+        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early, role=role)))
 
 
 def _no_feeds(settings: Settings) -> str:
@@ -252,6 +259,8 @@ def status(ctx: CliContext, fmt: str) -> None:
         outbox = storage.delivery_counts()
         failed = storage.deliveries(states=[DeliveryState.FAILED], limit=10)
         fulltext = _fulltext_status(storage, settings.feed_list())
+        leased = settings.database.startswith(("postgresql://", "postgres://"))
+        instances = storage.instances(datetime.now(UTC)) if leased else []
     finally:
         storage.close()
     deliveries = {
@@ -279,9 +288,17 @@ def status(ctx: CliContext, fmt: str) -> None:
                 **({"fulltext": fulltext[feed.url]} if feed.url in fulltext else {}),
             }
         )
+    from monitor.app.service import instance_json
+
     if fmt == "json":
-        echo_json({"feeds": rows, "deliveries": deliveries})
+        extra = {"instances": [instance_json(i) for i in instances]} if leased else {}
+        echo_json({"feeds": rows, "deliveries": deliveries, **extra})
         return
+    if instances:
+        click.echo("Instances (id, role, last heartbeat, leases held):")
+        for i in instances:
+            click.echo(f"  {i.id}  {i.role}  {i.heartbeat.isoformat()}  {i.leases}")
+        click.echo()
     if not rows:
         where = f" in {settings.source}" if settings.source else ""
         click.echo(f"No feeds configured{where}: add a `feeds:` list of feed URLs or files.")

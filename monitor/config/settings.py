@@ -63,6 +63,29 @@ class DeliverySettings(SettingsModel):
     """How long a stopping daemon waits for the message in flight before abandoning it."""
 
 
+class InstanceSettings(SettingsModel):
+    """Several instances on one PostgreSQL database (feed leases; README "Running several
+    instances"). Ignored on SQLite, where a second daemon is refused at start."""
+
+    lease: Duration = timedelta(seconds=120)
+    """How long a claimed feed stays this instance's; a dead instance's feeds return after it."""
+    batch: int = Field(default=50, ge=1, le=10_000)
+    """Feeds claimed per claim statement."""
+    heartbeat: Duration = timedelta(seconds=1)
+    """How often an instance claims due feeds and refreshes its heartbeat (the wake-up delay)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> InstanceSettings:
+        if self.heartbeat <= timedelta(0) or self.lease <= timedelta(0):
+            raise ValueError("instances.lease and instances.heartbeat must be positive")
+        if self.lease < 2 * self.heartbeat:
+            raise ValueError(
+                f"instances.lease ({format_duration(self.lease)}) must be at least twice "
+                f"instances.heartbeat ({format_duration(self.heartbeat)})"
+            )
+        return self
+
+
 class Settings(SettingsModel):
     """The whole of monitor.yaml, validated. ``source`` is the file it came from."""
 
@@ -85,6 +108,7 @@ class Settings(SettingsModel):
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     delivery: DeliverySettings = DeliverySettings()
     stories: StorySettings = StorySettings()
+    instances: InstanceSettings = InstanceSettings()
     source: Path | None = Field(None, exclude=True)
     _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 

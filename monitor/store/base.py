@@ -28,6 +28,7 @@ from monitor.model import (
     FullText,
     FullTextState,
     IngestResult,
+    InstanceRecord,
     ItemKey,
     Match,
     StoryAssignment,
@@ -384,4 +385,45 @@ class Storage(Protocol):
         """For each of ``rule_ids``: the stories first seen at or after ``since`` that have a
         member the rule matched, each with its number of distinct outlets (the baseline of the
         spike signal, ``monitor.delivery.spike``). A rule without such stories maps to {}."""
+        ...
+
+    # --- instances and feed leases (several instances on one database) -------
+    def sync_leases(self, urls: Iterable[str], now: datetime) -> None:
+        """One lease row per configured feed: new ones due at ``now``; others dropped."""
+        ...
+
+    def claim_feeds(self, owner: str, now: datetime, *, lease: timedelta, limit: int) -> list[str]:
+        """Up to ``limit`` feeds due at ``now`` whose lease is free or expired, now leased to
+        ``owner`` until ``now + lease``. Concurrent claimers never get the same feed."""
+        ...
+
+    def complete_lease(self, owner: str, feed_url: str, next_due: datetime) -> bool:
+        """Free the lease and set the feed's next due time, only if ``owner`` still holds it
+        (False: the lease expired and another instance took it over; nothing changed)."""
+        ...
+
+    def release_leases(self, owner: str) -> int:
+        """Free every lease ``owner`` holds (due times kept): the number freed."""
+        ...
+
+    def make_due(self, feed_urls: Iterable[str], now: datetime) -> int:
+        """Make these feeds due at ``now`` (a wake-up): the number of rows changed."""
+        ...
+
+    def heartbeat(self, record: InstanceRecord, *, renew_until: datetime | None = None) -> int:
+        """Insert or refresh the instance's row (heartbeat and role); with ``renew_until``,
+        extend every lease the instance holds to then (polls still queued keep their feeds).
+        Returns the number of leases renewed."""
+        ...
+
+    def retire_instance(self, owner: str) -> int:
+        """Release the instance's leases and drop its row (a clean stop): leases freed."""
+        ...
+
+    def instances(self, now: datetime) -> list[InstanceRecord]:
+        """Known instances by id, each with the number of leases it holds unexpired at ``now``."""
+        ...
+
+    def lease_of(self, feed_url: str) -> tuple[datetime, str | None, datetime | None] | None:
+        """(due, owner, lease_until) of a feed's lease row, or None without one."""
         ...

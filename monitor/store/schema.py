@@ -233,4 +233,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX fulltext_fetched ON fulltext (fetched_at)",
         ),
     ),
+    # --- step 7: feed leases across instances (pgleases) ------------------------------------------
+    # step 7 (assigned by lead). One row per running (or lately running) ``monitor run``: its
+    # heartbeat says whether it is alive. One lease row per feed: when it is next due, and which
+    # instance holds it until when. An instance claims due rows whose lease is free or expired
+    # (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), polls them, and completes the lease with the
+    # feed's next due time; a dead instance's leases lapse at ``lease_until``.
+    Migration(
+        7,
+        "instances and feed leases",
+        (
+            """CREATE TABLE instances (
+                id {key} PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                role TEXT NOT NULL,
+                started {ts} NOT NULL,
+                heartbeat {ts} NOT NULL
+            )""",
+            """CREATE TABLE feed_leases (
+                feed_url {key} PRIMARY KEY,
+                due {ts} NOT NULL,
+                owner {key},
+                lease_until {ts}
+            )""",
+            "CREATE INDEX feed_leases_due ON feed_leases (due)",
+            "CREATE INDEX feed_leases_owner ON feed_leases (owner)",
+        ),
+    ),
 )

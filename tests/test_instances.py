@@ -1,0 +1,175 @@
+"""Several `monitor run` processes on one real PostgreSQL share the feeds through leases.
+
+Three instances, 60 feeds on a loopback server, 2 s interval, 3 s lease: every feed is polled
+about once per interval across all of them (never twice within half an interval), SIGTERM
+releases an instance's leases at once, and after ``kill -9`` its feeds come back within lease
+expiry + one interval."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.feed_server import RSS, FeedServer
+from tests.fixtures.storage import postgres_schema_url, raw_execute
+from tests.support import wait_for
+
+pytestmark = pytest.mark.postgres
+
+FEEDS = 60
+INTERVAL = 2.0
+LEASE = 3.0
+ETAG = '"v1"'
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    with postgres_schema_url(postgres_url) as url:
+        yield url
+
+
+class Stamps:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.at: dict[str, list[float]] = defaultdict(list)
+
+    def install(self, server: FeedServer, path: str) -> None:
+        def handler(h: object) -> None:
+            with self.lock:
+                self.at[path].append(time.monotonic())
+            headers = getattr(h, "headers")  # noqa: B009 - BaseHTTPRequestHandler.headers
+            if headers.get("If-None-Match") == ETAG:
+                h.respond(304, b"", {"ETag": ETAG})  # type: ignore[attr-defined]
+            else:
+                h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+
+        server.route(path, handler)  # type: ignore[arg-type]
+
+    def after(self, when: float) -> set[str]:
+        with self.lock:
+            return {p for p, ts in self.at.items() if any(t > when for t in ts)}
+
+    def closest_gap(self) -> float:
+        with self.lock:
+            gaps = [b - a for ts in self.at.values() for a, b in itertools.pairwise(ts)]
+        return min(gaps, default=INTERVAL)
+
+
+def start(tmp_path: Path, config: Path, n: int, role: str = "poll") -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(config), "run", "--role", role],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / f"i{n}.log").open("w"),
+        env={**os.environ, "NO_PROXY": "*"},
+    )
+
+
+def owners(url: str) -> dict[str, int]:
+    rows = raw_execute(
+        url,
+        "SELECT owner, count(*) FROM feed_leases WHERE owner IS NOT NULL GROUP BY owner",
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def test_three_instances_share_sixty_feeds_and_survive_sigterm_and_kill_9(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+) -> None:
+    stamps = Stamps()
+    paths = [f"/lease/{i:02d}.xml" for i in range(FEEDS)]
+    for p in paths:
+        stamps.install(feed_server, p)
+    feeds = "\n".join(f"  - {feed_server.url(p)}" for p in paths)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: "{pg_url}"
+defaults: {{interval: 2s, min_interval: 1s}}
+instances: {{lease: 3s, batch: 20, heartbeat: 250ms}}
+http: {{enabled: true, port: 0}}
+feeds:
+{feeds}
+""",
+        encoding="utf-8",
+    )
+    procs = [start(tmp_path, config, n) for n in range(3)]
+    sender = start(tmp_path, config, 3, role="send")  # visible, polls nothing
+    try:
+        wait_for(lambda: len(stamps.after(0)) == FEEDS, timeout=30)
+        t0 = time.monotonic()
+        time.sleep(3 * INTERVAL)
+        window = time.monotonic() - t0
+        # Once per interval across the three: a single instance would poll window/INTERVAL.
+        with stamps.lock:
+            counts = [sum(1 for t in ts if t > t0) for ts in stamps.at.values()]
+        single = window / INTERVAL
+        assert max(counts) <= single + 1.5, counts
+        assert min(counts) >= single - 1.5, counts
+        assert stamps.closest_gap() > INTERVAL / 2
+
+        # `monitor status` shows the three, each with a fresh heartbeat.
+        out = subprocess.run(
+            [sys.executable, "-m", "monitor", "-c", str(config), "status", "--format", "json"],
+            cwd=tmp_path,
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        shown = json.loads(out)["instances"]
+        assert sorted(i["pid"] for i in shown) == sorted(p.pid for p in [*procs, sender])
+        assert {i["role"] for i in shown} == {"poll", "send"}
+        now = datetime.now(UTC)
+        assert all(
+            now - datetime.fromisoformat(i["heartbeat"]) < timedelta(seconds=5) for i in shown
+        )
+
+        # /metrics of any instance lists all three with their heartbeats.
+        found = re.search(r"http.listening url=(\S+)", (tmp_path / "i2.log").read_text())
+        assert found is not None
+        with urllib.request.urlopen(found.group(1) + "metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        assert metrics.count("monitor_instance_heartbeat_timestamp_seconds{") == 4
+        assert metrics.count("monitor_instance_leases{") == 4
+
+        # SIGTERM: the instance's leases are gone as soon as it has exited.
+        term = procs[0]
+        term.send_signal(signal.SIGTERM)
+        assert term.wait(10) == 0
+        assert not any(f":{term.pid}:" in owner for owner in owners(pg_url))
+        assert not any(
+            f":{term.pid}:" in r[0] for r in raw_execute(pg_url, "SELECT id FROM instances")
+        )
+
+        # kill -9: its feeds return within lease expiry + one interval.
+        killed = procs[1]
+        killed.kill()
+        killed.wait(10)
+        t_kill = time.monotonic()
+        wait_for(lambda: len(stamps.after(t_kill)) == FEEDS, timeout=LEASE + INTERVAL + 3)
+        back = time.monotonic() - t_kill
+        assert back <= LEASE + INTERVAL + 3
+        assert stamps.closest_gap() > INTERVAL / 2
+        log = "".join((tmp_path / f"i{n}.log").read_text() for n in range(4))
+        assert "Traceback" not in log
+        assert "status=" not in (tmp_path / "i3.log").read_text()  # the sender polled nothing
+        assert "status=not_modified" in log
+    finally:
+        for p in [*procs, sender]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
