@@ -124,6 +124,15 @@ class Storage(Protocol):
         """Entries with this id in any feed, by feed URL (for ``monitor explain --entry``)."""
         ...
 
+    def search_entries(self, query: str, *, limit: int = 50) -> list[Entry]:
+        """Stored entries whose title, summary or content hold every word of ``query``.
+
+        Words are compared folded as the matcher folds them (``monitor.matching.text.fold``:
+        case, umlauts spelt out, marks dropped), whole words only; newest publication first, at
+        most ``limit``. A query without words finds nothing.
+        """
+        ...
+
     def iter_entries(
         self, *, feed_url: str | None = None, since: datetime | None = None
     ) -> Iterator[Entry]:
