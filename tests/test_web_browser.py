@@ -180,3 +180,25 @@ def test_a_token_is_required_when_configured(tmp_path: Path) -> None:
         assert wrong.status_code == 401 and wrong.headers["x-frame-options"] == "DENY"
         ok = httpx.get(url + "/", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and "No stories." in ok.text
+
+
+def test_feed_health_failing_and_quiet_first(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    fill(db)
+    with open_storage(f"sqlite:///{db}") as store:
+        broken = FeedState(
+            "https://broken.example/feed", last_error='HTTP 503 <b>"down"</b>', error_count=4
+        )
+        store.save_feed_state(broken)
+        store.save_feed_state(FeedState("https://quiet.example/feed", last_success=NOW))
+        with serve(create_app(store, now=lambda: NOW)) as url:
+            page = httpx.get(url + "/feeds")
+            by_errors = httpx.get(url + "/feeds?sort=url")
+    assert page.status_code == 200
+    order = [u for u in ("broken.example", "quiet.example", "de.example", "en.example")]
+    positions = [page.text.index(f'<span class="meta">https://{u}') for u in order]
+    assert positions == sorted(positions), "failing, then quiet, then the rest"
+    assert "HTTP 503 &lt;b&gt;&#34;down&#34;&lt;/b&gt;" in page.text
+    assert '<tr class="feed failing">' in page.text and '<tr class="feed quiet">' in page.text
+    urls = [by_errors.text.index(f'<span class="meta">https://{u}') for u in sorted(order)]
+    assert urls == sorted(urls)

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from monitor.model import StoryRecord
 from monitor.store.base import Storage
+from monitor.web.feeds import SORTS, feed_health
 from monitor.web.security import SECURITY_HEADERS
 
 __all__ = ["create_app"]
@@ -30,6 +31,7 @@ __all__ = ["create_app"]
 _HERE = Path(__file__).parent
 _STREAM_DAYS = 14
 _STREAM_LIMIT = 200
+_RATE_DAYS = 7
 
 
 def _safe_link(link: str | None) -> str | None:
@@ -110,8 +112,19 @@ def create_app(
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    async def feeds(request: Request) -> Response:
+        sort = request.query_params.get("sort", "health")
+        if sort not in SORTS:
+            sort = "health"
+        recent: dict[str, int] = {}
+        for e in storage.iter_entries(since=clock() - timedelta(days=_RATE_DAYS)):
+            recent[e.feed_url] = recent.get(e.feed_url, 0) + 1
+        rows = feed_health(storage.feed_states(), recent, _RATE_DAYS, sort)
+        return page("feeds.html", feeds=rows, sort=sort, sorts=SORTS, days=_RATE_DAYS)
+
     return Starlette(
         routes=[
+            Route("/feeds", feeds),
             Route("/", stream),
             Route("/story/{story_id:path}", story),
             Route("/search", search),
