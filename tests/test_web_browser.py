@@ -202,3 +202,47 @@ def test_feed_health_failing_and_quiet_first(tmp_path: Path) -> None:
     assert '<tr class="feed failing">' in page.text and '<tr class="feed quiet">' in page.text
     urls = [by_errors.text.index(f'<span class="meta">https://{u}') for u in sorted(order)]
     assert urls == sorted(urls)
+
+
+def test_monitor_web_refuses_a_public_bind_without_a_credential(tmp_path: Path) -> None:
+    from tests.support import run_monitor
+
+    out = run_monitor("web", "--host", "0.0.0.0", cwd=tmp_path, env={"MONITOR_WEB_TOKEN": ""})
+    assert out.returncode != 0
+    assert "binding 0.0.0.0 (not loopback) needs a credential" in out.stderr
+
+
+def test_monitor_web_serves_the_store_as_a_process(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "web", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "NO_PROXY": "*"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/feeds", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "monitor web did not answer"
+                time.sleep(0.2)
+        assert r.status_code == 200 and "<h1>Feeds</h1>" in r.text
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (its documented way).
+    assert proc.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
