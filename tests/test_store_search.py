@@ -115,3 +115,11 @@ def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
         assert store.schema_version == SCHEMA_VERSION
         assert ids(store.search_entries("ausfuhrbeschraenkungen germanium")) == ["old"]
         assert ids(store.search_entries("zinn")) == ["x"]
+
+
+def test_entry_counts_since_count_by_first_seen(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("a", "A"), entry("b", "B")], {}, T0)
+    storage.record_poll(FeedState(OTHER), [entry("c", "C", feed=OTHER)], {}, T0 + timedelta(days=2))
+    assert storage.entry_counts_since(T0) == {FEED: 2, OTHER: 1}
+    assert storage.entry_counts_since(T0 + timedelta(days=1)) == {OTHER: 1}
+    assert storage.entry_counts_since(T0 + timedelta(days=3)) == {}

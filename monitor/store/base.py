@@ -124,6 +124,11 @@ class Storage(Protocol):
         """Entries with this id in any feed, by feed URL (for ``monitor explain --entry``)."""
         ...
 
+    def entry_counts_since(self, since: datetime) -> dict[str, int]:
+        """Per feed URL, how many stored entries were first seen at or after ``since`` (feeds
+        without any are left out): the web view's entries per day."""
+        ...
+
     def search_entries(self, query: str, *, limit: int = 50) -> list[Entry]:
         """Stored entries whose title, summary or content hold every word of ``query``.
 

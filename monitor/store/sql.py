@@ -253,6 +253,14 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL):
             )
         return [entry_from_row(r) for r in rows]
 
+    def entry_counts_since(self, since: datetime) -> dict[str, int]:
+        with self._transaction("entry_counts_since", write=False) as tx:
+            rows = tx.rows(
+                "SELECT feed_url, count(*) FROM entries WHERE first_seen >= ? GROUP BY feed_url",
+                (self.dialect.encode_ts(since),),
+            )
+        return {url: int(n) for url, n in rows}
+
     def search_entries(self, query: str, *, limit: int = 50) -> list[Entry]:
         words = query_tokens(query)
         if not words or limit <= 0:

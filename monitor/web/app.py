@@ -116,9 +116,7 @@ def create_app(
         sort = request.query_params.get("sort", "health")
         if sort not in SORTS:
             sort = "health"
-        recent: dict[str, int] = {}
-        for e in storage.iter_entries(since=clock() - timedelta(days=_RATE_DAYS)):
-            recent[e.feed_url] = recent.get(e.feed_url, 0) + 1
+        recent = storage.entry_counts_since(clock() - timedelta(days=_RATE_DAYS))
         rows = feed_health(storage.feed_states(), recent, _RATE_DAYS, sort)
         return page("feeds.html", feeds=rows, sort=sort, sorts=SORTS, days=_RATE_DAYS)
 
