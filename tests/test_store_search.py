@@ -123,3 +123,28 @@ def test_entry_counts_since_count_by_first_seen(storage: SQLStorage) -> None:
     assert storage.entry_counts_since(T0) == {FEED: 2, OTHER: 1}
     assert storage.entry_counts_since(T0 + timedelta(days=1)) == {OTHER: 1}
     assert storage.entry_counts_since(T0 + timedelta(days=3)) == {}
+
+
+def test_get_story_by_id(storage: SQLStorage) -> None:
+    from monitor.model import StoryAssignment
+
+    a = entry("a", "Gallium curbs")
+    b = entry("b", "Galliumexporte", feed=OTHER, days=2)
+    storage.record_poll(
+        FeedState(FEED),
+        [a],
+        {},
+        T0,
+        stories=[StoryAssignment(FEED, "a", "s1", a.published, "en", "x")],
+    )
+    storage.record_poll(
+        FeedState(OTHER),
+        [b],
+        {},
+        T0,
+        stories=[StoryAssignment(OTHER, "b", "s1", b.published, "de", "y")],
+    )
+    story = storage.get_story("s1")
+    assert story is not None and [m.entry_id for m in story.members] == ["b", "a"]
+    assert story.outlets == ("y", "x")
+    assert storage.get_story("nope") is None

@@ -246,3 +246,9 @@ def test_monitor_web_serves_the_store_as_a_process(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=15)
     # uvicorn shuts down gracefully, then re-raises the signal it caught (its documented way).
     assert proc.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
+
+
+def test_an_unknown_story_is_404_and_its_id_escaped(base_url: str) -> None:
+    r = httpx.get(base_url + "/story/<script>alert(1)</script>")
+    assert r.status_code == 404
+    assert "<script>alert" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text

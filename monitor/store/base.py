@@ -327,6 +327,10 @@ class Storage(Protocol):
         """The id of the entry's story, None if it has none."""
         ...
 
+    def get_story(self, story_id: str) -> StoryRecord | None:
+        """The stored story ``story_id`` with its members; None if it has none (or no such id)."""
+        ...
+
     def stories_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryRecord]:
         """The story of each (feed URL, entry id) that has one, with all its members (as in
         ``recent_stories``); entries without a story are left out. One story record is shared

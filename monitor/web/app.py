@@ -55,8 +55,8 @@ def create_app(
     )
     env.filters["safe_link"] = _safe_link
 
-    def page(name: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(**context))
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**context), status_code=status)
 
     def stories(days: int) -> list[StoryRecord]:
         since = clock() - timedelta(days=days)
@@ -90,10 +90,10 @@ def create_app(
 
     async def story(request: Request) -> Response:
         story_id = request.path_params["story_id"]
-        for s in storage.recent_stories():
-            if s.id == story_id:
-                return page("story.html", story=s)
-        return page("missing.html", what=story_id)
+        found = storage.get_story(story_id)
+        if found is None:
+            return page("missing.html", what=story_id, status=404)
+        return page("story.html", story=found)
 
     async def search(request: Request) -> Response:
         query = request.query_params.get("q", "")
