@@ -132,6 +132,7 @@ def test_stream_filter_story_and_search_in_chromium(base_url: str) -> None:
             ]
             page.locator(".story-title").first.click()
             page.wait_for_url("**/story/s-gallium")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
             members = page.locator(".member a").all_inner_texts()
             assert members == [
                 "China verhängt Ausfuhrbeschränkungen für Gallium",
