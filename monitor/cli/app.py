@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "backtest": "monitor.cli.backtest",
     "init": "monitor.cli.init",
     "stories": "monitor.cli.stories",
+    "web": "monitor.cli.web",
 }
 """Which module registers each command: `monitor run` imports only what the daemon needs."""
 

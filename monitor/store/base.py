@@ -125,6 +125,20 @@ class Storage(Protocol):
         """Entries with this id in any feed, by feed URL (for ``monitor explain --entry``)."""
         ...
 
+    def entry_counts_since(self, since: datetime) -> dict[str, int]:
+        """Per feed URL, how many stored entries were first seen at or after ``since`` (feeds
+        without any are left out): the web view's entries per day."""
+        ...
+
+    def search_entries(self, query: str, *, limit: int = 50) -> list[Entry]:
+        """Stored entries whose title, summary or content hold every word of ``query``.
+
+        Words are compared folded as the matcher folds them (``monitor.matching.text.fold``:
+        case, umlauts spelt out, marks dropped), whole words only; newest publication first, at
+        most ``limit``. A query without words finds nothing.
+        """
+        ...
+
     def iter_entries(
         self, *, feed_url: str | None = None, since: datetime | None = None
     ) -> Iterator[Entry]:
@@ -312,6 +326,10 @@ class Storage(Protocol):
 
     def story_of(self, feed_url: str, entry_id: str) -> str | None:
         """The id of the entry's story, None if it has none."""
+        ...
+
+    def get_story(self, story_id: str) -> StoryRecord | None:
+        """The stored story ``story_id`` with its members; None if it has none (or no such id)."""
         ...
 
     def stories_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryRecord]:

@@ -214,6 +214,9 @@ class Database:
             for step in self.migrations:
                 if step.version <= current:
                     continue
-                for statement in step.statements:
+                own = step.dialect_statements.get(self.dialect.name, ())
+                for statement in (*step.statements, *own):
                     tx.execute(statement.format_map(self.dialect.schema_types()))
+                if step.backfill is not None:
+                    step.backfill(tx, self.dialect.name)
                 tx.execute("INSERT INTO schema_version (version) VALUES (?)", (step.version,))

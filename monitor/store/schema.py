@@ -15,7 +15,11 @@ by plain key columns (feed_url, entry_id, rule_id) and by their stable ``key``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from monitor.store.search_index import SEARCH_STATEMENTS, SearchTx
+from monitor.store.search_index import backfill as search_backfill
 
 __all__ = ["MIGRATIONS", "Migration"]
 
@@ -25,6 +29,10 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    dialect_statements: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Statements for one dialect only (by ``Dialect.name``), run after ``statements``."""
+    backfill: Callable[[SearchTx, str], None] | None = None
+    """Fills the new structures from existing rows (gets the transaction and dialect name)."""
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -260,5 +268,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX feed_leases_due ON feed_leases (due)",
             "CREATE INDEX feed_leases_owner ON feed_leases (owner)",
         ),
+    ),
+    # --- step 8 (assigned by lead): full-text search over entries (web) -----------------------
+    # Dialect-specific: an FTS5 table on SQLite, a tsvector column with a GIN index on PostgreSQL
+    # (monitor/store/search_index.py). The text is folded in Python like the matcher's, so the
+    # step backfills the index from the entries already stored.
+    Migration(
+        8,
+        "search: full-text index over entries' folded text",
+        (),
+        dialect_statements=SEARCH_STATEMENTS,
+        backfill=search_backfill,
     ),
 )

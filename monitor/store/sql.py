@@ -22,6 +22,13 @@ from monitor.store.codec import (
     state_from_row,
 )
 from monitor.store.dbapi import Tx
+from monitor.store.search_index import (
+    indexed_text,
+    match_expression,
+    query_tokens,
+    search_sql,
+    write_index,
+)
 from monitor.store.sql_fulltext import FullTextSQL
 from monitor.store.sql_leases import LeasesSQL
 from monitor.store.sql_outbox import OutboxSQL
@@ -147,6 +154,15 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL):
             new = [i for i in by_id if i not in stored and i not in tombstoned]
             changed = [i for i in by_id if i in stored and stored[i] != by_id[i].fingerprint]
             tx.executemany(_UPSERT_ENTRY, [self._entry_row(by_id[i], stamp) for i in new + changed])
+            write_index(
+                tx,
+                self.dialect.name,
+                [
+                    (state.url, i, indexed_text(e.title, e.summary, e.content))
+                    for i in new + changed
+                    for e in (by_id[i],)
+                ],
+            )
             tx.executemany(
                 "DELETE FROM matches WHERE feed_url = ? AND entry_id = ?",
                 [(state.url, i) for i in changed],
@@ -236,6 +252,23 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL):
                 f"SELECT {ENTRY_COLUMNS} FROM entries WHERE entry_id = ? ORDER BY feed_url",
                 (entry_id,),
             )
+        return [entry_from_row(r) for r in rows]
+
+    def entry_counts_since(self, since: datetime) -> dict[str, int]:
+        with self._transaction("entry_counts_since", write=False) as tx:
+            rows = tx.rows(
+                "SELECT feed_url, count(*) FROM entries WHERE first_seen >= ? GROUP BY feed_url",
+                (self.dialect.encode_ts(since),),
+            )
+        return {url: int(n) for url, n in rows}
+
+    def search_entries(self, query: str, *, limit: int = 50) -> list[Entry]:
+        words = query_tokens(query)
+        if not words or limit <= 0:
+            return []
+        name = self.dialect.name
+        with self._transaction("search_entries", write=False) as tx:
+            rows = tx.rows(search_sql(name, _E_COLUMNS), (match_expression(name, words), limit))
         return [entry_from_row(r) for r in rows]
 
     def iter_entries(

@@ -244,6 +244,11 @@ class StoriesSQL(Database):
             ]
             return self._load_stories(tx, ids)
 
+    def get_story(self, story_id: str) -> StoryRecord | None:
+        with self._transaction("get_story", write=False) as tx:
+            found = self._load_stories(tx, [story_id])
+        return found[0] if found else None
+
     def stories_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoryRecord]:
         wanted = list(dict.fromkeys(keys))
         story_ids: dict[tuple[str, str], str] = {}

@@ -1,0 +1,147 @@
+"""The full-text search index over stored entries: what is indexed, and the SQL per dialect.
+
+The index holds each entry's title, summary and content folded the way the matcher folds text
+(``monitor.matching.text.fold``: casefolded, umlauts spelt out, other marks dropped), so that
+"Ausfuhrbeschränkungen", "AUSFUHRBESCHRAENKUNGEN" and "Ausfuhrbeschraenkungen" are one word to
+both. SQLite keeps it in an FTS5 table (rowid = ``entry_search_keys.docid``, a plain table whose
+cascade from ``entries`` deletes the FTS row through a trigger); PostgreSQL in a ``tsvector``
+column of the ``'simple'`` configuration (no stemming, no stop words: folding is all there is)
+with a GIN index. A query is folded and tokenized the same way; every token must occur.
+
+This module depends on nothing but the folding and a minimal cursor, so that the schema (which
+uses ``backfill`` in its migration step) does not import the storage plumbing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from monitor.matching.text import fold, tokens
+
+__all__ = [
+    "SEARCH_STATEMENTS",
+    "backfill",
+    "indexed_text",
+    "match_expression",
+    "query_tokens",
+    "search_sql",
+    "write_index",
+]
+
+_CHUNK = 500
+
+
+class SearchTx(Protocol):
+    """What the index needs of a transaction (``monitor.store.dbapi.Tx`` has it)."""
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> int: ...
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+# The migration's statements per dialect (``{key}`` as in ``monitor.store.schema``).
+SEARCH_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        """CREATE TABLE entry_search_keys (
+            docid INTEGER PRIMARY KEY,
+            feed_url {key} NOT NULL,
+            entry_id {key} NOT NULL,
+            UNIQUE (feed_url, entry_id),
+            FOREIGN KEY (feed_url, entry_id) REFERENCES entries (feed_url, entry_id)
+                ON DELETE CASCADE
+        )""",
+        # Folded text only ASCII-lowers further; no diacritics left to remove.
+        "CREATE VIRTUAL TABLE entry_search USING fts5(body, tokenize = 'unicode61')",
+        """CREATE TRIGGER entry_search_keys_delete AFTER DELETE ON entry_search_keys
+        BEGIN DELETE FROM entry_search WHERE rowid = old.docid; END""",
+    ),
+    "postgresql": (
+        """CREATE TABLE entry_search (
+            feed_url {key} NOT NULL,
+            entry_id {key} NOT NULL,
+            body tsvector NOT NULL,
+            PRIMARY KEY (feed_url, entry_id),
+            FOREIGN KEY (feed_url, entry_id) REFERENCES entries (feed_url, entry_id)
+                ON DELETE CASCADE
+        )""",
+        "CREATE INDEX entry_search_body ON entry_search USING GIN (body)",
+    ),
+}
+
+
+def indexed_text(title: str, summary: str, content: str) -> str:
+    """The folded tokens of an entry's text, space-separated (what the index stores)."""
+    return " ".join(tokens(fold(f"{title}\n{summary}\n{content}")))
+
+
+def query_tokens(query: str) -> list[str]:
+    """The folded tokens of a search query, duplicates dropped; empty: nothing to search."""
+    return list(dict.fromkeys(tokens(fold(query))))
+
+
+def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Index (or re-index) ``(feed_url, entry_id, indexed_text)`` rows of stored entries."""
+    if not rows:
+        return
+    if dialect == "postgresql":
+        tx.executemany(
+            "INSERT INTO entry_search (feed_url, entry_id, body) "
+            "VALUES (?, ?, to_tsvector('simple', ?)) "
+            "ON CONFLICT (feed_url, entry_id) DO UPDATE SET body = excluded.body",
+            list(rows),
+        )
+        return
+    keys = [(f, i) for f, i, _ in rows]
+    tx.executemany(
+        "INSERT INTO entry_search_keys (feed_url, entry_id) VALUES (?, ?) "
+        "ON CONFLICT (feed_url, entry_id) DO NOTHING",
+        keys,
+    )
+    tx.executemany(
+        "DELETE FROM entry_search WHERE rowid = "
+        "(SELECT docid FROM entry_search_keys WHERE feed_url = ? AND entry_id = ?)",
+        keys,
+    )
+    tx.executemany(
+        "INSERT INTO entry_search (rowid, body) "
+        "SELECT docid, ? FROM entry_search_keys WHERE feed_url = ? AND entry_id = ?",
+        [(text, f, i) for f, i, text in rows],
+    )
+
+
+def backfill(tx: SearchTx, dialect: str) -> None:
+    """Index every entry already stored (the migration step's data part)."""
+    rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        write_index(tx, dialect, [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk])
+
+
+def search_sql(dialect: str, columns: str) -> str:
+    """The search query: ``columns`` of ``entries e``, newest publication first.
+
+    Parameters: the search expression (``match_expression``), then the limit.
+    """
+    if dialect == "postgresql":
+        return (
+            f"SELECT {columns} FROM entry_search s JOIN entries e "
+            "ON e.feed_url = s.feed_url AND e.entry_id = s.entry_id "
+            "WHERE s.body @@ plainto_tsquery('simple', ?) "
+            "ORDER BY e.published DESC, e.feed_url, e.entry_id LIMIT ?"
+        )
+    return (
+        f"SELECT {columns} FROM entry_search s "
+        "JOIN entry_search_keys k ON k.docid = s.rowid "
+        "JOIN entries e ON e.feed_url = k.feed_url AND e.entry_id = k.entry_id "
+        "WHERE entry_search MATCH ? "
+        "ORDER BY e.published DESC, e.feed_url, e.entry_id LIMIT ?"
+    )
+
+
+def match_expression(dialect: str, words: Sequence[str]) -> str:
+    """The query's tokens as the dialect's search expression (every token must occur)."""
+    if dialect == "postgresql":
+        return " ".join(words)
+    # Tokens are letters and digits only; quoting keeps FTS5 keywords (AND, NEAR) plain words.
+    return " ".join(f'"{w}"' for w in words)

@@ -1,0 +1,150 @@
+"""Full-text search over stored entries (Storage.search_entries), on SQLite and PostgreSQL alike.
+
+Part of the Storage contract; its own file so the contract suite stays one topic per section.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.model import Entry, FeedState
+from monitor.store import SCHEMA_VERSION, open_storage
+from monitor.store.schema import MIGRATIONS
+from monitor.store.sql import SQLStorage
+from tests.fixtures.storage import raw_execute
+
+T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+FEED = "https://example.org/feed.xml"
+OTHER = "https://example.com/rss"
+
+
+def entry(
+    entry_id: str, title: str, *, feed: str = FEED, summary: str = "", days: int = 1
+) -> Entry:
+    return Entry(
+        feed_url=feed,
+        id=entry_id,
+        title=title,
+        link=f"https://example.org/{entry_id}",
+        summary=summary,
+        content="",
+        published=T0 - timedelta(days=days),
+    )
+
+
+def ids(found: list[Entry]) -> list[str]:
+    return [e.id for e in found]
+
+
+def test_german_words_are_found_folded_like_the_matcher(storage: SQLStorage) -> None:
+    storage.record_poll(
+        FeedState(FEED),
+        [
+            entry("de", "China verhängt Ausfuhrbeschränkungen für Gallium"),
+            entry("ascii", "AUSFUHRBESCHRAENKUNGEN bleiben", days=2),
+            entry("other", "Lithiumpreise fallen", summary="Keine Beschränkung", days=3),
+        ],
+        {},
+        T0,
+    )
+    assert ids(storage.search_entries("Ausfuhrbeschränkungen")) == ["de", "ascii"]
+    assert ids(storage.search_entries("ausfuhrbeschraenkungen")) == ["de", "ascii"]
+    assert ids(storage.search_entries("gallium AUSFUHRBESCHRÄNKUNGEN")) == ["de"]
+    assert ids(storage.search_entries("beschränkung")) == ["other"]  # in the summary
+    assert storage.search_entries("Ausfuhr") == []  # whole words only
+    assert storage.search_entries("  ... ") == []
+    assert ids(storage.search_entries("ausfuhrbeschränkungen", limit=1)) == ["de"]
+
+
+def test_english_search_and_hostile_query_text(storage: SQLStorage) -> None:
+    storage.record_poll(
+        FeedState(FEED),
+        [
+            entry("a", "Rare-earth export controls tightened"),
+            entry("b", "Export of copper rises", days=2),
+        ],
+        {},
+        T0,
+    )
+    assert ids(storage.search_entries("export")) == ["a", "b"]
+    assert ids(storage.search_entries("rare earth")) == ["a"]
+    # FTS5 and tsquery syntax in a query are plain words, never an error.
+    assert ids(storage.search_entries('export AND "NEAR(copper' + "' OR 1=1 --")) == []
+    assert ids(storage.search_entries("export* & copper | !")) == ["b"]
+
+
+def test_the_index_follows_changes_and_prune(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("a", "Cobalt mine closes")], {}, T0)
+    later = T0 + timedelta(hours=2)
+    storage.record_poll(FeedState(OTHER), [entry("a", "Cobalt", feed=OTHER, days=5)], {}, later)
+    assert [(e.feed_url, e.id) for e in storage.search_entries("cobalt")] == [
+        (FEED, "a"),
+        (OTHER, "a"),
+    ]
+    changed = entry("a", "Nickel mine closes")
+    storage.record_poll(FeedState(FEED), [changed], {}, T0 + timedelta(hours=1))
+    assert [e.feed_url for e in storage.search_entries("cobalt")] == [OTHER]
+    assert [e.title for e in storage.search_entries("nickel")] == ["Nickel mine closes"]
+    assert storage.prune(T0 + timedelta(minutes=30), T0 + timedelta(days=1)) == 1
+    # FEED's entry (first seen at T0) is gone, with its index row; OTHER's stays.
+    assert storage.search_entries("nickel") == []
+    assert [e.feed_url for e in storage.search_entries("cobalt")] == [OTHER]
+
+
+def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
+    first = open_storage(storage_url)
+    first.close()
+    # Rewind to the step before the index: drop its structures and version, keep the entries.
+    with open_storage(storage_url) as store:
+        store.record_poll(
+            FeedState(FEED),
+            [entry("old", "Ausfuhrbeschränkungen für Germanium"), entry("x", "Zinn", days=2)],
+            {},
+            T0,
+        )
+    step = MIGRATIONS[-1]
+    assert step.backfill is not None and step.version == SCHEMA_VERSION
+    if storage_url.startswith("sqlite"):
+        raw_execute(storage_url, "DROP TABLE entry_search")
+        raw_execute(storage_url, "DROP TABLE entry_search_keys")
+    else:
+        raw_execute(storage_url, "DROP TABLE entry_search")
+    raw_execute(storage_url, "DELETE FROM schema_version WHERE version = ?", (step.version,))
+    with open_storage(storage_url) as store:
+        assert isinstance(store, SQLStorage)
+        assert store.schema_version == SCHEMA_VERSION
+        assert ids(store.search_entries("ausfuhrbeschraenkungen germanium")) == ["old"]
+        assert ids(store.search_entries("zinn")) == ["x"]
+
+
+def test_entry_counts_since_count_by_first_seen(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("a", "A"), entry("b", "B")], {}, T0)
+    storage.record_poll(FeedState(OTHER), [entry("c", "C", feed=OTHER)], {}, T0 + timedelta(days=2))
+    assert storage.entry_counts_since(T0) == {FEED: 2, OTHER: 1}
+    assert storage.entry_counts_since(T0 + timedelta(days=1)) == {OTHER: 1}
+    assert storage.entry_counts_since(T0 + timedelta(days=3)) == {}
+
+
+def test_get_story_by_id(storage: SQLStorage) -> None:
+    from monitor.model import StoryAssignment
+
+    a = entry("a", "Gallium curbs")
+    b = entry("b", "Galliumexporte", feed=OTHER, days=2)
+    storage.record_poll(
+        FeedState(FEED),
+        [a],
+        {},
+        T0,
+        stories=[StoryAssignment(FEED, "a", "s1", a.published, "en", "x")],
+    )
+    storage.record_poll(
+        FeedState(OTHER),
+        [b],
+        {},
+        T0,
+        stories=[StoryAssignment(OTHER, "b", "s1", b.published, "de", "y")],
+    )
+    story = storage.get_story("s1")
+    assert story is not None and [m.entry_id for m in story.members] == ["b", "a"]
+    assert story.outlets == ("y", "x")
+    assert storage.get_story("nope") is None

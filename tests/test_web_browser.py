@@ -1,0 +1,255 @@
+"""The web view in headless Chromium (Debian's package, Playwright's client): the real app served
+by uvicorn on 127.0.0.1 over a real SQLite store. Stream, filter, story page, search in German and
+English; hostile feed text shows as text on every page and no script of it runs; the security
+headers are sent. ``monitor web`` refuses a non-loopback bind without a credential."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.model import Entry, FeedState, StoryAssignment
+from monitor.store import open_storage
+from monitor.web.app import create_app
+from monitor.web.security import SECURITY_HEADERS, WebBindError, check_bind
+from tests.fixtures.resources import need
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+DE = "https://de.example/feed.xml"
+EN = "https://en.example/rss"
+EVIL = "https://evil.example/feed"
+HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">Gallium'
+
+
+def _entry(feed: str, entry_id: str, title: str, link: str, hours: int, summary: str = "") -> Entry:
+    return Entry(
+        feed_url=feed,
+        id=entry_id,
+        title=title,
+        link=link,
+        summary=summary,
+        content="",
+        published=NOW - timedelta(hours=hours),
+        language="de" if feed == DE else "en",
+    )
+
+
+def fill(db: Path) -> None:
+    polls = [
+        (DE, _entry(DE, "d1", "China verhängt Ausfuhrbeschränkungen für Gallium",
+                    "https://de.example/a", 3), "s-gallium", "de.example"),
+        (EN, _entry(EN, "e1", "China curbs gallium exports", "https://en.example/b", 2),
+         "s-gallium", "en.example"),
+        (EN, _entry(EN, "e2", "Copper output rises in Chile", "https://en.example/c", 5),
+         "s-copper", "en.example"),
+        (EVIL, _entry(EVIL, "x1", HOSTILE, "javascript:window.pwned=1", 1,
+                      summary='<a href="javascript:window.pwned=1">click</a> Gallium'),
+         "s-evil", "evil.example"),
+    ]  # fmt: skip
+    with open_storage(f"sqlite:///{db}") as store:
+        for feed, e, story, outlet in polls:
+            lang = e.language or "en"
+            a = StoryAssignment(feed, e.id, story, e.published, lang, outlet, outlet)
+            store.record_poll(FeedState(feed), [e], {}, NOW, stories=[a])
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    db = tmp_path_factory.mktemp("web") / "monitor.db"
+    fill(db)
+    with open_storage(f"sqlite:///{db}") as store, serve(create_app(store, now=lambda: NOW)) as url:
+        yield url
+
+
+def test_security_headers_and_escaped_feed_text(base_url: str) -> None:
+    for path in ("/", "/story/s-evil", "/search?q=gallium", "/static/web.js"):
+        r = httpx.get(base_url + path)
+        assert r.status_code == 200, path
+        for name, value in SECURITY_HEADERS.items():
+            assert r.headers[name] == value, (path, name)
+        if path != "/static/web.js":
+            assert "<script>window.pwned" not in r.text, path
+            assert 'href="javascript:' not in r.text.lower(), path
+            assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in r.text, path
+            assert "<script>" not in r.text  # only the one external script tag
+            assert r.text.count('<script src="/static/web.js" defer></script>') == 1
+
+
+def test_stream_filter_story_and_search_in_chromium(base_url: str) -> None:
+    need(CHROMIUM is not None, "no chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 900})
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(base_url + "/")
+            titles = page.locator(".story-title").all_inner_texts()
+            assert len(titles) == 3
+            assert HOSTILE in titles  # the hostile title shows as text
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            # Filter by language: the select submits itself (web.js) and the stream narrows.
+            page.select_option("select[name=language]", "de")
+            page.wait_for_url("**language=de**")
+            assert page.locator(".story-title").all_inner_texts() == [
+                "China verhängt Ausfuhrbeschränkungen für Gallium"
+            ]
+            page.locator(".story-title").first.click()
+            page.wait_for_url("**/story/s-gallium")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            members = page.locator(".member a").all_inner_texts()
+            assert members == [
+                "China verhängt Ausfuhrbeschränkungen für Gallium",
+                "China curbs gallium exports",
+            ]
+            assert "de.example, en.example" in page.locator("p.meta").inner_text()
+            # Search in German (folded like the matcher) and in English.
+            page.fill("input[name=q]", "AUSFUHRBESCHRAENKUNGEN")
+            page.click(".search button")
+            page.wait_for_url("**/search?q=**")
+            assert page.locator(".result a").all_inner_texts() == [
+                "China verhängt Ausfuhrbeschränkungen für Gallium"
+            ]
+            page.goto(base_url + "/search?q=gallium")
+            results = page.locator(".result").all_inner_texts()
+            assert len(results) == 3 and HOSTILE in results[0]
+            # The hostile story: its title is text, its javascript: link is no anchor.
+            page.goto(base_url + "/story/s-evil")
+            assert page.locator(".member span").first.inner_text() == HOSTILE
+            assert page.locator(".member a").count() == 0
+            assert page.evaluate("window.pwned") is None
+            assert page.locator("img").count() == 0
+        finally:
+            browser.close()
+    assert dialogs == []
+
+
+def test_only_loopback_binds_without_a_credential() -> None:
+    check_bind("127.0.0.1", None)
+    check_bind("::1", None)
+    check_bind("localhost", None)
+    check_bind("0.0.0.0", "secret")
+    with pytest.raises(WebBindError, match="MONITOR_WEB_TOKEN"):
+        check_bind("0.0.0.0", None)
+    with pytest.raises(WebBindError):
+        check_bind("192.168.1.10", "")
+
+
+def test_a_token_is_required_when_configured(tmp_path: Path) -> None:
+    with (
+        open_storage(f"sqlite:///{tmp_path / 'm.db'}") as store,
+        serve(create_app(store, token="s3cret")) as url,
+    ):
+        assert httpx.get(url + "/").status_code == 401
+        wrong = httpx.get(url + "/", headers={"Authorization": "Bearer wrong"})
+        assert wrong.status_code == 401 and wrong.headers["x-frame-options"] == "DENY"
+        ok = httpx.get(url + "/", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and "No stories." in ok.text
+
+
+def test_feed_health_failing_and_quiet_first(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    fill(db)
+    with open_storage(f"sqlite:///{db}") as store:
+        broken = FeedState(
+            "https://broken.example/feed", last_error='HTTP 503 <b>"down"</b>', error_count=4
+        )
+        store.save_feed_state(broken)
+        store.save_feed_state(FeedState("https://quiet.example/feed", last_success=NOW))
+        with serve(create_app(store, now=lambda: NOW)) as url:
+            page = httpx.get(url + "/feeds")
+            by_errors = httpx.get(url + "/feeds?sort=url")
+    assert page.status_code == 200
+    order = [u for u in ("broken.example", "quiet.example", "de.example", "en.example")]
+    positions = [page.text.index(f'<span class="meta">https://{u}') for u in order]
+    assert positions == sorted(positions), "failing, then quiet, then the rest"
+    assert "HTTP 503 &lt;b&gt;&#34;down&#34;&lt;/b&gt;" in page.text
+    assert '<tr class="feed failing">' in page.text and '<tr class="feed quiet">' in page.text
+    urls = [by_errors.text.index(f'<span class="meta">https://{u}') for u in sorted(order)]
+    assert urls == sorted(urls)
+
+
+def test_monitor_web_refuses_a_public_bind_without_a_credential(tmp_path: Path) -> None:
+    from tests.support import run_monitor
+
+    out = run_monitor("web", "--host", "0.0.0.0", cwd=tmp_path, env={"MONITOR_WEB_TOKEN": ""})
+    assert out.returncode != 0
+    assert "binding 0.0.0.0 (not loopback) needs a credential" in out.stderr
+
+
+def test_monitor_web_serves_the_store_as_a_process(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "web", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "NO_PROXY": "*"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/feeds", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "monitor web did not answer"
+                time.sleep(0.2)
+        assert r.status_code == 200 and "<h1>Feeds</h1>" in r.text
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (its documented way).
+    assert proc.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
+
+
+def test_an_unknown_story_is_404_and_its_id_escaped(base_url: str) -> None:
+    r = httpx.get(base_url + "/story/<script>alert(1)</script>")
+    assert r.status_code == 404
+    assert "<script>alert" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
