@@ -100,6 +100,7 @@ def _replace(match: re.Match[str]) -> str:
 
 
 _BLANK_LINES = re.compile("\n\n\n+")
+_SPACE_RUNS = re.compile("  +")
 
 
 def fold_whitespace(text: str) -> str:
@@ -123,6 +124,16 @@ def fold_whitespace(text: str) -> str:
         and text[:1] != " "
         and text[-1:] != " "
     ):
+        if "\n\n\n" in text:
+            text = _BLANK_LINES.sub("\n\n", text)
+        return text.strip("\n")
+    if lines_printable:
+        # Printable lines hold no space but " " (every other one, tab included, is not
+        # printable) and no invisible character: fold runs of " " and trim them at line ends,
+        # the same as splitting each line into words, without a step per line.
+        if "  " in text:
+            text = _SPACE_RUNS.sub(" ", text)
+        text = text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
         if "\n\n\n" in text:
             text = _BLANK_LINES.sub("\n\n", text)
         return text.strip("\n")
