@@ -1,7 +1,8 @@
 """Several `monitor run` processes on one real PostgreSQL share the feeds through leases.
 
-Three instances, 60 feeds on a loopback server, 2 s interval, 6 s lease (3 s flaked on a loaded machine: a stalled heartbeat lets a lease lapse mid-poll): every feed is polled
-about once per interval across all of them (never twice within half an interval), SIGTERM
+Three instances, 60 feeds on a loopback server, 2 s interval, 6 s lease (3 s flaked on a loaded
+machine: a stalled heartbeat let a lease lapse mid-poll): every feed is polled about once per
+interval across all of them (never twice within half an interval), SIGTERM
 releases an instance's leases at once, and after ``kill -9`` its feeds come back within lease
 expiry + one interval."""
 
