@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Embedder", "ExampleHit", "Vector", "best_example", "cosine"]
+__all__ = ["Embedder", "ExampleHit", "StoredEmbedding", "Vector", "best_example", "cosine"]
 
 Vector = tuple[float, ...]
 
@@ -59,3 +59,14 @@ def best_example(
         if best is None or similarity > best.similarity:
             best = ExampleHit(example, similarity)
     return best
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEmbedding:
+    """An entry's vector under one model, with a hash of the text embedded (to detect changes)."""
+
+    feed_url: str
+    entry_id: str
+    model: str
+    text_hash: str
+    vector: Vector

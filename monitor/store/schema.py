@@ -233,4 +233,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX fulltext_fetched ON fulltext (fetched_at)",
         ),
     ),
+    # --- step 7 on this branch: # step 9 (assigned by lead) -- entry embeddings (semantic) ---
+    # One vector per entry and embedding model, computed once and reused by match, backtest and
+    # the story layer. ``text_hash`` is a hash of the text that was embedded, so a changed entry is
+    # re-embedded; ``vector`` is a JSON list of floats. Rows go with their entry (cascade).
+    Migration(
+        7,
+        "entry_embeddings: one vector per entry and embedding model",
+        (
+            """CREATE TABLE entry_embeddings (
+                feed_url {key} NOT NULL,
+                entry_id {key} NOT NULL,
+                model {key} NOT NULL,
+                text_hash TEXT NOT NULL,
+                vector TEXT NOT NULL,
+                computed_at {ts} NOT NULL,
+                PRIMARY KEY (feed_url, entry_id, model),
+                FOREIGN KEY (feed_url, entry_id) REFERENCES entries (feed_url, entry_id)
+                    ON DELETE CASCADE
+            )""",
+        ),
+    ),
 )

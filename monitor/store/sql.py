@@ -22,6 +22,7 @@ from monitor.store.codec import (
     state_from_row,
 )
 from monitor.store.dbapi import Tx
+from monitor.store.sql_embeddings import EmbeddingsSQL
 from monitor.store.sql_fulltext import FullTextSQL
 from monitor.store.sql_outbox import OutboxSQL
 from monitor.store.sql_stories import StoriesSQL, check_assignments
@@ -68,7 +69,7 @@ _INSERT_MATCH = """
 _E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
 
-class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL):
+class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, EmbeddingsSQL):
     """Implements ``monitor.store.base.Storage``; subclasses supply the connection.
 
     Iterators read page by page (keyset pagination), each page its own short transaction, so no
