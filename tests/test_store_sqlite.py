@@ -89,15 +89,18 @@ def test_timestamps_are_stored_as_sortable_iso_text(tmp_path: Path) -> None:
 
 
 def test_a_newer_database_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    from monitor.store.base import SCHEMA_VERSION
+
+    newer = SCHEMA_VERSION + 1
     path = tmp_path / "m.db"
     SQLiteStorage(path).close()
     with closing(sqlite3.connect(path)) as conn:
-        conn.execute("INSERT INTO schema_version VALUES (7)")
+        conn.execute("INSERT INTO schema_version VALUES (?)", (newer,))
         conn.commit()
-    with pytest.raises(SchemaVersionError, match="at schema version 7, this monitor knows up to"):
+    with pytest.raises(SchemaVersionError, match=f"at schema version {newer}, this monitor"):
         SQLiteStorage(path)
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (7,)
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (newer,)
 
 
 def test_a_locked_database_waits_then_fails_with_a_storage_error(tmp_path: Path) -> None:
