@@ -564,3 +564,29 @@ def test_postgres_concurrent_first_opens_create_the_schema_once(postgres_url: st
         assert errors == []
         rows = raw_execute(url, "SELECT count(*), max(version) FROM schema_version")
         assert rows == [(SCHEMA_VERSION, SCHEMA_VERSION)]
+
+
+# --- entry embeddings (semantic layer, schema step 9 assigned by lead) -----------------------
+
+
+def test_embeddings_are_stored_per_entry_and_model_replaced_and_go_with_their_entry(
+    storage: SQLStorage,
+) -> None:
+    from datetime import timedelta
+
+    from monitor.matching.embedder import StoredEmbedding
+    from monitor.store.sql_embeddings import text_hash
+
+    storage.record_poll(FeedState(FEED), [entry("a"), entry("b")], {}, T0)
+    a = StoredEmbedding(FEED, "a", "use-v3", text_hash("A"), (0.6, -0.8))
+    b = StoredEmbedding(FEED, "b", "use-v3", text_hash("B"), (1.0, 0.0))
+    other_model = StoredEmbedding(FEED, "a", "st:x", text_hash("A"), (0.0, 1.0, 0.0))
+    assert storage.save_embeddings([a, b, other_model], T0) == 3
+    got = storage.embeddings("use-v3", [(FEED, "a"), (FEED, "b"), (FEED, "missing")])
+    assert got == {(FEED, "a"): a, (FEED, "b"): b}
+    assert storage.embeddings("st:x", [(FEED, "a")]) == {(FEED, "a"): other_model}
+    changed = StoredEmbedding(FEED, "a", "use-v3", text_hash("A2"), (0.0, 1.0))
+    storage.save_embeddings([changed], T0)
+    assert storage.embeddings("use-v3", [(FEED, "a")])[(FEED, "a")] == changed
+    assert storage.prune(T0 + timedelta(days=1), T0 + timedelta(days=1)) >= 2
+    assert storage.embeddings("use-v3", [(FEED, "a"), (FEED, "b")]) == {}

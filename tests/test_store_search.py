@@ -102,14 +102,18 @@ def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
             {},
             T0,
         )
-    step = MIGRATIONS[-1]
-    assert step.backfill is not None and step.version == SCHEMA_VERSION
+    (step,) = [m for m in MIGRATIONS if m.description.startswith("search:")]
+    assert step.backfill is not None
+    # The steps after it go too (their tables dropped): the database is rewound to the one before.
+    later = [m.version for m in MIGRATIONS if m.version > step.version]
+    assert later == [9]  # entry_embeddings: update this rewind when a step is added
+    raw_execute(storage_url, "DROP TABLE entry_embeddings")
     if storage_url.startswith("sqlite"):
         raw_execute(storage_url, "DROP TABLE entry_search")
         raw_execute(storage_url, "DROP TABLE entry_search_keys")
     else:
         raw_execute(storage_url, "DROP TABLE entry_search")
-    raw_execute(storage_url, "DELETE FROM schema_version WHERE version = ?", (step.version,))
+    raw_execute(storage_url, "DELETE FROM schema_version WHERE version >= ?", (step.version,))
     with open_storage(storage_url) as store:
         assert isinstance(store, SQLStorage)
         assert store.schema_version == SCHEMA_VERSION

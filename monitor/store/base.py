@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, Self
 
+from monitor.matching.embedder import StoredEmbedding
 from monitor.model import (
     Delivery,
     DeliveryKind,
@@ -444,4 +445,16 @@ class Storage(Protocol):
 
     def lease_of(self, feed_url: str) -> tuple[datetime, str | None, datetime | None] | None:
         """(due, owner, lease_until) of a feed's lease row, or None without one."""
+        ...
+
+    # --- entry embeddings (semantic layer; schema step 9 assigned by lead) ----------------------
+    def embeddings(
+        self, model: str, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredEmbedding]:
+        """The stored vectors under ``model`` of those (feed_url, entry_id) keys that have one."""
+        ...
+
+    def save_embeddings(self, items: Sequence[StoredEmbedding], now: datetime) -> int:
+        """Write vectors in one transaction, replacing an entry's earlier vector under the same
+        model. Every entry must exist (its vectors are deleted with it). Returns how many."""
         ...

