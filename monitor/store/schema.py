@@ -282,8 +282,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # --- step 9: entry embeddings (semantic) ------------------------------------------------
     # One vector per entry and embedding model, computed once, for match, backtest and the story
-    # layer to reuse (groundwork: nothing writes it yet). ``text_hash`` is a hash of the text that was embedded, so a changed entry is
-    # re-embedded; ``vector`` is a JSON list of floats. Rows go with their entry (cascade).
+    # layer to reuse (groundwork: nothing writes it yet). ``text_hash`` is a hash of the text that
+    # was embedded, so a changed entry is re-embedded; ``vector`` is a JSON list of floats. Rows
+    # go with their entry (cascade).
     Migration(
         9,
         "entry_embeddings: one vector per entry and embedding model",
