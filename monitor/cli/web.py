@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import click
 
@@ -26,7 +28,20 @@ def web_command(ctx: click.Context, host: str, port: int) -> None:
     check_bind(host, token)
     obj = ctx.find_object(CliContext) or CliContext(config_path=None)
     storage = open_storage(obj.settings.database)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would kill the
+            # process before the store is closed: a stop signal is a clean stop here (exit 0).
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    config = uvicorn.Config(
+        create_app(storage, token=token), host=host, port=port, log_level="warning"
+    )
     try:
-        uvicorn.run(create_app(storage, token=token), host=host, port=port, log_level="warning")
+        Server(config).run()
     finally:
         storage.close()
