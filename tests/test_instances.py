@@ -174,3 +174,57 @@ feeds:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_three_full_instances_send_each_story_alert_once(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+) -> None:
+    """Three `monitor run` (role all: each polls, enqueues and sends) on one PostgreSQL, eight
+    feeds with one story each: eight alerts, each story in exactly one, none sent twice, also
+    after further intervals of re-polls."""
+    from tests.story_feeds import distinct_items, rss
+
+    items = distinct_items(8)
+    paths = [f"/alerts/{k}.xml" for k in range(len(items))]
+    for path, (_, _, item) in zip(paths, items, strict=True):
+        feed_server.add(path, rss([item]))
+    out = tmp_path / "out"
+    feeds = "\n".join(f"  - {feed_server.url(p)}" for p in paths)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: "{pg_url}"
+defaults: {{interval: 2s, min_interval: 1s}}
+instances: {{lease: 6s, batch: 4, heartbeat: 250ms}}
+channels:
+  files: {{type: file, path: {out}, formats: [data]}}
+subscriptions:
+  - {{name: eil, channel: files, mode: alert, rules: [gallium-germanium]}}
+feeds:
+{feeds}
+""",
+        encoding="utf-8",
+    )
+    procs = [start(tmp_path, config, n, role="all") for n in range(3)]
+    try:
+        wait_for(lambda: len(list(out.glob("alert-eil-*.json"))) >= len(items), timeout=60)
+        time.sleep(3 * INTERVAL)  # re-polls (304s) and delivery rounds of all three
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            assert p.wait(20) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    files = sorted(out.glob("alert-eil-*.json"))
+    assert len(files) == len(items), [f.name for f in files]
+    events = [re.findall(r"\((\d+)\)", f.read_text(encoding="utf-8")) for f in files]
+    assert sorted(int(e[0]) for e in events) == list(range(len(items)))
+    rows = raw_execute(pg_url, "SELECT state, count(*) FROM deliveries GROUP BY state")
+    assert {r[0]: int(r[1]) for r in rows} == {"sent": len(items)}
+    polled = {p: len(feed_server.requests_for(p)) for p in paths}
+    assert all(n >= 2 for n in polled.values()), polled  # re-polled, not only the first poll
+    log = "".join((tmp_path / f"i{n}.log").read_text() for n in range(3))
+    assert "Traceback" not in log
