@@ -255,3 +255,54 @@ def test_an_unknown_story_is_404_and_its_id_escaped(base_url: str) -> None:
     r = httpx.get(base_url + "/story/<script>alert(1)</script>")
     assert r.status_code == 404
     assert "<script>alert" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+
+
+@pytest.mark.parametrize(
+    ("query", "cookie", "accept", "chosen"),
+    [
+        (None, None, None, "en"),
+        (None, None, "de-DE,de;q=0.9,en;q=0.8", "de"),
+        (None, None, "fr-FR,en;q=0.5,de;q=0.7", "de"),
+        (None, None, "fr-FR", "en"),
+        (None, None, "de;q=0", "en"),
+        (None, "de", "en-US", "de"),
+        ("en", "de", "de-DE", "en"),
+        ("xx", None, "de", "de"),
+    ],
+)
+def test_the_language_of_a_request(
+    query: str | None, cookie: str | None, accept: str | None, chosen: str
+) -> None:
+    from monitor.web.l10n import choose
+
+    assert choose(query, cookie, accept) == chosen
+
+
+def test_german_ui_by_the_browsers_language_and_switchable(base_url: str) -> None:
+    """A German browser gets German pages; the switch link gives English, and the choice is
+    remembered (cookie) on the next pages. 390 px still fits."""
+    need(CHROMIUM is not None, "no chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(locale="de-DE", viewport={"width": 390, "height": 900})
+            page = context.new_page()
+            page.goto(base_url + "/")
+            assert page.locator("h1").inner_text() == "Meldungen"
+            assert page.locator("html").get_attribute("lang") == "de"
+            assert page.locator("label").first.inner_text().startswith("Sprache")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.goto(base_url + "/feeds")
+            assert "Fehler in Folge" in page.locator("thead").inner_text()
+            page.click("a.lang")  # "English"
+            page.wait_for_url("**lang=en**")
+            assert page.locator("h1").inner_text() == "Feeds"
+            assert "Errors in a row" in page.locator("thead").inner_text()
+            page.goto(base_url + "/")  # no ?lang: the cookie decides now
+            assert page.locator("h1").inner_text() == "Stories"
+            assert page.locator("a.lang").inner_text() == "Deutsch"
+        finally:
+            browser.close()

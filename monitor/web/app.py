@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.model import StoryRecord
 from monitor.store.base import Storage
 from monitor.web.feeds import SORTS, feed_health
+from monitor.web.l10n import LANGUAGES, choose, translator
 from monitor.web.security import SECURITY_HEADERS
 
 __all__ = ["create_app"]
@@ -55,8 +56,18 @@ def create_app(
     )
     env.filters["safe_link"] = _safe_link
 
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(**context), status_code=status)
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        asked = request.query_params.get("lang")
+        lang = choose(asked, request.cookies.get("lang"), request.headers.get("accept-language"))
+        other = "en" if lang == "de" else "de"
+        switch = request.url.include_query_params(lang=other)
+        html = env.get_template(name).render(
+            t=translator(lang), lang=lang, other_lang=other, switch_url=str(switch), **context
+        )
+        response = HTMLResponse(html, status_code=status)
+        if asked in LANGUAGES:  # remembered for the next pages
+            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        return response
 
     def stories(days: int) -> list[StoryRecord]:
         since = clock() - timedelta(days=days)
@@ -79,6 +90,7 @@ def create_app(
             if (not language or language in s.languages) and (not outlet or outlet in s.outlets)
         ]
         return page(
+            request,
             "stream.html",
             stories=shown,
             outlets=outlets,
@@ -92,13 +104,13 @@ def create_app(
         story_id = request.path_params["story_id"]
         found = storage.get_story(story_id)
         if found is None:
-            return page("missing.html", what=story_id, status=404)
-        return page("story.html", story=found)
+            return page(request, "missing.html", what=story_id, status=404)
+        return page(request, "story.html", story=found)
 
     async def search(request: Request) -> Response:
         query = request.query_params.get("q", "")
         entries = storage.search_entries(query, limit=100) if query.strip() else []
-        return page("search.html", query=query, entries=entries)
+        return page(request, "search.html", query=query, entries=entries)
 
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -118,7 +130,7 @@ def create_app(
             sort = "health"
         recent = storage.entry_counts_since(clock() - timedelta(days=_RATE_DAYS))
         rows = feed_health(storage.feed_states(), recent, _RATE_DAYS, sort)
-        return page("feeds.html", feeds=rows, sort=sort, sorts=SORTS, days=_RATE_DAYS)
+        return page(request, "feeds.html", feeds=rows, sort=sort, sorts=SORTS, days=_RATE_DAYS)
 
     return Starlette(
         routes=[
