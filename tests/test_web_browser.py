@@ -57,11 +57,16 @@ def fill(db: Path) -> None:
                       summary='<a href="javascript:window.pwned=1">click</a> Gallium'),
          "s-evil", "evil.example"),
     ]  # fmt: skip
+    from monitor.matching.loader import load_rules
+    from monitor.matching.match import compile_rules
+    from monitor.resources import shipped_rules_dir
+
+    matcher = compile_rules(load_rules([shipped_rules_dir()]))
     with open_storage(f"sqlite:///{db}") as store:
         for feed, e, story, outlet in polls:
             lang = e.language or "en"
             a = StoryAssignment(feed, e.id, story, e.published, lang, outlet, outlet)
-            store.record_poll(FeedState(feed), [e], {}, NOW, stories=[a])
+            store.record_poll(FeedState(feed), [e], {e.id: matcher.match(e)}, NOW, stories=[a])
 
 
 @contextmanager
@@ -306,3 +311,31 @@ def test_german_ui_by_the_browsers_language_and_switchable(base_url: str) -> Non
             assert page.locator("a.lang").inner_text() == "Deutsch"
         finally:
             browser.close()
+
+
+def test_the_story_page_marks_the_matched_words_and_explains_every_hit(base_url: str) -> None:
+    r = httpx.get(base_url + "/story/s-gallium")
+    assert r.status_code == 200
+    # The German headline with its matched words marked, inside the link.
+    assert "<mark>Ausfuhrbeschränkungen</mark>" in r.text and "<mark>Gallium</mark>" in r.text
+    assert 'class="rule-id">gallium-germanium</span>' in r.text
+    assert "„Gallium“ in title" in r.text
+    de = httpx.get(base_url + "/story/s-gallium?lang=de")
+    assert "„Gallium“ in Titel" in de.text
+    # The hostile headline: marked pieces stay text.
+    evil = httpx.get(base_url + "/story/s-evil")
+    assert "<mark>Gallium</mark>" in evil.text
+    assert (
+        "&lt;script&gt;window.pwned=1&lt;/script&gt;" in evil.text
+        and "<script>window" not in evil.text
+    )
+
+
+def test_marked_pieces() -> None:
+    from monitor.model import Hit
+    from monitor.web.highlight import marked
+
+    hits = [Hit("c", "v", "title", 0, 5, "China"), Hit("d", "v", "title", 3, 9, "na cur")]
+    hits.append(Hit("e", "v", "summary", 0, 2, "xx"))
+    assert marked("China curbs gallium", hits) == [("China cur", True), ("bs gallium", False)]
+    assert marked("abc", [Hit("c", "v", "title", 1, 9, "bad")]) == [("abc", False)]

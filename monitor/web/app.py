@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.model import StoryRecord
 from monitor.store.base import Storage
 from monitor.web.feeds import SORTS, feed_health
+from monitor.web.highlight import marked, rule_lines
 from monitor.web.l10n import LANGUAGES, choose, translator
 from monitor.web.security import SECURITY_HEADERS
 
@@ -105,7 +106,13 @@ def create_app(
         found = storage.get_story(story_id)
         if found is None:
             return page(request, "missing.html", what=story_id, status=404)
-        return page(request, "story.html", story=found)
+        views = []
+        for m in found.members:
+            matches = storage.matches_for(m.feed_url, m.entry_id)
+            views.append(
+                (m, marked(m.title, (h for x in matches for h in x.hits)), rule_lines(matches))
+            )
+        return page(request, "story.html", story=found, members=views)
 
     async def search(request: Request) -> Response:
         query = request.query_params.get("q", "")

@@ -46,6 +46,11 @@ GERMAN: Mapping[str, str] = {
     "errors": "Fehler",
     "rate": "Rate",
     "last_success": "zuletzt erfolgreich",
+    "in": "in",
+    "title": "Titel",
+    "summary": "Anriss",
+    "content": "Text",
+    "variant": "Variante",
     "Deutsch": "Deutsch",
     "English": "English",
 }

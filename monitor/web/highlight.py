@@ -1,0 +1,66 @@
+"""What the story page shows of a member's matches: its headline with the matched words marked,
+and every hit explained. Pure: takes stored matches, returns data for the template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from monitor.model import Hit, Match
+
+__all__ = ["HitLine", "RuleLine", "marked", "rule_lines"]
+
+
+def marked(text: str, hits: Iterable[Hit], field: str = "title") -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, matched) pieces: the spans of ``hits`` in ``field`` are the
+    matched pieces (overlapping spans merged; spans outside the text ignored)."""
+    spans = sorted(
+        (h.start, h.end) for h in hits if h.field == field and 0 <= h.start < h.end <= len(text)
+    )
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for start, end in merged:
+        if start > pos:
+            out.append((text[pos:start], False))
+        out.append((text[start:end], True))
+        pos = end
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HitLine:
+    concept: str
+    text: str
+    field: str
+    variant: str
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class RuleLine:
+    rule_id: str
+    score: int
+    priority: str
+    hits: tuple[HitLine, ...]
+
+
+def rule_lines(matches: Sequence[Match]) -> list[RuleLine]:
+    """One line per matched rule (best score first), each hit with its concept, the text as it
+    stands, the field, the variant that found it and the similarity (100: exact)."""
+    return [
+        RuleLine(
+            m.rule_id,
+            m.score,
+            str(m.priority),
+            tuple(HitLine(h.concept, h.text, h.field, h.variant, h.similarity) for h in m.hits),
+        )
+        for m in sorted(matches, key=lambda m: (-m.score, m.rule_id))
+    ]
