@@ -114,9 +114,7 @@ class StoryTracker:
             self._seq = self.storage.story_seq()
             rows = self.storage.story_window(self.settings.span)
             for entry, a in rows:
-                se = story_entry(entry, a.masthead)
-                window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
-                self._remember((a.feed_url, a.entry_id))
+                self._replay(window, entry, a)
             self._window = window
             self._follow = True
             seconds = time.perf_counter() - started
@@ -153,6 +151,13 @@ class StoryTracker:
                 self._remember((entry.feed_url, entry.id))
             return out
 
+    def _replay(self, window: Window, entry: Entry, a: StoryAssignment) -> None:
+        """Add a stored member to ``window`` as it was assigned (a rebuild, or another
+        process's member)."""
+        se = story_entry(entry, a.masthead)
+        window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
+        self._remember((a.feed_url, a.entry_id))
+
     def _remember(self, key: tuple[str, str]) -> None:
         known = self._known
         known[key] = None
@@ -166,9 +171,7 @@ class StoryTracker:
         )
         self._seq = max(self._seq, top)
         for seq, entry, a in rows:
-            se = story_entry(entry, a.masthead)
-            window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
-            self._remember((a.feed_url, a.entry_id))
+            self._replay(window, entry, a)
             self._seq = max(self._seq, seq)
             self.followed += 1
 

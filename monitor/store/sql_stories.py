@@ -45,6 +45,17 @@ def check_assignments(assignments: Sequence[StoryAssignment]) -> None:
         seen.add(key)
 
 
+def _member_of(row: Sequence[Any]) -> tuple[Entry, StoryAssignment]:
+    """An entry's columns (``_E_COLUMNS``) followed by its member's story id, language, outlet,
+    masthead, new, score and reason."""
+    entry = entry_from_row(row[:12])
+    sid, language, outlet, masthead, new, score, reason = row[12:19]
+    return entry, StoryAssignment(
+        entry.feed_url, entry.id, sid, entry.published, language, outlet, masthead, bool(new),
+        float(score), reason,
+    )  # fmt: skip
+
+
 class StoriesSQL(Database):
     """Mixed into ``SQLStorage``; see ``monitor.store.base.Storage`` for the contract."""
 
@@ -168,17 +179,7 @@ class StoriesSQL(Database):
             )
         out = []
         for row in rows:
-            entry = entry_from_row(row[:12])
-            sid, language, outlet, masthead, new, score, reason = row[12:]
-            out.append(
-                (
-                    entry,
-                    StoryAssignment(
-                        entry.feed_url, entry.id, sid, entry.published, language, outlet,
-                        masthead, bool(new), float(score), reason,
-                    ),
-                )
-            )  # fmt: skip
+            out.append(_member_of(row))
         return out
 
     def story_seq(self) -> int:
@@ -211,18 +212,7 @@ class StoriesSQL(Database):
                 out.extend(found)
         members = []
         for row in sorted(out, key=lambda r: (int(r[0]), r[1], r[2])):
-            entry = entry_from_row(row[1:13])
-            sid, language, outlet, masthead, new, score, reason = row[13:]
-            members.append(
-                (
-                    int(row[0]),
-                    entry,
-                    StoryAssignment(
-                        entry.feed_url, entry.id, sid, entry.published, language, outlet,
-                        masthead, bool(new), float(score), reason,
-                    ),
-                )
-            )  # fmt: skip
+            members.append((int(row[0]), *_member_of(row[1:])))
         return top, members
 
     def recent_stories(

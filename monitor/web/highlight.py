@@ -53,8 +53,9 @@ class RuleLine:
 
 
 def rule_lines(matches: Sequence[Match]) -> list[RuleLine]:
-    """One line per matched rule (best score first), each hit with its concept, the text as it
-    stands, the field, the variant that found it and the similarity (100: exact)."""
+    """One line per matched rule, in the order given (``Storage.matches_for``: best score
+    first), each hit with its concept, the text as it stands, the field, the variant that found
+    it and the similarity (100: exact)."""
     return [
         RuleLine(
             m.rule_id,
@@ -62,5 +63,5 @@ def rule_lines(matches: Sequence[Match]) -> list[RuleLine]:
             str(m.priority),
             tuple(HitLine(h.concept, h.text, h.field, h.variant, h.similarity) for h in m.hits),
         )
-        for m in sorted(matches, key=lambda m: (-m.score, m.rule_id))
+        for m in matches
     ]
