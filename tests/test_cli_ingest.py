@@ -113,6 +113,41 @@ def test_json_logs_one_event_per_poll(tmp_path: Path, feed_server: FeedServer) -
     assert any(e["event"] == "cycle" and e["errors"] == 1 for e in events)
 
 
+def test_the_summary_lists_context_only_matches_last_and_marks_them(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`china` (context: true) matches every China story; in the summary an entry that matched
+    only such a rule comes after every entry that matched a rule of its own, whatever the
+    order of the feed, and the context rule is marked."""
+    items = "".join(
+        f"<item><guid>urn:cn:{i}</guid><title>China eröffnet Freizeitpark Nummer {i}</title>"
+        "<pubDate>Tue, 04 Mar 2025 07:00:00 GMT</pubDate></item>"
+        for i in range(30)
+    ) + (
+        "<item><guid>urn:ree</guid><title>China verschärft Exportkontrollen für Seltene Erden"
+        "</title><pubDate>Tue, 04 Mar 2025 08:00:00 GMT</pubDate></item>"
+    )
+    feed_server.add(
+        "/cn.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>CN</title>{items}'
+        "</channel></rss>".encode(),
+    )
+    (tmp_path / "monitor.yaml").write_text(
+        f"feeds:\n  - {feed_server.url('/cn.xml')}\n", encoding="utf-8"
+    )
+    out = monitor("once", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Matched entries (31; 30 of them only by context rules, listed last):" in out.stdout
+    lines = out.stdout.splitlines()
+    listed = [i for i, line in enumerate(lines) if line.startswith("  * ")]
+    assert "Seltene Erden" in lines[listed[0]]
+    first_rules = lines[listed[0] + 1]
+    assert "seltene-erden" in first_rules and "china 100 (context)" in first_rules
+    assert first_rules.index("china 100 (context)") > first_rules.index("seltene-erden")
+    assert all("Freizeitpark" in lines[i] for i in listed[1:])
+    assert lines[listed[1] + 1].strip() == "[china 100 (context)]"
+
+
 def test_the_summary_lists_the_best_matched_entries_and_counts_the_rest(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:

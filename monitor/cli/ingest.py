@@ -100,7 +100,13 @@ def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bo
             started = svc.clock()
             report = await svc.cycle(feeds)
             # With --quiet nothing is printed, so nothing is read back.
-            matched = None if quiet else matched_summary(svc.storage, report, started)
+            matched = (
+                None
+                if quiet
+                else matched_summary(
+                    svc.storage, report, started, context=svc.rules.catalog().context
+                )
+            )
             # Blocking sends are fine here: nothing else runs in this loop any more.
             sent, digests = svc.deliverer.run(wait=30.0)
             states = {} if quiet else svc.storage.feed_states()
@@ -145,30 +151,49 @@ class MatchedSummary:
     total: int
     """Entries of this cycle with at least one match."""
     best: list[tuple[Entry, list[Match]]]
-    """The ``SHOWN_MATCHED`` best of them (by their best score; earlier first on a tie)."""
+    """The ``SHOWN_MATCHED`` best of them: entries that matched a rule of their own before those
+    that matched only ``context: true`` rules (such as ``china``), then by best score, earlier
+    first on a tie."""
+    context_only: int = 0
+    """How many of ``total`` matched only context rules."""
+    context: frozenset[str] = frozenset()
+    """The context rules' ids, to mark them in the listing."""
 
 
 def matched_summary(
-    storage: Storage, report: Any, since: datetime, limit: int = SHOWN_MATCHED
+    storage: Storage,
+    report: Any,
+    since: datetime,
+    limit: int = SHOWN_MATCHED,
+    context: frozenset[str] = frozenset(),
 ) -> MatchedSummary:
     """The cycle's matched entries, read as one stream from the store (one query, paged): the
     memory is ``limit`` entries whatever the cycle ingested. Matches are made when their entry
-    is stored, so those of the cycle's polled feeds at or after ``since`` are the cycle's."""
+    is stored, so those of the cycle's polled feeds at or after ``since`` are the cycle's.
+
+    Rules in ``context`` (``context: true``, such as ``china``) give background, not news of
+    their own: an entry that matched only those is listed after every entry that matched
+    another rule, and counted apart."""
     feeds = {p.feed for p in report.polls if p.new or p.changed}
-    best: list[tuple[int, int, Entry, list[Match]]] = []  # a min-heap on (score, -order)
-    total = 0
+    # a min-heap on (own rule?, best score, -order)
+    best: list[tuple[bool, int, int, Entry, list[Match]]] = []
+    total = context_only = 0
     entry: Entry | None = None
     matches: list[Match] = []
 
     def flush() -> None:
-        nonlocal total
+        nonlocal total, context_only
         if entry is None:
             return
         total += 1
-        item = (max(m.score for m in matches), -total, entry, matches)
+        own = [m.score for m in matches if m.rule_id not in context]
+        if not own:
+            context_only += 1
+        score = max(own) if own else max(m.score for m in matches)
+        item = (bool(own), score, -total, entry, matches)
         if len(best) < limit:
             heapq.heappush(best, item)
-        elif item[:2] > best[0][:2]:
+        elif item[:3] > best[0][:3]:
             heapq.heapreplace(best, item)
 
     if feeds:
@@ -180,8 +205,10 @@ def matched_summary(
                 entry, matches = e, []
             matches.append(m)
         flush()
-    ranked = sorted(best, key=lambda item: item[:2], reverse=True)
-    return MatchedSummary(total, [(e, ms) for _, _, e, ms in ranked])
+    ranked = sorted(best, key=lambda item: item[:3], reverse=True)
+    return MatchedSummary(
+        total, [(e, ms) for *_, e, ms in ranked], context_only=context_only, context=context
+    )
 
 
 def _print_cycle(
@@ -217,10 +244,16 @@ def _print_cycle(
         )
         _echo(f"  {'!' if poll.status == 'error' else '-'} {_clip(title, 50)}: {what}")
     if matched and matched.total:
-        _echo(f"\nMatched entries ({matched.total}):")
+        only = (
+            f"; {matched.context_only} of them only by context rules, listed last"
+            if matched.context_only
+            else ""
+        )
+        _echo(f"\nMatched entries ({matched.total}{only}):")
         for entry, matches in matched.best:
             rules = ", ".join(
-                f"{m.rule_id} {m.score}" for m in sorted(matches, key=lambda m: -m.score)
+                f"{m.rule_id} {m.score}" + (" (context)" if m.rule_id in matched.context else "")
+                for m in sorted(matches, key=lambda m: (m.rule_id in matched.context, -m.score))
             )
             _echo(f"  * {_clip(entry.title or entry.id, 80)}\n      [{rules}]")
         if matched.total > len(matched.best):
