@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 from monitor.errors import FeedError, FetchError, StorageError
 from monitor.ingest.fetch import Fetcher, FetchResult
 from monitor.ingest.fulltext import FullTextFetcher, article_url
+from monitor.ingest.language import guess_language
 from monitor.ingest.parse import Engine
 from monitor.ingest.plaintext import storable
 from monitor.ingest.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
@@ -262,6 +263,14 @@ class Pipeline:
         candidates, dropped = cap_new(
             select_candidates(parsed.entries, known), known, feed.max_new_entries
         )
+        # A feed without <language> (AP, Reuters, the FT ...): German or English from the text,
+        # for the story layer, the digest and the web view's language filter.
+        candidates = [
+            e
+            if e.language
+            else replace(e, language=guess_language(e.title, e.summary or e.content[:600]))
+            for e in candidates
+        ]
         warnings = parsed.warnings
         if dropped:
             warnings = (

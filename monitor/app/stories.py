@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from monitor.ingest.language import guess_language
 from monitor.logs import event
 from monitor.model import Entry, StoryAssignment
 from monitor.store import Storage
@@ -66,7 +67,7 @@ def story_entry(entry: Entry, masthead: str = "") -> StoryEntry:
         story_key(entry.feed_url, entry.id),
         entry.title,
         entry.summary or lead(entry.content),
-        (entry.language or "")[:2].lower(),
+        (entry.language or guess_language(entry.title, entry.summary) or "")[:2].lower(),
         entry.published,
         masthead,
         entry.link or "",

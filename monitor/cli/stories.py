@@ -22,6 +22,7 @@ from typing import IO, Any
 import click
 
 from monitor.cli.app import CliContext, accept_config, cli, echo_json
+from monitor.ingest.language import guess_language
 from monitor.model import StoryMember, StoryRecord, as_utc
 from monitor.stories import Decision, Settings, StoryEntry, Window, assign
 
@@ -56,7 +57,7 @@ def _entry(obj: Any, where: str, now: datetime) -> StoryEntry:
         str(entry_id),
         texts["title"],
         texts["summary"],
-        texts["language"],
+        texts["language"][:2].lower() or guess_language(texts["title"], texts["summary"]) or "",
         published,
         texts["source"],
         texts["link"],
