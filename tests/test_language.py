@@ -8,11 +8,14 @@ Measured on the shared corpus's labelled news items (the dataset's language; the
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.app.pipeline import with_languages
 from monitor.ingest.language import guess_language
+from monitor.model import Entry
 from tests.fixtures.feed_server import FeedServer
 from tests.support import run_monitor as monitor
 
@@ -96,3 +99,21 @@ def test_entries_of_a_feed_without_language_are_stored_with_one(
         m["id"]: m["language"] for s in json.loads(shown.stdout)["stories"] for m in s["members"]
     }
     assert languages == {"urn:de": "de", "urn:en": "en", "urn:none": ""}, languages
+
+
+def _entry(i: int, title: str, language: str | None = None) -> Entry:
+    when = datetime(2025, 3, 4, tzinfo=UTC)
+    return Entry("http://x/feed", f"urn:{i}", title, None, "", "", when, language=language)
+
+
+def test_a_bare_headline_takes_the_language_its_document_agrees_on() -> None:
+    english = [_entry(i, f"Miners say the price of lithium is up {i}") for i in range(4)]
+    bare = _entry(9, "Gallium")
+    assert [e.language for e in with_languages([*english, bare])] == ["en"] * 5
+    # A bilingual document (or too few decided entries) leaves the bare headline undecided.
+    german = [_entry(10 + i, f"Die Preise für Lithium steigen {i}") for i in range(4)]
+    assert with_languages([*english, *german, bare])[-1].language is None
+    assert with_languages([*english[:2], bare])[-1].language is None
+    # A declared language is kept and counts: the document is German.
+    declared = [_entry(20 + i, "Gallium", "de-de") for i in range(3)]
+    assert [e.language for e in with_languages([*declared, bare])] == ["de-de"] * 3 + ["de"]

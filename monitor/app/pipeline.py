@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -85,6 +86,29 @@ def select_candidates(entries: Iterable[Entry], known: dict[str, str]) -> list[E
         if previous is None or (previous != "" and previous != entry.fingerprint):
             out.append(entry)
     return out
+
+
+def with_languages(entries: list[Entry]) -> list[Entry]:
+    """``entries`` with a language each where the text tells one: the entry's own or its feed's
+    declared language, else German or English by its words, else (a bare headline such as
+    "Gallium") the language of the document's other entries when nearly all of them agree."""
+    if all(e.language for e in entries):
+        return entries
+    guessed = [e.language or guess_language(e.title, e.summary or e.content[:600]) for e in entries]
+    told = Counter(g[:2] for g in guessed if g)
+    common = None
+    if told:
+        language, count = told.most_common(1)[0]
+        if count >= MAJORITY * sum(told.values()) and count >= 3:
+            common = language
+    return [
+        e if e.language else replace(e, language=g or common)
+        for e, g in zip(entries, guessed, strict=True)
+    ]
+
+
+MAJORITY = 0.9
+"""Share of a document's entries in one language for its undecided entries to take it."""
 
 
 def cap_new(
@@ -265,12 +289,7 @@ class Pipeline:
         )
         # A feed without <language> (AP, Reuters, the FT ...): German or English from the text,
         # for the story layer, the digest and the web view's language filter.
-        candidates = [
-            e
-            if e.language
-            else replace(e, language=guess_language(e.title, e.summary or e.content[:600]))
-            for e in candidates
-        ]
+        candidates = with_languages(candidates)
         warnings = parsed.warnings
         if dropped:
             warnings = (
