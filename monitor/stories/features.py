@@ -10,10 +10,11 @@ normalized ("13.000" and "13,000" -> ``#13000``, "2,95" and "2.95" -> ``#2.95``)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.matching.text import fold, tokens
-from monitor.stories.lexicon import STOPWORDS, build_lookup
+from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
 from monitor.stories.model import StoryEntry
 
 __all__ = ["STEM", "Features", "extract"]
@@ -66,7 +67,11 @@ class Features:
     """The same for the headline: the title, and the summary's first sentence when the title is
     a kicker of a few words ("USA:")."""
     names: frozenset[str]
-    """Capitalized words (stems), concepts and numbers: what German and English copy share."""
+    """Words with a capital letter (stems), concepts and numbers: what German and English copy
+    share."""
+    action: frozenset[str] = frozenset()
+    """The headline's principal action: its ``lexicon.ACTION_CLASSES`` of the latest stage
+    ("justice" for "suspect arrested after shooting"), empty when it names no action."""
 
     @property
     def specific(self) -> frozenset[str]:
@@ -74,14 +79,15 @@ class Features:
         return frozenset(w for w in self.words if w[0] != "@")
 
 
-_CAPITALIZED = re.compile(r"(?<![\w])[^\W\d_a-z][\w-]*")
+_CAPITALIZED = re.compile(r"(?<![\w])[^\W\d_][\w-]*")
+"""A word: a name when any of its letters is a capital ("Castlelake", "easyJet", "SDF")."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 def _names(text: str) -> set[str]:
     out: set[str] = set()
     for word in _CAPITALIZED.findall(text):
-        if not word[0].isupper():
+        if not any(c.isupper() for c in word):
             continue
         for tok in tokens(fold(word)):
             if tok in STOPWORDS or len(tok) < 3 or tok.isdigit():
@@ -121,4 +127,11 @@ def extract(entry: StoryEntry) -> Features:
     names = (_names(text) | {w for w in words if w[0] in "@#"}) & words | {
         w for w in _names(text) if w[0] == "@"
     }
-    return Features(frozenset(words), frozenset(headline), frozenset(names))
+    return Features(frozenset(words), frozenset(headline), frozenset(names), principal(headline))
+
+
+def principal(headline: Iterable[str]) -> frozenset[str]:
+    """The principal action classes of a headline's terms: those after the event, if any."""
+    classes = {c for t in headline if t[0] == "@" and (c := ACTION_CLASSES.get(t)) is not None}
+    later = classes - {"event"}
+    return frozenset(later or classes)
