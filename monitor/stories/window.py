@@ -371,15 +371,17 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
         sid = window.new_story_id(entry)
         reason = f"headline names a new action ({', '.join(novel)}) beside overlap {score:.2f}"
         return Decision(sid, True, score, reason, best_story.id, signals)
-    if best_story is not None and score < s.near_duplicate:
-        if other_action(entry, features, best_story):
-            sid = window.new_story_id(entry)
-            reason = (
-                f"principal action {', '.join(sorted(features.action))} after the story's "
-                f"{', '.join(sorted(best_story.action))}, on another day, "
-                f"beside overlap {score:.2f}"
-            )
-            return Decision(sid, True, score, reason, best_story.id, signals)
+    if (
+        best_story is not None
+        and score < s.near_duplicate
+        and other_action(entry, features, best_story)
+    ):
+        sid = window.new_story_id(entry)
+        reason = (
+            f"principal action {', '.join(sorted(features.action))} after the story's "
+            f"{', '.join(sorted(best_story.action))}, on another day, beside overlap {score:.2f}"
+        )
+        return Decision(sid, True, score, reason, best_story.id, signals)
     need = s.min_specific_cross if cross else s.min_specific
     if best_story is not None and score >= s.join and specific >= need:
         how = "names/concepts/numbers across languages" if cross else "names/numbers/words"
