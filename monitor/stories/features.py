@@ -79,15 +79,16 @@ class Features:
         return frozenset(w for w in self.words if w[0] != "@")
 
 
-_CAPITALIZED = re.compile(r"(?<![\w])[^\W\d_][\w-]*")
-"""A word: a name when any of its letters is a capital ("Castlelake", "easyJet", "SDF")."""
+_CAPITALIZED = re.compile(r"(?<![\w])(?:[^\W\d_a-z]|[a-z]+[A-Z])[\w-]*")
+"""A name: a word with a capital first letter ("Castlelake", "SDF") or a Latin capital after a
+lower-case start ("easyJet", "iPhone")."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 def _names(text: str) -> set[str]:
     out: set[str] = set()
     for word in _CAPITALIZED.findall(text):
-        if not any(c.isupper() for c in word):
+        if not word[0].isupper() and not word[0].isascii():
             continue
         for tok in tokens(fold(word)):
             if tok in STOPWORDS or len(tok) < 3 or tok.isdigit():
@@ -124,9 +125,8 @@ def extract(entry: StoryEntry) -> Features:
         headline = title | _terms(first)
     words = title | summary
     text = f"{entry.title} {entry.summary}"
-    names = (_names(text) | {w for w in words if w[0] in "@#"}) & words | {
-        w for w in _names(text) if w[0] == "@"
-    }
+    found = _names(text)
+    names = (found | {w for w in words if w[0] in "@#"}) & words | {w for w in found if w[0] == "@"}
     return Features(frozenset(words), frozenset(headline), frozenset(names), principal(headline))
 
 
