@@ -289,3 +289,14 @@ def test_assignment_is_deterministic_and_incremental(story_set: list[Labelled]) 
     window = Window()
     half = len(story_set) // 2
     assert cluster(story_set[:half], window) + cluster(story_set[half:], window) == first
+
+
+def test_the_measured_configuration_is_the_daemons_default() -> None:
+    # The figures above are for ``Window()``; the daemon builds its window from monitor.yaml's
+    # ``stories:`` section (monitor/app/service.py), whose defaults must be the same settings
+    # (the clusterer is lexical: there are no sentence vectors to configure).
+    from monitor.config.stories import StorySettings
+    from monitor.stories import Settings
+
+    defaults = StorySettings()
+    assert Settings(span=defaults.span, join=defaults.join) == Settings() == Window().settings
