@@ -291,3 +291,14 @@ def test_a_date_without_time_gets_a_day_more_across_languages_only() -> None:
 def test_words_with_an_inner_capital_are_names() -> None:
     f = extract(entry("x", "Castlelake sets out easyJet bid", "", "en"))
     assert {"castlel", "easyjet"} <= f.names
+
+
+def test_the_reason_says_when_the_only_matching_story_is_too_old() -> None:
+    window = Window(Settings(span=timedelta(hours=30)))
+    assign(BOSCH, window)
+    late = assign(entry("b2", BOSCH.title, BOSCH.summary, hours=35), window)  # 34 h after
+    assert (
+        late.new
+        and late.best is None
+        and late.reason == "the stories sharing its words are outside the span"
+    )

@@ -355,8 +355,10 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
     mass = _mass(features)
     best_story: Story | None = None
     best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
+    too_old = False
     for story in window.candidates(features):
         got = _score(entry, features, mass, story, s)
+        too_old = too_old or "outside_span" in got[2]
         if got[0] > best[0] or (got[0] == best[0] and best_story is None and got[0] > 0):
             best_story, best = story, got
     score, specific, signals = best
@@ -388,10 +390,12 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
         reason = f"overlap {score:.2f} >= {s.join:.2f} with {specific} shared {how}"
         return Decision(best_story.id, False, score, reason, best_story.id, signals)
     sid = window.new_story_id(entry)
-    if best_story is None:
+    if best_story is None and too_old:
+        reason = "the stories sharing its words are outside the span"
+    elif best_story is None:
         reason = "no story of the window shares a specific word"
     elif score < s.join:
-        reason = f"best overlap {score:.2f} < {s.join:.2f}"
+        reason = f"best overlap {score:.3f} < {s.join:.2f}"
     else:
         reason = f"only {specific} shared specific words (< {need})"
     return Decision(sid, True, score, reason, best_story.id if best_story else None, signals)
