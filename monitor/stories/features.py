@@ -4,7 +4,9 @@ Text is folded (``matching.text.fold``), split into tokens, function words dropp
 cut to its first ``STEM`` letters (a cheap stem that also merges German inflections:
 "festgenommen"/"festgenommener"). Lexicon concepts (``lexicon.CONCEPTS``) are added as
 ``@concept`` tokens, so German and English reports of one event share them; numbers are
-normalized ("13.000" and "13,000" -> ``#13000``, "2,95" and "2.95" -> ``#2.95``).
+normalized ("13.000" and "13,000" -> ``#13000``, "2,95" and "2.95" -> ``#2.95``). The
+headline's principal action (``principal``) is the class of its action concepts
+(``lexicon.ACTION_CLASSES``) of the latest stage: what the new-story decision compares.
 """
 
 from __future__ import annotations
