@@ -227,3 +227,78 @@ def test_cli_reads_stdin_in_a_real_process() -> None:
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(x) for x in proc.stdout.splitlines()]
     assert [r["story"] for r in rows] == ["de1", "de1"]
+
+
+def test_another_principal_action_on_a_later_day_is_a_new_story() -> None:
+    # The story's own text already names a detention, so the new-action check alone would let
+    # the arrest join; its headline's principal action (justice after the shooting) does not.
+    killed = entry(
+        "k1",
+        "Activist Charlie Kirk shot dead at Utah university",
+        "Police briefly detained a man on the Utah campus after Charlie Kirk was shot; "
+        "the gunman is still at large.",
+        "en",
+    )
+    arrested = (
+        "Charlie Kirk: suspect arrested in Utah",
+        "Police in Utah say a suspect in the shooting of Charlie Kirk has been arrested.",
+    )
+    window = Window()
+    assign(killed, window)
+    same_day = assign(entry("k2", *arrested, "en", hours=6), window)
+    assert not same_day.new and same_day.story == "k1"  # an update of the day: one story
+    window = Window()
+    assign(killed, window)
+    next_day = assign(entry("k3", *arrested, "en", hours=20), window)
+    assert next_day.new and next_day.best == "k1"
+    assert "principal action justice after the story's event" in next_day.reason
+    assert extract(entry("x", "Tatverdächtiger nach tödlichen Schüssen gefasst")).action == {
+        "justice"
+    }
+    assert extract(entry("x", "Vier Todesopfer nach Brand identifiziert")).action == {"aftermath"}
+
+
+RAFAH_DE = StoryEntry(
+    "de",
+    "Grenzübergang Rafah soll am Sonntag geöffnet werden",
+    "Der Grenzübergang Rafah zwischen dem Gazastreifen und Ägypten soll am Sonntag wieder "
+    "geöffnet werden, für 200 Lastwagen am Tag, teilte Israel mit.",
+    "de",
+    datetime(2026, 3, 14, tzinfo=UTC),  # a date only: some time that day
+)
+
+
+def test_a_date_without_time_gets_a_day_more_across_languages_only() -> None:
+    later = datetime(2026, 3, 15, 10, tzinfo=UTC)  # 34 h after midnight: beyond the 30 h span
+    en = StoryEntry(
+        "en",
+        "Israel to reopen Gaza's Rafah crossing on Sunday",
+        "Israel said the Rafah crossing between Gaza and Egypt will reopen on Sunday for 200 "
+        "trucks a day.",
+        "en",
+        later,
+    )
+    window = Window()
+    assign(RAFAH_DE, window)
+    d = assign(en, window)
+    assert not d.new and d.story == "de" and d.signals["cross_language"] == 1.0
+    window = Window()
+    assign(RAFAH_DE, window)
+    copy = StoryEntry("de2", RAFAH_DE.title, RAFAH_DE.summary, "de", later)
+    assert assign(copy, window).new  # within one language the span holds
+
+
+def test_words_with_an_inner_capital_are_names() -> None:
+    f = extract(entry("x", "Castlelake sets out easyJet bid", "", "en"))
+    assert {"castlel", "easyjet"} <= f.names
+
+
+def test_the_reason_says_when_the_only_matching_story_is_too_old() -> None:
+    window = Window(Settings(span=timedelta(hours=30)))
+    assign(BOSCH, window)
+    late = assign(entry("b2", BOSCH.title, BOSCH.summary, hours=35), window)  # 34 h after
+    assert (
+        late.new
+        and late.best is None
+        and late.reason == "the stories sharing its words are outside the span"
+    )

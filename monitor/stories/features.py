@@ -4,16 +4,19 @@ Text is folded (``matching.text.fold``), split into tokens, function words dropp
 cut to its first ``STEM`` letters (a cheap stem that also merges German inflections:
 "festgenommen"/"festgenommener"). Lexicon concepts (``lexicon.CONCEPTS``) are added as
 ``@concept`` tokens, so German and English reports of one event share them; numbers are
-normalized ("13.000" and "13,000" -> ``#13000``, "2,95" and "2.95" -> ``#2.95``).
+normalized ("13.000" and "13,000" -> ``#13000``, "2,95" and "2.95" -> ``#2.95``). The
+headline's principal action (``principal``) is the class of its action concepts
+(``lexicon.ACTION_CLASSES``) of the latest stage: what the new-story decision compares.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.matching.text import fold, tokens
-from monitor.stories.lexicon import STOPWORDS, build_lookup
+from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
 from monitor.stories.model import StoryEntry
 
 __all__ = ["STEM", "Features", "extract"]
@@ -66,7 +69,11 @@ class Features:
     """The same for the headline: the title, and the summary's first sentence when the title is
     a kicker of a few words ("USA:")."""
     names: frozenset[str]
-    """Capitalized words (stems), concepts and numbers: what German and English copy share."""
+    """Words with a capital letter (stems), concepts and numbers: what German and English copy
+    share."""
+    action: frozenset[str] = frozenset()
+    """The headline's principal action: its ``lexicon.ACTION_CLASSES`` of the latest stage
+    ("justice" for "suspect arrested after shooting"), empty when it names no action."""
 
     @property
     def specific(self) -> frozenset[str]:
@@ -74,14 +81,16 @@ class Features:
         return frozenset(w for w in self.words if w[0] != "@")
 
 
-_CAPITALIZED = re.compile(r"(?<![\w])[^\W\d_a-z][\w-]*")
+_CAPITALIZED = re.compile(r"(?<![\w])(?:[^\W\d_a-z]|[a-z]+[A-Z])[\w-]*")
+"""A name: a word with a capital first letter ("Castlelake", "SDF") or a Latin capital after a
+lower-case start ("easyJet", "iPhone")."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
 def _names(text: str) -> set[str]:
     out: set[str] = set()
     for word in _CAPITALIZED.findall(text):
-        if not word[0].isupper():
+        if not word[0].isupper() and not word[0].isascii():
             continue
         for tok in tokens(fold(word)):
             if tok in STOPWORDS or len(tok) < 3 or tok.isdigit():
@@ -118,7 +127,13 @@ def extract(entry: StoryEntry) -> Features:
         headline = title | _terms(first)
     words = title | summary
     text = f"{entry.title} {entry.summary}"
-    names = (_names(text) | {w for w in words if w[0] in "@#"}) & words | {
-        w for w in _names(text) if w[0] == "@"
-    }
-    return Features(frozenset(words), frozenset(headline), frozenset(names))
+    found = _names(text)
+    names = (found | {w for w in words if w[0] in "@#"}) & words | {w for w in found if w[0] == "@"}
+    return Features(frozenset(words), frozenset(headline), frozenset(names), principal(headline))
+
+
+def principal(headline: Iterable[str]) -> frozenset[str]:
+    """The principal action classes of a headline's terms: those after the event, if any."""
+    classes = {c for t in headline if t[0] == "@" and (c := ACTION_CLASSES.get(t)) is not None}
+    later = classes - {"event"}
+    return frozenset(later or classes)

@@ -139,6 +139,11 @@ CONCEPTS: Mapping[str, tuple[str, ...]] = {
     "@prison": ("gefaengnis*", "prison*", "jail*", "inhaftiert*"),
     "@hospital": ("krankenhaus*", "klinik*", "hospital*"),
     "@identified": ("identifiziert*", "identifizier*", "identified", "identifies", "identity"),
+    "@funeral": ("trauerfeier*", "beerdigung*", "beisetzung*", "begraebnis*", "trauergottesdienst*", "funeral*", "burial", "buried"),
+    "@memorial": ("gedenk*", "mahnwache*", "trauermarsch*", "memorial*", "vigil*", "commemorat*", "tribute*"),
+    "@trial": ("prozess", "prozesse", "prozessauftakt*", "prozessbeginn*", "strafprozess*", "mordprozess*", "trial", "trials"),
+    "@law": ("gesetz", "gesetze", "gesetzes*", "gesetzentwurf*", "waffengesetz*", "gesetzesentwurf*", "law", "laws", "legislation"),
+    "@ban": ("verbot", "verbote", "verboten", "verbietet", "ban", "bans", "banned", "banning", "outlaw*"),
     "@victims": ("opfer", "opfern", "todesopfer*", "victim*"),
     "@reopen": ("oeffnen", "geoeffnet", "oeffnung*", "wiedereroeffn*", "wiederoeffn*", "reopen*", "opens", "opened", "reopening"),
     "@crossing": ("grenzuebergang*", "uebergang*", "crossing*", "border", "grenze", "grenzen"),
@@ -197,6 +202,33 @@ CONCEPTS: Mapping[str, tuple[str, ...]] = {
     "@moon": ("mond", "mondes", "moon", "lunar"),
     "@space": ("raumfahrt*", "weltraum*", "space", "astronaut*"),
 }  # fmt: skip
+
+ACTION_CLASSES: Mapping[str, str] = {
+    # what happened first: the event itself
+    "@death": "event",
+    "@shooting": "event",
+    "@attack": "event",
+    "@fire": "event",
+    "@earthquake": "event",
+    "@drone": "event",
+    # what follows it: each a story of its own (tests/data/stories/GUIDELINE.md, rule 2)
+    "@arrest": "justice",
+    "@charge": "justice",
+    "@verdict": "justice",
+    "@trial": "justice",
+    "@prison": "justice",
+    "@identified": "aftermath",
+    "@funeral": "aftermath",
+    "@memorial": "aftermath",
+    "@law": "policy",
+    "@ban": "policy",
+    "@release": "release",
+    "@resign": "personnel",
+    "@appoint": "personnel",
+}
+"""The class of each action concept: the principal action of a headline is its latest-stage
+class (``event`` only when it names nothing that follows an event), so "suspect arrested after
+the shooting" is ``justice`` and "victims identified after the fire" ``aftermath``."""
 
 STOPWORDS = frozenset(
     """
