@@ -360,10 +360,21 @@ class Storage(Protocol):
         ...
 
     def recent_stories(
-        self, *, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        until: datetime | None = None,
+        rule_id: str | None = None,
+        language: str | None = None,
+        outlet: str | None = None,
+        min_outlets: int | None = None,
     ) -> list[StoryRecord]:
-        """Stories whose last member was published at or after ``since``, latest first (ties
-        by id), at most ``limit``; members by publication time (ties by feed URL, entry id)."""
+        """Stories whose last member was published at or after ``since`` (and before
+        ``until``), latest first (ties by id), at most ``limit``; members by publication time
+        (ties by feed URL, entry id). The filters keep the stories with a member in
+        ``language``, one from ``outlet``, one that ``rule_id`` matched (on record), and with
+        at least ``min_outlets`` distinct outlets (the web view's story stream)."""
         ...
 
     def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:

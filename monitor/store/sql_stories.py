@@ -216,13 +216,49 @@ class StoriesSQL(Database):
         return top, members
 
     def recent_stories(
-        self, *, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        until: datetime | None = None,
+        rule_id: str | None = None,
+        language: str | None = None,
+        outlet: str | None = None,
+        min_outlets: int | None = None,
     ) -> list[StoryRecord]:
         where = "WHERE EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id)"
         params: list[Any] = []
         if since is not None:
             where += " AND s.last_seen >= ?"
             params.append(self.dialect.encode_ts(since))
+        if until is not None:
+            where += " AND s.last_seen < ?"
+            params.append(self.dialect.encode_ts(until))
+        if language:
+            where += (
+                " AND EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id"
+                " AND m.language = ?)"
+            )
+            params.append(language)
+        if outlet:
+            where += (
+                " AND EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id"
+                " AND m.outlet = ?)"
+            )
+            params.append(outlet)
+        if rule_id:
+            where += (
+                " AND EXISTS (SELECT 1 FROM story_members m JOIN matches mt"
+                " ON mt.feed_url = m.feed_url AND mt.entry_id = m.entry_id"
+                " WHERE m.story_id = s.id AND mt.rule_id = ?)"
+            )
+            params.append(rule_id)
+        if min_outlets:
+            where += (
+                " AND (SELECT count(DISTINCT m.outlet) FROM story_members m"
+                " WHERE m.story_id = s.id) >= ?"
+            )
+            params.append(int(min_outlets))
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         with self._transaction("recent_stories", write=False) as tx:
             ids = [
