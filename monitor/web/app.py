@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -57,6 +57,7 @@ __all__ = ["create_app"]
 _HERE = Path(__file__).parent
 _STREAM_LIMIT = 200
 _RATE_DAYS = 7
+_MAX_FORM = 2_000_000
 T = TypeVar("T")
 
 
@@ -143,13 +144,20 @@ def create_app(
             response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True)
         return response
 
-    async def checked_form(request: Request) -> FormData | None:
-        """The POSTed form if it carries the CSRF token of the browser's cookie, else None."""
-        form = await request.form()
-        given = form.get("csrf")
-        ok = csrf_ok(
-            key, request.cookies.get(CSRF_COOKIE), given if isinstance(given, str) else None
-        )
+    async def checked_form(request: Request) -> dict[str, str] | None:
+        """The POSTed form (URL-encoded: every form here is) if it carries the CSRF token of
+        the browser's cookie, else None."""
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_FORM:
+                return None
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return None
+        form = dict(pairs)
+        ok = csrf_ok(key, request.cookies.get(CSRF_COOKIE), form.get("csrf"))
         return form if ok else None
 
     def refused(request: Request) -> HTMLResponse:

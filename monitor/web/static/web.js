@@ -5,7 +5,8 @@ document.addEventListener("DOMContentLoaded", function () {
     field.addEventListener("change", function () { field.form.submit(); });
   });
   // Playground: a pause in typing tries the draft (the same POST as the Try button) and
-  // swaps in the results; saving stays a plain form submit.
+  // swaps in the results; saving stays a plain form submit. (getAttribute: the buttons named
+  // "action" shadow form.action.)
   var form = document.querySelector("form.playground");
   var results = document.getElementById("results");
   if (!form || !results || !window.fetch) { return; }
@@ -14,10 +15,10 @@ document.addEventListener("DOMContentLoaded", function () {
   form.querySelector("textarea").addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(function () {
-      var body = new FormData(form);
+      var body = new URLSearchParams(new FormData(form));
       body.set("action", "try");
       var mine = ++sent;
-      fetch(form.action, { method: "POST", body: body, credentials: "same-origin" })
+      fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" })
         .then(function (r) { return r.text(); })
         .then(function (html) {
           if (mine !== sent) { return; }
