@@ -259,6 +259,12 @@ class Storage(Protocol):
         """The message stored at creation (JSON text). ``KeyError`` if there is no such id."""
         ...
 
+    def delivery_subjects(self, delivery_ids: Iterable[int]) -> dict[int, str]:
+        """The subject of each stored message of ``delivery_ids`` (unknown ids left out; a
+        message that is not JSON with a subject gives ""): the archive's list, without reading
+        whole messages."""
+        ...
+
     def delivery_items(self, delivery_id: int) -> list[ItemKey]: ...
 
     def delivery_counts(self) -> dict[DeliveryState, int]:

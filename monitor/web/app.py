@@ -259,7 +259,8 @@ def create_app(
 
         def load() -> list[Any]:
             found = storage.deliveries(states=states, kind=kind, limit=ARCHIVE_LIMIT)
-            return [(d, message_view(storage.delivery_message(d.id or 0))) for d in found]
+            subjects = storage.delivery_subjects(d.id for d in found if d.id is not None)
+            return [(d, subjects.get(d.id or 0, "")) for d in found]
 
         rows = await blocking(load)
         return page(request, "archive.html", rows=rows, state=state_given, kind=kind_given)
