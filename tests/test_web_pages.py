@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,6 +93,14 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path, http_sink: HttpSink) -> Iterator[Site]:
+    with open_site(tmp_path, http_sink) as opened:
+        yield opened
+
+
+@contextmanager
+def open_site(tmp_path: Path, http_sink: HttpSink) -> Iterator[Site]:
+    """The app served over a store with the stories, a user's rule file, and two alerts of
+    which the first failed (the webhook endpoint answered 500); bench/screenshot_web.py too."""
     rules = tmp_path / "rules"
     rules.mkdir()
     rule_file = rules / "my-rules.yaml"
