@@ -10,21 +10,28 @@ document.addEventListener("DOMContentLoaded", function () {
   var form = document.querySelector("form.playground");
   var results = document.getElementById("results");
   if (!form || !results || !window.fetch) { return; }
+  // One try at a time: typing during a try asks for one more after it, with the latest text.
   var timer = null;
-  var sent = 0;
+  var busy = false;
+  var again = false;
+  function tryDraft() {
+    if (busy) { again = true; return; }
+    busy = true;
+    var body = new URLSearchParams(new FormData(form));
+    body.set("action", "try");
+    fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("results");
+        if (fresh && !again) { results.replaceWith(fresh); results = fresh; }
+      })
+      .finally(function () {
+        busy = false;
+        if (again) { again = false; tryDraft(); }
+      });
+  }
   form.querySelector("textarea").addEventListener("input", function () {
     clearTimeout(timer);
-    timer = setTimeout(function () {
-      var body = new URLSearchParams(new FormData(form));
-      body.set("action", "try");
-      var mine = ++sent;
-      fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" })
-        .then(function (r) { return r.text(); })
-        .then(function (html) {
-          if (mine !== sent) { return; }
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("results");
-          if (fresh) { results.replaceWith(fresh); results = fresh; }
-        });
-    }, 600);
+    timer = setTimeout(tryDraft, 600);
   });
 });
