@@ -97,7 +97,21 @@ def fill(url: str) -> None:
                         f"Outlet {f}",
                     )
                 )
-            store.record_poll(FeedState(feed), entries, matches, NOW, stories=stories)
+            # Each day's entries as that day's poll: first seen when published, as in a store
+            # that has been polling for 30 days (the playground's "last 7 days" is a quarter).
+            days: dict[int, list[int]] = {}
+            for i, e in enumerate(entries):
+                days.setdefault((NOW - e.published).days, []).append(i)
+            for back in sorted(days, reverse=True):
+                picked = days[back]
+                polled = NOW - timedelta(days=back)
+                store.record_poll(
+                    FeedState(feed),
+                    [entries[i] for i in picked],
+                    {entries[i].id: matches[entries[i].id] for i in picked},
+                    polled,
+                    stories=[stories[i] for i in picked],
+                )
         for i in range(DELIVERIES):
             created = NOW - timedelta(hours=i)
             message = RenderedMessage(
@@ -220,8 +234,8 @@ def measure(url: str, repeat: int, rules_dir: Path) -> dict[str, tuple[float, fl
                     times = sorted(timed.times)
                     p95 = times[int(0.95 * (len(times) - 1))]
                     results[name] = (statistics.median(times), p95, cpu)
-                # The playground: a draft tried over the entries of the last 7 days (all 50,000
-                # here: they were all first seen at the fill), POST with the page's CSRF token.
+                # The playground: a draft tried over the entries first seen in the last 7 days
+                # (about 11,700 of the 50,000), POST with the page's CSRF token.
                 editor = client.get("/rules/0").text
                 token = editor.split('name="csrf" value="', 1)[1].split('"', 1)[0]
                 draft = PLAYGROUND_RULE.replace("[lithium]", "[lithium, gallium-germanium]")

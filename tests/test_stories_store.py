@@ -517,5 +517,9 @@ def test_recent_stories_filtered_by_rule_language_outlet_window_and_outlets(
     assert ids(since=T0 + timedelta(minutes=30), until=T0 + timedelta(minutes=90)) == ["s2"]
     assert ids(until=T0 + timedelta(minutes=60)) == ["s1"]  # until is exclusive
     assert ids(language="de", limit=1) == ["s3"]
+    assert storage.story_facets() == (["de", "en"], ["a.example", "b.example", "c.example"])
+    late = storage.story_facets(since=T0 + timedelta(minutes=100))
+    assert late == (["de"], ["b.example"])
+    assert storage.story_facets(until=T0) == ([], [])
     [s1] = storage.recent_stories(rule_id="kobalt")
     assert len(s1.members) == 3  # a filter picks stories, never members

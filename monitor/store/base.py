@@ -383,6 +383,13 @@ class Storage(Protocol):
         at least ``min_outlets`` distinct outlets (the web view's story stream)."""
         ...
 
+    def story_facets(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[list[str], list[str]]:
+        """(languages, outlets) of the members of the stories whose last member was published
+        at or after ``since`` (and before ``until``), each sorted: the stream's filter choices."""
+        ...
+
     def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:
         """Stored entries published at or after ``since`` that have no story, by publication
         time (ties by feed URL, entry id): what the backfill assigns."""

@@ -284,6 +284,26 @@ class StoriesSQL(Database):
             ]
             return self._load_stories(tx, ids)
 
+    def story_facets(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[list[str], list[str]]:
+        where, params = "", []
+        if since is not None:
+            where += " AND s.last_seen >= ?"
+            params.append(self.dialect.encode_ts(since))
+        if until is not None:
+            where += " AND s.last_seen < ?"
+            params.append(self.dialect.encode_ts(until))
+        with self._transaction("story_facets", write=False) as tx:
+            rows = tx.rows(
+                "SELECT DISTINCT m.language, m.outlet FROM story_members m "
+                f"JOIN stories s ON s.id = m.story_id WHERE 1 = 1{where}",
+                params,
+            )
+        languages = sorted({str(r[0]) for r in rows if r[0]})
+        outlets = sorted({str(r[1]) for r in rows if r[1]})
+        return languages, outlets
+
     def get_story(self, story_id: str) -> StoryRecord | None:
         with self._transaction("get_story", write=False) as tx:
             found = self._load_stories(tx, [story_id])

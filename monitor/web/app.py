@@ -188,15 +188,9 @@ def create_app(
             if wanted.breaking:
                 found = [s for s in found if s.id in spikes]
             found = found[:_STREAM_LIMIT]
-            everything = (
-                storage.recent_stories(since=since, until=until, limit=_STREAM_LIMIT)
-                if wanted.active
-                else found
-            )
-            outlets = sorted({o for s in everything for o in s.outlets} | {wanted.outlet} - {""})
-            languages = sorted(
-                {g for s in everything for g in s.languages} | {wanted.language} - {""}
-            )
+            languages, outlets = storage.story_facets(since=since, until=until)
+            outlets = sorted({*outlets, wanted.outlet} - {""})
+            languages = sorted({*languages, wanted.language} - {""})
             rule_options = list(rule_ids)
             if wanted.rule and wanted.rule not in rule_options:
                 rule_options.append(wanted.rule)
@@ -385,12 +379,15 @@ def create_app(
                 return out
             before = playground.rule_ids_in(rules.paths, target)
             since = clock() - timedelta(days=days)
-            report = playground.diff(
-                trial,
-                storage.iter_entries(since=since),
-                storage.iter_matches(since=since),
-                [*trial.rule_ids, *before],
+            shown = list(dict.fromkeys([*trial.rule_ids, *before]))
+            # Only the matches on record of the rules shown (not every rule's: 5 s of 13 at
+            # 50,000 entries), one rule at a time.
+            on_record = (
+                pair
+                for rule_id in shown
+                for pair in storage.iter_matches(since=since, rule_id=rule_id)
             )
+            report = playground.diff(trial, storage.iter_entries(since=since), on_record, shown)
             out["report"] = report
             out["views"] = {
                 r.rule_id: (playground.change_views(r.new), playground.change_views(r.gone))
