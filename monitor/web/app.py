@@ -188,7 +188,11 @@ def create_app(
             if wanted.breaking:
                 found = [s for s in found if s.id in spikes]
             found = found[:_STREAM_LIMIT]
-            languages, outlets = storage.story_facets(since=since, until=until)
+            if wanted.active:  # the choices of the whole window, not only of what is shown
+                languages, outlets = storage.story_facets(since=since, until=until)
+            else:  # the page shows the window's latest stories: their choices (no query)
+                languages = sorted({g for s in found for g in s.languages})
+                outlets = sorted({o for s in found for o in s.outlets})
             outlets = sorted({*outlets, wanted.outlet} - {""})
             languages = sorted({*languages, wanted.language} - {""})
             rule_options = list(rule_ids)
