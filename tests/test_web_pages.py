@@ -441,3 +441,45 @@ def test_only_users_files_are_offered(tmp_path: Path) -> None:
     assert mine.read_text() == "rules: []\n" and [p.name for p in tmp_path.iterdir()] == [
         "mine.yaml"
     ]
+
+
+def test_the_new_pages_on_both_engines(storage: Storage, tmp_path: Path) -> None:
+    """The filters, archive and playground over SQLite and the real PostgreSQL (HTTP, no
+    browser: the browser tests above run on SQLite)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "my-rules.yaml").write_text(MY_RULES, encoding="utf-8")
+    rule_paths = [shipped_rules_dir(), rules]
+    fill_site(storage, rule_paths)
+    with serve(create_app(storage, now=lambda: NOW, rule_paths=rule_paths)) as url:
+
+        def shown(path: str) -> list[str]:
+            html = httpx.get(url + path).text
+            return [
+                part.split(">", 1)[1].split("</a>", 1)[0]
+                for part in html.split('class="story-title"')[1:]
+            ]
+
+        assert len(shown("/")) == 4
+        assert shown("/?rule=my-metals&language=de") == [GALLIUM_DE]
+        assert shown("/?outlet=en.example&to=2026-03-04") == [
+            GALLIUM_DE,
+            "Copper output rises in Chile",
+        ]
+        assert [t.split(" (")[0] for t in shown("/?breaking=1")] == [
+            "Lithium price jumps as mines close"
+        ]
+        assert "Nothing sent yet." in httpx.get(url + "/archive").text
+        with httpx.Client(base_url=url) as client:
+            editor = client.get("/rules/0").text
+            tried = client.post(
+                "/rules/0",
+                data={
+                    "csrf": editor.split('name="csrf" value="', 1)[1].split('"', 1)[0],
+                    "text": MY_RULES.replace("[gallium-germanium]", "[lithium]"),
+                    "action": "try",
+                    "days": "7",
+                },
+            ).text
+        assert '<span class="new-count">+3</span>' in tried
+        assert '<span class="gone-count">−3</span>' in tried
