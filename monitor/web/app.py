@@ -12,6 +12,7 @@ web view never blocks an event loop it shares (``monitor run`` with ``web.enable
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,15 +76,17 @@ class _Rules:
     def __init__(self, paths: Sequence[Path]) -> None:
         self.paths = list(paths)
         self._ruleset: RuleSet | None = None
+        self._lock = threading.Lock()  # pages run in worker threads
 
     def ids(self) -> list[str]:
-        if self._ruleset is None or self._ruleset.changed():
-            try:
-                self._ruleset = load_rules(self.paths)
-            except MonitorError:
-                if self._ruleset is not None:
-                    self._ruleset.mark_seen()
-        return [r.id for r in self._ruleset.rules] if self._ruleset else []
+        with self._lock:
+            if self._ruleset is None or self._ruleset.changed():
+                try:
+                    self._ruleset = load_rules(self.paths)
+                except MonitorError:
+                    if self._ruleset is not None:
+                        self._ruleset.mark_seen()
+            return [r.id for r in self._ruleset.rules] if self._ruleset else []
 
 
 @dataclass(frozen=True, slots=True)
