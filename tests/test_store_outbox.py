@@ -315,3 +315,16 @@ def test_prune_deliveries_drops_old_finished_ones_and_keeps_what_waits(
     assert {d.key for d in storage.deliveries()} == {"pending", "new"}
     assert storage.delivery_items(old_sent.id or 0) == []
     assert storage.sent_parts("pending") == {"url0"} and storage.sent_parts("gone") == set()
+
+
+def test_delivery_subjects_read_the_subject_of_each_stored_message(storage: SQLStorage) -> None:
+    """The archive's list, on both engines: subjects without whole messages; an id not stored
+    is left out, a message without a subject gives ""."""
+    a = storage.add_delivery(alert("alert-a-1"), '{"subject": "Gallium: Exportstopp 🚫"}', [])
+    b = storage.add_delivery(alert("alert-a-2"), '{"text": "no subject"}', [])
+    assert a is not None and b is not None and a.id is not None and b.id is not None
+    assert storage.delivery_subjects([a.id, b.id, 999]) == {
+        a.id: "Gallium: Exportstopp 🚫",
+        b.id: "",
+    }
+    assert storage.delivery_subjects([]) == {}

@@ -479,3 +479,47 @@ def test_members_after_a_sequence_number(storage: SQLStorage) -> None:
     top, rows = storage.story_members_after(0, known={(WIRE_A, "a1")})
     assert top == 2 and [e.id for _, e, _ in rows] == ["a2"]
     assert storage.story_members_after(2) == (2, [])
+
+
+def test_recent_stories_filtered_by_rule_language_outlet_window_and_outlets(
+    storage: SQLStorage,
+) -> None:
+    """The web view's stream filters, in SQL on both engines (before the limit, so a narrow
+    filter still fills the page)."""
+    from monitor.model import Hit, Match, Priority
+
+    def put(feed: str, entry_id: str, story: str, minutes: int, language: str, rule: str) -> None:
+        e = item(feed, entry_id, minutes=minutes, language=language)
+        outlet = feed.split("/")[2]
+        a = StoryAssignment(feed, entry_id, story, e.published, language, outlet, outlet)
+        hit = Hit("c", "v", "title", 0, 3, "Gle")
+        matches = {entry_id: [Match(rule, 70, Priority.ALERT, (hit,))]} if rule else {}
+        storage.record_poll(FeedState(feed), [e], matches, NOW, stories=[a])
+
+    put("https://a.example/f", "1", "s1", 0, "en", "kobalt")
+    put("https://b.example/f", "2", "s1", 5, "de", "")
+    put("https://c.example/f", "3", "s1", 9, "en", "")
+    put("https://a.example/f", "4", "s2", 60, "en", "lithium")
+    put("https://b.example/f", "5", "s3", 120, "de", "")
+
+    def ids(**kw: object) -> list[str]:
+        return [s.id for s in storage.recent_stories(**kw)]  # type: ignore[arg-type]
+
+    assert ids() == ["s3", "s2", "s1"]
+    assert ids(rule_id="kobalt") == ["s1"]
+    assert ids(rule_id="lithium") == ["s2"]
+    assert ids(rule_id="nothing") == []
+    assert ids(language="de") == ["s3", "s1"]
+    assert ids(outlet="a.example") == ["s2", "s1"]
+    assert ids(outlet="c.example", language="en") == ["s1"]
+    assert ids(min_outlets=3) == ["s1"]
+    assert ids(min_outlets=2) == ["s1"]
+    assert ids(since=T0 + timedelta(minutes=30), until=T0 + timedelta(minutes=90)) == ["s2"]
+    assert ids(until=T0 + timedelta(minutes=60)) == ["s1"]  # until is exclusive
+    assert ids(language="de", limit=1) == ["s3"]
+    assert storage.story_facets() == (["de", "en"], ["a.example", "b.example", "c.example"])
+    late = storage.story_facets(since=T0 + timedelta(minutes=100))
+    assert late == (["de"], ["b.example"])
+    assert storage.story_facets(until=T0) == ([], [])
+    [s1] = storage.recent_stories(rule_id="kobalt")
+    assert len(s1.members) == 3  # a filter picks stories, never members

@@ -20,6 +20,7 @@ import pytest
 
 from monitor.model import Entry, FeedState, StoryAssignment
 from monitor.store import open_storage
+from monitor.store.base import Storage
 from monitor.web.app import create_app
 from monitor.web.security import SECURITY_HEADERS, WebBindError, check_bind
 from tests.fixtures.resources import need
@@ -46,6 +47,13 @@ def _entry(feed: str, entry_id: str, title: str, link: str, hours: int, summary:
 
 
 def fill(db: Path) -> None:
+    with open_storage(f"sqlite:///{db}") as store:
+        fill_store(store)
+
+
+def fill_store(store: Storage, rule_paths: list[Path] | None = None) -> None:
+    """German and English stories and a hostile one, matched by the rules of ``rule_paths``
+    (default: the shipped pack)."""
     polls = [
         (DE, _entry(DE, "d1", "China verhängt Ausfuhrbeschränkungen für Gallium",
                     "https://de.example/a", 3), "s-gallium", "de.example"),
@@ -61,12 +69,11 @@ def fill(db: Path) -> None:
     from monitor.matching.match import compile_rules
     from monitor.resources import shipped_rules_dir
 
-    matcher = compile_rules(load_rules([shipped_rules_dir()]))
-    with open_storage(f"sqlite:///{db}") as store:
-        for feed, e, story, outlet in polls:
-            lang = e.language or "en"
-            a = StoryAssignment(feed, e.id, story, e.published, lang, outlet, outlet)
-            store.record_poll(FeedState(feed), [e], {e.id: matcher.match(e)}, NOW, stories=[a])
+    matcher = compile_rules(load_rules(rule_paths or [shipped_rules_dir()]))
+    for feed, e, story, outlet in polls:
+        lang = e.language or "en"
+        a = StoryAssignment(feed, e.id, story, e.published, lang, outlet, outlet)
+        store.record_poll(FeedState(feed), [e], {e.id: matcher.match(e)}, NOW, stories=[a])
 
 
 @contextmanager
@@ -298,7 +305,7 @@ def test_german_ui_by_the_browsers_language_and_switchable(base_url: str) -> Non
             page.goto(base_url + "/")
             assert page.locator("h1").inner_text() == "Meldungen"
             assert page.locator("html").get_attribute("lang") == "de"
-            assert page.locator("label").first.inner_text().startswith("Sprache")
+            assert page.locator("label").nth(1).inner_text().startswith("Sprache")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             page.goto(base_url + "/feeds")
             assert "Fehler in Folge" in page.locator("thead").inner_text()

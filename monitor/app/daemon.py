@@ -43,10 +43,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.app.health import HealthServer
 from monitor.app.pipeline import policy_for
 from monitor.app.service import Service
+from monitor.app.webview import EmbeddedWeb
 from monitor.ingest.schedule import initial_schedule
 from monitor.ingest.workers import InlineParser, ProcessParser
 from monitor.logs import event
 from monitor.model import UTC, Feed, InstanceRecord
+from monitor.web.security import Credentials
 
 log = logging.getLogger("monitor.daemon")
 
@@ -77,7 +79,10 @@ class Daemon:
         send_grace: float = SEND_GRACE_SECONDS,
         stopped_early: Sequence[signal.Signals] = (),
         role: str = "all",
+        web_credentials: Credentials | None = None,
     ) -> None:
+        """``web_credentials``: who may use the web view (``web.enabled``), from the
+        environment, checked at start (``monitor.app.webview.web_credentials``)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         self.service = service
@@ -94,6 +99,8 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._inflight: set[asyncio.Task[Any]] = set()
         self._health: HealthServer | None = None
+        self._web: EmbeddedWeb | None = None
+        self._web_credentials = web_credentials or Credentials()
         # Delivery requests: EVERYTHING or a digest subscription's name. One loop serves them in
         # a thread, one run at a time (keeps the sends in order); a request made while a run is
         # busy is served right after it, never dropped.
@@ -150,6 +157,7 @@ class Daemon:
         if self._stopped_early:
             self._on_stop_signal(self._stopped_early[0])
         self._start_health()
+        await self._start_web(loop)
         self.scheduler.start()
         first = min(plan.values(), default=None)
         event(
@@ -424,9 +432,45 @@ class Daemon:
         host, port = self._health.address
         event(log, "http.listening", url=f"http://{host}:{port}/")
 
+    async def _start_web(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The web view on the daemon's loop and store: a retried delivery goes out at once,
+        a saved rule file is reloaded at once (else: the outbox timer, the rule check)."""
+        web = self.service.settings.web
+        if not web.enabled:
+            return
+        from monitor.web.app import create_app
+
+        svc = self.service
+
+        def reload_rules() -> None:
+            job = self._threaded(lambda: svc.rules.reload_if_changed(force=True))
+            task = loop.create_task(job())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        app = create_app(
+            svc.storage,
+            now=svc.clock,
+            credentials=self._web_credentials,
+            rule_paths=svc.rules.paths,
+            on_retry=lambda: self._soon(loop, self._request_delivery),
+            on_rules_saved=lambda: self._soon(loop, reload_rules),
+        )
+        self._web = EmbeddedWeb(app, web.host, web.port)
+        await self._web.start()
+        host, port = self._web.address
+        shown = f"[{host}]" if ":" in host else host
+        event(log, "web.listening", url=f"http://{shown}:{port}/")
+
+    @staticmethod
+    def _soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+        loop.call_soon_threadsafe(fn)
+
     async def _shutdown(self) -> None:
         # Stop taking work first; shutting the scheduler down would cancel in-flight polls at once.
         self.scheduler.pause()
+        if self._web is not None:
+            await self._web.stop()
         if self._first_delivery is not None:
             self._first_delivery.cancel()
         if self._claimer is not None:
@@ -477,10 +521,19 @@ def _fields(record: InstanceRecord) -> dict[str, Any]:
 
 
 async def run_daemon(
-    service: Service, stopped_early: Sequence[signal.Signals] = (), role: str = "all"
+    service: Service,
+    stopped_early: Sequence[signal.Signals] = (),
+    role: str = "all",
+    web_credentials: Credentials | None = None,
 ) -> int:
     """``stopped_early``: stop signals that arrived during start-up (the daemon stops at once)."""
     send_grace = service.settings.delivery.stop_grace.total_seconds()
     async with service:
-        daemon = Daemon(service, send_grace=send_grace, stopped_early=stopped_early, role=role)
+        daemon = Daemon(
+            service,
+            send_grace=send_grace,
+            stopped_early=stopped_early,
+            role=role,
+            web_credentials=web_credentials,
+        )
         return await daemon.run()

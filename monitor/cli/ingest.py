@@ -56,13 +56,25 @@ def run(ctx: CliContext, verbose: bool, role: str) -> None:
 
     settings = ctx.settings
     _setup_logs(settings, verbose)
+    web_credentials = None
+    if settings.web.enabled:
+        import os
+
+        from monitor.app.webview import web_credentials as credentials_of
+
+        web_credentials = credentials_of(settings, os.environ)
     # A second daemon on one SQLite file is refused here (exit 2, naming the first), before it
     # opens the database; the lock is held until this process ends.
     with instance_lock(settings.database, "run"):
         if not settings.feeds and not settings.opml:
             # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
             click.echo(f"warning: {_no_feeds(settings)}", err=True)
-        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early, role=role)))
+        service = Service(settings)
+        sys.exit(
+            asyncio.run(
+                run_daemon(service, stopped_early=early, role=role, web_credentials=web_credentials)
+            )
+        )
 
 
 def _no_feeds(settings: Settings) -> str:

@@ -1,4 +1,5 @@
-"""``monitor web``: the web view on the configured store (monitor/web/)."""
+"""``monitor web``: the web view on the configured store alone (monitor/web/); ``monitor run``
+serves the same view itself with ``web.enabled: true``."""
 
 from __future__ import annotations
 
@@ -12,22 +13,28 @@ from monitor.cli.app import CliContext, cli
 
 
 @cli.command("web")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8480, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default=None, help="Address to listen on (default: web.host, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default: web.port, 8480).")
 @click.pass_context
-def web_command(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the web view (stories, search). Loopback only unless MONITOR_WEB_TOKEN is set;
-    with it, every request needs ``Authorization: Bearer <token>``."""
+def web_command(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the web view (stories, search, feeds, archive, rule playground). Loopback only
+    unless a credential is set: MONITOR_WEB_TOKEN (``Authorization: Bearer <token>``), or
+    MONITOR_WEB_USER and MONITOR_WEB_PASSWORD (HTTP Basic, what a browser asks for).
+
+    A retried delivery is sent by the running daemon on its next pass; a saved rule file is
+    picked up by its rule check (within 30 s)."""
     import uvicorn
 
+    from monitor.app.webview import web_credentials
     from monitor.store import open_storage
     from monitor.web.app import create_app
-    from monitor.web.security import check_bind
 
-    token = os.environ.get("MONITOR_WEB_TOKEN") or None
-    check_bind(host, token)
     obj = ctx.find_object(CliContext) or CliContext(config_path=None)
-    storage = open_storage(obj.settings.database)
+    settings = obj.settings
+    host = host or settings.web.host
+    port = settings.web.port if port is None else port
+    credentials = web_credentials(settings, os.environ, host)
+    storage = open_storage(settings.database)
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -38,9 +45,8 @@ def web_command(ctx: click.Context, host: str, port: int) -> None:
                 yield
                 self._captured_signals.clear()
 
-    config = uvicorn.Config(
-        create_app(storage, token=token), host=host, port=port, log_level="warning"
-    )
+    app = create_app(storage, credentials=credentials, rule_paths=settings.rule_paths())
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     try:
         Server(config).run()
     finally:

@@ -57,6 +57,15 @@ class HttpSettings(SettingsModel):
     port: int = Field(default=9464, ge=0, le=65535)
 
 
+class WebSettings(SettingsModel):
+    """The web view inside ``monitor run`` (README "Web view"); ``monitor web`` serves it alone.
+    Any address but loopback needs a credential from the environment (checked at start)."""
+
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8480, ge=0, le=65535)
+
+
 class DeliverySettings(SettingsModel):
     retry_for: Duration = timedelta(hours=24)
     stop_grace: Duration = timedelta(seconds=10)
@@ -104,6 +113,7 @@ class Settings(SettingsModel):
     opml: tuple[Path, ...] = ()
     log: LogSettings = LogSettings()
     http: HttpSettings = HttpSettings()
+    web: WebSettings = WebSettings()
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     delivery: DeliverySettings = DeliverySettings()

@@ -259,6 +259,12 @@ class Storage(Protocol):
         """The message stored at creation (JSON text). ``KeyError`` if there is no such id."""
         ...
 
+    def delivery_subjects(self, delivery_ids: Iterable[int]) -> dict[int, str]:
+        """The subject of each stored message of ``delivery_ids`` (unknown ids left out; a
+        message that is not JSON with a subject gives ""): the archive's list, without reading
+        whole messages."""
+        ...
+
     def delivery_items(self, delivery_id: int) -> list[ItemKey]: ...
 
     def delivery_counts(self) -> dict[DeliveryState, int]:
@@ -360,10 +366,28 @@ class Storage(Protocol):
         ...
 
     def recent_stories(
-        self, *, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        until: datetime | None = None,
+        rule_id: str | None = None,
+        language: str | None = None,
+        outlet: str | None = None,
+        min_outlets: int | None = None,
     ) -> list[StoryRecord]:
-        """Stories whose last member was published at or after ``since``, latest first (ties
-        by id), at most ``limit``; members by publication time (ties by feed URL, entry id)."""
+        """Stories whose last member was published at or after ``since`` (and before
+        ``until``), latest first (ties by id), at most ``limit``; members by publication time
+        (ties by feed URL, entry id). The filters keep the stories with a member in
+        ``language``, one from ``outlet``, one that ``rule_id`` matched (on record), and with
+        at least ``min_outlets`` distinct outlets (the web view's story stream)."""
+        ...
+
+    def story_facets(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> tuple[list[str], list[str]]:
+        """(languages, outlets) of the members of the stories whose last member was published
+        at or after ``since`` (and before ``until``), each sorted: the stream's filter choices."""
         ...
 
     def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:

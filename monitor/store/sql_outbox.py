@@ -226,6 +226,23 @@ class OutboxSQL(Database):
             raise KeyError(delivery_id)
         return str(value)
 
+    def delivery_subjects(self, delivery_ids: Iterable[int]) -> dict[int, str]:
+        wanted = list(dict.fromkeys(int(i) for i in delivery_ids))
+        if self.dialect.name == "postgresql":
+            subject = "(message::jsonb) ->> 'subject'"
+        else:
+            subject = "CASE WHEN json_valid(message) THEN json_extract(message, '$.subject') END"
+        out: dict[int, str] = {}
+        with self._transaction("delivery_subjects", write=False) as tx:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for did, text in tx.rows(
+                    f"SELECT id, {subject} FROM deliveries WHERE id IN ({marks})", chunk
+                ):
+                    out[int(did)] = str(text) if text is not None else ""
+        return out
+
     def delivery_items(self, delivery_id: int) -> list[ItemKey]:
         with self._transaction("delivery_items", write=False) as tx:
             rows = tx.rows(
