@@ -51,6 +51,9 @@ GERMAN: Mapping[str, str] = {
     "summary": "Anriss",
     "content": "Text",
     "variant": "Variante",
+    "close in meaning to the example": "inhaltlich nah am Beispielsatz",
+    "cosine": "Kosinus",
+    "threshold": "Schwelle",
     "Deutsch": "Deutsch",
     "English": "English",
 }
