@@ -81,7 +81,7 @@ def test_a_semantic_block_loads_with_examples_per_language_and_the_rule_concepts
         ("en", "China chokes off gallium supplies to the West"),
     )
     assert rule.semantic.threshold == 0.5
-    assert rule.semantic.gate == ("export", "gallium")  # omitted: the rule's all + any
+    assert rule.semantic.gate == (("export", "gallium"),)  # omitted: the rule's all + any
     assert rule.semantic.ungated is None and rule.semantic.alert is False
     assert rule.semantic.line == 15
     assert rules.semantic_rules == (rule,)
@@ -103,7 +103,8 @@ BAD_BLOCKS = [
         "from the threshold (0.6) to 1",
     ),
     ("semantic: {examples: [x], treshold: 0.6}", "semantic.treshold", "unknown semantic key"),
-    ("semantic: {examples: [x], gate: [galium]}", "semantic.gate[0]", "unknown concept 'galium'"),
+    ("semantic: {examples: [x], gate: [galium]}", "semantic.gate", "unknown concept 'galium'"),
+    ("semantic: {examples: [x], gate: [[gallium], 3]}", "semantic.gate", "or a list of such lists"),
     ("semantic: {examples: [x], alert: yes please}", "semantic.alert", "expected true or false"),
 ]
 
@@ -126,7 +127,7 @@ def test_a_bad_semantic_block_is_an_error_naming_file_line_rule_and_key(
     assert error.rule == "g"
     assert f"rule 'g' {key}" in str(error)
     assert str(path) in str(error) and error.line == 6
-    if key == "semantic.gate[0]":
+    if "galium" in block:
         assert "did you mean 'gallium'" in str(error)
 
 
@@ -222,7 +223,7 @@ def test_explain_names_the_example_the_cosine_the_thresholds_and_the_gate(
     assert "closest example (de): 'Peking dreht den Hahn für Gallium zu', cosine 0.70" in text
     no_gate = matcher.explain(entry("Peking dreht den Hahn zu"), "gallium-export", near(0.7))
     assert not no_gate.matched and no_gate.semantic is not None
-    assert "no gate concept is found: needs one of 'export', 'gallium'" in no_gate.semantic.reason
+    assert "the gate is not met: needs one of 'export', 'gallium'" in no_gate.semantic.reason
     off = matcher.explain(e, "gallium-export")
     assert not off.matched and off.semantic is not None
     assert off.semantic.reason.startswith("semantic layer off")
@@ -384,3 +385,19 @@ def test_without_the_extra_the_words_still_match_and_a_note_says_so_once(tmp_pat
         "match", "--rules", str(rules), "--no-semantic", str(data), cwd=tmp_path, block_extra=True
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_gate_of_two_groups_needs_a_concept_of_each(tmp_path: Path) -> None:
+    two = RULES.replace(
+        "threshold: 0.5\n", "threshold: 0.5\n      gate: [[gallium], [sport, export]]\n"
+    )
+    two = two.replace("    none: [sport]\n", "")
+    matcher = toy_matcher(tmp_path, two)
+    assert matcher.match(entry("Gallium wird knapp"), near(0.7)) == []
+    [m] = matcher.match(entry("Gallium und Fußball"), near(0.7))
+    assert m.semantic and [h.concept for h in m.hits[1:]] == ["gallium", "sport"]
+    exp = matcher.explain(entry("Gallium wird knapp"), "gallium-export", near(0.7))
+    assert exp.semantic is not None
+    assert exp.semantic.reason.endswith("the gate is not met: needs one of 'sport', 'export'")
+    text = "\n".join(explanation_text(exp, entry("Gallium wird knapp")))
+    assert "gate: gallium and (sport | export) (found: gallium)" in text

@@ -58,14 +58,16 @@ class SemanticLayer:
         wanted = list(dict.fromkeys(wanted))
         for text, vector in zip(wanted, self._embed(wanted), strict=True):
             self._examples[text] = vector
-        examples = {
-            r.id: tuple(
-                Example(lang, text, self._examples[text]) for lang, text in r.semantic.examples
-            )
-            for r in ruleset.semantic_rules
-            if r.semantic is not None
-        }
-        return SemanticIndex(self.model, examples)
+
+        def of(pairs: tuple[tuple[str, str], ...]) -> tuple[Example, ...]:
+            return tuple(Example(lang, text, self._examples[text]) for lang, text in pairs)
+
+        sem = [(r.id, r.semantic) for r in ruleset.semantic_rules if r.semantic is not None]
+        return SemanticIndex(
+            self.model,
+            {rid: of(s.examples) for rid, s in sem},
+            {rid: of(s.unlike) for rid, s in sem if s.unlike},
+        )
 
     def vectors(self, entries: Sequence[Entry]) -> list[Vector]:
         """One vector per entry, in order (``embedding_text`` of each)."""

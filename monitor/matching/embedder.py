@@ -29,8 +29,7 @@ __all__ = [
 ]
 
 EMBED_SUMMARY_CHARS = 300
-"""How much of the summary is embedded with the title: a sentence model sees the lead, and a
-long text would blur the vector (and cost more)."""
+"""How much of the summary is embedded for an entry without a headline."""
 
 Vector = tuple[float, ...]
 
@@ -69,16 +68,18 @@ class ExampleHit:
 
 
 def embedding_text(entry: Entry) -> str:
-    """What is embedded of an entry: its title and the start of its summary (or of its content
-    when it has no summary), cut at a word."""
+    """What is embedded of an entry: its headline; without one, the start of its summary (or
+    of its content), cut at a word. Measured on the inferred-mention set (bench/RESULTS.md,
+    issue 11): the headline alone separated export measures from near misses better than the
+    headline with the summary's start, and costs less to embed."""
+    title = " ".join(entry.title.split())
+    if title:
+        return title
     body = " ".join((entry.summary or entry.content).split())
     if len(body) > EMBED_SUMMARY_CHARS:
         cut = body[:EMBED_SUMMARY_CHARS]
         body = cut[: cut.rfind(" ")] if " " in cut else cut
-    title = " ".join(entry.title.split())
-    if title and body:
-        return f"{title}. {body}"
-    return title or body
+    return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +99,13 @@ class SemanticIndex:
     model: str
     examples: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
     """Rule id -> its examples."""
+    unlike: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
+    """Rule id -> its near misses (``unlike:``)."""
 
-    def best(self, rule_id: str, vector: Vector) -> ExampleHit | None:
+    def best(self, rule_id: str, vector: Vector, *, unlike: bool = False) -> ExampleHit | None:
+        """The closest example (or near miss) of the rule to ``vector``."""
         best: ExampleHit | None = None
-        for example in self.examples.get(rule_id, ()):
+        for example in (self.unlike if unlike else self.examples).get(rule_id, ()):
             similarity = cosine(vector, example.vector)
             if best is None or similarity > best.similarity:
                 best = ExampleHit(example.text, similarity, example.language)

@@ -131,11 +131,16 @@ def semantic_lines(sem: SemanticResult) -> list[str]:
     if sem.example is not None:
         lang = f" ({sem.language})" if sem.language else ""
         lines.append(f"       closest example{lang}: {sem.example!r}, cosine {sem.similarity:.2f}")
+    if sem.unlike is not None:
+        lines.append(
+            f"       closest near miss (unlike): {sem.unlike!r}, cosine {sem.unlike_similarity:.2f}"
+        )
     limits = f"threshold {sem.threshold:.2f} with a gate concept"
     if sem.ungated is not None:
         limits += f", {sem.ungated:.2f} without"
     found = ", ".join(sem.gate_found) or "none"
-    lines.append(f"       {limits}; gate: {', '.join(sem.gate)} (found: {found})")
+    gate = " and ".join("(" + " | ".join(g) + ")" if len(g) > 1 else g[0] for g in sem.gate)
+    lines.append(f"       {limits}; gate: {gate} (found: {found})")
     return lines
 
 
@@ -148,8 +153,10 @@ def semantic_json(sem: SemanticResult) -> dict[str, Any]:
         "cosine": round(sem.similarity, 3),
         "threshold": sem.threshold,
         "ungated": sem.ungated,
-        "gate": list(sem.gate),
+        "gate": [list(g) for g in sem.gate],
         "gate_found": list(sem.gate_found),
+        "unlike": sem.unlike,
+        "unlike_cosine": round(sem.unlike_similarity, 3) if sem.unlike is not None else None,
     }
 
 

@@ -108,7 +108,7 @@ def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
                         )
                     )
         if rule.semantic is not None:
-            for i, ref in enumerate(rule.semantic.gate):
+            for ref in rule.semantic.gate_concepts:
                 if ref not in concepts:
                     errors.append(
                         RuleError(
@@ -116,7 +116,7 @@ def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
                             file=rule.file,
                             line=rule.semantic.line,
                             rule=rule.id,
-                            key=f"semantic.gate[{i}]",
+                            key="semantic.gate",
                             hint=did_you_mean(ref, concepts)
                             or "define it under `concepts:` in any rule file",
                         )
@@ -138,7 +138,7 @@ def _with_gate(rule: Rule) -> Rule:
     """A ``semantic:`` block without ``gate:`` is gated by the rule's own concepts."""
     if rule.semantic is None or rule.semantic.gate:
         return rule
-    gate = tuple(dict.fromkeys(rule.concepts))
+    gate = (tuple(dict.fromkeys(rule.concepts)),)
     return replace(rule, semantic=replace(rule.semantic, gate=gate))
 
 

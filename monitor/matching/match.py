@@ -65,12 +65,16 @@ class SemanticResult:
     """Cosine of the entry's vector and the example's (0 without a vector)."""
     threshold: float
     ungated: float | None
-    gate: tuple[str, ...]
-    """The rule's gate concepts."""
+    gate: tuple[tuple[str, ...], ...]
+    """The rule's gate: one concept of each group is needed."""
     gate_found: tuple[str, ...]
     """... and those found in the entry (in the rule's fields)."""
     matched: bool
     reason: str
+    unlike: str | None = None
+    """The closest near miss (``unlike:``), if the rule has any ..."""
+    unlike_similarity: float = 0.0
+    """... and its cosine: at or above ``similarity`` there is no hit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +130,7 @@ class Matcher:
             r.semantic is not None and r.semantic.ungated is not None for r in self._semantic_rules
         )
         self._rule_fields = {r.id: dict(r.fields) for r in self.rules}
-        gates = {c for r in self.rules if r.semantic is not None for c in r.semantic.gate}
+        gates = {c for r in self.rules if r.semantic is not None for c in r.semantic.gate_concepts}
         used = {c for r in self.rules for c in (*r.all, *r.any, *r.none)} | gates
         self._near = _near_order(rules.concepts, used)
         used |= {m for _, clauses in self._near for n in clauses for m in n.concepts}
@@ -249,16 +253,17 @@ class Matcher:
         assert sem is not None
         gate_hits: list[Hit] = []
         found: list[str] = []
-        for cid in sem.gate:
+        for cid in sem.gate_concepts:
             if cid in hits:
                 strength, shown = self._strength(rule, hits[cid])
                 if strength > 0:
                     found.append(cid)
                     gate_hits += shown
         vetoed = [c for c in rule.none if c in hits and self._strength(rule, hits[c])[0] > 0]
-        best = None
+        best = miss = None
         if vector is not None and self.semantic is not None:
             best = self.semantic.best(rule.id, vector)
+            miss = self.semantic.best(rule.id, vector, unlike=True)
 
         def result(matched: bool, reason: str) -> SemanticResult:
             return SemanticResult(
@@ -271,6 +276,8 @@ class Matcher:
                 tuple(found),
                 matched,
                 reason,
+                miss.example if miss else None,
+                miss.similarity if miss else 0.0,
             )
 
         if best is None:
@@ -279,18 +286,25 @@ class Matcher:
         cos = best.similarity
         if vetoed:
             return result(False, "excluded: found " + ", ".join(map(repr, vetoed))), ()
+        if miss is not None and miss.similarity >= cos:
+            return result(
+                False,
+                f"closer to the near miss {miss.example!r} ({miss.similarity:.2f}) than to any "
+                f"example ({cos:.2f})",
+            ), ()
         if sem.ungated is not None and cos >= sem.ungated:
             return result(True, f"cosine {cos:.2f} reaches {sem.ungated:.2f} (no gate needed)"), (
                 _ordered(gate_hits)
             )
         if cos < sem.threshold:
             return result(False, f"cosine {cos:.2f} is below the threshold {sem.threshold:.2f}"), ()
-        if not found:
-            need = ", ".join(repr(c) for c in sem.gate)
+        missing = [g for g in sem.gate if not set(g) & set(found)]
+        if missing:
+            need = "; ".join(", ".join(repr(c) for c in g) for g in missing)
             extra = f" (or a cosine of {sem.ungated:.2f})" if sem.ungated is not None else ""
             return result(
                 False,
-                f"cosine {cos:.2f} reaches {sem.threshold:.2f}, but no gate concept is found: "
+                f"cosine {cos:.2f} reaches {sem.threshold:.2f}, but the gate is not met: "
                 f"needs one of {need}{extra}",
             ), ()
         gate = ", ".join(repr(c) for c in found)
@@ -305,7 +319,8 @@ class Matcher:
         rule's ``semantic: {alert: true}`` says so."""
         sem = rule.semantic
         assert sem is not None and result.example is not None
-        gated = bool(result.gate_found) and result.similarity >= sem.threshold
+        found = set(result.gate_found)
+        gated = all(found.intersection(g) for g in sem.gate) and result.similarity >= sem.threshold
         used = sem.threshold if gated or sem.ungated is None else sem.ungated
         hit = Hit(
             SEMANTIC,

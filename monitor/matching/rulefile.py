@@ -53,7 +53,7 @@ _RULE_KEYS = (
     "context",
     "semantic",
 )
-_SEMANTIC_KEYS = ("examples", "threshold", "gate", "ungated", "alert")
+_SEMANTIC_KEYS = ("examples", "unlike", "threshold", "gate", "ungated", "alert")
 MAX_EXAMPLE_CHARS = 300
 _SEMANTIC_EXAMPLE = (
     "e.g. `semantic: {examples: {de: [Peking dreht den Hahn für Gallium zu], "
@@ -470,43 +470,46 @@ class RuleFileParser:
         self._check_keys(
             loc, raw, _SEMANTIC_KEYS, what="semantic key", rule=rid, prefix="semantic."
         )
-        examples: list[tuple[str, str]] = []
-        where: Loc = (*loc, "examples")
-        given = raw.get("examples")
-        groups: list[tuple[str, Loc, Any]] = []
-        if isinstance(given, dict) and given:
-            for lang, items in given.items():
-                if lang not in VERB_LANGS:
-                    err((*where, str(lang)), f"unknown language {lang!r} (expected de or en)")
-                    continue
-                groups.append((str(lang), (*where, str(lang)), items))
-        elif isinstance(given, list) and given:
-            groups.append(("", where, given))
-        else:
-            err(
-                where,
-                "expected example sentences: a list, or a mapping of de/en to lists",
-                given,
-                _SEMANTIC_EXAMPLE,
-            )
-        for lang, at, items in groups:
-            if isinstance(items, str):
-                items = [items]
-            if not isinstance(items, list) or not items:
-                err(at, "expected a list of example sentences", items, _SEMANTIC_EXAMPLE)
+        found: dict[str, list[tuple[str, str]]] = {"examples": [], "unlike": []}
+        for name in ("examples", "unlike"):
+            where: Loc = (*loc, name)
+            given = raw.get(name)
+            if given is None and name == "unlike":
                 continue
-            for i, text in enumerate(items):
-                if not isinstance(text, str) or not text.strip():
-                    err((*at, i), "expected an example sentence (a non-empty string)", text)
-                elif len(text) > MAX_EXAMPLE_CHARS:
-                    err(
-                        (*at, i),
-                        f"an example sentence has at most {MAX_EXAMPLE_CHARS} characters, "
-                        f"found {len(text)}",
-                        hint="write a headline-like sentence; split a long one in two",
-                    )
-                else:
-                    examples.append((lang, " ".join(text.split())))
+            groups: list[tuple[str, Loc, Any]] = []
+            if isinstance(given, dict) and given:
+                for lang, items in given.items():
+                    if lang not in VERB_LANGS:
+                        err((*where, str(lang)), f"unknown language {lang!r} (expected de or en)")
+                        continue
+                    groups.append((str(lang), (*where, str(lang)), items))
+            elif isinstance(given, list) and given:
+                groups.append(("", where, given))
+            else:
+                err(
+                    where,
+                    "expected example sentences: a list, or a mapping of de/en to lists",
+                    given,
+                    _SEMANTIC_EXAMPLE,
+                )
+            for lang, at, items in groups:
+                if isinstance(items, str):
+                    items = [items]
+                if not isinstance(items, list) or not items:
+                    err(at, "expected a list of example sentences", items, _SEMANTIC_EXAMPLE)
+                    continue
+                for i, text in enumerate(items):
+                    if not isinstance(text, str) or not text.strip():
+                        err((*at, i), "expected an example sentence (a non-empty string)", text)
+                    elif len(text) > MAX_EXAMPLE_CHARS:
+                        err(
+                            (*at, i),
+                            f"an example sentence has at most {MAX_EXAMPLE_CHARS} characters, "
+                            f"found {len(text)}",
+                            hint="write a headline-like sentence; split a long one in two",
+                        )
+                    else:
+                        found[name].append((lang, " ".join(text.split())))
         threshold = raw.get("threshold", DEFAULT_SEMANTIC_THRESHOLD)
         if not _unit_number(threshold):
             err(
@@ -525,24 +528,39 @@ class RuleFileParser:
                 "the cosine at which no gate word is needed, e.g. `ungated: 0.7`",
             )
             ungated = None
-        gate = raw.get("gate", [])
-        if isinstance(gate, str):
-            gate = [gate]
-        if not isinstance(gate, list) or not all(isinstance(g, str) and g for g in gate):
+        gate_raw = raw.get("gate", [])
+        if isinstance(gate_raw, str):
+            gate_raw = [gate_raw]
+        gate_groups = gate_raw
+        if (
+            isinstance(gate_raw, list)
+            and gate_raw
+            and not any(isinstance(g, list) for g in gate_raw)
+        ):
+            gate_groups = [gate_raw]
+        gate: list[tuple[str, ...]] = []
+        if isinstance(gate_groups, list) and all(
+            isinstance(g, list) and g and all(isinstance(c, str) and c for c in g)
+            for g in gate_groups
+        ):
+            gate = [tuple(g) for g in gate_groups]
+        else:
             err(
                 (*loc, "gate"),
-                "expected a list of concept ids",
-                gate,
-                "e.g. `gate: [seltene-erden, gallium-germanium]`; omitted: the rule's concepts",
+                "expected a list of concept ids, or a list of such lists",
+                gate_raw,
+                "e.g. `gate: [seltene-erden, gallium-germanium]` (one of them), or "
+                "`gate: [[seltene-erden, lithium], [beschraenkung]]` (one of each list); "
+                "omitted: the rule's concepts",
             )
-            gate = []
         alert = raw.get("alert", False)
         if not isinstance(alert, bool):
             err((*loc, "alert"), "expected true or false", alert)
         if len(self.errors) > before:
             return None
         return Semantic(
-            examples=tuple(examples),
+            examples=tuple(found["examples"]),
+            unlike=tuple(found["unlike"]),
             threshold=float(threshold),
             gate=tuple(gate),
             ungated=None if ungated is None else float(ungated),

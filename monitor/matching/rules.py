@@ -119,16 +119,21 @@ class Concept:
 class Semantic:
     """A rule's ``semantic:`` block: example sentences an entry may be close to in meaning.
 
-    A semantic hit needs a cosine of at least ``threshold`` to the closest example and a word of
-    one of the ``gate`` concepts in the entry (what keeps a vague likeness from flooding the
-    digest); with ``ungated`` set, a cosine of at least that counts without a gate word.
+    A semantic hit needs a cosine of at least ``threshold`` to the closest example and, in the
+    entry, a word of one concept of each ``gate`` group (what keeps a vague likeness from
+    flooding the digest); with ``ungated`` set, a cosine of at least that counts without them.
     """
 
     examples: tuple[tuple[str, str], ...]
     """(language, sentence): "de" or "en" as written under ``examples:``."""
+    unlike: tuple[tuple[str, str], ...] = ()
+    """Near misses (``unlike:``): an entry closer to one of these than to every example is no
+    semantic hit ("breaking China's grip" is not China restricting)."""
     threshold: float = DEFAULT_SEMANTIC_THRESHOLD
-    gate: tuple[str, ...] = ()
-    """Concept ids; empty in the file means the rule's own concepts (``all`` and ``any``)."""
+    gate: tuple[tuple[str, ...], ...] = ()
+    """Groups of concept ids: one concept of every group must be found. ``gate: [a, b]`` in the
+    file is one group, ``gate: [[a, b], [c]]`` two; omitted: the rule's own concepts (``all``
+    and ``any``) as one group."""
     ungated: float | None = None
     alert: bool = False
     """Whether a semantic match alone may carry the rule's ``priority: alert`` (else digest)."""
@@ -136,7 +141,11 @@ class Semantic:
 
     @property
     def sentences(self) -> tuple[str, ...]:
-        return tuple(text for _, text in self.examples)
+        return tuple(text for _, text in (*self.examples, *self.unlike))
+
+    @property
+    def gate_concepts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for group in self.gate for c in group))
 
 
 @dataclass(frozen=True, slots=True)
