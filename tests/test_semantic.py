@@ -401,3 +401,82 @@ def test_a_gate_of_two_groups_needs_a_concept_of_each(tmp_path: Path) -> None:
     assert exp.semantic.reason.endswith("the gate is not met: needs one of 'sport', 'export'")
     text = "\n".join(explanation_text(exp, entry("Gallium wird knapp")))
     assert "gate: gallium and (sport | export) (found: gallium)" in text
+
+
+def test_an_entry_closer_to_a_near_miss_than_to_every_example_is_no_hit(tmp_path: Path) -> None:
+    text = RULES.replace(
+        "      threshold: 0.5\n",
+        "      unlike: [Der Westen will Chinas Griff auf Gallium brechen]\n      threshold: 0.5\n",
+    )
+    rules = load_rules([write(tmp_path, text)])
+    sem = rules.rule("gallium-export").semantic
+    assert sem is not None and sem.unlike == (
+        ("", "Der Westen will Chinas Griff auf Gallium brechen"),
+    )
+    index = SemanticIndex(
+        "toy",
+        {"gallium-export": (Example("de", "Peking dreht den Hahn für Gallium zu", DE),)},
+        {"gallium-export": (Example("", "Der Westen will Chinas Griff auf Gallium brechen", EN),)},
+    )
+    matcher = Matcher(rules, index)
+    e = entry("Gallium: der Westen gegen China")
+    assert matcher.match(e, (0.6, 0.8, 0.0)) == []  # 0.6 to the example, 0.8 to the near miss
+    [m] = matcher.match(e, (0.8, 0.6, 0.0))
+    assert m.semantic
+    exp = matcher.explain(e, "gallium-export", (0.6, 0.8, 0.0))
+    assert exp.semantic is not None and exp.semantic.unlike_similarity == pytest.approx(0.8)
+    assert exp.semantic.reason.startswith("closer to the near miss")
+    assert "closest near miss (unlike)" in "\n".join(explanation_text(exp, e))
+
+
+@needs_extra
+def test_backtest_reuses_the_vectors_stored_by_the_poll_and_no_semantic_drops_those_matches(
+    tmp_path: Path,
+) -> None:
+    rules = write(tmp_path, RULES)
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    (tmp_path / "monitor.yaml").write_text(
+        f"database: sqlite:///{tmp_path / 'm.db'}\nrules: [{rules}]\nfeeds:\n"
+        f"  - {tmp_path / 'feed.xml'}\n",
+        encoding="utf-8",
+    )
+    once = monitor("once", "-c", "monitor.yaml", cwd=tmp_path)
+    assert once.returncode == 0, once.stderr
+    from monitor.store import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        feed = str(tmp_path / "feed.xml")
+        keys = [(feed, i) for i in ("hahn", "preis", "lex")]
+        assert set(storage.embeddings("use-v3", keys)) == set(keys)  # one per new entry
+        assert storage.matches_for(feed, "hahn")[0].semantic
+    finally:
+        storage.close()
+    same = monitor("backtest", "-c", "monitor.yaml", "--format", "json", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    [rule] = json.loads(same.stdout)["rules"]
+    assert (rule["stored"], rule["now"], rule["new"], rule["gone"]) == (2, 2, [], [])
+    off = monitor(
+        "backtest", "-c", "monitor.yaml", "--no-semantic", "--format", "json", cwd=tmp_path
+    )
+    assert off.returncode == 0, off.stderr
+    [rule] = json.loads(off.stdout)["rules"]
+    assert rule["now"] == 1 and [g["id"] for g in rule["gone"]] == ["hahn"]
+
+
+@needs_extra
+def test_the_setting_turns_the_layer_off_for_match_as_the_flag_does(tmp_path: Path) -> None:
+    rules, data = write(tmp_path, RULES), inputs(tmp_path)
+    (tmp_path / "monitor.yaml").write_text(
+        f"rules: [{rules}]\nsemantic:\n  enabled: false\n", encoding="utf-8"
+    )
+    out = monitor("match", "-c", "monitor.yaml", "--format", "jsonl", str(data), cwd=tmp_path)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    got = {d["id"]: d["matches"] for d in map(json.loads, out.stdout.splitlines())}
+    assert got["hahn"] == [] and len(got["lex"]) == 1
+    (tmp_path / "monitor.yaml").write_text(
+        f"rules: [{rules}]\nsemantic:\n  model: word2vec\n", encoding="utf-8"
+    )
+    bad = monitor("match", "-c", "monitor.yaml", str(data), cwd=tmp_path)
+    assert bad.returncode == 2, bad.stdout
+    assert "semantic.model" in bad.stderr and "expected 'use-v3' or 'st:" in bad.stderr
