@@ -480,3 +480,33 @@ def test_the_setting_turns_the_layer_off_for_match_as_the_flag_does(tmp_path: Pa
     bad = monitor("match", "-c", "monitor.yaml", str(data), cwd=tmp_path)
     assert bad.returncode == 2, bad.stdout
     assert "semantic.model" in bad.stderr and "expected 'use-v3' or 'st:" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("lang", "says"),
+    [
+        ("de", "inhaltlich nah am Beispielsatz „Peking dreht den Hahn für Gallium zu“ der Regel "
+         "(Kosinus 0,83, Schwelle 0,60)"),
+        ("en", "close in meaning to the rule's example “Peking dreht den Hahn für Gallium zu” "
+         "(cosine 0.83, threshold 0.60)"),
+    ],
+)  # fmt: skip
+def test_an_alert_on_a_semantic_match_says_so_in_every_format(lang: str, says: str) -> None:
+    from monitor.delivery.digest import build_alert
+    from monitor.delivery.render import Renderer
+    from monitor.model import Hit, Match
+    from tests.test_render import NOW, hostile_pair, slack_texts, sub
+
+    e, lexical = hostile_pair(title="Peking dreht beim Gallium den Hahn zu")
+    sem = Hit(
+        "semantic", "Peking dreht den Hahn für Gallium zu", "title", 0, 0, "", 83.4,
+        kind="semantic", threshold=60.0,
+    )  # fmt: skip
+    message = Renderer().render_alert(
+        build_alert(e, Match("gallium-export", 50, hits=(sem, lexical.hits[0])), sub(lang), NOW)
+    )
+    assert says in message.text
+    assert "Peking dreht den Hahn für Gallium zu" in message.html
+    assert any(says in t for t in slack_texts(message))
+    [hit] = [h for h in message.data["hits"] if h.get("kind") == "semantic"]
+    assert hit["threshold"] == 60.0 and hit["similarity"] == 83.4
