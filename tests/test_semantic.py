@@ -510,3 +510,22 @@ def test_an_alert_on_a_semantic_match_says_so_in_every_format(lang: str, says: s
     assert any(says in t for t in slack_texts(message))
     [hit] = [h for h in message.data["hits"] if h.get("kind") == "semantic"]
     assert hit["threshold"] == 60.0 and hit["similarity"] == 83.4
+
+
+def test_without_the_extra_a_poll_matches_by_words_and_logs_the_note_once(tmp_path: Path) -> None:
+    rules = write(tmp_path, RULES)
+    (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
+    (tmp_path / "monitor.yaml").write_text(
+        f"database: sqlite:///{tmp_path / 'm.db'}\nrules: [{rules}]\nlog: {{format: json}}\n"
+        f"feeds:\n  - {tmp_path / 'feed.xml'}\n",
+        encoding="utf-8",
+    )
+    out = monitor("once", "-c", "monitor.yaml", cwd=tmp_path, block_extra=True)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    notes = [e for e in events if e.get("event") == "semantic.off"]
+    assert len(notes) == 1, [e.get("event") for e in events]
+    assert "pip install 'raw-materials-monitor[semantic]'" in notes[0]["notice"]
+    assert not [e for e in events if str(e.get("event", "")).startswith("semantic.f")]
+    assert "Neue Exportkontrolle für Gallium" in out.stdout
+    assert "Peking dreht beim Gallium den Hahn zu" not in out.stdout

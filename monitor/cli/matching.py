@@ -464,6 +464,23 @@ def rules_check(
         click.echo(
             f"  {rule.id:28} {rule.priority.value:6} threshold {rule.threshold:3}  {rule.title}"
         )
+        sem = rule.semantic
+        if sem is not None:
+            gate = " and ".join("(" + " | ".join(g) + ")" if len(g) > 1 else g[0] for g in sem.gate)
+            click.echo(
+                f"  {'':28} semantic: {len(sem.examples)} examples, {len(sem.unlike)} near "
+                f"misses, cosine >= {sem.threshold:g}"
+                + (f" (>= {sem.ungated:g} without the gate)" if sem.ungated is not None else "")
+                + f", gate {gate}"
+            )
+    if ruleset.semantic_rules:
+        from monitor.embed import semantic_available
+
+        if not semantic_available():
+            click.echo(
+                "note: the rules with `semantic:` match by their words only here: the semantic "
+                "layer needs the 'semantic' extra (pip install 'raw-materials-monitor[semantic]')"
+            )
     if lint is not None:
         for line in lint_text(lint, top):
             click.echo(line)
