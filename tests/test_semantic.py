@@ -529,3 +529,24 @@ def test_without_the_extra_a_poll_matches_by_words_and_logs_the_note_once(tmp_pa
     assert not [e for e in events if str(e.get("event", "")).startswith("semantic.f")]
     assert "Neue Exportkontrolle für Gallium" in out.stdout
     assert "Peking dreht beim Gallium den Hahn zu" not in out.stdout
+
+
+@needs_extra
+def test_a_rules_reload_keeps_the_model_and_follows_the_edited_semantic_block(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, RULES)
+    book = RuleBook([path])
+    layer = book.layer
+    assert layer is not None and book.wants_vectors()
+    e = entry("Peking dreht beim Gallium den Hahn zu")
+    [vector] = book.embed_entries([e])
+    assert [m.semantic for m in book.match(e, vector)] == [True]
+    edited = RULES.replace("threshold: 0.5", "threshold: 0.99")
+    path.write_text(edited, encoding="utf-8")
+    assert book.reload_if_changed(force=True)
+    assert book.layer is layer  # the model is loaded once per process
+    assert book.match(e, vector) == []
+    path.write_text(edited.split("    semantic:")[0], encoding="utf-8")
+    assert book.reload_if_changed(force=True)
+    assert not book.wants_vectors()
