@@ -238,10 +238,15 @@ class Matcher:
         if vector is not None and self._semantic_rules:
             done = {m.rule_id for m in out}
             for rule in self._semantic_rules:
-                if rule.id not in done:
-                    result, shown_hits = self._semantic_judge(rule, hits, vector)
-                    if result.matched:
-                        out.append(self._semantic_match(rule, result, shown_hits))
+                sem = rule.semantic
+                assert sem is not None
+                if rule.id in done or (
+                    sem.ungated is None and not all(any(c in hits for c in g) for g in sem.gate)
+                ):
+                    continue  # matched by its words, or no gate word: no cosine to compute
+                result, shown_hits = self._semantic_judge(rule, hits, vector)
+                if result.matched:
+                    out.append(self._semantic_match(rule, result, shown_hits))
         out.sort(key=lambda m: (-m.score, m.rule_id))
         return out
 
@@ -292,25 +297,25 @@ class Matcher:
                 f"closer to the near miss {miss.example!r} ({miss.similarity:.2f}) than to any "
                 f"example ({cos:.2f})",
             ), ()
+        missing = [g for g in sem.gate if not set(g) & set(found)]
+        if cos >= sem.threshold and not missing:
+            gate = ", ".join(repr(c) for c in found)
+            return result(
+                True, f"cosine {cos:.2f} reaches {sem.threshold:.2f}, gate concept found: {gate}"
+            ), _ordered(gate_hits)
         if sem.ungated is not None and cos >= sem.ungated:
             return result(True, f"cosine {cos:.2f} reaches {sem.ungated:.2f} (no gate needed)"), (
                 _ordered(gate_hits)
             )
         if cos < sem.threshold:
             return result(False, f"cosine {cos:.2f} is below the threshold {sem.threshold:.2f}"), ()
-        missing = [g for g in sem.gate if not set(g) & set(found)]
-        if missing:
-            need = "; ".join(", ".join(repr(c) for c in g) for g in missing)
-            extra = f" (or a cosine of {sem.ungated:.2f})" if sem.ungated is not None else ""
-            return result(
-                False,
-                f"cosine {cos:.2f} reaches {sem.threshold:.2f}, but the gate is not met: "
-                f"needs one of {need}{extra}",
-            ), ()
-        gate = ", ".join(repr(c) for c in found)
+        need = "; ".join(", ".join(repr(c) for c in g) for g in missing)
+        extra = f" (or a cosine of {sem.ungated:.2f})" if sem.ungated is not None else ""
         return result(
-            True, f"cosine {cos:.2f} reaches {sem.threshold:.2f}, gate concept found: {gate}"
-        ), _ordered(gate_hits)
+            False,
+            f"cosine {cos:.2f} reaches {sem.threshold:.2f}, but the gate is not met: "
+            f"needs one of {need}{extra}",
+        ), ()
 
     def _semantic_match(
         self, rule: Rule, result: SemanticResult, gate_hits: tuple[Hit, ...]
