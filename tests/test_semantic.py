@@ -550,3 +550,18 @@ def test_a_rules_reload_keeps_the_model_and_follows_the_edited_semantic_block(
     path.write_text(edited.split("    semantic:")[0], encoding="utf-8")
     assert book.reload_if_changed(force=True)
     assert not book.wants_vectors()
+
+
+@needs_extra
+def test_the_daemon_loads_the_model_in_the_background_and_matches_by_words_meanwhile(
+    tmp_path: Path,
+) -> None:
+    book = RuleBook([write(tmp_path, RULES)], background=True)
+    assert book.loading is not None
+    lexical = entry("Neue Exportkontrolle für Gallium")
+    assert [m.rule_id for m in book.match(lexical)] == ["gallium-export"]  # words at once
+    book.loading.join(timeout=120)
+    assert book.wants_vectors() and book.layer is not None
+    e = entry("Peking dreht beim Gallium den Hahn zu")
+    [vector] = book.embed_entries([e])
+    assert [m.semantic for m in book.match(e, vector)] == [True]

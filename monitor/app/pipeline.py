@@ -293,7 +293,7 @@ class Pipeline:
         matches: dict[str, list[Match]] = {}
         vectors: dict[str, Vector] = {}
         if self.matcher is not None:
-            vectors = self._vectors(feed, candidates)
+            vectors = await self._vectors(feed, candidates)
             for entry in candidates:
                 matches[entry.id] = self.matcher.match(entry, vectors.get(entry.id))
         nxt = next_poll_after_success(
@@ -353,14 +353,15 @@ class Pipeline:
             fulltext_failed=ft_failed,
         )
 
-    def _vectors(self, feed: Feed, candidates: Sequence[Entry]) -> dict[str, Vector]:
+    async def _vectors(self, feed: Feed, candidates: Sequence[Entry]) -> dict[str, Vector]:
         """Each candidate's vector when some rule uses them: computed once, here, per new or
         changed entry. A failing model costs the semantic matches of this poll, not the poll."""
         if self.embedder is None or not candidates or not self.embedder.wants_vectors():
             return {}
         wall, cpu = time.perf_counter(), time.process_time()
         try:
-            vectors = self.embedder.embed_entries(candidates)
+            # In a thread: the model's ~10 ms per entry must not hold up the other feeds' I/O.
+            vectors = await asyncio.to_thread(self.embedder.embed_entries, candidates)
         except Exception as exc:  # the model's library, not ours: keep the words' matches
             event(
                 log,

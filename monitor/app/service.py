@@ -103,7 +103,9 @@ class Service:
         clock: Clock = system_clock,
         storage: Storage | None = None,
         rng: random.Random | None = None,
+        background_model: bool = False,
     ) -> None:
+        """``background_model`` (the daemon): the semantic layer's model loads in a thread."""
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
@@ -115,6 +117,7 @@ class Service:
             check=lambda ids: check_subscription_rules(settings, ids),
             semantic=settings.semantic.enabled,
             model=settings.semantic.model,
+            background=background_model,
         )
         check_subscription_rules(settings, self.rules.rule_ids)
         check_channel_folders(settings)
@@ -453,12 +456,15 @@ class RuleBook:
         *,
         semantic: bool = True,
         model: str = "use-v3",
+        background: bool = False,
     ) -> None:
         """``check`` vets the rule ids of a new rule set (subscriptions must still find theirs);
         a ``MonitorError`` from it rejects the reload like an invalid rule file does.
 
         ``semantic``: use the rules' ``semantic:`` blocks (with the extra installed), embedding
-        each new entry once with ``model``; False: their words only."""
+        each new entry once with ``model``; False: their words only. ``background`` (the daemon):
+        the model loads in a thread, so a start is not held up by it; until it is loaded, new
+        entries are matched by the rules' words only (logged: ``semantic.loading``)."""
         from monitor.embed.layer import semantic_matcher
         from monitor.matching.loader import load_rules
 
@@ -471,7 +477,18 @@ class RuleBook:
         self.paths = list(paths)
         self.ruleset = load_rules(self.paths)  # invalid rules at start: refuse to start
         self._setup = semantic_matcher
-        self.matcher: EntryMatcher = self._compile(self.ruleset)
+        self._lock = threading.Lock()
+        self._uses_vectors = False
+        self.loading: threading.Thread | None = None
+        if background and semantic and self.ruleset.semantic_rules:
+            self.matcher: EntryMatcher = semantic_matcher(self.ruleset, enabled=False).matcher
+            event(log, "semantic.loading", model=model, rules=len(self.ruleset.semantic_rules))
+            self.loading = threading.Thread(
+                target=self._load_layer, name="semantic-load", daemon=True
+            )
+            self.loading.start()
+        else:
+            self.matcher = self._compile(self.ruleset)
         event(
             log,
             "rules.loaded",
@@ -508,6 +525,19 @@ class RuleBook:
         self._uses_vectors = setup.matcher.uses_vectors
         return setup.matcher
 
+    def _load_layer(self) -> None:
+        try:
+            with self._lock:
+                self.matcher = self._compile(self.ruleset)
+        except Exception as exc:  # the model's library, not ours: the words keep matching
+            event(
+                log,
+                "semantic.failed",
+                level=logging.ERROR,
+                error=f"{type(exc).__name__}: {exc}",
+                hint="the rules match by their words only; --no-semantic silences this",
+            )
+
     def match(self, entry: Entry, vector: Vector | None = None) -> list[Match]:
         return self.matcher.match(entry, vector)
 
@@ -532,7 +562,8 @@ class RuleBook:
             ruleset = self._load(self.paths)
             if self._check is not None:
                 self._check([r.id for r in ruleset.rules])
-            matcher = self._compile(ruleset)
+            with self._lock:
+                matcher = self._compile(ruleset)
         except MonitorError as exc:
             event(log, "rules.reload_failed", level=logging.ERROR, error=str(exc))
             # Remember the failed files' mtimes so the error is logged once per edit.

@@ -74,7 +74,11 @@ def run(ctx: CliContext, verbose: bool, role: str, no_semantic: bool) -> None:
         if not settings.feeds and not settings.opml:
             # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
             click.echo(f"warning: {_no_feeds(settings)}", err=True)
-        sys.exit(asyncio.run(run_daemon(Service(settings), stopped_early=early, role=role)))
+        sys.exit(
+            asyncio.run(
+                run_daemon(Service(settings, background_model=True), stopped_early=early, role=role)
+            )
+        )
 
 
 def _no_feeds(settings: Settings) -> str:

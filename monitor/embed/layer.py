@@ -8,6 +8,7 @@ the vectors in the store (by model and text hash) and embeds only the missing on
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,9 @@ class SemanticLayer:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self._examples: dict[str, Vector] = {}
+        self._lock = threading.Lock()
+        """One call of the model at a time: a rules reload (a worker thread) may embed example
+        sentences while a poll embeds entries."""
 
     @property
     def model(self) -> str:
@@ -107,7 +111,8 @@ class SemanticLayer:
     def _embed(self, texts: Sequence[str]) -> list[Vector]:
         out: list[Vector] = []
         for i in range(0, len(texts), BATCH):
-            out += self.embedder.embed(texts[i : i + BATCH])
+            with self._lock:
+                out += self.embedder.embed(texts[i : i + BATCH])
         return out
 
 
