@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 __all__ = [
     "DEFAULT_MAX_NEW_ENTRIES",
+    "SEMANTIC",
     "UTC",
     "Entry",
     "Feed",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 FIELDS = ("title", "summary", "content")
+SEMANTIC = "semantic"
+"""``Hit.kind`` and ``Hit.concept`` of a semantic hit."""
 
 
 DEFAULT_MAX_NEW_ENTRIES = 500
@@ -141,11 +144,21 @@ class Hit:
     text: str
     """The matched text as it stands in the field."""
     similarity: float = 100.0
-    """100 for an exact (normalized) match, lower for a fuzzy one."""
+    """100 for an exact (normalized) match, lower for a fuzzy one; for a semantic hit the
+    cosine x 100."""
+    kind: str = "term"
+    """"term": a variant found in the text; "semantic": the entry is close in meaning to one of
+    the rule's example sentences (``variant`` is that sentence, ``concept`` is "semantic", the
+    span is empty and ``threshold`` is the cosine x 100 it had to reach)."""
+    threshold: float | None = None
 
     @property
     def exact(self) -> bool:
-        return self.similarity >= 100.0
+        return self.similarity >= 100.0 and self.kind == "term"
+
+    @property
+    def semantic(self) -> bool:
+        return self.kind == SEMANTIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +169,12 @@ class Match:
     score: int
     priority: Priority = Priority.DIGEST
     hits: tuple[Hit, ...] = ()
+
+    @property
+    def semantic(self) -> bool:
+        """A match of its own kind: the rule's words were not enough, its example sentences
+        were (the first hit is the semantic one; any others are the gate's words)."""
+        return bool(self.hits) and self.hits[0].semantic
 
 
 @dataclass(frozen=True)

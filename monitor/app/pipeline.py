@@ -25,6 +25,7 @@ from monitor.ingest.plaintext import storable
 from monitor.ingest.schedule import PollPolicy, next_poll_after_error, next_poll_after_success
 from monitor.ingest.workers import FeedParser, InlineParser, ParseJob
 from monitor.logs import event
+from monitor.matching.embedder import Vector
 from monitor.model import Entry, Feed, FeedState, FullText, Match, StoryAssignment
 from monitor.store import Storage
 
@@ -38,7 +39,20 @@ Status = Literal["ok", "not_modified", "unchanged", "error"]
 
 
 class EntryMatcher(Protocol):
-    def match(self, entry: Entry) -> list[Match]: ...
+    def match(self, entry: Entry, vector: Vector | None = None) -> list[Match]: ...
+
+
+class EntryEmbedder(Protocol):
+    """The semantic layer as the pipeline sees it (``RuleBook``): whether the rules use entry
+    vectors now, and making and storing them."""
+
+    def wants_vectors(self) -> bool: ...
+
+    def embed_entries(self, entries: Sequence[Entry]) -> list[Vector]: ...
+
+    def save_vectors(
+        self, storage: Storage, entries: Sequence[Entry], vectors: Sequence[Vector], now: datetime
+    ) -> int: ...
 
 
 class StoryAssigner(Protocol):
@@ -146,8 +160,11 @@ class Pipeline:
         max_active: int = 16,
         stories: StoryAssigner | None = None,
         fulltext: FullTextFetcher | None = None,
+        embedder: EntryEmbedder | None = None,
     ) -> None:
         self.stories = stories
+        self.embedder = embedder
+        """Embeds new entries once, for the rules with ``semantic:``; None: no semantic layer."""
         self.fulltext = fulltext
         """Fetches article pages for ``fulltext: true`` feeds; None: they poll as any other."""
         self.parser: FeedParser = parser or InlineParser()
@@ -302,9 +319,11 @@ class Pipeline:
         if feed.fulltext and self.fulltext is not None and candidates:
             candidates, ft_ok, ft_failed = await self._with_fulltext(feed, candidates, now)
         matches: dict[str, list[Match]] = {}
+        vectors: dict[str, Vector] = {}
         if self.matcher is not None:
+            vectors = await self._vectors(feed, candidates)
             for entry in candidates:
-                matches[entry.id] = self.matcher.match(entry)
+                matches[entry.id] = self.matcher.match(entry, vectors.get(entry.id))
         nxt = next_poll_after_success(
             policy, now, ttl_minutes=parsed.ttl_minutes, max_age=result.max_age, rng=self.rng
         )
@@ -341,6 +360,10 @@ class Pipeline:
             listed=[i for i, fingerprint in known.items() if fingerprint == ""],
             stories=stories,
         )
+        if vectors:
+            self._save_vectors(
+                feed, candidates, vectors, set(ingest.new) | set(ingest.changed), now
+            )
         return PollReport(
             feed.url,
             "ok",
@@ -357,6 +380,64 @@ class Pipeline:
             fulltext_ok=ft_ok,
             fulltext_failed=ft_failed,
         )
+
+    async def _vectors(self, feed: Feed, candidates: Sequence[Entry]) -> dict[str, Vector]:
+        """Each candidate's vector when some rule uses them: computed once, here, per new or
+        changed entry. A failing model costs the semantic matches of this poll, not the poll."""
+        if self.embedder is None or not candidates or not self.embedder.wants_vectors():
+            return {}
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            # In a thread: the model's ~10 ms per entry must not hold up the other feeds' I/O.
+            vectors = await asyncio.to_thread(self.embedder.embed_entries, candidates)
+        except Exception as exc:  # the model's library, not ours: keep the words' matches
+            event(
+                log,
+                "semantic.failed",
+                level=logging.ERROR,
+                feed=feed.url,
+                entries=len(candidates),
+                error=f"{type(exc).__name__}: {exc}",
+                hint="the entries are matched by the rules' words only; run with --no-semantic "
+                "or `semantic: {enabled: false}` if this repeats",
+            )
+            return {}
+        event(
+            log,
+            "semantic",
+            feed=feed.url,
+            entries=len(candidates),
+            seconds=round(time.perf_counter() - wall, 3),
+            cpu=round(time.process_time() - cpu, 3),
+        )
+        return {e.id: v for e, v in zip(candidates, vectors, strict=True)}
+
+    def _save_vectors(
+        self,
+        feed: Feed,
+        candidates: Sequence[Entry],
+        vectors: dict[str, Vector],
+        stored: set[str],
+        now: datetime,
+    ) -> None:
+        """Store the vectors of the entries this poll wrote (after them: a vector belongs to
+        its entry). A failed write is logged: the entries and matches are stored already."""
+        assert self.embedder is not None
+        entries = [e for e in candidates if e.id in stored and e.id in vectors]
+        if not entries:
+            return
+        try:
+            self.embedder.save_vectors(self.storage, entries, [vectors[e.id] for e in entries], now)
+        except StorageError as exc:
+            event(
+                log,
+                "semantic.unsaved",
+                level=logging.WARNING,
+                feed=feed.url,
+                entries=len(entries),
+                error=str(exc),
+                hint="backtest recomputes them; new entries are not affected",
+            )
 
     async def _with_fulltext(
         self, feed: Feed, candidates: list[Entry], now: datetime

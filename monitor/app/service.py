@@ -28,13 +28,24 @@ from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.ingest.fulltext import FullTextFetcher
 from monitor.ingest.workers import FeedParser, ProcessParser, make_parser
 from monitor.logs import event
-from monitor.model import Delivery, DeliveryState, Feed, InstanceRecord, RuleCatalog
+from monitor.matching.embedder import Vector
+from monitor.matching.rules import RuleSet
+from monitor.model import (
+    Delivery,
+    DeliveryState,
+    Entry,
+    Feed,
+    InstanceRecord,
+    Match,
+    RuleCatalog,
+)
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
 
 if TYPE_CHECKING:
     from monitor.config.channels import FileChannelSettings
     from monitor.delivery.deliver import Deliverer
+    from monitor.embed.layer import SemanticLayer
 
 log = logging.getLogger("monitor.service")
 
@@ -92,7 +103,9 @@ class Service:
         clock: Clock = system_clock,
         storage: Storage | None = None,
         rng: random.Random | None = None,
+        background_model: bool = False,
     ) -> None:
+        """``background_model`` (the daemon): the semantic layer's model loads in a thread."""
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
@@ -100,7 +113,11 @@ class Service:
         self.metrics = Metrics()
         self.metrics.feeds.set(len(self.feeds))
         self.rules = RuleBook(
-            settings.rule_paths(), check=lambda ids: check_subscription_rules(settings, ids)
+            settings.rule_paths(),
+            check=lambda ids: check_subscription_rules(settings, ids),
+            semantic=settings.semantic.enabled,
+            model=settings.semantic.model,
+            background=background_model,
         )
         check_subscription_rules(settings, self.rules.rule_ids)
         check_channel_folders(settings)
@@ -151,6 +168,7 @@ class Service:
             max_active=2 * self.settings.fetch.concurrency,
             stories=self.stories,
             fulltext=self._fulltext,
+            embedder=self.rules,
         )
         return self
 
@@ -432,19 +450,45 @@ class RuleBook:
     """The compiled rules, recompiled when their files change; a bad edit keeps the old ones."""
 
     def __init__(
-        self, paths: Sequence[Any], check: Callable[[Sequence[str]], None] | None = None
+        self,
+        paths: Sequence[Any],
+        check: Callable[[Sequence[str]], None] | None = None,
+        *,
+        semantic: bool = True,
+        model: str = "use-v3",
+        background: bool = False,
     ) -> None:
         """``check`` vets the rule ids of a new rule set (subscriptions must still find theirs);
-        a ``MonitorError`` from it rejects the reload like an invalid rule file does."""
+        a ``MonitorError`` from it rejects the reload like an invalid rule file does.
+
+        ``semantic``: use the rules' ``semantic:`` blocks (with the extra installed), embedding
+        each new entry once with ``model``; False: their words only. ``background`` (the daemon):
+        the model loads in a thread, so a start is not held up by it; until it is loaded, new
+        entries are matched by the rules' words only (logged: ``semantic.loading``)."""
+        from monitor.embed.layer import semantic_matcher
         from monitor.matching.loader import load_rules
-        from monitor.matching.match import compile_rules
 
         self._load = load_rules
-        self._compile = compile_rules
         self._check = check
+        self._semantic = semantic
+        self._model = model
+        self._notice: str | None = None
+        self.layer: SemanticLayer | None = None
         self.paths = list(paths)
         self.ruleset = load_rules(self.paths)  # invalid rules at start: refuse to start
-        self.matcher: EntryMatcher = compile_rules(self.ruleset)
+        self._setup = semantic_matcher
+        self._lock = threading.Lock()
+        self._uses_vectors = False
+        self.loading: threading.Thread | None = None
+        if background and semantic and self.ruleset.semantic_rules:
+            self.matcher: EntryMatcher = semantic_matcher(self.ruleset, enabled=False).matcher
+            event(log, "semantic.loading", model=model, rules=len(self.ruleset.semantic_rules))
+            self.loading = threading.Thread(
+                target=self._load_layer, name="semantic-load", daemon=True
+            )
+            self.loading.start()
+        else:
+            self.matcher = self._compile(self.ruleset)
         event(
             log,
             "rules.loaded",
@@ -463,8 +507,53 @@ class RuleBook:
     def catalog(self) -> RuleCatalog:
         return self.ruleset.catalog()
 
-    def match(self, entry: Any) -> Any:
-        return self.matcher.match(entry)
+    def _compile(self, ruleset: RuleSet) -> EntryMatcher:
+        """Compile with the semantic layer when it is on; its notice is logged once (not per
+        entry, not again at a reload that changes nothing about it)."""
+        setup = self._setup(ruleset, enabled=self._semantic, model=self._model, layer=self.layer)
+        if setup.notice is not None and setup.notice != self._notice:
+            event(log, "semantic.off", level=logging.WARNING, notice=setup.notice)
+        self._notice = setup.notice
+        self.layer = setup.layer
+        if setup.matcher.uses_vectors:
+            event(
+                log,
+                "semantic.on",
+                model=setup.layer.model if setup.layer else None,
+                rules=len(ruleset.semantic_rules),
+            )
+        self._uses_vectors = setup.matcher.uses_vectors
+        return setup.matcher
+
+    def _load_layer(self) -> None:
+        try:
+            with self._lock:
+                self.matcher = self._compile(self.ruleset)
+        except Exception as exc:  # the model's library, not ours: the words keep matching
+            event(
+                log,
+                "semantic.failed",
+                level=logging.ERROR,
+                error=f"{type(exc).__name__}: {exc}",
+                hint="the rules match by their words only; --no-semantic silences this",
+            )
+
+    def match(self, entry: Entry, vector: Vector | None = None) -> list[Match]:
+        return self.matcher.match(entry, vector)
+
+    # --- the semantic layer, for the pipeline (``EntryEmbedder``) -----------------------------
+    def wants_vectors(self) -> bool:
+        return self._uses_vectors and self.layer is not None
+
+    def embed_entries(self, entries: Sequence[Entry]) -> list[Vector]:
+        assert self.layer is not None
+        return self.layer.vectors(entries)
+
+    def save_vectors(
+        self, storage: Storage, entries: Sequence[Entry], vectors: Sequence[Vector], now: datetime
+    ) -> int:
+        assert self.layer is not None
+        return self.layer.save(storage, entries, vectors, now)
 
     def reload_if_changed(self, *, force: bool = False) -> bool:
         if not force and not self.ruleset.changed():
@@ -473,7 +562,8 @@ class RuleBook:
             ruleset = self._load(self.paths)
             if self._check is not None:
                 self._check([r.id for r in ruleset.rules])
-            matcher = self._compile(ruleset)
+            with self._lock:
+                matcher = self._compile(ruleset)
         except MonitorError as exc:
             event(log, "rules.reload_failed", level=logging.ERROR, error=str(exc))
             # Remember the failed files' mtimes so the error is logged once per edit.

@@ -6,7 +6,7 @@ Reads the configured store, never writes to it. Exit codes: 0 report printed, 1 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,43 @@ from typing import Any
 import click
 
 from monitor.cli.app import cli, echo_json
-from monitor.cli.matching import clip, iso, load_matcher, read_store, rule_paths_of, settings_of
+from monitor.cli.matching import (
+    clip,
+    iso,
+    load_semantic_matcher,
+    no_semantic_option,
+    read_store,
+    rule_paths_of,
+    settings_of,
+)
 from monitor.config.units import parse_duration
+from monitor.embed.layer import BATCH, SemanticLayer
 from monitor.matching.backtest import Backtest, Change, backtest
+from monitor.matching.embedder import Vector
+from monitor.model import Entry, Match
+from monitor.store import Storage
+
+
+def _with_vectors(
+    storage: Storage,
+    layer: SemanticLayer,
+    entries: Iterable[Entry],
+    vectors: dict[tuple[str, str], Vector],
+) -> Iterator[Entry]:
+    """``entries`` as they come, a batch at a time, each batch's vectors put in ``vectors``."""
+    batch: list[Entry] = []
+
+    def flush() -> Iterator[Entry]:
+        for entry, vector in zip(batch, layer.stored_vectors(storage, batch), strict=True):
+            vectors[(entry.feed_url, entry.id)] = vector
+        yield from batch
+        batch.clear()
+
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= 4 * BATCH:
+            yield from flush()
+    yield from flush()
 
 
 @cli.command("backtest")
@@ -40,6 +74,7 @@ from monitor.matching.backtest import Backtest, Change, backtest
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+@no_semantic_option
 @click.pass_context
 def backtest_command(
     ctx: click.Context,
@@ -47,6 +82,7 @@ def backtest_command(
     rule_paths: tuple[str, ...],
     show: bool,
     fmt: str,
+    no_semantic: bool,
 ) -> None:
     """Run the rules over stored entries and compare with the matches on record: per rule, how
     many entries match now, and which would be new or gone. Reads the store, never writes.
@@ -61,14 +97,17 @@ def backtest_command(
             raise click.BadParameter(str(exc), param_hint="--since") from None
     settings = settings_of(ctx)
     paths = rule_paths_of(ctx, rule_paths)
-    matcher = load_matcher(ctx, paths)
+    matcher, layer = load_semantic_matcher(ctx, paths, no_semantic)
     with read_store(ctx, settings.database) as storage:
-        report = backtest(
-            storage.iter_entries(since=since),
-            storage.iter_matches(since=since),
-            matcher.match,
-            matcher.ruleset.ids,
-        )
+        entries: Iterable[Entry] = storage.iter_entries(since=since)
+        match: Callable[[Entry], Sequence[Match]] = matcher.match
+        if layer is not None:
+            # The stored vectors (computed once per entry when it came in), in batches; an
+            # entry without one (stored before the layer was on) is embedded now, not stored.
+            vectors: dict[tuple[str, str], Vector] = {}
+            entries = _with_vectors(storage, layer, entries, vectors)
+            match = lambda e: matcher.match(e, vectors.pop((e.feed_url, e.id), None))  # noqa: E731
+        report = backtest(entries, storage.iter_matches(since=since), match, matcher.ruleset.ids)
     if fmt == "json":
         echo_json(
             {

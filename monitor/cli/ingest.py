@@ -33,6 +33,17 @@ def _setup_logs(settings: Settings, verbose: bool = False) -> None:
     logs.setup(settings.log.format, "debug" if verbose else settings.log.level)
 
 
+_NO_SEMANTIC = (
+    "Match by the rules' words only, without their `semantic:` blocks (as "
+    "`semantic: {enabled: false}`); no model is loaded."
+)
+
+
+def _semantic_off(settings: Settings) -> Settings:
+    semantic = settings.semantic.model_copy(update={"enabled": False})
+    return settings.model_copy(update={"semantic": semantic})
+
+
 @cli.command()
 @click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
 @click.option(
@@ -42,8 +53,9 @@ def _setup_logs(settings: Settings, verbose: bool = False) -> None:
     show_default=True,
     help="Poll feeds, send deliveries, or both (several instances on one PostgreSQL).",
 )
+@click.option("--no-semantic", "no_semantic", is_flag=True, help=_NO_SEMANTIC)
 @pass_ctx
-def run(ctx: CliContext, verbose: bool, role: str) -> None:
+def run(ctx: CliContext, verbose: bool, role: str, no_semantic: bool) -> None:
     """Run as a daemon: poll every feed on its own schedule until SIGTERM/SIGINT."""
     # A stop that arrives while the daemon is still starting is remembered and honoured as soon
     # as it runs (a clean exit 0), instead of killing it half-way through start-up.
@@ -54,7 +66,7 @@ def run(ctx: CliContext, verbose: bool, role: str) -> None:
     from monitor.app.instance import instance_lock
     from monitor.app.service import Service
 
-    settings = ctx.settings
+    settings = _semantic_off(ctx.settings) if no_semantic else ctx.settings
     _setup_logs(settings, verbose)
     web_credentials = None
     if settings.web.enabled:
@@ -69,7 +81,7 @@ def run(ctx: CliContext, verbose: bool, role: str) -> None:
         if not settings.feeds and not settings.opml:
             # Not fatal: the daemon still sends digests and reloads rules; but say so at once.
             click.echo(f"warning: {_no_feeds(settings)}", err=True)
-        service = Service(settings)
+        service = Service(settings, background_model=True)
         sys.exit(
             asyncio.run(
                 run_daemon(service, stopped_early=early, role=role, web_credentials=web_credentials)
@@ -92,15 +104,18 @@ def _no_feeds(settings: Settings) -> str:
 @click.option("--strict", is_flag=True, help="Exit 1 when any feed failed (default: only all).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @click.option("--verbose", "-v", is_flag=True, help="Log debug events.")
+@click.option("--no-semantic", "no_semantic", is_flag=True, help=_NO_SEMANTIC)
 @pass_ctx
-def once(ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bool) -> None:
+def once(
+    ctx: CliContext, poll_all: bool, strict: bool, quiet: bool, verbose: bool, no_semantic: bool
+) -> None:
     """Run one cycle (for cron): poll the feeds that are due, store and match new entries,
     send immediate alerts, then every digest whose time has come."""
     from monitor.app.instance import instance_lock
     from monitor.app.service import Service
     from monitor.cli.delivery import print_delivery_run
 
-    settings = ctx.settings
+    settings = _semantic_off(ctx.settings) if no_semantic else ctx.settings
     require_feeds(settings)
     _setup_logs(settings, verbose)
     if quiet:

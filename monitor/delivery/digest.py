@@ -392,7 +392,8 @@ def make_item(
 ) -> Item:
     by_field: dict[str, list[Span]] = {}
     for hit in match.hits:
-        by_field.setdefault(hit.field, []).append((hit.start, hit.end))
+        if not hit.semantic:  # a semantic hit has no span: the whole entry is close in meaning
+            by_field.setdefault(hit.field, []).append((hit.start, hit.end))
     title = cut(entry.title, by_field.get("title", ()), TITLE_WIDTH, from_start=True)
     # The snippet comes from the field with evidence; title-only hits show the summary's start.
     field = next((f for f in ("summary", "content") if by_field.get(f)), None)
@@ -467,6 +468,8 @@ def places(items: Iterable[Item], catalog: RuleCatalog, language: str) -> tuple[
     found: dict[str, dict[str, None]] = {"title": {}, "text": {}}
     for item in items:
         for hit in sorted(item.hits, key=lambda h: (h.field != "title", h.start)):
+            if hit.semantic:
+                continue  # no word of the text: the hit line names the example sentence
             where = "title" if hit.field == "title" else "text"
             label = catalog.labels.get(language, {}).get(hit.concept)
             found[where][label or hit.variant.strip("-") or hit.concept] = None

@@ -254,6 +254,7 @@ def item_data(item: Item) -> dict[str, Any]:
                 "end": h.end,
                 "text": h.text,
                 "similarity": h.similarity,
+                **({"kind": h.kind, "threshold": h.threshold} if h.semantic else {}),
             }
             for h in item.hits
         ],
@@ -335,6 +336,7 @@ def alert_data(alert: StoryAlert) -> dict[str, Any]:
                 "end": h.end,
                 "text": h.text,
                 "similarity": h.similarity,
+                **({"kind": h.kind, "threshold": h.threshold} if h.semantic else {}),
             }
             for h in alert.alert_hits
         ],

@@ -7,11 +7,29 @@ plain tuples of floats, L2-normalised by the implementation, so the cosine is th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["Embedder", "ExampleHit", "StoredEmbedding", "Vector", "best_example", "cosine"]
+if TYPE_CHECKING:
+    from monitor.model import Entry
+
+__all__ = [
+    "EMBED_SUMMARY_CHARS",
+    "Embedder",
+    "Example",
+    "ExampleHit",
+    "SemanticIndex",
+    "StoredEmbedding",
+    "Vector",
+    "best_example",
+    "cosine",
+    "embedding_text",
+]
+
+EMBED_SUMMARY_CHARS = 300
+"""How much of the summary is embedded for an entry without a headline."""
 
 Vector = tuple[float, ...]
 
@@ -36,7 +54,8 @@ def cosine(a: Vector, b: Vector) -> float:
     """Cosine of two unit vectors (their dot product); vectors of other lengths are an error."""
     if len(a) != len(b):
         raise ValueError(f"vectors of different dimension: {len(a)} and {len(b)}")
-    return sum(x * y for x, y in zip(a, b, strict=True))
+    total: float = sum(map(operator.mul, a, b))
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +64,52 @@ class ExampleHit:
 
     example: str
     similarity: float
+    language: str = ""
+
+
+def embedding_text(entry: Entry) -> str:
+    """What is embedded of an entry: its headline; without one, the start of its summary (or
+    of its content), cut at a word. Measured on the inferred-mention set (bench/RESULTS.md,
+    issue 11): the headline alone separated export measures from near misses better than the
+    headline with the summary's start, and costs less to embed."""
+    title = " ".join(entry.title.split())
+    if title:
+        return title
+    body = " ".join((entry.summary or entry.content).split())
+    if len(body) > EMBED_SUMMARY_CHARS:
+        cut = body[:EMBED_SUMMARY_CHARS]
+        body = cut[: cut.rfind(" ")] if " " in cut else cut
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One example sentence of a rule with its vector (computed at the edge)."""
+
+    language: str
+    text: str
+    vector: Vector
+
+
+@dataclass(frozen=True)
+class SemanticIndex:
+    """The rules' example sentences as vectors of one model: what the pure matcher compares an
+    entry's vector with."""
+
+    model: str
+    examples: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
+    """Rule id -> its examples."""
+    unlike: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
+    """Rule id -> its near misses (``unlike:``)."""
+
+    def best(self, rule_id: str, vector: Vector, *, unlike: bool = False) -> ExampleHit | None:
+        """The closest example (or near miss) of the rule to ``vector``."""
+        best: ExampleHit | None = None
+        for example in (self.unlike if unlike else self.examples).get(rule_id, ()):
+            similarity = cosine(vector, example.vector)
+            if best is None or similarity > best.similarity:
+                best = ExampleHit(example.text, similarity, example.language)
+        return best
 
 
 def best_example(

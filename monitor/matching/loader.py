@@ -5,6 +5,7 @@ and key at fault, with a hint; ``monitor rules check`` runs this loader."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from monitor.config.yamlfile import load_yaml
@@ -106,9 +107,24 @@ def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
                             or "define it under `concepts:` in any rule file",
                         )
                     )
+        if rule.semantic is not None:
+            for ref in rule.semantic.gate_concepts:
+                if ref not in concepts:
+                    errors.append(
+                        RuleError(
+                            f"unknown concept {ref!r} in the semantic gate",
+                            file=rule.file,
+                            line=rule.semantic.line,
+                            rule=rule.id,
+                            key="semantic.gate",
+                            hint=did_you_mean(ref, concepts)
+                            or "define it under `concepts:` in any rule file",
+                        )
+                    )
     errors += _near_errors(concepts)
     if errors:
         return None, errors
+    rules = [_with_gate(r) for r in rules]
     ruleset = RuleSet(
         rules=tuple(r for r in rules if r.enabled),
         concepts=concepts,
@@ -116,6 +132,14 @@ def _load(paths: Sequence[Path]) -> tuple[RuleSet | None, list[RuleError]]:
         inputs=tuple(paths),
     )
     return ruleset, []
+
+
+def _with_gate(rule: Rule) -> Rule:
+    """A ``semantic:`` block without ``gate:`` is gated by the rule's own concepts."""
+    if rule.semantic is None or rule.semantic.gate:
+        return rule
+    gate = (tuple(dict.fromkeys(rule.concepts)),)
+    return replace(rule, semantic=replace(rule.semantic, gate=gate))
 
 
 def _near_errors(concepts: dict[str, Concept]) -> list[RuleError]:

@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from monitor.matching.embedder import SemanticIndex, Vector
 from monitor.matching.near import Link, Words, combine
 from monitor.matching.rules import Concept, Near, Rule, RuleSet
 from monitor.matching.scan import Scanner, Unit, case_key
 from monitor.matching.text import fold, fold_with_offsets, name_after
 from monitor.matching.wordlist import common_words
-from monitor.model import FIELDS, Entry, Hit, Match, Priority
+from monitor.model import FIELDS, SEMANTIC, Entry, Hit, Match, Priority
 
-__all__ = ["ConceptResult", "Explanation", "Matcher", "compile_rules"]
+__all__ = ["ConceptResult", "Explanation", "Matcher", "SemanticResult", "compile_rules"]
 
 _FIELD_SEP = "\n\x00\n"
 REPEAT_BONUS = 0.1
@@ -53,6 +54,30 @@ class ConceptResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SemanticResult:
+    """What a rule's ``semantic:`` block made of an entry: the closest example sentence, its
+    cosine, the thresholds and the gate concepts found."""
+
+    example: str | None
+    """The closest example sentence; None when the entry has no vector (layer off)."""
+    language: str
+    similarity: float
+    """Cosine of the entry's vector and the example's (0 without a vector)."""
+    threshold: float
+    ungated: float | None
+    gate: tuple[tuple[str, ...], ...]
+    """The rule's gate: one concept of each group is needed."""
+    gate_found: tuple[str, ...]
+    """... and those found in the entry (in the rule's fields)."""
+    matched: bool
+    reason: str
+    unlike: str | None = None
+    """The closest near miss (``unlike:``), if the rule has any ..."""
+    unlike_similarity: float = 0.0
+    """... and its cosine: at or above ``similarity`` there is no hit."""
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why an entry did or did not match one rule."""
 
@@ -62,10 +87,20 @@ class Explanation:
     priority: Priority
     concepts: tuple[ConceptResult, ...]
     reason: str
+    semantic: SemanticResult | None = None
+    """For a rule with ``semantic:``: what the semantic layer found (also when it did not
+    match, or was off)."""
 
     @property
     def matched(self) -> bool:
         return self.score >= self.threshold and self.score > 0
+
+    @property
+    def kind(self) -> str:
+        """ "term" (the rule's words), "semantic" (its example sentences), or "" (no match)."""
+        if not self.matched:
+            return ""
+        return SEMANTIC if self.semantic is not None and self.semantic.matched else "term"
 
     @property
     def hits(self) -> tuple[Hit, ...]:
@@ -80,11 +115,23 @@ _Strength = tuple[float, tuple[Hit, ...]]
 class Matcher:
     """Rules compiled for matching: build once per rule set, then call ``match`` per entry."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, semantic: SemanticIndex | None = None) -> None:
+        """``semantic``: the rules' example sentences as vectors (from the edge); without it,
+        ``semantic:`` blocks are not used and ``match`` ignores a vector."""
         self.ruleset = rules
         self.rules: tuple[Rule, ...] = rules.rules
+        self.semantic = semantic
+        self._semantic_rules = tuple(
+            r
+            for r in self.rules
+            if r.semantic is not None and semantic is not None and semantic.examples.get(r.id)
+        )
+        self._ungated = any(
+            r.semantic is not None and r.semantic.ungated is not None for r in self._semantic_rules
+        )
         self._rule_fields = {r.id: dict(r.fields) for r in self.rules}
-        used = {c for r in self.rules for c in (*r.all, *r.any, *r.none)}
+        gates = {c for r in self.rules if r.semantic is not None for c in r.semantic.gate_concepts}
+        used = {c for r in self.rules for c in (*r.all, *r.any, *r.none)} | gates
         self._near = _near_order(rules.concepts, used)
         used |= {m for _, clauses in self._near for n in clauses for m in n.concepts}
         self._fields = tuple(f for f in FIELDS if any(f in fw for fw in self._rule_fields.values()))
@@ -115,7 +162,7 @@ class Matcher:
         # Words that only count within a near: clause ("export", "control", "ban") are common.
         # Per clause one concept is its trigger (``_trigger``): the other concepts' words are
         # looked for (``_deferred``) only in entries where a trigger word is found.
-        named = frozenset(c for r in self.rules for c in (*r.all, *r.any, *r.none))
+        named = frozenset(c for r in self.rules for c in (*r.all, *r.any, *r.none)) | gates
         self._counts_for: dict[Unit, frozenset[str]] = {
             u: frozenset(t.concept for t in ts if not t.exclude) for u, ts in self._targets.items()
         }
@@ -154,10 +201,19 @@ class Matcher:
         self.unit_count = len(units)
 
     # --- public API --------------------------------------------------------------------------
-    def match(self, entry: Entry) -> list[Match]:
-        """The rules this entry matches at or above their threshold, best score first."""
+    @property
+    def uses_vectors(self) -> bool:
+        """Whether ``match`` uses an entry vector: some rule has examples in the index."""
+        return bool(self._semantic_rules)
+
+    def match(self, entry: Entry, vector: Vector | None = None) -> list[Match]:
+        """The rules this entry matches at or above their threshold, best score first.
+
+        ``vector``: the entry's embedding (``embedder.embedding_text``) under the index's model;
+        with it, a rule with ``semantic:`` that its words do not match may match semantically.
+        """
         hits, _, _ = self._concept_hits(entry)
-        if not hits:
+        if not hits and (vector is None or not self._ungated):
             return []
         candidates: dict[str, Rule] = {}
         for cid in hits:
@@ -179,8 +235,111 @@ class Matcher:
             if score >= rule.threshold and score > 0:
                 shown = (h for cid in rule.concepts if cid in found for h in found[cid][1])
                 out.append(Match(rule.id, score, rule.priority, _ordered(shown)))
+        if vector is not None and self._semantic_rules:
+            done = {m.rule_id for m in out}
+            for rule in self._semantic_rules:
+                sem = rule.semantic
+                assert sem is not None
+                if rule.id in done or (
+                    sem.ungated is None and not all(any(c in hits for c in g) for g in sem.gate)
+                ):
+                    continue  # matched by its words, or no gate word: no cosine to compute
+                result, shown_hits = self._semantic_judge(rule, hits, vector)
+                if result.matched:
+                    out.append(self._semantic_match(rule, result, shown_hits))
         out.sort(key=lambda m: (-m.score, m.rule_id))
         return out
+
+    def _semantic_judge(
+        self, rule: Rule, hits: dict[str, list[_Weighted]], vector: Vector | None
+    ) -> tuple[SemanticResult, tuple[Hit, ...]]:
+        """The semantic layer's verdict on one rule, and the gate concepts' hits."""
+        sem = rule.semantic
+        assert sem is not None
+        gate_hits: list[Hit] = []
+        found: list[str] = []
+        for cid in sem.gate_concepts:
+            if cid in hits:
+                strength, shown = self._strength(rule, hits[cid])
+                if strength > 0:
+                    found.append(cid)
+                    gate_hits += shown
+        vetoed = [c for c in rule.none if c in hits and self._strength(rule, hits[c])[0] > 0]
+        best = miss = None
+        if vector is not None and self.semantic is not None:
+            best = self.semantic.best(rule.id, vector)
+            miss = self.semantic.best(rule.id, vector, unlike=True)
+
+        def result(matched: bool, reason: str) -> SemanticResult:
+            return SemanticResult(
+                best.example if best else None,
+                best.language if best else "",
+                best.similarity if best else 0.0,
+                sem.threshold,
+                sem.ungated,
+                sem.gate,
+                tuple(found),
+                matched,
+                reason,
+                miss.example if miss else None,
+                miss.similarity if miss else 0.0,
+            )
+
+        if best is None:
+            why = "no entry vector" if vector is None else "no example vectors for this rule"
+            return result(False, f"semantic layer off ({why})"), ()
+        cos = best.similarity
+        if vetoed:
+            return result(False, "excluded: found " + ", ".join(map(repr, vetoed))), ()
+        if miss is not None and miss.similarity >= cos:
+            return result(
+                False,
+                f"closer to the near miss {miss.example!r} ({miss.similarity:.2f}) than to any "
+                f"example ({cos:.2f})",
+            ), ()
+        missing = [g for g in sem.gate if not set(g) & set(found)]
+        if cos >= sem.threshold and not missing:
+            gate = ", ".join(repr(c) for c in found)
+            return result(
+                True, f"cosine {cos:.2f} reaches {sem.threshold:.2f}, gate concept found: {gate}"
+            ), _ordered(gate_hits)
+        if sem.ungated is not None and cos >= sem.ungated:
+            return result(True, f"cosine {cos:.2f} reaches {sem.ungated:.2f} (no gate needed)"), (
+                _ordered(gate_hits)
+            )
+        if cos < sem.threshold:
+            return result(False, f"cosine {cos:.2f} is below the threshold {sem.threshold:.2f}"), ()
+        need = "; ".join(", ".join(repr(c) for c in g) for g in missing)
+        extra = f" (or a cosine of {sem.ungated:.2f})" if sem.ungated is not None else ""
+        return result(
+            False,
+            f"cosine {cos:.2f} reaches {sem.threshold:.2f}, but the gate is not met: "
+            f"needs one of {need}{extra}",
+        ), ()
+
+    def _semantic_match(
+        self, rule: Rule, result: SemanticResult, gate_hits: tuple[Hit, ...]
+    ) -> Match:
+        """A match of its own kind: scored at the rule's threshold, and an alert only when the
+        rule's ``semantic: {alert: true}`` says so."""
+        sem = rule.semantic
+        assert sem is not None and result.example is not None
+        found = set(result.gate_found)
+        gated = all(found.intersection(g) for g in sem.gate) and result.similarity >= sem.threshold
+        used = sem.threshold if gated or sem.ungated is None else sem.ungated
+        hit = Hit(
+            SEMANTIC,
+            result.example,
+            rule.fields[0][0],
+            0,
+            0,
+            "",
+            round(100 * result.similarity, 1),
+            kind=SEMANTIC,
+            threshold=round(100 * used, 1),
+        )
+        priority = rule.priority if sem.alert else Priority.DIGEST
+        return Match(rule.id, rule.threshold, priority, (hit, *gate_hits))
 
     def concept_hits(self, entry: Entry) -> dict[str, tuple[Hit, ...]]:
         """Every concept's hits in this entry (after excludes), in all the rules' fields; for
@@ -188,11 +347,26 @@ class Matcher:
         hits, _, _ = self._concept_hits(entry)
         return {cid: tuple(h for h, _ in weighted) for cid, weighted in hits.items()}
 
-    def explain(self, entry: Entry, rule_id: str) -> Explanation:
-        """Score, hits and the reason for one rule, also when it does not match."""
+    def explain(self, entry: Entry, rule_id: str, vector: Vector | None = None) -> Explanation:
+        """Score, hits and the reason for one rule, also when it does not match; with
+        ``vector``, also what the rule's ``semantic:`` block made of the entry."""
         rule = self.ruleset.rule(rule_id)
         hits, excluded, links = self._concept_hits(entry)
-        return self._explain(rule, hits, excluded, links)
+        exp = self._explain(rule, hits, excluded, links)
+        if rule.semantic is None:
+            return exp
+        result, _ = self._semantic_judge(rule, hits, vector)
+        if exp.matched and result.matched:
+            result = replace(result, matched=False, reason="not needed: the rule's words match")
+        if result.matched:
+            return replace(
+                exp,
+                score=rule.threshold,
+                priority=rule.priority if rule.semantic.alert else Priority.DIGEST,
+                reason=f"semantic match: {result.reason} (lexically: {exp.reason})",
+                semantic=result,
+            )
+        return replace(exp, semantic=result)
 
     # --- finding hits ------------------------------------------------------------------------
     def _entry_hits(self, entry: Entry) -> tuple[list[tuple[str, Unit, int, int, float]], bool]:

@@ -13,6 +13,7 @@ from monitor.config.yamlfile import Loc, YamlDocument, dotted
 from monitor.errors import RuleError
 from monitor.matching.rules import (
     DEFAULT_FIELDS,
+    DEFAULT_SEMANTIC_THRESHOLD,
     DEFAULT_THRESHOLD,
     DEFAULT_WITHIN,
     MAX_WITHIN,
@@ -21,6 +22,7 @@ from monitor.matching.rules import (
     Concept,
     Near,
     Rule,
+    Semantic,
     Variant,
     did_you_mean,
 )
@@ -49,6 +51,13 @@ _RULE_KEYS = (
     "priority",
     "enabled",
     "context",
+    "semantic",
+)
+_SEMANTIC_KEYS = ("examples", "unlike", "threshold", "gate", "ungated", "alert")
+MAX_EXAMPLE_CHARS = 300
+_SEMANTIC_EXAMPLE = (
+    "e.g. `semantic: {examples: {de: [Peking dreht den Hahn für Gallium zu], "
+    "en: [China chokes off gallium supplies]}, threshold: 0.5}`"
 )
 
 
@@ -423,6 +432,9 @@ class RuleFileParser:
         context = body.get("context", False)
         if not isinstance(context, bool):
             err("context", "expected true or false", context)
+        semantic = None
+        if "semantic" in body:
+            semantic = self._semantic((*loc, "semantic"), body["semantic"], rid)
         if len(self.errors) > n_errors:
             return None
         return Rule(
@@ -437,7 +449,122 @@ class RuleFileParser:
             priority=Priority(priority),
             enabled=bool(enabled),
             context=bool(context),
+            semantic=semantic,
             file=self.doc.path,
+            line=self.doc.line_of(loc),
+        )
+
+    def _semantic(self, loc: Loc, raw: Any, rid: str) -> Semantic | None:
+        """``semantic:``: example sentences (per language), a threshold, the gate concepts."""
+
+        def err(where: Loc, message: str, found: Any = ..., hint: str | None = None) -> None:
+            key = "semantic" + "".join(
+                f"[{p}]" if isinstance(p, int) else f".{p}" for p in where[len(loc) :]
+            )
+            self._error(where, message, found, rule=rid, key=key, hint=hint)
+
+        if not isinstance(raw, dict):
+            err(loc, "expected a mapping with `examples:`", raw, _SEMANTIC_EXAMPLE)
+            return None
+        before = len(self.errors)
+        self._check_keys(
+            loc, raw, _SEMANTIC_KEYS, what="semantic key", rule=rid, prefix="semantic."
+        )
+        found: dict[str, list[tuple[str, str]]] = {"examples": [], "unlike": []}
+        for name in ("examples", "unlike"):
+            where: Loc = (*loc, name)
+            given = raw.get(name)
+            if given is None and name == "unlike":
+                continue
+            groups: list[tuple[str, Loc, Any]] = []
+            if isinstance(given, dict) and given:
+                for lang, items in given.items():
+                    if lang not in VERB_LANGS:
+                        err((*where, str(lang)), f"unknown language {lang!r} (expected de or en)")
+                        continue
+                    groups.append((str(lang), (*where, str(lang)), items))
+            elif isinstance(given, list) and given:
+                groups.append(("", where, given))
+            else:
+                err(
+                    where,
+                    "expected example sentences: a list, or a mapping of de/en to lists",
+                    given,
+                    _SEMANTIC_EXAMPLE,
+                )
+            for lang, at, items in groups:
+                if isinstance(items, str):
+                    items = [items]
+                if not isinstance(items, list) or not items:
+                    err(at, "expected a list of example sentences", items, _SEMANTIC_EXAMPLE)
+                    continue
+                for i, text in enumerate(items):
+                    if not isinstance(text, str) or not text.strip():
+                        err((*at, i), "expected an example sentence (a non-empty string)", text)
+                    elif len(text) > MAX_EXAMPLE_CHARS:
+                        err(
+                            (*at, i),
+                            f"an example sentence has at most {MAX_EXAMPLE_CHARS} characters, "
+                            f"found {len(text)}",
+                            hint="write a headline-like sentence; split a long one in two",
+                        )
+                    else:
+                        found[name].append((lang, " ".join(text.split())))
+        threshold = raw.get("threshold", DEFAULT_SEMANTIC_THRESHOLD)
+        if not _unit_number(threshold):
+            err(
+                (*loc, "threshold"),
+                "expected a cosine between 0 and 1",
+                threshold,
+                "e.g. `threshold: 0.5`; higher finds fewer, closer entries",
+            )
+            threshold = DEFAULT_SEMANTIC_THRESHOLD
+        ungated = raw.get("ungated")
+        if ungated is not None and (not _unit_number(ungated) or ungated < threshold):
+            err(
+                (*loc, "ungated"),
+                f"expected a cosine from the threshold ({threshold:g}) to 1",
+                ungated,
+                "the cosine at which no gate word is needed, e.g. `ungated: 0.7`",
+            )
+            ungated = None
+        gate_raw = raw.get("gate", [])
+        if isinstance(gate_raw, str):
+            gate_raw = [gate_raw]
+        gate_groups = gate_raw
+        if (
+            isinstance(gate_raw, list)
+            and gate_raw
+            and not any(isinstance(g, list) for g in gate_raw)
+        ):
+            gate_groups = [gate_raw]
+        gate: list[tuple[str, ...]] = []
+        if isinstance(gate_groups, list) and all(
+            isinstance(g, list) and g and all(isinstance(c, str) and c for c in g)
+            for g in gate_groups
+        ):
+            gate = [tuple(g) for g in gate_groups]
+        else:
+            err(
+                (*loc, "gate"),
+                "expected a list of concept ids, or a list of such lists",
+                gate_raw,
+                "e.g. `gate: [seltene-erden, gallium-germanium]` (one of them), or "
+                "`gate: [[seltene-erden, lithium], [beschraenkung]]` (one of each list); "
+                "omitted: the rule's concepts",
+            )
+        alert = raw.get("alert", False)
+        if not isinstance(alert, bool):
+            err((*loc, "alert"), "expected true or false", alert)
+        if len(self.errors) > before:
+            return None
+        return Semantic(
+            examples=tuple(found["examples"]),
+            unlike=tuple(found["unlike"]),
+            threshold=float(threshold),
+            gate=tuple(gate),
+            ungated=None if ungated is None else float(ungated),
+            alert=bool(alert),
             line=self.doc.line_of(loc),
         )
 
@@ -461,6 +588,10 @@ class RuleFileParser:
                 continue
             out.append((str(name), float(weight)))
         return tuple(sorted(out, key=lambda fw: FIELDS.index(fw[0]))) or DEFAULT_FIELDS
+
+
+def _unit_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 < value <= 1
 
 
 def _describe(value: Any) -> str:

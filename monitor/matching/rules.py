@@ -19,6 +19,7 @@ from monitor.model import Priority, RuleCatalog
 
 __all__ = [
     "DEFAULT_FIELDS",
+    "DEFAULT_SEMANTIC_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "DEFAULT_WITHIN",
     "MAX_WITHIN",
@@ -28,6 +29,7 @@ __all__ = [
     "Near",
     "Rule",
     "RuleSet",
+    "Semantic",
     "SourceFile",
     "Variant",
     "rule_files",
@@ -40,6 +42,8 @@ MIN_AFFIX_LENGTH = 4
 DEFAULT_WITHIN = 3
 MAX_WITHIN = 30
 VERB_LANGS = ("de", "en")
+DEFAULT_SEMANTIC_THRESHOLD = 0.5
+"""Cosine an entry must reach to one of a rule's example sentences (USE v3), with a gate word."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,39 @@ class Concept:
 
 
 @dataclass(frozen=True, slots=True)
+class Semantic:
+    """A rule's ``semantic:`` block: example sentences an entry may be close to in meaning.
+
+    A semantic hit needs a cosine of at least ``threshold`` to the closest example and, in the
+    entry, a word of one concept of each ``gate`` group (what keeps a vague likeness from
+    flooding the digest); with ``ungated`` set, a cosine of at least that counts without them.
+    """
+
+    examples: tuple[tuple[str, str], ...]
+    """(language, sentence): "de" or "en" as written under ``examples:``."""
+    unlike: tuple[tuple[str, str], ...] = ()
+    """Near misses (``unlike:``): an entry closer to one of these than to every example is no
+    semantic hit ("breaking China's grip" is not China restricting)."""
+    threshold: float = DEFAULT_SEMANTIC_THRESHOLD
+    gate: tuple[tuple[str, ...], ...] = ()
+    """Groups of concept ids: one concept of every group must be found. ``gate: [a, b]`` in the
+    file is one group, ``gate: [[a, b], [c]]`` two; omitted: the rule's own concepts (``all``
+    and ``any``) as one group."""
+    ungated: float | None = None
+    alert: bool = False
+    """Whether a semantic match alone may carry the rule's ``priority: alert`` (else digest)."""
+    line: int | None = None
+
+    @property
+    def sentences(self) -> tuple[str, ...]:
+        return tuple(text for _, text in (*self.examples, *self.unlike))
+
+    @property
+    def gate_concepts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for group in self.gate for c in group))
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     title: str
@@ -128,6 +165,8 @@ class Rule:
     enabled: bool = True
     context: bool = False
     """Context only (``china`` alone): not part of ``rules: "*"``, selectable by its id."""
+    semantic: Semantic | None = None
+    """Example sentences for the optional semantic layer (extra ``semantic``)."""
     file: str = ""
     line: int | None = None
 
@@ -183,6 +222,11 @@ class RuleSet:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(r.id for r in self.rules)
+
+    @property
+    def semantic_rules(self) -> tuple[Rule, ...]:
+        """The rules with a ``semantic:`` block."""
+        return tuple(r for r in self.rules if r.semantic is not None)
 
     def changed(self) -> bool:
         """Whether a rule file changed, appeared or vanished since loading or ``mark_seen``."""

@@ -42,6 +42,9 @@ class HitLine:
     field: str
     variant: str
     similarity: float
+    semantic: bool = False
+    """A semantic hit: ``variant`` is the example sentence, ``similarity`` the cosine x 100."""
+    threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,12 @@ def rule_lines(matches: Sequence[Match]) -> list[RuleLine]:
             m.rule_id,
             m.score,
             str(m.priority),
-            tuple(HitLine(h.concept, h.text, h.field, h.variant, h.similarity) for h in m.hits),
+            tuple(
+                HitLine(
+                    h.concept, h.text, h.field, h.variant, h.similarity, h.semantic, h.threshold
+                )
+                for h in m.hits
+            ),
         )
         for m in matches
     ]

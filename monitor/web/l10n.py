@@ -114,6 +114,9 @@ GERMAN: Mapping[str, str] = {
     "no differences": "keine Unterschiede",
     "on record": "gespeichert",
     "now": "jetzt",
+    "close in meaning to the example": "inhaltlich nah am Beispielsatz",
+    "cosine": "Kosinus",
+    "threshold": "Schwelle",
     "Deutsch": "Deutsch",
     "English": "English",
 }
