@@ -228,3 +228,62 @@ feeds:
     assert all(n >= 2 for n in polled.values()), polled  # re-polled, not only the first poll
     log = "".join((tmp_path / f"i{n}.log").read_text() for n in range(3))
     assert "Traceback" not in log
+
+
+def test_sigterm_hands_the_claimed_feeds_to_another_instance_at_once(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+) -> None:
+    """A claims all 20 feeds (a 30 s lease) and polls them one at a time on a slow server; B
+    waits with nothing to claim. SIGTERM A: the feeds A had not polled yet are B's within a
+    few heartbeats, far before A's leases would have expired, and no feed is polled twice."""
+    paths = [f"/term/{i:02d}.xml" for i in range(20)]
+
+    def slow(h: object) -> None:
+        time.sleep(0.4)
+        h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+
+    for p in paths:
+        feed_server.route(p, slow)  # type: ignore[arg-type]
+    feeds = "\n".join(f"  - {feed_server.url(p)}" for p in paths)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: "{pg_url}"
+defaults: {{interval: 1h}}
+fetch: {{concurrency: 1, per_host: 1}}
+instances: {{lease: 30s, batch: 20, heartbeat: 250ms}}
+feeds:
+{feeds}
+""",
+        encoding="utf-8",
+    )
+
+    def polled() -> int:
+        return sum(len(feed_server.requests_for(p)) for p in paths)
+
+    a = start(tmp_path, config, 0)
+    b: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: polled() >= 2, timeout=30)
+        held = owners(pg_url)
+        assert len(held) == 1 and sum(held.values()) >= 15, held  # A holds (nearly) all
+        b = start(tmp_path, config, 1)
+        wait_for(lambda: len(raw_execute(pg_url, "SELECT id FROM instances")) == 2, timeout=30)
+        assert polled() < len(paths) - 5  # A is still busy: most of its feeds wait for it
+        a.send_signal(signal.SIGTERM)
+        t_term = time.monotonic()
+        assert a.wait(15) == 0
+        wait_for(lambda: polled() == len(paths), timeout=20)
+        handed = time.monotonic() - t_term
+        # 30 s lease: only the release at the stop makes B take them over this soon (about
+        # 0.4 s per feed, one at a time, plus B's next heartbeat).
+        assert handed < 15, handed
+        assert all(len(feed_server.requests_for(p)) == 1 for p in paths)  # none twice
+        log_b = (tmp_path / "i1.log").read_text()
+        assert log_b.count("status=ok") >= 5, log_b  # B did poll the rest
+        assert "leases.released" in (tmp_path / "i0.log").read_text()
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()

@@ -93,6 +93,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._inflight: set[asyncio.Task[Any]] = set()
+        # Leased polls queued for a fetch slot (claimed, not started): cancelled at once by a stop.
+        self._queued: set[asyncio.Task[Any]] = set()
+        self._fetch_slots = asyncio.Semaphore(service.settings.fetch.concurrency)
         self._health: HealthServer | None = None
         # Delivery requests: EVERYTHING or a digest subscription's name. One loop serves them in
         # a thread, one run at a time (keeps the sends in order); a request made while a run is
@@ -176,7 +179,7 @@ class Daemon:
         )
         while not self.stopping.is_set():
             now = svc.clock()
-            room = cfg.batch - len(self._inflight)
+            room = cfg.batch - len(self._inflight) - len(self._queued)
             claimed: list[str] = []
             try:
                 # Renewing keeps the leases of feeds still queued behind fetch limits; a dead
@@ -335,9 +338,21 @@ class Daemon:
             return
         task = asyncio.current_task()
         assert task is not None
+        lease = self.instance_id if self.leased else None
+        if lease is not None:
+            # A claimed feed waits here for a fetch slot, not inside the fetcher: a stop cancels
+            # the waiting ones at once and releases their leases (another instance takes them
+            # now), while the polls in flight get their grace period.
+            self._queued.add(task)
+            try:
+                await self._fetch_slots.acquire()
+            except asyncio.CancelledError:
+                return
+            finally:
+                self._queued.discard(task)
         self._inflight.add(task)
         try:
-            report = await self.service.poll(feed, parser=self._inline)
+            report = await self.service.poll(feed, parser=self._inline, lease=lease)
         except asyncio.CancelledError:
             # Only shutdown cancels a poll. Nothing of it was written (the store's transaction
             # starts after the fetch), so the feed is simply due again at the next start.
@@ -349,22 +364,30 @@ class Daemon:
             report = None
         finally:
             self._inflight.discard(task)
+            if lease is not None:
+                self._fetch_slots.release()
+        if lease is not None and not (report is not None and report.lease_done):
+            # The poll's write did not complete the lease (it crashed, or the database refused
+            # the write): complete it here, also during a stop, so the feed is not polled again
+            # before its time. Normally the poll's own transaction did it (a crash cannot
+            # separate the two).
+            now = self.service.clock()
+            due = report.next_poll if report and report.next_poll else now + feed.interval
+            due = max(due, now + timedelta(seconds=1))
+            with suppress(Exception):
+                if not self.service.storage.complete_lease(self.instance_id, feed.url, due):
+                    event(log, "lease.lost", level=logging.WARNING, feed=feed.url)
         if self.stopping.is_set():
             return
         self._start_parse_workers()
         if self._first_delivery is not None or (report is not None and report.matches):
             self._deliver_soon()  # an alert goes out within the cycle that found its match
+        if lease is not None:
+            return
         when = report.next_poll if report and report.next_poll else None
         if when is None:
             when = self.service.clock() + feed.interval
         when = max(when, self.service.clock() + timedelta(seconds=1))
-        if self.leased:
-            # Written after the poll's own transaction: a crash between the two leaves the
-            # lease to expire, and the feed is polled once more (a conditional GET, no duplicate
-            # entries: the poll's writes are idempotent).
-            if not self.service.storage.complete_lease(self.instance_id, feed.url, when):
-                event(log, "lease.lost", level=logging.WARNING, feed=feed.url)
-            return
         self._schedule(feed, when)
 
     def _start_parse_workers(self) -> None:
@@ -431,6 +454,10 @@ class Daemon:
             self._first_delivery.cancel()
         if self._claimer is not None:
             await asyncio.gather(self._claimer, return_exceptions=True)
+        queued = list(self._queued)
+        for task in queued:  # claimed but not started: their leases go back below
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
         await asyncio.gather(self._finish_polls(), self._finish_threads())
         self.scheduler.shutdown(wait=False)
         if self.leased:

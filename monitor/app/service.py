@@ -208,9 +208,12 @@ class Service:
                 due.append(feed)
         return due
 
-    async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
-        """``parser``: instead of the configured one (the daemon parses inline at first)."""
-        report = await self.pipeline.poll(feed, parser=parser)
+    async def poll(
+        self, feed: Feed, *, parser: FeedParser | None = None, lease: str | None = None
+    ) -> PollReport:
+        """``parser``: instead of the configured one (the daemon parses inline at first).
+        ``lease``: the instance holding the feed's lease (completed by the poll's write)."""
+        report = await self.pipeline.poll(feed, parser=parser, lease=lease)
         self.record(report)
         return report
 

@@ -68,8 +68,11 @@ class Storage(Protocol):
 
     def feed_state(self, url: str) -> FeedState | None: ...
 
-    def save_feed_state(self, state: FeedState) -> None:
-        """Write a feed's state alone (a 304, an unchanged body, an error); creates the row."""
+    def save_feed_state(self, state: FeedState, *, lease: str | None = None) -> None:
+        """Write a feed's state alone (a 304, an unchanged body, an error); creates the row.
+
+        ``lease``: the instance polling under the feed's lease; the same transaction completes
+        it (``complete_lease`` with ``state.next_poll``), if that instance still holds it."""
         ...
 
     # --- entries -------------------------------------------------------------
@@ -90,8 +93,10 @@ class Storage(Protocol):
         skipped: Sequence[str] = (),
         stories: Sequence[StoryAssignment] = (),
         listed: Sequence[str] = (),
+        lease: str | None = None,
     ) -> IngestResult:
-        """Write a successful poll in one transaction.
+        """Write a successful poll in one transaction (with ``lease``: completing the feed's
+        lease too, as ``save_feed_state`` does).
 
         Writes ``state``, then each entry: an unknown id is inserted (``new``, first seen and
         matched at ``now``); a stored id with another fingerprint is updated (``changed``, its
