@@ -31,6 +31,7 @@ from monitor.logs import event
 from monitor.model import Delivery, DeliveryState, Feed, InstanceRecord, RuleCatalog
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
+from monitor.store.host_slots import PgHostSlots
 
 if TYPE_CHECKING:
     from monitor.config.channels import FileChannelSettings
@@ -124,6 +125,7 @@ class Service:
         self.storage_failures: dict[str, str] = {}
         """Feed URL (or "prune") -> the error of its last write, while the last one failed."""
         self._fetcher: Fetcher | None = None
+        self._host_slots: PgHostSlots | None = None
         self._fulltext: FullTextFetcher | None = None
         self._pipeline: Pipeline | None = None
         self.stories: StoryTracker | None = None
@@ -136,7 +138,10 @@ class Service:
             )
 
     async def __aenter__(self) -> Service:
-        self._fetcher = Fetcher(fetch_limits(self.settings))
+        # Several instances on one PostgreSQL: the per-host limit is the database's, not each
+        # process's (``monitor.store.host_slots``).
+        self._host_slots = self.storage.host_slots(self.settings.fetch.per_host)
+        self._fetcher = Fetcher(fetch_limits(self.settings), host_slots=self._host_slots)
         await self._fetcher.__aenter__()
         if any(f.fulltext for f in self.feeds):
             self._fulltext = FullTextFetcher(self._fetcher)
@@ -165,6 +170,9 @@ class Service:
             self._fulltext = None
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, tb)
+        if self._host_slots is not None:
+            await self._host_slots.aclose()
+            self._host_slots = None
         if isinstance(self.parser, ProcessParser):
             self.parser.close()
         self.storage.close()

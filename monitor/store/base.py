@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from monitor.matching.embedder import StoredEmbedding
 from monitor.model import (
@@ -37,6 +37,9 @@ from monitor.model import (
     SubscriptionMark,
 )
 from monitor.store.schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from monitor.store.host_slots import PgHostSlots
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The newest schema this code knows: the last step in ``schema.MIGRATIONS``."""
@@ -317,6 +320,12 @@ class Storage(Protocol):
     def sent_parts(self, key: str) -> set[str]: ...
 
     def add_sent_part(self, key: str, part: str, now: datetime) -> None: ...
+
+    def host_slots(self, per_host: int) -> PgHostSlots | None:
+        """Per-host fetch slots shared by every process on this database (``fetch.per_host``
+        across instances), or None where the process's own limit is the limit (SQLite: one
+        monitor per file). The caller closes them (``await slots.aclose()``)."""
+        ...
 
     def sender_lock(self, wait: float = 0.0) -> AbstractContextManager[bool]:
         """Only one process sends at a time: yields True while this one may (waiting up to

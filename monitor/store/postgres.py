@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from monitor.errors import DatabaseUnavailableError, StorageError
 from monitor.store.codec import require_utc
 from monitor.store.dbapi import DBConnection, Dialect, Tx
+from monitor.store.host_slots import PgHostSlots
 from monitor.store.sql import SQLStorage
 
 __all__ = ["POSTGRES", "PostgresStorage", "redact"]
@@ -151,6 +152,9 @@ class PostgresStorage(SQLStorage):
             conn.close()
             raise
         return conn
+
+    def host_slots(self, per_host: int) -> PgHostSlots:
+        return PgHostSlots(self._conninfo, per_host, connect_timeout=self._connect_timeout)
 
     def _usable(self, conn: DBConnection) -> bool:
         assert isinstance(conn, psycopg.Connection)

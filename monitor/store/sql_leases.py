@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor.model import InstanceRecord
 from monitor.store.codec import decode_ts
 from monitor.store.dbapi import Database
+
+if TYPE_CHECKING:
+    from monitor.store.host_slots import PgHostSlots
 
 __all__ = ["LeasesSQL"]
 
@@ -32,6 +36,9 @@ _CLAIM = """
 
 class LeasesSQL(Database):
     """Mixed into ``SQLStorage``; see ``monitor.store.base.Storage`` for the contract."""
+
+    def host_slots(self, per_host: int) -> PgHostSlots | None:
+        return None  # SQLite: one monitor per file, its own limit is the limit
 
     def sync_leases(self, urls: Iterable[str], now: datetime) -> None:
         wanted = list(dict.fromkeys(urls))

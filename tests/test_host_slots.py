@@ -1,0 +1,99 @@
+"""Per-host fetch slots shared across processes (monitor/store/host_slots.py), in the store
+contract: on PostgreSQL two holders (two instances) share ``per_host`` slots per host; a closed
+session gives its slots back; SQLite has none (one monitor per file: its own limit is it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+
+from monitor.store import open_storage
+
+
+def test_slots_are_shared_between_instances_per_host(storage_url: str) -> None:
+    with open_storage(storage_url) as store:
+        a, b = store.host_slots(2), store.host_slots(2)
+    if storage_url.startswith("sqlite"):
+        assert a is None and b is None
+        return
+    assert a is not None and b is not None
+
+    async def scenario() -> None:
+        events: list[str] = []
+        try:
+            async with a.hold("example.org"), a.hold("example.org"):
+                # Both of the host's slots are a's: b waits, for this host only.
+                waiting = asyncio.create_task(hold(b, "example.org", events))
+                async with b.hold("other.example"):
+                    events.append("other")
+                await asyncio.sleep(0.3)
+                assert events == ["other"]
+                assert b.waits == 1
+            await asyncio.wait_for(waiting, 5)
+            assert events == ["other", "example.org"]
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
+
+
+async def hold(slots: object, host: str, events: list[str]) -> None:
+    async with slots.hold(host):  # type: ignore[attr-defined]
+        events.append(host)
+
+
+def test_a_dead_session_gives_its_slots_back_at_once(storage_url: str) -> None:
+    with open_storage(storage_url) as store:
+        a, b = store.host_slots(1), store.host_slots(1)
+    if a is None or b is None:
+        assert storage_url.startswith("sqlite")
+        return
+
+    async def scenario() -> None:
+        try:
+            entered = asyncio.Event()
+            never = asyncio.Event()
+
+            async def holder() -> None:
+                async with a.hold("h.example"):
+                    entered.set()
+                    await never.wait()
+
+            task = asyncio.create_task(holder())
+            await entered.wait()
+            # The session ends as with kill -9 (the server ends the backend): no expiry needed.
+            conn = a._conn
+            assert conn is not None
+            pid = conn.info.backend_pid
+            async with await psycopg.AsyncConnection.connect(storage_url, autocommit=True) as admin:
+                await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await asyncio.wait_for(hold(b, "h.example", []), 5)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_schemas_do_not_share_slots(postgres_url: str) -> None:
+    from tests.fixtures.storage import postgres_schema_url
+
+    with postgres_schema_url(postgres_url) as one, postgres_schema_url(postgres_url) as two:
+        with open_storage(one) as s1, open_storage(two) as s2:
+            a, b = s1.host_slots(1), s2.host_slots(1)
+        assert a is not None and b is not None
+
+        async def scenario() -> None:
+            try:
+                async with a.hold("h.example"):
+                    await asyncio.wait_for(hold(b, "h.example", []), 2)
+                assert b.waits == 0
+            finally:
+                await a.aclose()
+                await b.aclose()
+
+        asyncio.run(scenario())
