@@ -97,3 +97,46 @@ def test_schemas_do_not_share_slots(postgres_url: str) -> None:
                 await b.aclose()
 
         asyncio.run(scenario())
+
+
+def test_a_listener_wakes_when_another_process_makes_feeds_due(storage_url: str) -> None:
+    from datetime import UTC, datetime
+
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    feeds = ["http://127.0.0.1/w1.xml", "http://127.0.0.1/w2.xml"]
+    with open_storage(storage_url) as store:
+        store.sync_leases(feeds, t0)
+        listener = store.due_listener()
+        if listener is None:
+            assert storage_url.startswith("sqlite")
+            return
+
+        async def scenario() -> tuple[bool, bool, bool, float]:
+            try:
+                await listener.start()
+                quiet = await listener.wait(0.2)  # nothing announced: the timeout
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                # Another connection (as another instance) releases a lease and commits.
+                await asyncio.to_thread(_release_elsewhere, storage_url, feeds[0], t0)
+                woken = await listener.wait(5)
+                latency = loop.time() - started
+                # A claim that frees nothing announces nothing.
+                await asyncio.to_thread(_release_elsewhere, storage_url, None, t0)
+                again = await listener.wait(0.3)
+                return quiet, woken, again, latency
+            finally:
+                await listener.aclose()
+
+        quiet, woken, again, latency = asyncio.run(scenario())
+        assert (quiet, woken, again) == (False, True, False)
+        assert latency < 2
+
+
+def _release_elsewhere(url: str, feed: str | None, t0: object) -> None:
+    from datetime import timedelta
+
+    with open_storage(url) as other:
+        if feed is not None:
+            other.claim_feeds("x", t0, lease=timedelta(minutes=1), limit=1)  # type: ignore[arg-type]
+        other.release_leases("x" if feed is not None else "nobody")

@@ -510,3 +510,50 @@ feeds:
     logs = [(tmp_path / f"i{n}.log").read_text() for n in range(3)]
     assert sum(1 for text in logs if "status=ok" in text) >= 2  # the work was shared
     assert not any("Traceback" in text or "host_slots.unavailable" in text for text in logs)
+
+
+def test_feeds_made_due_reach_idle_instances_at_once_not_at_their_heartbeat(
+    tmp_path: Path, feed_server: FeedServer, pg_url: str
+) -> None:
+    """Two idle instances with a 5 s heartbeat; a feed made due now (``make_due``, as a
+    stopping instance's release or a new instance's feeds do) is polled within a fraction of
+    a second: LISTEN/NOTIFY, not the next heartbeat."""
+    from monitor.store import open_storage
+
+    stamps = Stamps()
+    paths = [f"/wake/{i}.xml" for i in range(6)]
+    for p in paths:
+        stamps.install(feed_server, p)
+    urls = [feed_server.url(p) for p in paths]
+    listed = "\n".join(f"  - {u}" for u in urls)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: "{pg_url}"
+defaults: {{interval: 1h}}
+instances: {{lease: 30s, batch: 20, heartbeat: 5s}}
+feeds:
+{listed}
+""",
+        encoding="utf-8",
+    )
+    procs = [start(tmp_path, config, n) for n in range(2)]
+    latencies = []
+    try:
+        wait_for(lambda: len(stamps.after(0)) == len(paths), timeout=30)
+        wait_for(lambda: len(raw_execute(pg_url, "SELECT id FROM instances")) == 2, timeout=30)
+        time.sleep(1.0)
+        with open_storage(pg_url) as store:
+            for path, url in zip(paths, urls, strict=True):
+                t = time.monotonic()
+                assert store.make_due([url], datetime.now(UTC)) == 1
+                wait_for(lambda p=path, t=t: p in stamps.after(t), timeout=10)  # type: ignore[misc]
+                with stamps.lock:
+                    latencies.append(stamps.at[path][-1] - t)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    latencies.sort()
+    assert latencies[len(latencies) // 2] < 1.0, latencies  # the heartbeat: 2.5 s on average
+    assert latencies[-1] < 3.0, latencies

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -47,6 +47,9 @@ from monitor.ingest.schedule import initial_schedule
 from monitor.ingest.workers import InlineParser, ProcessParser
 from monitor.logs import event
 from monitor.model import UTC, Feed, InstanceRecord
+
+if TYPE_CHECKING:
+    from monitor.store.wakeups import DueListener
 
 log = logging.getLogger("monitor.daemon")
 
@@ -87,6 +90,7 @@ class Daemon:
         self.leased = service.leased
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claimer: asyncio.Task[None] | None = None
+        self._listener: DueListener | None = None
         self._stopped_early = stopped_early
         self.grace = grace
         self.send_grace = send_grace
@@ -117,6 +121,8 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self._wake.set()
+        if self._listener is not None:
+            self._listener.wake()
 
     async def run(self) -> int:
         svc = self.service
@@ -177,6 +183,19 @@ class Daemon:
         record = InstanceRecord(
             self.instance_id, socket.gethostname(), os.getpid(), self.role, started, started
         )
+        if claim and cfg.wakeup == "notify":
+            self._listener = svc.storage.due_listener()
+        try:
+            await self._claim_until_stopped(record, feeds, claim=claim)
+        finally:
+            if self._listener is not None:
+                await self._listener.aclose()
+
+    async def _claim_until_stopped(
+        self, record: InstanceRecord, feeds: dict[str, Feed], *, claim: bool
+    ) -> None:
+        svc = self.service
+        cfg = svc.settings.instances
         while not self.stopping.is_set():
             now = svc.clock()
             room = cfg.batch - len(self._inflight) - len(self._queued)
@@ -204,6 +223,10 @@ class Daemon:
                 task.add_done_callback(self._background.discard)
             if claimed and len(claimed) == room:
                 await asyncio.sleep(0)
+                continue
+            if self._listener is not None:
+                # A notice (feeds made due now elsewhere) or the heartbeat, whichever first.
+                await self._listener.wait(cfg.heartbeat.total_seconds())
                 continue
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), cfg.heartbeat.total_seconds())

@@ -31,11 +31,11 @@ from monitor.logs import event
 from monitor.model import Delivery, DeliveryState, Feed, InstanceRecord, RuleCatalog
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
-from monitor.store.host_slots import PgHostSlots
 
 if TYPE_CHECKING:
     from monitor.config.channels import FileChannelSettings
     from monitor.delivery.deliver import Deliverer
+    from monitor.store.host_slots import PgHostSlots
 
 log = logging.getLogger("monitor.service")
 

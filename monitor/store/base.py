@@ -40,6 +40,7 @@ from monitor.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
     from monitor.store.host_slots import PgHostSlots
+    from monitor.store.wakeups import DueListener
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The newest schema this code knows: the last step in ``schema.MIGRATIONS``."""
@@ -325,6 +326,12 @@ class Storage(Protocol):
         """Per-host fetch slots shared by every process on this database (``fetch.per_host``
         across instances), or None where the process's own limit is the limit (SQLite: one
         monitor per file). The caller closes them (``await slots.aclose()``)."""
+        ...
+
+    def due_listener(self) -> DueListener | None:
+        """Wakes an idle instance when another makes feeds due now (PostgreSQL LISTEN/NOTIFY:
+        ``sync_leases`` adding feeds, ``release_leases``/``retire_instance``, ``make_due``);
+        None on SQLite. The caller closes it (``await listener.aclose()``)."""
         ...
 
     def sender_lock(self, wait: float = 0.0) -> AbstractContextManager[bool]:

@@ -31,6 +31,7 @@ from monitor.store.codec import require_utc
 from monitor.store.dbapi import DBConnection, Dialect, Tx
 from monitor.store.host_slots import PgHostSlots
 from monitor.store.sql import SQLStorage
+from monitor.store.wakeups import DueListener
 
 __all__ = ["POSTGRES", "PostgresStorage", "redact"]
 
@@ -155,6 +156,9 @@ class PostgresStorage(SQLStorage):
 
     def host_slots(self, per_host: int) -> PgHostSlots:
         return PgHostSlots(self._conninfo, per_host, connect_timeout=self._connect_timeout)
+
+    def due_listener(self) -> DueListener:
+        return DueListener(self._conninfo, connect_timeout=self._connect_timeout)
 
     def _usable(self, conn: DBConnection) -> bool:
         assert isinstance(conn, psycopg.Connection)
