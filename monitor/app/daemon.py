@@ -99,6 +99,8 @@ class Daemon:
         self._inflight: set[asyncio.Task[Any]] = set()
         # Leased polls queued for a fetch slot (claimed, not started): cancelled at once by a stop.
         self._queued: set[asyncio.Task[Any]] = set()
+        self._poll_done = asyncio.Event()
+        """Set as each leased poll ends: the claim loop refills its batch."""
         self._fetch_slots = asyncio.Semaphore(service.settings.fetch.concurrency)
         self._health: HealthServer | None = None
         # Delivery requests: EVERYTHING or a digest subscription's name. One loop serves them in
@@ -121,6 +123,7 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self._wake.set()
+        self._poll_done.set()
         if self._listener is not None:
             self._listener.wake()
 
@@ -175,8 +178,10 @@ class Daemon:
     async def _claim_loop(self, started: datetime, *, claim: bool = True) -> None:
         """Claim due feeds in batches, poll each, complete its lease with its next due time.
 
-        Every ``instances.heartbeat`` (or at once when a batch came back full) this instance
-        refreshes its heartbeat and claims up to ``instances.batch`` minus its polls in flight."""
+        Every ``instances.heartbeat`` this instance refreshes its heartbeat (renewing its
+        leases); it claims up to ``instances.batch`` minus its polls in flight or queued at
+        each heartbeat, at a notice (``instances.wakeup``), and, after a full batch, as soon as
+        half a batch of polls has finished (throughput is not bounded by batch / heartbeat)."""
         svc = self.service
         cfg = svc.settings.instances
         feeds = {f.url: f for f in svc.feeds}
@@ -196,17 +201,22 @@ class Daemon:
     ) -> None:
         svc = self.service
         cfg = svc.settings.instances
+        beat = cfg.heartbeat.total_seconds()
+        last_beat: datetime | None = None
         while not self.stopping.is_set():
             now = svc.clock()
             room = cfg.batch - len(self._inflight) - len(self._queued)
             claimed: list[str] = []
             try:
-                # Renewing keeps the leases of feeds still queued behind fetch limits; a dead
-                # instance stops renewing, and its feeds are free ``lease`` after its last beat.
-                svc.storage.heartbeat(
-                    InstanceRecord(**{**_fields(record), "heartbeat": now}),
-                    renew_until=now + cfg.lease,
-                )
+                if last_beat is None or now - last_beat >= cfg.heartbeat:
+                    # Renewing keeps the leases of feeds still queued behind fetch limits; a
+                    # dead instance stops renewing, and its feeds are free ``lease`` after its
+                    # last beat.
+                    svc.storage.heartbeat(
+                        InstanceRecord(**{**_fields(record), "heartbeat": now}),
+                        renew_until=now + cfg.lease,
+                    )
+                    last_beat = now
                 if claim and room > 0:
                     claimed = svc.storage.claim_feeds(
                         self.instance_id, now, lease=cfg.lease, limit=room
@@ -222,14 +232,32 @@ class Daemon:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             if claimed and len(claimed) == room:
+                # A full batch: more may be due. Claim again once half a batch of polls has
+                # finished (not one claim per finished poll), or at the heartbeat.
                 await asyncio.sleep(0)
+                await self._wait_for_room(max(1, cfg.batch // 2), beat)
                 continue
             if self._listener is not None:
                 # A notice (feeds made due now elsewhere) or the heartbeat, whichever first.
-                await self._listener.wait(cfg.heartbeat.total_seconds())
+                await self._listener.wait(beat)
                 continue
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), cfg.heartbeat.total_seconds())
+                await asyncio.wait_for(self.stopping.wait(), beat)
+
+    async def _wait_for_room(self, need: int, timeout: float) -> None:
+        """Until ``need`` of the batch's polls have finished, a stop, or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        batch = self.service.settings.instances.batch
+        while not self.stopping.is_set():
+            if batch - len(self._inflight) - len(self._queued) >= need:
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._poll_done.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_done.wait(), left)
 
     def _schedule_delivery(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self.service.settings.subscriptions or self.role == "poll":
@@ -370,6 +398,7 @@ class Daemon:
             try:
                 await self._fetch_slots.acquire()
             except asyncio.CancelledError:
+                self._poll_done.set()
                 return
             finally:
                 self._queued.discard(task)
@@ -389,6 +418,7 @@ class Daemon:
             self._inflight.discard(task)
             if lease is not None:
                 self._fetch_slots.release()
+                self._poll_done.set()
         if lease is not None and not (report is not None and report.lease_done):
             # The poll's write did not complete the lease (it crashed, or the database refused
             # the write): complete it here, also during a stop, so the feed is not polled again
