@@ -151,7 +151,7 @@ def prepare(url: str, schema: str, feeds: int, hosts: int, folder: Path) -> Path
     return cfg
 
 
-def run(instances: int, feeds: int, hosts: int) -> dict[str, float]:
+def run(instances: int, feeds: int, hosts: int, timeout: float = 600) -> dict[str, float]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(BASE, autocommit=True) as c:
         c.execute(f'CREATE SCHEMA "{schema}"')
@@ -191,8 +191,15 @@ def run(instances: int, feeds: int, hosts: int) -> dict[str, float]:
                     "substring(feed_url from '/f/([0-9]+)[.]xml')::int * interval '1 millisecond'"
                 )
                 c.execute("SELECT pg_notify('monitor_due_' || md5(current_schema()), 'bench')")
-            if not parent.poll(600):
-                raise SystemExit("not every feed was fetched within 600 s")
+            if not parent.poll(timeout):
+                errors = [
+                    line
+                    for n in range(instances)
+                    for line in (Path(tmp) / f"i{n}.log").read_text().splitlines()
+                    if "error" in line
+                ]
+                print("\n".join(errors[:10]), f"\n({len(errors)} lines with errors)")
+                raise SystemExit(f"not every feed was fetched within {timeout:g} s")
             first, last, most = parent.recv()
             cpu = sum(cpu_of(p) for proc in procs for p in tree(proc.pid)) - cpu0
             pg, srv = backends_cpu(schema) - pg0, cpu_of(server.pid or 0) - srv0
@@ -219,6 +226,7 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=20_000)
     ap.add_argument("--hosts", type=int, default=50)
     ap.add_argument("--instances", default="1,2,3")
+    ap.add_argument("--timeout", type=float, default=600)
     args = ap.parse_args()
     print(f"{args.feeds} feeds on {args.hosts} hosts, 1 in 100 a new body, the rest 304")
     print(f"load avg {os.getloadavg()[0]:.2f}")
@@ -228,7 +236,7 @@ def main() -> None:
     )
     base: dict[str, float] | None = None
     for n in (int(x) for x in args.instances.split(",")):
-        r = run(n, args.feeds, args.hosts)
+        r = run(n, args.feeds, args.hosts, args.timeout)
         base = base or r
         print(
             f"{n:9d}  {r['wall']:6.1f}  {args.feeds / r['wall']:7.0f}  {r['monitor_cpu']:13.1f}  "
