@@ -32,6 +32,11 @@ def test_defaults_and_values(tmp_path: Path) -> None:
     )
 
 
+def test_wakeup_is_notify_unless_told(tmp_path: Path) -> None:
+    assert load(tmp_path, "").wakeup == "notify"  # type: ignore[attr-defined]
+    assert load(tmp_path, "instances: {wakeup: heartbeat}").wakeup == "heartbeat"  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("block", "words"),
     [
@@ -39,6 +44,7 @@ def test_defaults_and_values(tmp_path: Path) -> None:
         ("instances: {batch: 0}", "batch"),
         ("instances: {lease: soon}", "lease"),
         ("instances: {leases: 10s}", "leases"),
+        ("instances: {wakeup: listen}", "wakeup"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, block: str, words: str) -> None:

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.model import InstanceRecord
+from monitor.errors import StorageError
+from monitor.model import Entry, FeedState, Hit, InstanceRecord, Match, Priority
 from monitor.store import open_storage
 from monitor.store.sql import SQLStorage
+from tests.fixtures.storage import raw_execute
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -131,3 +133,42 @@ def test_concurrent_claimers_on_separate_connections_split_the_feeds(storage_url
     assert errors == []
     claimed = [u for mine in got.values() for u in mine]
     assert sorted(claimed) == urls  # each feed once, none lost
+
+
+def _entry(feed: str, entry_id: str) -> Entry:
+    return Entry(feed, entry_id, "Lithium", f"https://example.org/{entry_id}", "", "", T0)
+
+
+def test_a_poll_s_write_completes_its_lease_in_the_same_transaction(storage: SQLStorage) -> None:
+    storage.sync_leases(FEEDS[:3], T0)
+    assert storage.claim_feeds("a", T0, lease=LEASE, limit=3) == FEEDS[:3]
+    nxt = T0 + timedelta(minutes=15)
+    e = _entry(FEEDS[0], "e1")
+    storage.record_poll(FeedState(FEEDS[0], next_poll=nxt), [e], {}, T0, lease="a")
+    storage.save_feed_state(FeedState(FEEDS[1], next_poll=nxt), lease="a")
+    # Another owner's lease is left alone (the poll's own write still goes in).
+    storage.save_feed_state(FeedState(FEEDS[2], next_poll=nxt), lease="b")
+    assert storage.lease_of(FEEDS[0]) == (nxt, None, None)
+    assert storage.lease_of(FEEDS[1]) == (nxt, None, None)
+    assert storage.lease_of(FEEDS[2]) == (T0, "a", T0 + LEASE)
+    assert storage.feed_state(FEEDS[2]) is not None
+    assert storage.entry_counts()[FEEDS[0]] == 1
+    # Without a lease nothing changes in feed_leases.
+    storage.save_feed_state(FeedState(FEEDS[0], next_poll=T0))
+    assert storage.lease_of(FEEDS[0]) == (nxt, None, None)
+
+
+def test_a_poll_write_that_fails_midway_leaves_the_lease_held(storage_url: str) -> None:
+    """The matches table is gone: the poll's transaction fails after writing the feed and its
+    entry, and rolls back the lease's completion with them (the feed stays claimed)."""
+    with open_storage(storage_url) as store:
+        store.sync_leases(FEEDS[:1], T0)
+        store.claim_feeds("a", T0, lease=LEASE, limit=1)
+        raw_execute(storage_url, "ALTER TABLE matches RENAME TO matches_gone")
+        hit = Hit("lithium", "Lithium", "title", 0, 7, "Lithium", 100.0)
+        found = {"e1": [Match("lithium", 80, Priority.DIGEST, (hit,))]}
+        state = FeedState(FEEDS[0], next_poll=T0 + timedelta(hours=1))
+        with pytest.raises(StorageError):
+            store.record_poll(state, [_entry(FEEDS[0], "e1")], found, T0, lease="a")
+        assert store.lease_of(FEEDS[0]) == (T0, "a", T0 + LEASE)
+        assert store.entry_counts() == {}

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -49,6 +49,9 @@ from monitor.ingest.workers import InlineParser, ProcessParser
 from monitor.logs import event
 from monitor.model import UTC, Feed, InstanceRecord
 from monitor.web.security import Credentials
+
+if TYPE_CHECKING:
+    from monitor.store.wakeups import DueListener
 
 log = logging.getLogger("monitor.daemon")
 
@@ -92,12 +95,18 @@ class Daemon:
         self.leased = service.leased
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claimer: asyncio.Task[None] | None = None
+        self._listener: DueListener | None = None
         self._stopped_early = stopped_early
         self.grace = grace
         self.send_grace = send_grace
         self.stopping = asyncio.Event()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._inflight: set[asyncio.Task[Any]] = set()
+        # Leased polls queued for a fetch slot (claimed, not started): cancelled at once by a stop.
+        self._queued: set[asyncio.Task[Any]] = set()
+        self._poll_done = asyncio.Event()
+        """Set as each leased poll ends: the claim loop refills its batch."""
+        self._fetch_slots = asyncio.Semaphore(service.settings.fetch.concurrency)
         self._health: HealthServer | None = None
         self._web: EmbeddedWeb | None = None
         self._web_credentials = web_credentials or Credentials()
@@ -121,6 +130,9 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
         self._wake.set()
+        self._poll_done.set()
+        if self._listener is not None:
+            self._listener.wake()
 
     async def run(self) -> int:
         svc = self.service
@@ -174,25 +186,45 @@ class Daemon:
     async def _claim_loop(self, started: datetime, *, claim: bool = True) -> None:
         """Claim due feeds in batches, poll each, complete its lease with its next due time.
 
-        Every ``instances.heartbeat`` (or at once when a batch came back full) this instance
-        refreshes its heartbeat and claims up to ``instances.batch`` minus its polls in flight."""
+        Every ``instances.heartbeat`` this instance refreshes its heartbeat (renewing its
+        leases); it claims up to ``instances.batch`` minus its polls in flight or queued at
+        each heartbeat, at a notice (``instances.wakeup``), and, after a full batch, as soon as
+        half a batch of polls has finished (throughput is not bounded by batch / heartbeat)."""
         svc = self.service
         cfg = svc.settings.instances
         feeds = {f.url: f for f in svc.feeds}
         record = InstanceRecord(
             self.instance_id, socket.gethostname(), os.getpid(), self.role, started, started
         )
+        if claim and cfg.wakeup == "notify":
+            self._listener = svc.storage.due_listener()
+        try:
+            await self._claim_until_stopped(record, feeds, claim=claim)
+        finally:
+            if self._listener is not None:
+                await self._listener.aclose()
+
+    async def _claim_until_stopped(
+        self, record: InstanceRecord, feeds: dict[str, Feed], *, claim: bool
+    ) -> None:
+        svc = self.service
+        cfg = svc.settings.instances
+        beat = cfg.heartbeat.total_seconds()
+        last_beat: datetime | None = None
         while not self.stopping.is_set():
             now = svc.clock()
-            room = cfg.batch - len(self._inflight)
+            room = cfg.batch - len(self._inflight) - len(self._queued)
             claimed: list[str] = []
             try:
-                # Renewing keeps the leases of feeds still queued behind fetch limits; a dead
-                # instance stops renewing, and its feeds are free ``lease`` after its last beat.
-                svc.storage.heartbeat(
-                    InstanceRecord(**{**_fields(record), "heartbeat": now}),
-                    renew_until=now + cfg.lease,
-                )
+                if last_beat is None or now - last_beat >= cfg.heartbeat:
+                    # Renewing keeps the leases of feeds still queued behind fetch limits; a
+                    # dead instance stops renewing, and its feeds are free ``lease`` after its
+                    # last beat.
+                    svc.storage.heartbeat(
+                        InstanceRecord(**{**_fields(record), "heartbeat": now}),
+                        renew_until=now + cfg.lease,
+                    )
+                    last_beat = now
                 if claim and room > 0:
                     claimed = svc.storage.claim_feeds(
                         self.instance_id, now, lease=cfg.lease, limit=room
@@ -208,10 +240,32 @@ class Daemon:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             if claimed and len(claimed) == room:
+                # A full batch: more may be due. Claim again once half a batch of polls has
+                # finished (not one claim per finished poll), or at the heartbeat.
                 await asyncio.sleep(0)
+                await self._wait_for_room(max(1, cfg.batch // 2), beat)
+                continue
+            if self._listener is not None:
+                # A notice (feeds made due now elsewhere) or the heartbeat, whichever first.
+                await self._listener.wait(beat)
                 continue
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), cfg.heartbeat.total_seconds())
+                await asyncio.wait_for(self.stopping.wait(), beat)
+
+    async def _wait_for_room(self, need: int, timeout: float) -> None:
+        """Until ``need`` of the batch's polls have finished, a stop, or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        batch = self.service.settings.instances.batch
+        while not self.stopping.is_set():
+            if batch - len(self._inflight) - len(self._queued) >= need:
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._poll_done.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_done.wait(), left)
 
     def _schedule_delivery(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self.service.settings.subscriptions or self.role == "poll":
@@ -343,9 +397,22 @@ class Daemon:
             return
         task = asyncio.current_task()
         assert task is not None
+        lease = self.instance_id if self.leased else None
+        if lease is not None:
+            # A claimed feed waits here for a fetch slot, not inside the fetcher: a stop cancels
+            # the waiting ones at once and releases their leases (another instance takes them
+            # now), while the polls in flight get their grace period.
+            self._queued.add(task)
+            try:
+                await self._fetch_slots.acquire()
+            except asyncio.CancelledError:
+                self._poll_done.set()
+                return
+            finally:
+                self._queued.discard(task)
         self._inflight.add(task)
         try:
-            report = await self.service.poll(feed, parser=self._inline)
+            report = await self.service.poll(feed, parser=self._inline, lease=lease)
         except asyncio.CancelledError:
             # Only shutdown cancels a poll. Nothing of it was written (the store's transaction
             # starts after the fetch), so the feed is simply due again at the next start.
@@ -357,22 +424,31 @@ class Daemon:
             report = None
         finally:
             self._inflight.discard(task)
+            if lease is not None:
+                self._fetch_slots.release()
+                self._poll_done.set()
+        if lease is not None and not (report is not None and report.lease_done):
+            # The poll's write did not complete the lease (it crashed, or the database refused
+            # the write): complete it here, also during a stop, so the feed is not polled again
+            # before its time. Normally the poll's own transaction did it (a crash cannot
+            # separate the two).
+            now = self.service.clock()
+            due = report.next_poll if report and report.next_poll else now + feed.interval
+            due = max(due, now + timedelta(seconds=1))
+            with suppress(Exception):
+                if not self.service.storage.complete_lease(self.instance_id, feed.url, due):
+                    event(log, "lease.lost", level=logging.WARNING, feed=feed.url)
         if self.stopping.is_set():
             return
         self._start_parse_workers()
         if self._first_delivery is not None or (report is not None and report.matches):
             self._deliver_soon()  # an alert goes out within the cycle that found its match
+        if lease is not None:
+            return
         when = report.next_poll if report and report.next_poll else None
         if when is None:
             when = self.service.clock() + feed.interval
         when = max(when, self.service.clock() + timedelta(seconds=1))
-        if self.leased:
-            # Written after the poll's own transaction: a crash between the two leaves the
-            # lease to expire, and the feed is polled once more (a conditional GET, no duplicate
-            # entries: the poll's writes are idempotent).
-            if not self.service.storage.complete_lease(self.instance_id, feed.url, when):
-                event(log, "lease.lost", level=logging.WARNING, feed=feed.url)
-            return
         self._schedule(feed, when)
 
     def _start_parse_workers(self) -> None:
@@ -475,6 +551,10 @@ class Daemon:
             self._first_delivery.cancel()
         if self._claimer is not None:
             await asyncio.gather(self._claimer, return_exceptions=True)
+        queued = list(self._queued)
+        for task in queued:  # claimed but not started: their leases go back below
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
         await asyncio.gather(self._finish_polls(), self._finish_threads())
         self.scheduler.shutdown(wait=False)
         if self.leased:

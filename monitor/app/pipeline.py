@@ -82,6 +82,8 @@ class PollReport:
     """``fulltext: true`` feeds: stored entries whose content is their article's main text."""
     fulltext_failed: int = 0
     """... and those whose page failed (their state is in the store: ``monitor status``)."""
+    lease_done: bool = False
+    """Polled under a lease (``poll(lease=...)``): the poll's write completed it as well."""
 
 
 def policy_for(feed: Feed) -> PollPolicy:
@@ -202,11 +204,18 @@ class Pipeline:
         return list(await asyncio.gather(*(bounded(f) for f in feeds)))
 
     async def poll(
-        self, feed: Feed, *, parser: FeedParser | None = None, state: FeedState | None = None
+        self,
+        feed: Feed,
+        *,
+        parser: FeedParser | None = None,
+        state: FeedState | None = None,
+        lease: str | None = None,
     ) -> PollReport:
         """Never raises for a feed's or the database's failure: it is this feed's error.
 
         ``state``: the feed's stored state, if the caller read it already (else it is read here).
+        ``lease``: the instance holding the feed's lease; the poll's write completes it (next
+        due = the feed's next poll) in the same transaction (``PollReport.lease_done``).
 
         A failed write (the database refused this feed's rows, or is down) is recorded like a
         failed fetch, with the same back-off, as far as the database still takes that.
@@ -217,17 +226,17 @@ class Pipeline:
             try:
                 state = self.storage.feed_state(feed.url) or FeedState(url=feed.url)
             except StorageError as exc:
-                return self._failed(feed, FeedState(url=feed.url), policy, exc, started)
+                return self._failed(feed, FeedState(url=feed.url), policy, exc, started, lease)
         try:
             result = await self.fetcher.fetch(
                 state.effective_url, etag=state.etag, last_modified=state.last_modified
             )
         except FeedError as exc:
-            return self._failed(feed, state, policy, exc, started)
+            return self._failed(feed, state, policy, exc, started, lease)
         try:
-            report = await self._ingest(feed, state, policy, result, started, parser)
+            report = await self._ingest(feed, state, policy, result, started, parser, lease)
         except (FeedError, StorageError) as exc:
-            return self._failed(feed, state, policy, exc, started)
+            return self._failed(feed, state, policy, exc, started, lease)
         event(
             log,
             "poll",
@@ -256,6 +265,7 @@ class Pipeline:
         result: FetchResult,
         started: float,
         parser: FeedParser | None,
+        lease: str | None = None,
     ) -> PollReport:
         now = self.clock()
         fetch_url = result.permanent_url or state.fetch_url
@@ -281,9 +291,13 @@ class Pipeline:
             nxt = next_poll_after_success(
                 policy, now, ttl_minutes=None, max_age=result.max_age, rng=self.rng
             )
-            self.storage.save_feed_state(replace(ok_state, next_poll=nxt))
+            self.storage.save_feed_state(replace(ok_state, next_poll=nxt), lease=lease)
             return PollReport(
-                feed.url, status, next_poll=nxt, seconds=time.perf_counter() - started
+                feed.url,
+                status,
+                next_poll=nxt,
+                seconds=time.perf_counter() - started,
+                lease_done=lease is not None,
             )
 
         assert result.content is not None
@@ -359,6 +373,7 @@ class Pipeline:
             skipped=[e.id for e in dropped],
             listed=[i for i, fingerprint in known.items() if fingerprint == ""],
             stories=stories,
+            lease=lease,
         )
         if vectors:
             self._save_vectors(
@@ -379,6 +394,7 @@ class Pipeline:
             dropped=len(dropped),
             fulltext_ok=ft_ok,
             fulltext_failed=ft_failed,
+            lease_done=lease is not None,
         )
 
     async def _vectors(self, feed: Feed, candidates: Sequence[Entry]) -> dict[str, Vector]:
@@ -506,6 +522,7 @@ class Pipeline:
         policy: PollPolicy,
         exc: FeedError | StorageError,
         started: float,
+        lease: str | None = None,
     ) -> PollReport:
         now = self.clock()
         count = state.error_count + 1
@@ -518,10 +535,13 @@ class Pipeline:
                 f"feed {feed.url}: storing this poll failed: {message}; hint: the other feeds "
                 "are not affected; it is tried again at the next poll"
             )
+        lease_done = False
         try:
             self.storage.save_feed_state(
-                replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt)
+                replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt),
+                lease=lease,
             )
+            lease_done = lease is not None
         except StorageError as again:
             # The database takes nothing at all (down, full): the error stays in the log and
             # the report; the daemon retries the feed at ``nxt`` all the same.
@@ -544,4 +564,5 @@ class Pipeline:
             next_poll=nxt,
             seconds=time.perf_counter() - started,
             storage_failed=storage_failed,
+            lease_done=lease_done,
         )

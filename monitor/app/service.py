@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from monitor.config.channels import FileChannelSettings
     from monitor.delivery.deliver import Deliverer
     from monitor.embed.layer import SemanticLayer
+    from monitor.store.host_slots import PgHostSlots
 
 log = logging.getLogger("monitor.service")
 
@@ -141,6 +142,7 @@ class Service:
         self.storage_failures: dict[str, str] = {}
         """Feed URL (or "prune") -> the error of its last write, while the last one failed."""
         self._fetcher: Fetcher | None = None
+        self._host_slots: PgHostSlots | None = None
         self._fulltext: FullTextFetcher | None = None
         self._pipeline: Pipeline | None = None
         self.stories: StoryTracker | None = None
@@ -153,7 +155,10 @@ class Service:
             )
 
     async def __aenter__(self) -> Service:
-        self._fetcher = Fetcher(fetch_limits(self.settings))
+        # Several instances on one PostgreSQL: the per-host limit is the database's, not each
+        # process's (``monitor.store.host_slots``).
+        self._host_slots = self.storage.host_slots(self.settings.fetch.per_host)
+        self._fetcher = Fetcher(fetch_limits(self.settings), host_slots=self._host_slots)
         await self._fetcher.__aenter__()
         if any(f.fulltext for f in self.feeds):
             self._fulltext = FullTextFetcher(self._fetcher)
@@ -183,6 +188,9 @@ class Service:
             self._fulltext = None
         if self._fetcher is not None:
             await self._fetcher.__aexit__(exc_type, exc, tb)
+        if self._host_slots is not None:
+            await self._host_slots.aclose()
+            self._host_slots = None
         if isinstance(self.parser, ProcessParser):
             self.parser.close()
         self.storage.close()
@@ -226,9 +234,12 @@ class Service:
                 due.append(feed)
         return due
 
-    async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
-        """``parser``: instead of the configured one (the daemon parses inline at first)."""
-        report = await self.pipeline.poll(feed, parser=parser)
+    async def poll(
+        self, feed: Feed, *, parser: FeedParser | None = None, lease: str | None = None
+    ) -> PollReport:
+        """``parser``: instead of the configured one (the daemon parses inline at first).
+        ``lease``: the instance holding the feed's lease (completed by the poll's write)."""
+        report = await self.pipeline.poll(feed, parser=parser, lease=lease)
         self.record(report)
         return report
 

@@ -98,7 +98,11 @@ class InstanceSettings(SettingsModel):
     batch: int = Field(default=50, ge=1, le=10_000)
     """Feeds claimed per claim statement."""
     heartbeat: Duration = timedelta(seconds=1)
-    """How often an instance claims due feeds and refreshes its heartbeat (the wake-up delay)."""
+    """How often an instance claims due feeds and refreshes its heartbeat."""
+    wakeup: Literal["notify", "heartbeat"] = "notify"
+    """``notify``: feeds made due now (released by a stopping instance, added by a new one)
+    wake idle instances at once (LISTEN/NOTIFY); ``heartbeat``: only the next heartbeat finds
+    them (for a pooler in transaction mode, which cannot LISTEN)."""
 
     @model_validator(mode="after")
     def _check(self) -> InstanceSettings:

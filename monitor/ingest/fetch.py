@@ -13,11 +13,12 @@ import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeGuard
+from typing import Any, Protocol, Self, TypeGuard
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -302,6 +303,12 @@ async def _drain(response: httpx.Response) -> None:
         return
 
 
+class HostSlots(Protocol):
+    """Per-host slots shared beyond this process (``monitor.store.host_slots.PgHostSlots``)."""
+
+    def hold(self, host: str) -> AbstractAsyncContextManager[None]: ...
+
+
 class Fetcher:
     """Fetches feeds concurrently over one reused HTTP client.
 
@@ -315,11 +322,14 @@ class Fetcher:
         *,
         trust_env: bool = True,
         ca_file: str | Path | None = None,
+        host_slots: HostSlots | None = None,
     ) -> None:
         """``ca_file``: PEM certificates to trust for HTTPS *in place of* the system's (a
         private CA, or a test's own); None keeps the default verification (with ``trust_env``,
         the SSL_CERT_FILE and SSL_CERT_DIR environment variables are honoured too).
-        Certificates are always verified."""
+        Certificates are always verified. ``host_slots``: the per-host limit shared with other
+        processes (several instances on one database); None: this process's own semaphores."""
+        self.shared_hosts = host_slots
         self.limits = limits or FetchLimits()
         self._trust_env = trust_env
         self._verify: ssl.SSLContext | bool = (
@@ -420,8 +430,10 @@ class Fetcher:
             elapsed=time.monotonic() - started,
         )
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
+    def _host_slot(self, url: str) -> AbstractAsyncContextManager[Any]:
         host = urlsplit(url).hostname or ""
+        if self.shared_hosts is not None:
+            return self.shared_hosts.hold(host)
         slot = self._host_slots.get(host)
         if slot is None:
             slot = self._host_slots[host] = asyncio.Semaphore(self.limits.per_host)

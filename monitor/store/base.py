@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from monitor.matching.embedder import StoredEmbedding
 from monitor.model import (
@@ -37,6 +37,10 @@ from monitor.model import (
     SubscriptionMark,
 )
 from monitor.store.schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from monitor.store.host_slots import PgHostSlots
+    from monitor.store.wakeups import DueListener
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The newest schema this code knows: the last step in ``schema.MIGRATIONS``."""
@@ -68,8 +72,11 @@ class Storage(Protocol):
 
     def feed_state(self, url: str) -> FeedState | None: ...
 
-    def save_feed_state(self, state: FeedState) -> None:
-        """Write a feed's state alone (a 304, an unchanged body, an error); creates the row."""
+    def save_feed_state(self, state: FeedState, *, lease: str | None = None) -> None:
+        """Write a feed's state alone (a 304, an unchanged body, an error); creates the row.
+
+        ``lease``: the instance polling under the feed's lease; the same transaction completes
+        it (``complete_lease`` with ``state.next_poll``), if that instance still holds it."""
         ...
 
     # --- entries -------------------------------------------------------------
@@ -90,8 +97,10 @@ class Storage(Protocol):
         skipped: Sequence[str] = (),
         stories: Sequence[StoryAssignment] = (),
         listed: Sequence[str] = (),
+        lease: str | None = None,
     ) -> IngestResult:
-        """Write a successful poll in one transaction.
+        """Write a successful poll in one transaction (with ``lease``: completing the feed's
+        lease too, as ``save_feed_state`` does).
 
         Writes ``state``, then each entry: an unknown id is inserted (``new``, first seen and
         matched at ``now``); a stored id with another fingerprint is updated (``changed``, its
@@ -318,6 +327,18 @@ class Storage(Protocol):
     def sent_parts(self, key: str) -> set[str]: ...
 
     def add_sent_part(self, key: str, part: str, now: datetime) -> None: ...
+
+    def host_slots(self, per_host: int) -> PgHostSlots | None:
+        """Per-host fetch slots shared by every process on this database (``fetch.per_host``
+        across instances), or None where the process's own limit is the limit (SQLite: one
+        monitor per file). The caller closes them (``await slots.aclose()``)."""
+        ...
+
+    def due_listener(self) -> DueListener | None:
+        """Wakes an idle instance when another makes feeds due now (PostgreSQL LISTEN/NOTIFY:
+        ``sync_leases`` adding feeds, ``release_leases``/``retire_instance``, ``make_due``);
+        None on SQLite. The caller closes it (``await listener.aclose()``)."""
+        ...
 
     def sender_lock(self, wait: float = 0.0) -> AbstractContextManager[bool]:
         """Only one process sends at a time: yields True while this one may (waiting up to

@@ -29,13 +29,22 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from monitor.errors import DatabaseUnavailableError, StorageError
 from monitor.store.codec import require_utc
 from monitor.store.dbapi import DBConnection, Dialect, Tx
+from monitor.store.host_slots import PgHostSlots
 from monitor.store.sql import SQLStorage
+from monitor.store.wakeups import DueListener
 
 __all__ = ["POSTGRES", "PostgresStorage", "redact"]
 
 # Writes that a crash may lose without harm: the next poll writes them again.
 _REDERIVABLE = frozenset(
-    {"record_poll", "save_feed_state", "sync_feeds", "prune", "forget_tombstones"}
+    {
+        "record_poll",
+        "save_feed_state",
+        "save_feed_state_leased",
+        "sync_feeds",
+        "prune",
+        "forget_tombstones",
+    }
 )
 # Of those, the ones that are one statement: atomic alone, so no BEGIN/COMMIT round trips.
 _ONE_STATEMENT = frozenset({"save_feed_state", "forget_tombstones"})
@@ -144,6 +153,12 @@ class PostgresStorage(SQLStorage):
             conn.close()
             raise
         return conn
+
+    def host_slots(self, per_host: int) -> PgHostSlots:
+        return PgHostSlots(self._conninfo, per_host, connect_timeout=self._connect_timeout)
+
+    def due_listener(self) -> DueListener:
+        return DueListener(self._conninfo, connect_timeout=self._connect_timeout)
 
     def _usable(self, conn: DBConnection) -> bool:
         assert isinstance(conn, psycopg.Connection)

@@ -102,10 +102,26 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
             rows = tx.rows(f"SELECT {FEED_COLUMNS} FROM feeds WHERE url = ?", (url,))
         return state_from_row(rows[0]) if rows else None
 
-    def save_feed_state(self, state: FeedState) -> None:
+    def save_feed_state(self, state: FeedState, *, lease: str | None = None) -> None:
         row = self._state_row(state)
-        with self._transaction("save_feed_state", write=True) as tx:
+        if lease is None:
+            with self._transaction("save_feed_state", write=True) as tx:
+                tx.execute(_UPSERT_FEED, row)
+            return
+        with self._transaction("save_feed_state_leased", write=True) as tx:
             tx.execute(_UPSERT_FEED, row)
+            self._complete_lease_in(tx, state, lease)
+
+    def _complete_lease_in(self, tx: Tx, state: FeedState, owner: str) -> None:
+        """The feed's lease freed and due at ``state.next_poll``, if ``owner`` still holds it:
+        in the poll's own transaction, so a crash leaves both or neither."""
+        if state.next_poll is None:
+            return
+        tx.execute(
+            "UPDATE feed_leases SET due = ?, owner = NULL, lease_until = NULL "
+            "WHERE feed_url = ? AND owner = ?",
+            (self.dialect.encode_ts(state.next_poll), state.url, owner),
+        )
 
     def _state_row(self, s: FeedState) -> tuple[Any, ...]:
         ts = self._opt_ts
@@ -143,6 +159,7 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         skipped: Sequence[str] = (),
         stories: Sequence[StoryAssignment] = (),
         listed: Sequence[str] = (),
+        lease: str | None = None,
     ) -> IngestResult:
         by_id = _check_poll(state, entries, matches)
         _check_stories(state, by_id, stories)
@@ -181,6 +198,8 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
             todo = [a for a in stories if a.entry_id in inserted]
             self._write_stories(tx, todo, stamp, inserted=True)
             self._touch_tombstones(tx, state.url, list(dict.fromkeys(listed)), stamp)
+            if lease is not None:
+                self._complete_lease_in(tx, state, lease)
         return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
 
     def _tombstone(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:

@@ -12,10 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor.model import InstanceRecord
 from monitor.store.codec import decode_ts
-from monitor.store.dbapi import Database
+from monitor.store.dbapi import Database, Tx
+
+if TYPE_CHECKING:
+    from monitor.store.host_slots import PgHostSlots
+    from monitor.store.wakeups import DueListener
+
+NOTIFY_SQL = "SELECT pg_notify('monitor_due_' || md5(current_schema()), ?)"
+"""Run inside the transaction that made feeds due (see ``monitor.store.wakeups``)."""
 
 __all__ = ["LeasesSQL"]
 
@@ -33,18 +41,32 @@ _CLAIM = """
 class LeasesSQL(Database):
     """Mixed into ``SQLStorage``; see ``monitor.store.base.Storage`` for the contract."""
 
+    def host_slots(self, per_host: int) -> PgHostSlots | None:
+        return None  # SQLite: one monitor per file, its own limit is the limit
+
+    def due_listener(self) -> DueListener | None:
+        return None  # SQLite: one monitor per file, nobody else to wake
+
+    def _announce_due(self, tx: Tx, why: str) -> None:
+        """Wake idle instances when this transaction commits (PostgreSQL NOTIFY)."""
+        if self.dialect.name == "postgresql":
+            tx.rows(NOTIFY_SQL, (why,))
+
     def sync_leases(self, urls: Iterable[str], now: datetime) -> None:
         wanted = list(dict.fromkeys(urls))
         stamp = self.dialect.encode_ts(now)
         with self._transaction("sync_leases", write=True) as tx:
+            have = {r[0] for r in tx.rows("SELECT feed_url FROM feed_leases")}
+            new = [u for u in wanted if u not in have]
             tx.executemany(
                 "INSERT INTO feed_leases (feed_url, due) VALUES (?, ?) "
                 "ON CONFLICT (feed_url) DO NOTHING",
-                [(u, stamp) for u in wanted],
+                [(u, stamp) for u in new],
             )
-            have = {r[0] for r in tx.rows("SELECT feed_url FROM feed_leases")}
             gone = have - set(wanted)
             tx.executemany("DELETE FROM feed_leases WHERE feed_url = ?", [(u,) for u in gone])
+            if new:
+                self._announce_due(tx, "new feeds")
 
     def claim_feeds(self, owner: str, now: datetime, *, lease: timedelta, limit: int) -> list[str]:
         if limit < 1:
@@ -69,10 +91,13 @@ class LeasesSQL(Database):
 
     def release_leases(self, owner: str) -> int:
         with self._transaction("release_leases", write=True) as tx:
-            return tx.execute(
+            released = tx.execute(
                 "UPDATE feed_leases SET owner = NULL, lease_until = NULL WHERE owner = ?",
                 (owner,),
             )
+            if released:
+                self._announce_due(tx, "released")
+        return released
 
     def make_due(self, feed_urls: Iterable[str], now: datetime) -> int:
         urls = [(self.dialect.encode_ts(now), u) for u in dict.fromkeys(feed_urls)]
@@ -80,6 +105,8 @@ class LeasesSQL(Database):
             count = 0
             for row in urls:
                 count += tx.execute("UPDATE feed_leases SET due = ? WHERE feed_url = ?", row)
+            if count:
+                self._announce_due(tx, "made due")
         return count
 
     def heartbeat(self, record: InstanceRecord, *, renew_until: datetime | None = None) -> int:
@@ -113,6 +140,8 @@ class LeasesSQL(Database):
                 (owner,),
             )
             tx.execute("DELETE FROM instances WHERE id = ?", (owner,))
+            if released:
+                self._announce_due(tx, "released")
         return released
 
     def instances(self, now: datetime) -> list[InstanceRecord]:
