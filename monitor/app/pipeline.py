@@ -29,6 +29,8 @@ from monitor.store import Storage
 log = logging.getLogger("monitor.poll")
 
 POOL_MIN_FEEDS = 8
+STATE_BATCH = 500
+"""Most 304 states of a cycle held back for one write (see ``_StateBatch``)."""
 _CAP_WARNING = "capped:"
 _INLINE = InlineParser()
 
@@ -105,6 +107,30 @@ def cap_new(
     return kept, dropped
 
 
+@dataclass(frozen=True, slots=True)
+class _Unwritten:
+    feed: Feed
+    before: FeedState
+    after: FeedState
+    policy: PollPolicy
+    started: float
+
+
+class _StateBatch:
+    """The states of a cycle's 304s (and unchanged bodies), written together: one transaction
+    of ``STATE_BATCH`` rows at most instead of one write (on PostgreSQL a round trip) per feed.
+
+    A crash before the write loses at most those rows: the feeds keep their previous state,
+    validators included, and are polled again at the next cycle (another 304 each). Nothing
+    else waits for them: entries, matches and the outbox are written by their own polls.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[_Unwritten] = []
+        self.failed: dict[str, PollReport] = {}
+        """Feed URL -> the error report replacing its 304 report (its state write failed)."""
+
+
 class Pipeline:
     """Polls feeds into a store. One instance per process; not thread-safe (one event loop)."""
 
@@ -152,19 +178,51 @@ class Pipeline:
             except StorageError:
                 states = None
 
+        batch = _StateBatch() if len(feeds) > 1 else None
+
         async def bounded(feed: Feed) -> PollReport:
             async with slots:
                 known = None if states is None else states.get(feed.url, FeedState(url=feed.url))
-                return await self.poll(feed, parser=parser, state=known)
+                return await self.poll(feed, parser=parser, state=known, batch=batch)
 
-        return list(await asyncio.gather(*(bounded(f) for f in feeds)))
+        reports = list(await asyncio.gather(*(bounded(f) for f in feeds)))
+        if batch is None:
+            return reports
+        self._write_states(batch)
+        return [batch.failed.get(r.feed, r) if r.status != "error" else r for r in reports]
+
+    def _write_states(self, batch: _StateBatch) -> None:
+        """Write the held-back states in one transaction; if that fails, one by one, and a
+        feed whose own write fails is reported as failed (as an unbatched write would be)."""
+        rows, batch.rows = batch.rows, []
+        if not rows:
+            return
+        try:
+            self.storage.save_feed_states([row.after for row in rows])
+            return
+        except StorageError:
+            pass
+        for row in rows:
+            try:
+                self.storage.save_feed_state(row.after)
+            except StorageError as exc:
+                batch.failed[row.feed.url] = self._failed(
+                    row.feed, row.before, row.policy, exc, row.started
+                )
 
     async def poll(
-        self, feed: Feed, *, parser: FeedParser | None = None, state: FeedState | None = None
+        self,
+        feed: Feed,
+        *,
+        parser: FeedParser | None = None,
+        state: FeedState | None = None,
+        batch: _StateBatch | None = None,
     ) -> PollReport:
         """Never raises for a feed's or the database's failure: it is this feed's error.
 
         ``state``: the feed's stored state, if the caller read it already (else it is read here).
+        ``batch``: where a 304's state waits for the cycle's one write (``poll_many``); None
+        writes it at once.
 
         A failed write (the database refused this feed's rows, or is down) is recorded like a
         failed fetch, with the same back-off, as far as the database still takes that.
@@ -183,7 +241,7 @@ class Pipeline:
         except FeedError as exc:
             return self._failed(feed, state, policy, exc, started)
         try:
-            report = await self._ingest(feed, state, policy, result, started, parser)
+            report = await self._ingest(feed, state, policy, result, started, parser, batch)
         except (FeedError, StorageError) as exc:
             return self._failed(feed, state, policy, exc, started)
         event(
@@ -214,6 +272,7 @@ class Pipeline:
         result: FetchResult,
         started: float,
         parser: FeedParser | None,
+        batch: _StateBatch | None = None,
     ) -> PollReport:
         now = self.clock()
         fetch_url = result.permanent_url or state.fetch_url
@@ -239,7 +298,13 @@ class Pipeline:
             nxt = next_poll_after_success(
                 policy, now, ttl_minutes=None, max_age=result.max_age, rng=self.rng
             )
-            self.storage.save_feed_state(replace(ok_state, next_poll=nxt))
+            after = replace(ok_state, next_poll=nxt)
+            if batch is None:
+                self.storage.save_feed_state(after)
+            else:
+                batch.rows.append(_Unwritten(feed, state, after, policy, started))
+                if len(batch.rows) >= STATE_BATCH:
+                    self._write_states(batch)
             return PollReport(
                 feed.url, status, next_poll=nxt, seconds=time.perf_counter() - started
             )

@@ -72,6 +72,11 @@ class Storage(Protocol):
         """Write a feed's state alone (a 304, an unchanged body, an error); creates the row."""
         ...
 
+    def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        """``save_feed_state`` for many feeds in one transaction (a cycle's 304s): one write
+        instead of a round trip per feed. All or none of them are written."""
+        ...
+
     # --- entries -------------------------------------------------------------
     def known_entries(self, feed_url: str, ids: Iterable[str] | None = None) -> dict[str, str]:
         """Entry id -> fingerprint for the feed, tombstones included (fingerprint "").

@@ -35,7 +35,14 @@ __all__ = ["POSTGRES", "PostgresStorage", "redact"]
 
 # Writes that a crash may lose without harm: the next poll writes them again.
 _REDERIVABLE = frozenset(
-    {"record_poll", "save_feed_state", "sync_feeds", "prune", "forget_tombstones"}
+    {
+        "record_poll",
+        "save_feed_state",
+        "save_feed_states",
+        "sync_feeds",
+        "prune",
+        "forget_tombstones",
+    }
 )
 # Of those, the ones that are one statement: atomic alone, so no BEGIN/COMMIT round trips.
 _ONE_STATEMENT = frozenset({"save_feed_state", "forget_tombstones"})

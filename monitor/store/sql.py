@@ -107,6 +107,13 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         with self._transaction("save_feed_state", write=True) as tx:
             tx.execute(_UPSERT_FEED, row)
 
+    def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        if not states:
+            return
+        rows = [self._state_row(s) for s in states]
+        with self._transaction("save_feed_states", write=True) as tx:
+            tx.executemany(_UPSERT_FEED, rows)
+
     def _state_row(self, s: FeedState) -> tuple[Any, ...]:
         ts = self._opt_ts
         return (
