@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -68,6 +68,9 @@ class PollReport:
     """``fulltext: true`` feeds: stored entries whose content is their article's main text."""
     fulltext_failed: int = 0
     """... and those whose page failed (their state is in the store: ``monitor status``)."""
+    state: FeedState | None = field(default=None, repr=False, compare=False)
+    """The feed's state as this poll wrote it (None: not written), so that the daemon need not
+    read it again before the next poll."""
 
 
 def policy_for(feed: Feed) -> PollPolicy:
@@ -306,7 +309,7 @@ class Pipeline:
                 if len(batch.rows) >= STATE_BATCH:
                     self._write_states(batch)
             return PollReport(
-                feed.url, status, next_poll=nxt, seconds=time.perf_counter() - started
+                feed.url, status, next_poll=nxt, seconds=time.perf_counter() - started, state=after
             )
 
         assert result.content is not None
@@ -393,6 +396,7 @@ class Pipeline:
             dropped=len(dropped),
             fulltext_ok=ft_ok,
             fulltext_failed=ft_failed,
+            state=new_state,
         )
 
     async def _with_fulltext(
@@ -474,11 +478,12 @@ class Pipeline:
                 f"feed {feed.url}: storing this poll failed: {message}; hint: the other feeds "
                 "are not affected; it is tried again at the next poll"
             )
+        failed = replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt)
+        written: FeedState | None = failed
         try:
-            self.storage.save_feed_state(
-                replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt)
-            )
+            self.storage.save_feed_state(failed)
         except StorageError as again:
+            written = None
             # The database takes nothing at all (down, full): the error stays in the log and
             # the report; the daemon retries the feed at ``nxt`` all the same.
             storage_failed = True
@@ -500,4 +505,5 @@ class Pipeline:
             next_poll=nxt,
             seconds=time.perf_counter() - started,
             storage_failed=storage_failed,
+            state=written,
         )

@@ -28,7 +28,7 @@ from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.ingest.fulltext import FullTextFetcher
 from monitor.ingest.workers import FeedParser, ProcessParser, make_parser
 from monitor.logs import event
-from monitor.model import Delivery, DeliveryState, Feed, InstanceRecord, RuleCatalog
+from monitor.model import Delivery, DeliveryState, Feed, FeedState, InstanceRecord, RuleCatalog
 from monitor.resources import check_template_dir, describe_rule_paths
 from monitor.store import Storage, open_storage
 
@@ -208,9 +208,12 @@ class Service:
                 due.append(feed)
         return due
 
-    async def poll(self, feed: Feed, *, parser: FeedParser | None = None) -> PollReport:
-        """``parser``: instead of the configured one (the daemon parses inline at first)."""
-        report = await self.pipeline.poll(feed, parser=parser)
+    async def poll(
+        self, feed: Feed, *, parser: FeedParser | None = None, state: FeedState | None = None
+    ) -> PollReport:
+        """``parser``: instead of the configured one (the daemon parses inline at first).
+        ``state``: the feed's stored state, if the caller knows it (else it is read)."""
+        report = await self.pipeline.poll(feed, parser=parser, state=state)
         self.record(report)
         return report
 

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import ssl
 import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeGuard
+from typing import Any, Self, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
 import urllib3
+import urllib3.connection
 from httpx._utils import URLPattern, get_environment_proxies
 
 from monitor import USER_AGENT
@@ -321,6 +324,70 @@ class _GaveUp(Exception):
     """The fetch's coroutine stopped waiting (total timeout, cancellation): stop reading."""
 
 
+class _Stop:
+    """Between a fetch's coroutine and the thread doing its request: the coroutine stops
+    waiting (total timeout, cancellation, shutdown) -> the thread stops at its next read, and a
+    read blocked on the socket now is ended by shutting the socket down (as closing the
+    connection did under httpx), so that no thread hangs on for read_timeout."""
+
+    __slots__ = ("_conn", "_lock", "stopped")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: urllib3.connection.HTTPConnection | None = None
+        self.stopped = False
+
+    def watch(self, conn: urllib3.connection.HTTPConnection) -> None:
+        """The request thread, before sending on ``conn``."""
+        with self._lock:
+            if self.stopped:
+                raise _GaveUp
+            self._conn = conn
+
+    def release(self) -> None:
+        """The request thread, before the connection goes back to the pool."""
+        with self._lock:
+            self._conn = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            conn, self._conn = self._conn, None
+        sock = None if conn is None else conn.sock
+        if sock is not None:
+            with suppress(OSError):
+                # The plain socket's shutdown, under a TLS socket too: the blocked read returns.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_current = threading.local()
+"""``_current.stop``: the ``_Stop`` of the request the thread is doing."""
+
+
+def _watched(base: type[urllib3.connection.HTTPConnection]) -> type[Any]:
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            stop: _Stop | None = getattr(_current, "stop", None)
+            if stop is not None:
+                stop.watch(self)
+            super().request(*args, **kwargs)
+
+    Watched.__name__ = f"Watched{base.__name__}"
+    return Watched
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _watched(urllib3.connection.HTTPConnection)
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _watched(urllib3.connection.HTTPSConnection)
+
+
+_POOLS: dict[str, type[urllib3.HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+_M = TypeVar("_M", bound=urllib3.PoolManager)
+
+
 class _Transport:
     """Blocking HTTP/1.1 with keep-alive (urllib3's pools), one request per call, run in the
     Fetcher's worker threads.
@@ -345,7 +412,7 @@ class _Transport:
             "retries": False,
             "timeout": urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout),
         }
-        self._direct = urllib3.PoolManager(**self._options)
+        self._direct = self._with_pools(urllib3.PoolManager(**self._options))
         self._proxies: list[tuple[URLPattern, str | None]] = []
         if trust_env:
             self._proxies = sorted(
@@ -361,8 +428,14 @@ class _Transport:
         with self._lock:
             manager = self._via.get(proxy)
             if manager is None:
-                manager = self._via[proxy] = urllib3.ProxyManager(proxy, **self._options)
+                manager = urllib3.ProxyManager(proxy, **self._options)
+                manager = self._via[proxy] = self._with_pools(manager)
             return manager
+
+    @staticmethod
+    def _with_pools(manager: _M) -> _M:
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
 
     def open(self, target: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         """The response with its headers read, body not yet (``preload_content=False``)."""
@@ -386,7 +459,7 @@ class _Transport:
             self._via.clear()
 
 
-def _drain(response: urllib3.BaseHTTPResponse, stop: threading.Event) -> None:
+def _drain(response: urllib3.BaseHTTPResponse, stop: _Stop) -> None:
     """Read what is left of a response we do not keep, up to ``_DRAIN_BYTES``.
 
     A fully read response returns its connection to the pool; a larger rest is not worth the
@@ -395,7 +468,7 @@ def _drain(response: urllib3.BaseHTTPResponse, stop: threading.Event) -> None:
     """
     seen = 0
     try:
-        while not stop.is_set():
+        while not stop.stopped:
             raw = response.read1(_DRAIN_BYTES, decode_content=False)
             if not raw:
                 return
@@ -641,30 +714,35 @@ class Fetcher:
         """One request in a worker thread; when this coroutine stops waiting (the total
         timeout, a cancellation), the thread stops at its next read."""
         assert self._threads is not None
-        stop = threading.Event()
+        stop = _Stop()
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self._threads, self._exchange, url, current, headers, stop, deadline
             )
         finally:
-            stop.set()
+            stop.stop()  # the thread is done already, or it ends what it is doing
 
     def _exchange(
         self,
         url: str,
         current: str,
         headers: dict[str, str],
-        stop: threading.Event,
+        stop: _Stop,
         deadline: float,
     ) -> _Redirect | _Response:
         """Blocking: send the request, read the answer to its end (a 304's empty body too):
         only then does the connection go back to the pool for the next request to this host,
         instead of being closed (and the next one paying a new TCP and TLS handshake)."""
         assert self._transport is not None
+        _current.stop = stop
         try:
             response = self._transport.open(current, headers)
         except (urllib3.exceptions.HTTPError, HTTPException, OSError, httpx.InvalidURL) as exc:
+            if stop.stopped:
+                raise _GaveUp from None
             raise _transport_error(url, exc, self.limits) from exc
+        finally:
+            _current.stop = None
         done = False
         try:
             status = response.status
@@ -690,8 +768,11 @@ class Fetcher:
             done = True
             return _Response(200, kept, content)
         except (urllib3.exceptions.HTTPError, HTTPException, OSError) as exc:
+            if stop.stopped:
+                raise _GaveUp from None
             raise _transport_error(url, exc, self.limits) from exc
         finally:
+            stop.release()
             if not done:
                 response.close()  # unread bytes left: this connection is not reused
             response.release_conn()
@@ -700,7 +781,7 @@ class Fetcher:
         self,
         url: str,
         response: urllib3.BaseHTTPResponse,
-        stop: threading.Event,
+        stop: _Stop,
         deadline: float,
     ) -> bytes:
         limit = self.limits.max_body_bytes
@@ -719,7 +800,7 @@ class Fetcher:
         body = bytearray()
         try:
             while True:
-                if stop.is_set() or time.monotonic() > deadline:
+                if stop.stopped or time.monotonic() > deadline:
                     raise _GaveUp
                 raw = response.read1(_READ_BYTES, decode_content=False)
                 if not raw:
