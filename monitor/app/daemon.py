@@ -42,7 +42,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app.health import HealthServer
-from monitor.app.pipeline import policy_for
+from monitor.app.pipeline import StateBatch, policy_for
 from monitor.app.service import Service
 from monitor.ingest.schedule import initial_schedule
 from monitor.ingest.workers import InlineParser, ProcessParser
@@ -56,6 +56,8 @@ GRACE_SECONDS = 3.0
 SEND_GRACE_SECONDS = 10.0
 """How long a stop waits for the message in flight (``delivery.stop_grace`` in the settings)."""
 RULES_CHECK_SECONDS = 30
+STATE_WRITE_SECONDS = 1.0
+"""How long the states of 304 polls wait to be written together (not leased; see _batch)."""
 PRUNE_HOURS = 6
 OUTBOX_SECONDS = 15
 FIRST_DELIVERY_SECONDS = 1.0
@@ -100,6 +102,12 @@ class Daemon:
         """Not leased (SQLite: this process is the only one writing the store, see
         ``monitor.app.instance``): each feed's state as its last poll wrote it, so that a poll
         does not read it back first. Leased feeds are polled by other instances too: read."""
+        self._batch: StateBatch | None = None if self.leased else StateBatch()
+        """Not leased: the states of 304 polls, written together every STATE_WRITE_SECONDS
+        (and at a stop). A crash loses at most that second's: those feeds are polled again
+        with their previous state (a 304 again). Leased polls write at once: the lease is
+        completed after the poll's write."""
+        self._batch_timer: asyncio.TimerHandle | None = None
         self._health: HealthServer | None = None
         # Delivery requests: EVERYTHING or a digest subscription's name. One loop serves them in
         # a thread, one run at a time (keeps the sends in order); a request made while a run is
@@ -337,6 +345,22 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._timers[feed.url] = loop.call_later(delay, self._start_poll, feed)
 
+    def _write_states(self) -> None:
+        """The held-back 304 states, in one transaction; a feed whose own write then fails
+        is recorded as failed, its state read again at its next poll."""
+        self._batch_timer = None
+        batch = self._batch
+        if batch is None or not batch.rows:
+            return
+        feeds = {row.feed.url: row.feed for row in batch.rows}
+        self.service.pipeline.write_states(batch)
+        failed, batch.failed = batch.failed, {}
+        for url, report in failed.items():
+            self._states.pop(url, None)
+            self.service.record(report)
+            if url in self._timers and report.next_poll is not None:
+                self._schedule(feeds[url], report.next_poll)
+
     def _start_poll(self, feed: Feed) -> None:
         self._timers.pop(feed.url, None)
         if self.stopping.is_set():
@@ -353,7 +377,13 @@ class Daemon:
         self._inflight.add(task)
         try:
             known = self._states.pop(feed.url, None)
-            report = await self.service.poll(feed, parser=self._inline, state=known)
+            report = await self.service.poll(
+                feed, parser=self._inline, state=known, batch=self._batch
+            )
+            if self._batch is not None and self._batch.rows and self._batch_timer is None:
+                self._batch_timer = asyncio.get_running_loop().call_later(
+                    STATE_WRITE_SECONDS, self._write_states
+                )
         except asyncio.CancelledError:
             # Only shutdown cancels a poll. Nothing of it was written (the store's transaction
             # starts after the fetch), so the feed is simply due again at the next start.
@@ -453,6 +483,9 @@ class Daemon:
         if self._claimer is not None:
             await asyncio.gather(self._claimer, return_exceptions=True)
         await asyncio.gather(self._finish_polls(), self._finish_threads())
+        if self._batch_timer is not None:
+            self._batch_timer.cancel()
+        self._write_states()  # before the store closes
         self.scheduler.shutdown(wait=False)
         if self.leased:
             # Leases go back at once (not at expiry): other instances take the feeds now.

@@ -30,7 +30,7 @@ log = logging.getLogger("monitor.poll")
 
 POOL_MIN_FEEDS = 8
 STATE_BATCH = 500
-"""Most 304 states of a cycle held back for one write (see ``_StateBatch``)."""
+"""Most 304 states of a cycle held back for one write (see ``StateBatch``)."""
 _CAP_WARNING = "capped:"
 _INLINE = InlineParser()
 
@@ -119,13 +119,14 @@ class _Unwritten:
     started: float
 
 
-class _StateBatch:
-    """The states of a cycle's 304s (and unchanged bodies), written together: one transaction
-    of ``STATE_BATCH`` rows at most instead of one write (on PostgreSQL a round trip) per feed.
+class StateBatch:
+    """The states of 304s (and unchanged bodies) held back to be written together: one
+    transaction of ``STATE_BATCH`` rows at most instead of one write (on PostgreSQL a round
+    trip) per feed. ``poll_many`` writes a cycle's after its polls; the daemon every second.
 
     A crash before the write loses at most those rows: the feeds keep their previous state,
-    validators included, and are polled again at the next cycle (another 304 each). Nothing
-    else waits for them: entries, matches and the outbox are written by their own polls.
+    validators included, and are polled again (another 304 each). Nothing else waits for
+    them: entries, matches and the outbox are written by their own polls.
     """
 
     def __init__(self) -> None:
@@ -181,7 +182,7 @@ class Pipeline:
             except StorageError:
                 states = None
 
-        batch = _StateBatch() if len(feeds) > 1 else None
+        batch = StateBatch() if len(feeds) > 1 else None
 
         async def bounded(feed: Feed) -> PollReport:
             async with slots:
@@ -191,10 +192,10 @@ class Pipeline:
         reports = list(await asyncio.gather(*(bounded(f) for f in feeds)))
         if batch is None:
             return reports
-        self._write_states(batch)
+        self.write_states(batch)
         return [batch.failed.get(r.feed, r) if r.status != "error" else r for r in reports]
 
-    def _write_states(self, batch: _StateBatch) -> None:
+    def write_states(self, batch: StateBatch) -> None:
         """Write the held-back states in one transaction; if that fails, one by one, and a
         feed whose own write fails is reported as failed (as an unbatched write would be)."""
         rows, batch.rows = batch.rows, []
@@ -219,7 +220,7 @@ class Pipeline:
         *,
         parser: FeedParser | None = None,
         state: FeedState | None = None,
-        batch: _StateBatch | None = None,
+        batch: StateBatch | None = None,
     ) -> PollReport:
         """Never raises for a feed's or the database's failure: it is this feed's error.
 
@@ -275,7 +276,7 @@ class Pipeline:
         result: FetchResult,
         started: float,
         parser: FeedParser | None,
-        batch: _StateBatch | None = None,
+        batch: StateBatch | None = None,
     ) -> PollReport:
         now = self.clock()
         fetch_url = result.permanent_url or state.fetch_url
@@ -307,7 +308,7 @@ class Pipeline:
             else:
                 batch.rows.append(_Unwritten(feed, state, after, policy, started))
                 if len(batch.rows) >= STATE_BATCH:
-                    self._write_states(batch)
+                    self.write_states(batch)
             return PollReport(
                 feed.url, status, next_poll=nxt, seconds=time.perf_counter() - started, state=after
             )
