@@ -371,6 +371,8 @@ def _watched(base: type[urllib3.connection.HTTPConnection]) -> type[Any]:
             if stop is not None:
                 stop.watch(self)
             super().request(*args, **kwargs)
+            if stop is not None and stop.stopped:
+                raise _GaveUp  # given up while connecting: the socket came too late to be shut
 
     Watched.__name__ = f"Watched{base.__name__}"
     return Watched
