@@ -187,3 +187,27 @@ def test_daemon_on_the_offline_example_sends_a_first_digest(tmp_path: Path) -> N
     [eml] = (tmp_path / "outbox").glob("digest-morgen-*.eml")
     assert "Subject:" in eml.read_text(encoding="utf-8")
     assert "delivery.sent" in log.read_text()
+
+
+def test_held_back_304_states_are_written_by_a_stop(
+    tmp_path: Path, feed_server: FeedServer, start_daemon: Callable[[str], Daemon]
+) -> None:
+    db = tmp_path / "m.db"
+    d = start_daemon(
+        f"""
+database: sqlite:///{db}
+defaults: {{interval: 1s, min_interval: 1s}}
+feeds: [{feed_server.url("/feed.xml")}]
+"""
+    )
+    wait_for(lambda: d.text().count("status=not_modified") >= 2, timeout=30)
+    assert d.stop()[0] == 0
+    last = [line for line in d.text().splitlines() if "status=not_modified" in line][-1]
+    store = open_storage(f"sqlite:///{db}")
+    try:
+        state = store.feed_state(feed_server.url("/feed.xml"))
+    finally:
+        store.close()
+    # The last 304's state, held back for its one-second batch, was written at the stop.
+    assert state is not None and state.next_poll is not None and state.error_count == 0
+    assert f"next_poll={state.next_poll:%Y-%m-%dT%H:%M:%SZ}" in last, last

@@ -17,6 +17,7 @@ from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.model import UTC, Feed
 from monitor.store import Storage
 from tests.fixtures.feed_server import ATOM, RSS, FeedServer
+from tests.fixtures.storage import raw_execute
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -281,3 +282,59 @@ def test_a_database_that_takes_nothing_fails_each_poll_without_raising(
     assert all(r.storage_failed and r.next_poll is not None for r in reports)
     assert all("storing this poll failed" in (r.error or "") for r in reports)
     assert "the storage is closed" in (reports[0].error or "")
+
+
+def test_a_cycles_304_states_are_written_together(
+    harness: Harness, feed_server: FeedServer
+) -> None:
+    feeds = [Feed(url=feed_server.url(p)) for p in ("/feed.xml", "/atom.xml")]
+    assert [r.status for r in harness.poll(*feeds)] == ["ok", "ok"]
+    before = {f.url: harness.storage.feed_state(f.url) for f in feeds}
+    harness.clock.advance(hours=2)
+    reports = harness.poll(*feeds)
+    assert [r.status for r in reports] == ["not_modified", "unchanged"]  # atom.xml: no ETag
+    for feed, report in zip(feeds, reports, strict=True):
+        state = harness.storage.feed_state(feed.url)
+        old = before[feed.url]
+        assert state is not None and old is not None
+        assert state.last_poll == state.last_success == T0 + timedelta(hours=2)
+        assert state.next_poll == report.next_poll and state.next_poll != old.next_poll
+        assert (state.etag, state.last_modified, state.body_hash) == (
+            old.etag,
+            old.last_modified,
+            old.body_hash,
+        )
+
+
+def test_a_refused_304_state_fails_that_feed_alone(
+    harness: Harness, feed_server: FeedServer, storage_url: str
+) -> None:
+    feeds = [Feed(url=feed_server.url(p)) for p in ("/feed.xml", "/atom.xml")]
+    harness.poll(*feeds)
+    refused = feeds[1].url
+    if storage_url.startswith("sqlite:"):
+        raw_execute(
+            storage_url,
+            "CREATE TRIGGER refuse BEFORE UPDATE ON feeds WHEN NEW.url = "
+            f"'{refused}' AND NEW.error_count = 0 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+    else:
+        raw_execute(
+            storage_url,
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+        )
+        raw_execute(
+            storage_url,
+            "CREATE TRIGGER refuse BEFORE UPDATE ON feeds FOR EACH ROW WHEN "
+            f"(NEW.url = '{refused}' AND NEW.error_count = 0) EXECUTE FUNCTION refuse()",
+        )
+    harness.clock.advance(hours=2)
+    ok, failed = harness.poll(*feeds)
+    # The batch was refused as a whole; written again one by one, only the refused row fails.
+    assert ok.status == "not_modified" and not ok.storage_failed
+    assert failed.status == "error" and failed.storage_failed and "refused" in (failed.error or "")
+    state = harness.storage.feed_state(feeds[0].url)
+    assert state is not None and state.last_success == T0 + timedelta(hours=2)
+    state = harness.storage.feed_state(refused)
+    assert state is not None and state.last_success == T0 and state.error_count == 1

@@ -12,7 +12,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -32,6 +32,8 @@ from monitor.store import Storage
 log = logging.getLogger("monitor.poll")
 
 POOL_MIN_FEEDS = 8
+STATE_BATCH = 500
+"""Most 304 states of a cycle held back for one write (see ``StateBatch``)."""
 _CAP_WARNING = "capped:"
 _INLINE = InlineParser()
 
@@ -84,6 +86,9 @@ class PollReport:
     """... and those whose page failed (their state is in the store: ``monitor status``)."""
     lease_done: bool = False
     """Polled under a lease (``poll(lease=...)``): the poll's write completed it as well."""
+    state: FeedState | None = field(default=None, repr=False, compare=False)
+    """The feed's state as this poll wrote it (None: not written), so that the daemon need not
+    read it again before the next poll."""
 
 
 def policy_for(feed: Feed) -> PollPolicy:
@@ -146,6 +151,31 @@ def cap_new(
     return kept, dropped
 
 
+@dataclass(frozen=True, slots=True)
+class _Unwritten:
+    feed: Feed
+    before: FeedState
+    after: FeedState
+    policy: PollPolicy
+    started: float
+
+
+class StateBatch:
+    """The states of 304s (and unchanged bodies) held back to be written together: one
+    transaction of ``STATE_BATCH`` rows at most instead of one write (on PostgreSQL a round
+    trip) per feed. ``poll_many`` writes a cycle's after its polls; the daemon every second.
+
+    A crash before the write loses at most those rows: the feeds keep their previous state,
+    validators included, and are polled again (another 304 each). Nothing else waits for
+    them: entries, matches and the outbox are written by their own polls.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[_Unwritten] = []
+        self.failed: dict[str, PollReport] = {}
+        """Feed URL -> the error report replacing its 304 report (its state write failed)."""
+
+
 class Pipeline:
     """Polls feeds into a store. One instance per process; not thread-safe (one event loop)."""
 
@@ -196,12 +226,37 @@ class Pipeline:
             except StorageError:
                 states = None
 
+        batch = StateBatch() if len(feeds) > 1 else None
+
         async def bounded(feed: Feed) -> PollReport:
             async with slots:
                 known = None if states is None else states.get(feed.url, FeedState(url=feed.url))
-                return await self.poll(feed, parser=parser, state=known)
+                return await self.poll(feed, parser=parser, state=known, batch=batch)
 
-        return list(await asyncio.gather(*(bounded(f) for f in feeds)))
+        reports = list(await asyncio.gather(*(bounded(f) for f in feeds)))
+        if batch is None:
+            return reports
+        self.write_states(batch)
+        return [batch.failed.get(r.feed, r) if r.status != "error" else r for r in reports]
+
+    def write_states(self, batch: StateBatch) -> None:
+        """Write the held-back states in one transaction; if that fails, one by one, and a
+        feed whose own write fails is reported as failed (as an unbatched write would be)."""
+        rows, batch.rows = batch.rows, []
+        if not rows:
+            return
+        try:
+            self.storage.save_feed_states([row.after for row in rows])
+            return
+        except StorageError:
+            pass
+        for row in rows:
+            try:
+                self.storage.save_feed_state(row.after)
+            except StorageError as exc:
+                batch.failed[row.feed.url] = self._failed(
+                    row.feed, row.before, row.policy, exc, row.started
+                )
 
     async def poll(
         self,
@@ -210,12 +265,16 @@ class Pipeline:
         parser: FeedParser | None = None,
         state: FeedState | None = None,
         lease: str | None = None,
+        batch: StateBatch | None = None,
     ) -> PollReport:
         """Never raises for a feed's or the database's failure: it is this feed's error.
 
         ``state``: the feed's stored state, if the caller read it already (else it is read here).
         ``lease``: the instance holding the feed's lease; the poll's write completes it (next
-        due = the feed's next poll) in the same transaction (``PollReport.lease_done``).
+        due = the feed's next poll) in the same transaction (``PollReport.lease_done``); a
+        leased poll writes at once (no ``batch``).
+        ``batch``: where a 304's state waits for the cycle's one write (``poll_many``); None
+        writes it at once.
 
         A failed write (the database refused this feed's rows, or is down) is recorded like a
         failed fetch, with the same back-off, as far as the database still takes that.
@@ -234,7 +293,7 @@ class Pipeline:
         except FeedError as exc:
             return self._failed(feed, state, policy, exc, started, lease)
         try:
-            report = await self._ingest(feed, state, policy, result, started, parser, lease)
+            report = await self._ingest(feed, state, policy, result, started, parser, lease, batch)
         except (FeedError, StorageError) as exc:
             return self._failed(feed, state, policy, exc, started, lease)
         event(
@@ -266,6 +325,7 @@ class Pipeline:
         started: float,
         parser: FeedParser | None,
         lease: str | None = None,
+        batch: StateBatch | None = None,
     ) -> PollReport:
         now = self.clock()
         fetch_url = result.permanent_url or state.fetch_url
@@ -291,12 +351,19 @@ class Pipeline:
             nxt = next_poll_after_success(
                 policy, now, ttl_minutes=None, max_age=result.max_age, rng=self.rng
             )
-            self.storage.save_feed_state(replace(ok_state, next_poll=nxt), lease=lease)
+            after = replace(ok_state, next_poll=nxt)
+            if batch is None or lease is not None:
+                self.storage.save_feed_state(after, lease=lease)
+            else:
+                batch.rows.append(_Unwritten(feed, state, after, policy, started))
+                if len(batch.rows) >= STATE_BATCH:
+                    self.write_states(batch)
             return PollReport(
                 feed.url,
                 status,
                 next_poll=nxt,
                 seconds=time.perf_counter() - started,
+                state=after,
                 lease_done=lease is not None,
             )
 
@@ -395,6 +462,7 @@ class Pipeline:
             fulltext_ok=ft_ok,
             fulltext_failed=ft_failed,
             lease_done=lease is not None,
+            state=new_state,
         )
 
     async def _vectors(self, feed: Feed, candidates: Sequence[Entry]) -> dict[str, Vector]:
@@ -535,14 +603,14 @@ class Pipeline:
                 f"feed {feed.url}: storing this poll failed: {message}; hint: the other feeds "
                 "are not affected; it is tried again at the next poll"
             )
+        failed = replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt)
+        written: FeedState | None = failed
         lease_done = False
         try:
-            self.storage.save_feed_state(
-                replace(state, last_poll=now, last_error=message, error_count=count, next_poll=nxt),
-                lease=lease,
-            )
+            self.storage.save_feed_state(failed, lease=lease)
             lease_done = lease is not None
         except StorageError as again:
+            written = None
             # The database takes nothing at all (down, full): the error stays in the log and
             # the report; the daemon retries the feed at ``nxt`` all the same.
             storage_failed = True
@@ -565,4 +633,5 @@ class Pipeline:
             seconds=time.perf_counter() - started,
             storage_failed=storage_failed,
             lease_done=lease_done,
+            state=written,
         )

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from monitor.app.health import Metrics
-from monitor.app.pipeline import EntryMatcher, Pipeline, PollReport
+from monitor.app.pipeline import EntryMatcher, Pipeline, PollReport, StateBatch
 from monitor.app.stories import StoryTracker
 from monitor.config.settings import Settings
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -35,6 +35,7 @@ from monitor.model import (
     DeliveryState,
     Entry,
     Feed,
+    FeedState,
     InstanceRecord,
     Match,
     RuleCatalog,
@@ -235,11 +236,21 @@ class Service:
         return due
 
     async def poll(
-        self, feed: Feed, *, parser: FeedParser | None = None, lease: str | None = None
+        self,
+        feed: Feed,
+        *,
+        parser: FeedParser | None = None,
+        lease: str | None = None,
+        state: FeedState | None = None,
+        batch: StateBatch | None = None,
     ) -> PollReport:
         """``parser``: instead of the configured one (the daemon parses inline at first).
-        ``lease``: the instance holding the feed's lease (completed by the poll's write)."""
-        report = await self.pipeline.poll(feed, parser=parser, lease=lease)
+        ``lease``: the instance holding the feed's lease (completed by the poll's write).
+        ``state``: the feed's stored state, if the caller knows it (else it is read).
+        ``batch``: where a 304's state waits to be written (``Pipeline.write_states``)."""
+        report = await self.pipeline.poll(
+            feed, parser=parser, lease=lease, state=state, batch=batch
+        )
         self.record(report)
         return report
 

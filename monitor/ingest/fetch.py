@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 import ssl
+import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeGuard
+from typing import Any, Protocol, Self, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
+import urllib3
+import urllib3.connection
+from httpx._utils import URLPattern, get_environment_proxies
 
 from monitor import USER_AGENT
 from monitor.config.units import DEFAULT_MAX_BODY
@@ -50,6 +57,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # goes back to the pool; a larger one is not worth the bytes: the connection is closed instead.
 _DRAIN_BYTES = 64 * 1024
 _PERMANENT = frozenset({301, 308})
+_READ_BYTES = 64 * 1024
+"""Largest piece of a body read at once (less when less has arrived)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +149,9 @@ def _fail(
     )
 
 
-def _status_error(url: str, where: str, response: httpx.Response) -> FetchError:
-    status = response.status_code
+def _status_error(url: str, where: str, status: int, headers: Mapping[str, str]) -> FetchError:
     retry_after = parse_retry_after(
-        response.headers.get("retry-after"),
-        date=response.headers.get("date"),
-        now=datetime.now(UTC),
+        headers.get("retry-after"), date=headers.get("date"), now=datetime.now(UTC)
     )
     if status == 404:
         what, hint, temporary = "not found", "check the feed URL; sites move their feeds", False
@@ -260,22 +266,24 @@ def _read_file(url: str, path: Path, limit: int) -> bytes:
 
 
 def _transport_error(url: str, exc: Exception, limits: FetchLimits) -> FetchError:
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
-        what = f"no connection within {limits.connect_timeout:g} s"
-        hint = "check that the host is up and reachable from here; polling again with backoff"
-    elif isinstance(exc, httpx.ReadTimeout):
-        what = f"the server sent nothing for {limits.read_timeout:g} s"
-        hint = "the server is overloaded or stuck; polling again with backoff"
-    elif isinstance(exc, httpx.TimeoutException):
-        what, hint = f"timed out ({detail})", "polling again with backoff"
-    elif isinstance(exc, httpx.ConnectError):
+    detail = _detail(exc)
+    if isinstance(exc, urllib3.exceptions.NewConnectionError | urllib3.exceptions.SSLError):
+        # (NewConnectionError is a ConnectTimeoutError in urllib3: this test comes first.)
         what = f"could not connect ({detail})"
         hint = "check the host name and port, DNS, TLS, firewall or proxy settings"
-    elif isinstance(exc, httpx.RemoteProtocolError):
+    elif isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        what = f"no connection within {limits.connect_timeout:g} s"
+        hint = "check that the host is up and reachable from here; polling again with backoff"
+    elif isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        what = f"the server sent nothing for {limits.read_timeout:g} s"
+        hint = "the server is overloaded or stuck; polling again with backoff"
+    elif isinstance(exc, urllib3.exceptions.ProxyError):
+        what = f"could not connect through the proxy ({detail})"
+        hint = "check the HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY environment variables"
+    elif isinstance(exc, urllib3.exceptions.ProtocolError | HTTPException | ConnectionError):
         what = f"the server broke the connection or the HTTP protocol ({detail})"
         hint = "usually a fault at the publisher's end; polling again with backoff"
-    elif isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+    elif isinstance(exc, httpx.InvalidURL | urllib3.exceptions.LocationValueError):
         return _fail(
             url, f"invalid URL ({detail})", "correct the URL in the configuration", temporary=False
         )
@@ -284,23 +292,194 @@ def _transport_error(url: str, exc: Exception, limits: FetchLimits) -> FetchErro
     return _fail(url, what, hint)
 
 
-async def _drain(response: httpx.Response) -> None:
+def _detail(exc: BaseException) -> str:
+    """What went wrong, without urllib3's wrapping (``<HTTPConnection object at 0x..>: ...``).
+
+    The OS's or the TLS library's own words where urllib3 wraps them, as httpx gave them."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(cause, OSError):
+        return str(cause) or type(cause).__name__
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) == 2:
+        inner = exc.args[1]  # ("Connection aborted.", RemoteDisconnected(...))
+        if isinstance(inner, BaseException):
+            return str(inner) or type(inner).__name__
+    text = str(exc) or type(exc).__name__
+    if text.startswith("<") and ">: " in text:
+        text = text.split(">: ", 1)[1]
+    return text
+
+
+def _header_value(value: str) -> str:
+    """A header value as httpx decoded it: http.client reads bytes as Latin-1; httpx took them
+    as UTF-8 when they were valid UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+class _GaveUp(Exception):
+    """The fetch's coroutine stopped waiting (total timeout, cancellation): stop reading."""
+
+
+class _Stop:
+    """Between a fetch's coroutine and the thread doing its request: the coroutine stops
+    waiting (total timeout, cancellation, shutdown) -> the thread stops at its next read, and a
+    read blocked on the socket now is ended by shutting the socket down (as closing the
+    connection did under httpx), so that no thread hangs on for read_timeout."""
+
+    __slots__ = ("_conn", "_lock", "stopped")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: urllib3.connection.HTTPConnection | None = None
+        self.stopped = False
+
+    def watch(self, conn: urllib3.connection.HTTPConnection) -> None:
+        """The request thread, before sending on ``conn``."""
+        with self._lock:
+            if self.stopped:
+                raise _GaveUp
+            self._conn = conn
+
+    def release(self) -> None:
+        """The request thread, before the connection goes back to the pool."""
+        with self._lock:
+            self._conn = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            conn, self._conn = self._conn, None
+        sock = None if conn is None else conn.sock
+        if sock is not None:
+            with suppress(OSError):
+                # The plain socket's shutdown, under a TLS socket too: the blocked read returns.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_current = threading.local()
+"""``_current.stop``: the ``_Stop`` of the request the thread is doing."""
+
+
+def _watched(base: type[urllib3.connection.HTTPConnection]) -> type[Any]:
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            stop: _Stop | None = getattr(_current, "stop", None)
+            if stop is not None:
+                stop.watch(self)
+            super().request(*args, **kwargs)
+            if stop is not None and stop.stopped:
+                raise _GaveUp  # given up while connecting: the socket came too late to be shut
+
+    Watched.__name__ = f"Watched{base.__name__}"
+    return Watched
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _watched(urllib3.connection.HTTPConnection)
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _watched(urllib3.connection.HTTPSConnection)
+
+
+_POOLS: dict[str, type[urllib3.HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+_M = TypeVar("_M", bound=urllib3.PoolManager)
+
+
+class _Transport:
+    """Blocking HTTP/1.1 with keep-alive (urllib3's pools), one request per call, run in the
+    Fetcher's worker threads.
+
+    A conditional GET answered with a 304 costs about a third of the CPU it cost through httpx
+    and httpcore (their request models, h11 and anyio per request). TLS settings and proxies
+    from the environment are taken as httpx takes them (``httpx.create_ssl_context``,
+    ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY``), certificates are always verified.
+    """
+
+    def __init__(self, limits: FetchLimits, verify: ssl.SSLContext | bool, trust_env: bool) -> None:
+        context = verify if isinstance(verify, ssl.SSLContext) else None
+        if context is None:
+            context = httpx.create_ssl_context(verify=True, trust_env=trust_env)
+        self._options: dict[str, Any] = {
+            "num_pools": max(32, 4 * limits.concurrency),
+            # The per-host limit holds the number of requests to one host; one idle
+            # connection kept for each of them.
+            "maxsize": limits.per_host,
+            "block": False,
+            "ssl_context": context,
+            "retries": False,
+            "timeout": urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout),
+        }
+        self._direct = self._with_pools(urllib3.PoolManager(**self._options))
+        self._proxies: list[tuple[URLPattern, str | None]] = []
+        if trust_env:
+            self._proxies = sorted(
+                (URLPattern(key), proxy) for key, proxy in get_environment_proxies().items()
+            )
+        self._via: dict[str, urllib3.ProxyManager] = {}
+        self._lock = threading.Lock()
+
+    def _manager(self, url: httpx.URL) -> urllib3.PoolManager:
+        proxy = next((p for pattern, p in self._proxies if pattern.matches(url)), None)
+        if proxy is None:
+            return self._direct
+        with self._lock:
+            manager = self._via.get(proxy)
+            if manager is None:
+                manager = urllib3.ProxyManager(proxy, **self._options)
+                manager = self._via[proxy] = self._with_pools(manager)
+            return manager
+
+    @staticmethod
+    def _with_pools(manager: _M) -> _M:
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+    def open(self, target: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        """The response with its headers read, body not yet (``preload_content=False``)."""
+        url = httpx.URL(target)  # validated and normalised as httpx did (IDNA, escapes)
+        if not url.host:
+            raise httpx.InvalidURL("no host in the URL")
+        return self._manager(url).request(
+            "GET",
+            str(url),
+            headers=headers,
+            redirect=False,
+            preload_content=False,
+            decode_content=False,
+        )
+
+    def close(self) -> None:
+        self._direct.clear()
+        with self._lock:
+            for manager in self._via.values():
+                manager.clear()
+            self._via.clear()
+
+
+def _drain(response: urllib3.BaseHTTPResponse, stop: _Stop) -> None:
     """Read what is left of a response we do not keep, up to ``_DRAIN_BYTES``.
 
-    A fully read response returns its connection to the pool; a larger rest is left unread, and
-    httpx closes that connection when the stream closes. A transport error while draining is
-    the server's fault on a response we already have: the connection is simply not reused.
+    A fully read response returns its connection to the pool; a larger rest is not worth the
+    bytes: that connection is closed instead. A transport error while draining is the server's
+    fault on a response we already have: the connection is simply not reused.
     """
-    if response.is_stream_consumed:
-        return
     seen = 0
     try:
-        async for raw in response.aiter_raw():
+        while not stop.stopped:
+            raw = response.read1(_DRAIN_BYTES, decode_content=False)
+            if not raw:
+                return
             seen += len(raw)
             if seen > _DRAIN_BYTES:
-                return
-    except httpx.HTTPError:
-        return
+                break
+    except (urllib3.exceptions.HTTPError, HTTPException, OSError):
+        pass
+    response.close()
 
 
 class HostSlots(Protocol):
@@ -335,27 +514,18 @@ class Fetcher:
         self._verify: ssl.SSLContext | bool = (
             True if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
         )
-        self._client: httpx.AsyncClient | None = None
+        self._transport: _Transport | None = None
+        self._threads: ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
         self._host_slots: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Self:
         limits = self.limits
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(
-                connect=limits.connect_timeout,
-                read=limits.read_timeout,
-                write=limits.read_timeout,
-                pool=limits.total_timeout,
-            ),
-            limits=httpx.Limits(
-                max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
-            ),
-            headers={"User-Agent": limits.user_agent},
-            trust_env=self._trust_env,
-            verify=self._verify,
-        )
+        self._transport = _Transport(limits, self._verify, self._trust_env)
+        # Requests run in threads, at most ``concurrency`` at once (the slots below); the rest
+        # are for requests given up on (total timeout, cancellation) whose thread is still
+        # finishing its current read (at most read_timeout).
+        self._threads = ThreadPoolExecutor(2 * limits.concurrency, thread_name_prefix="fetch")
         self._slots = asyncio.Semaphore(limits.concurrency)
         return self
 
@@ -365,9 +535,12 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
     async def fetch(
         self,
@@ -385,7 +558,7 @@ class Fetcher:
         ``files``: False refuses a ``file://`` URL or path (a link taken from a feed must never
         read a local file). ``guard``: asked before every hop (the first request and each
         redirect); a message refuses the hop (``monitor.ingest.addresses.PublicHosts``)."""
-        if self._client is None or self._slots is None:
+        if self._transport is None or self._slots is None:
             raise RuntimeError("use the Fetcher inside `async with Fetcher(...) as fetcher:`")
         try:
             path = _local_path(url)
@@ -396,7 +569,7 @@ class Fetcher:
             async with self._slots:
                 if path is not None:
                     return await self._fetch_file(url, path)
-                return await self._fetch_http(self._client, url, etag, last_modified, accept, guard)
+                return await self._fetch_http(url, etag, last_modified, accept, guard)
         except FetchError:
             raise
         except Exception as exc:
@@ -441,7 +614,6 @@ class Fetcher:
 
     async def _fetch_http(
         self,
-        client: httpx.AsyncClient,
         url: str,
         etag: str | None,
         last_modified: str | None,
@@ -449,7 +621,11 @@ class Fetcher:
         guard: HopGuard | None = None,
     ) -> FetchResult:
         limits = self.limits
-        headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
+        headers = {
+            "User-Agent": limits.user_agent,
+            "Accept": accept,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         if _sendable(etag):
             headers["If-None-Match"] = etag
         if _sendable(last_modified):
@@ -471,8 +647,8 @@ class Fetcher:
                 hop_started = time.monotonic()
                 try:
                     async with asyncio.timeout(budget):
-                        outcome = await self._request(client, url, current, headers)
-                except TimeoutError:
+                        outcome = await self._request(url, current, headers, hop_started + budget)
+                except (TimeoutError, _GaveUp):
                     raise _fail(
                         url,
                         f"took longer than {limits.total_timeout:g} s in total",
@@ -546,34 +722,81 @@ class Fetcher:
         return target
 
     async def _request(
-        self, client: httpx.AsyncClient, url: str, current: str, headers: dict[str, str]
+        self, url: str, current: str, headers: dict[str, str], deadline: float
     ) -> _Redirect | _Response:
+        """One request in a worker thread; when this coroutine stops waiting (the total
+        timeout, a cancellation), the thread stops at its next read."""
+        assert self._threads is not None
+        stop = _Stop()
         try:
-            # Every response is read to its end before the stream closes (a 304's empty body
-            # too): only then does httpx put the connection back in the pool for the next
-            # request to this host, instead of closing it (and the next one paying a new TCP
-            # and TLS handshake).
-            async with client.stream("GET", current, headers=headers) as response:
-                status = response.status_code
-                if status in _REDIRECTS:
-                    await _drain(response)
-                    return _Redirect(status, response.headers.get("location", ""))
-                if status not in (200, 304):
-                    await _drain(response)
-                    raise _status_error(url, current, response)
-                kept = {
-                    key.lower(): value
-                    for key, value in response.headers.items()
-                    if key.lower() not in ("content-encoding", "content-length")
-                }
-                if status == 304:
-                    await _drain(response)
-                    return _Response(304, kept, None)
-                return _Response(200, kept, await self._read_body(url, response))
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _transport_error(url, exc, self.limits) from exc
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, self._exchange, url, current, headers, stop, deadline
+            )
+        finally:
+            stop.stop()  # the thread is done already, or it ends what it is doing
 
-    async def _read_body(self, url: str, response: httpx.Response) -> bytes:
+    def _exchange(
+        self,
+        url: str,
+        current: str,
+        headers: dict[str, str],
+        stop: _Stop,
+        deadline: float,
+    ) -> _Redirect | _Response:
+        """Blocking: send the request, read the answer to its end (a 304's empty body too):
+        only then does the connection go back to the pool for the next request to this host,
+        instead of being closed (and the next one paying a new TCP and TLS handshake)."""
+        assert self._transport is not None
+        _current.stop = stop
+        try:
+            response = self._transport.open(current, headers)
+        except (urllib3.exceptions.HTTPError, HTTPException, OSError, httpx.InvalidURL) as exc:
+            if stop.stopped:
+                raise _GaveUp from None
+            raise _transport_error(url, exc, self.limits) from exc
+        finally:
+            _current.stop = None
+        done = False
+        try:
+            status = response.status
+            if status in _REDIRECTS:
+                location = _header_value(response.headers.get("location", ""))
+                _drain(response, stop)
+                done = True
+                return _Redirect(status, location)
+            kept = {
+                key.lower(): _header_value(value)
+                for key, value in response.headers.itermerged()
+                if key.lower() not in ("content-encoding", "content-length")
+            }
+            if status not in (200, 304):
+                _drain(response, stop)
+                done = True
+                raise _status_error(url, current, status, kept)
+            if status == 304:
+                _drain(response, stop)
+                done = True
+                return _Response(304, kept, None)
+            content = self._read_body(url, response, stop, deadline)
+            done = True
+            return _Response(200, kept, content)
+        except (urllib3.exceptions.HTTPError, HTTPException, OSError) as exc:
+            if stop.stopped:
+                raise _GaveUp from None
+            raise _transport_error(url, exc, self.limits) from exc
+        finally:
+            stop.release()
+            if not done:
+                response.close()  # unread bytes left: this connection is not reused
+            response.release_conn()
+
+    def _read_body(
+        self,
+        url: str,
+        response: urllib3.BaseHTTPResponse,
+        stop: _Stop,
+        deadline: float,
+    ) -> bytes:
         limit = self.limits.max_body_bytes
         encoding = response.headers.get("content-encoding", "")
         try:
@@ -589,7 +812,12 @@ class Fetcher:
             raise _too_large(url, limit)  # refuse before reading a byte
         body = bytearray()
         try:
-            async for raw in response.aiter_raw():
+            while True:
+                if stop.stopped or time.monotonic() > deadline:
+                    raise _GaveUp
+                raw = response.read1(_READ_BYTES, decode_content=False)
+                if not raw:
+                    break
                 for piece in decoder.decode(raw):
                     if len(body) + len(piece) > limit:
                         raise _too_large(url, limit)

@@ -79,6 +79,11 @@ class Storage(Protocol):
         it (``complete_lease`` with ``state.next_poll``), if that instance still holds it."""
         ...
 
+    def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        """``save_feed_state`` for many feeds in one transaction (a cycle's 304s): one write
+        instead of a round trip per feed. All or none of them are written."""
+        ...
+
     # --- entries -------------------------------------------------------------
     def known_entries(self, feed_url: str, ids: Iterable[str] | None = None) -> dict[str, str]:
         """Entry id -> fingerprint for the feed, tombstones included (fingerprint "").

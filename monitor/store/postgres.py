@@ -41,6 +41,7 @@ _REDERIVABLE = frozenset(
         "record_poll",
         "save_feed_state",
         "save_feed_state_leased",
+        "save_feed_states",
         "sync_feeds",
         "prune",
         "forget_tombstones",

@@ -123,6 +123,13 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
             (self.dialect.encode_ts(state.next_poll), state.url, owner),
         )
 
+    def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        if not states:
+            return
+        rows = [self._state_row(s) for s in states]
+        with self._transaction("save_feed_states", write=True) as tx:
+            tx.executemany(_UPSERT_FEED, rows)
+
     def _state_row(self, s: FeedState) -> tuple[Any, ...]:
         ts = self._opt_ts
         return (

@@ -31,6 +31,11 @@ SQLITE = Dialect(
 _PREFIX = "sqlite:///"
 
 
+# Operations of one statement (a daemon's poll of an unchanged feed is one of each): run in
+# autocommit, where SQLite makes the statement its own transaction.
+_ONE_STATEMENT = frozenset({"feed_state", "save_feed_state"})
+
+
 class SQLiteStorage(SQLStorage):
     """``SQLiteStorage("data/monitor.db")`` or ``SQLiteStorage.from_url("sqlite:///data/monitor.db")``.
 
@@ -94,6 +99,8 @@ class SQLiteStorage(SQLStorage):
         return conn
 
     def _begin(self, tx: Tx, write: bool, op: str) -> None:
+        if op in _ONE_STATEMENT:
+            return  # one statement is atomic alone (autocommit): no BEGIN and COMMIT to run
         tx.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @property
