@@ -103,6 +103,7 @@ def test_three_instances_share_sixty_feeds_and_survive_sigterm_and_kill_9(
 database: "{pg_url}"
 defaults: {{interval: 2s, min_interval: 1s}}
 instances: {{lease: 6s, batch: 20, heartbeat: 250ms}}
+fetch: {{per_host: 6}}  # 60 feeds on one host every 2 s: the shared limit (2) would bound them
 http: {{enabled: true, port: 0}}
 feeds:
 {feeds}
@@ -359,6 +360,7 @@ def test_three_instances_sixty_feeds_as_one_alerts_and_digests_once_and_kill_9(
 database: "{pg_url}"
 defaults: {{interval: 2s, min_interval: 1s}}
 instances: {{lease: 6s, batch: 20, heartbeat: 250ms}}
+fetch: {{per_host: 6}}  # 60 feeds on one host every 2 s: the shared limit (2) would bound them
 channels:
   files: {{type: file, path: {out}, formats: [data]}}
 subscriptions:
