@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -569,6 +570,13 @@ def test_postgres_concurrent_first_opens_create_the_schema_once(postgres_url: st
 # --- entry embeddings (semantic layer, schema step 9 assigned by lead) -----------------------
 
 
+def float32(e: Any) -> Any:
+    from array import array
+    from dataclasses import replace
+
+    return replace(e, vector=tuple(array("f", e.vector)))
+
+
 def test_embeddings_are_stored_per_entry_and_model_replaced_and_go_with_their_entry(
     storage: SQLStorage,
 ) -> None:
@@ -583,10 +591,19 @@ def test_embeddings_are_stored_per_entry_and_model_replaced_and_go_with_their_en
     other_model = StoredEmbedding(FEED, "a", "st:x", text_hash("A"), (0.0, 1.0, 0.0))
     assert storage.save_embeddings([a, b, other_model], T0) == 3
     got = storage.embeddings("use-v3", [(FEED, "a"), (FEED, "b"), (FEED, "missing")])
-    assert got == {(FEED, "a"): a, (FEED, "b"): b}
+    # Stored as float32: equal to ~7 digits.
+    assert got == {(FEED, "a"): float32(a), (FEED, "b"): b}
+    assert got[(FEED, "a")].vector == pytest.approx(a.vector, rel=1e-6)
     assert storage.embeddings("st:x", [(FEED, "a")]) == {(FEED, "a"): other_model}
     changed = StoredEmbedding(FEED, "a", "use-v3", text_hash("A2"), (0.0, 1.0))
     storage.save_embeddings([changed], T0)
     assert storage.embeddings("use-v3", [(FEED, "a")])[(FEED, "a")] == changed
+    # A vector written as a JSON list (the first format) is still read.
+    with storage._transaction("t", write=True) as tx:
+        tx.execute(
+            "UPDATE entry_embeddings SET vector = ? WHERE entry_id = ? AND model = ?",
+            ["[0.25, -0.5]", "b", "use-v3"],
+        )
+    assert storage.embeddings("use-v3", [(FEED, "b")])[(FEED, "b")].vector == (0.25, -0.5)
     assert storage.prune(T0 + timedelta(days=1), T0 + timedelta(days=1)) >= 2
     assert storage.embeddings("use-v3", [(FEED, "a"), (FEED, "b")]) == {}

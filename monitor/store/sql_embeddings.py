@@ -1,13 +1,19 @@
 """The embeddings half of ``SQLStorage``: one vector per entry and model (schema step 9 by lead).
 
-Same SQL for SQLite and PostgreSQL. A vector is stored as a JSON list of floats beside a hash of
-the embedded text; a caller compares that hash to decide whether a stored vector is still valid.
+Same SQL for SQLite and PostgreSQL. A vector is stored as text, ``f32:`` and the base64 of its
+float32 values (little-endian): 2.7 KB for 512 dimensions, where a JSON list of rounded floats
+took ~7 KB and most of the poll's time to write (1,982 entries: 1.5 s of ``round`` and JSON
+against ~0.02 s). A JSON list (the first format) is still read. Beside it, a hash of the
+embedded text; a caller compares that hash to decide whether a stored vector is still valid.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import sys
+from array import array
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -17,6 +23,25 @@ from monitor.store.dbapi import Database
 __all__ = ["EmbeddingsSQL", "text_hash"]
 
 _CHUNK = 300
+
+
+_PREFIX = "f32:"
+
+
+def encode_vector(vector: Sequence[float]) -> str:
+    values = array("f", vector)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return _PREFIX + base64.b64encode(values.tobytes()).decode("ascii")
+
+
+def decode_vector(text: str) -> tuple[float, ...]:
+    if not text.startswith(_PREFIX):
+        return tuple(float(x) for x in json.loads(text))
+    values = array("f", base64.b64decode(text[len(_PREFIX) :]))
+    if sys.byteorder != "little":
+        values.byteswap()
+    return tuple(values)
 
 
 def text_hash(text: str) -> str:
@@ -43,7 +68,7 @@ class EmbeddingsSQL(Database):
                     f"WHERE model = ? AND ({where})",
                     params,
                 ):
-                    values = tuple(float(x) for x in json.loads(vector))
+                    values = decode_vector(vector)
                     out[(feed_url, entry_id)] = StoredEmbedding(
                         feed_url, entry_id, model, digest, values
                     )
@@ -54,7 +79,7 @@ class EmbeddingsSQL(Database):
         rows = [
             (
                 e.feed_url, e.entry_id, e.model, e.text_hash,
-                json.dumps([round(x, 6) for x in e.vector]), ts,
+                encode_vector(e.vector), ts,
             )
             for e in items
         ]  # fmt: skip
