@@ -336,6 +336,22 @@ def test_the_story_page_marks_the_matched_words_and_explains_every_hit(base_url:
         "&lt;script&gt;window.pwned=1&lt;/script&gt;" in evil.text
         and "<script>window" not in evil.text
     )
+    # Its summary is shown too, the matched word marked, the markup in it as text.
+    summary = evil.text.split('<p class="summary">', 1)[1].split("</p>", 1)[0]
+    assert summary.endswith("click&lt;/a&gt; <mark>Gallium</mark>"), summary
+    assert "<a href" not in summary
+
+
+def test_a_long_summary_is_cut_at_a_word_and_marks_before_the_cut_stay() -> None:
+    from monitor.model import Hit
+    from monitor.web.highlight import clipped, marked
+
+    text = "Gallium " + "word " * 200
+    short = clipped(text)
+    assert len(short) <= 402 and short.endswith("word …") and text.startswith(short[:-2])
+    hits = [Hit("c", "v", "summary", 0, 7, "Gallium"), Hit("c", "v", "summary", 900, 907, "x")]
+    assert marked(short, hits, field="summary")[0] == ("Gallium", True)
+    assert clipped("short text") == "short text"
 
 
 def test_marked_pieces() -> None:

@@ -39,7 +39,7 @@ from monitor.store.base import Storage
 from monitor.web import playground
 from monitor.web.archive import ARCHIVE_LIMIT, archive_query, message_view
 from monitor.web.feeds import SORTS, feed_health
-from monitor.web.highlight import marked, rule_lines
+from monitor.web.highlight import clipped, marked, rule_lines
 from monitor.web.l10n import LANGUAGES, choose, translator
 from monitor.web.security import (
     BODY_HEADERS,
@@ -222,8 +222,16 @@ def create_app(
             views = []
             for m in found.members:
                 matches = storage.matches_for(m.feed_url, m.entry_id)
+                hits = [h for x in matches for h in x.hits]
+                entry = storage.get_entry(m.feed_url, m.entry_id)
+                summary = clipped(entry.summary) if entry is not None else ""
                 views.append(
-                    (m, marked(m.title, (h for x in matches for h in x.hits)), rule_lines(matches))
+                    (
+                        m,
+                        marked(m.title, hits),
+                        marked(summary, hits, field="summary"),
+                        rule_lines(matches),
+                    )
                 )
             return found, views
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from monitor.model import Hit, Match
 
-__all__ = ["HitLine", "RuleLine", "marked", "rule_lines"]
+__all__ = ["SUMMARY_CHARS", "HitLine", "RuleLine", "clipped", "marked", "rule_lines"]
+
+SUMMARY_CHARS = 400
+"""A member's summary is shown up to this many characters (cut at a word)."""
 
 
 def marked(text: str, hits: Iterable[Hit], field: str = "title") -> list[tuple[str, bool]]:
@@ -33,6 +36,16 @@ def marked(text: str, hits: Iterable[Hit], field: str = "title") -> list[tuple[s
     if pos < len(text):
         out.append((text[pos:], False))
     return out
+
+
+def clipped(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """``text`` cut at the last space before ``limit`` characters, with "…" when cut; the
+    offsets of hits before the cut stay valid (the text is cut, not rewritten)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut) + " …"
 
 
 @dataclass(frozen=True, slots=True)
