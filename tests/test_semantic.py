@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +34,15 @@ from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.resources import IN_CI
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _semantic_on() -> Iterator[None]:
+    """The suite turns the layer off (tests/conftest.py); these tests are about it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MONITOR_SEMANTIC", raising=False)
+        yield
+
 
 RULES = """\
 concepts:
@@ -358,6 +368,16 @@ def test_monitor_match_shows_a_semantic_hit_as_such_and_no_semantic_turns_it_off
     assert off.returncode == 0 and off.stderr == ""
     got = {d["id"]: d["matches"] for d in map(json.loads, off.stdout.splitlines())}
     assert got["hahn"] == [] and len(got["lex"]) == 1
+    # MONITOR_SEMANTIC=off in the environment does what --no-semantic does.
+    os.environ["MONITOR_SEMANTIC"] = "off"
+    try:
+        env_off = monitor(
+            "match", "--rules", str(rules), "--format", "jsonl", str(data), cwd=tmp_path
+        )
+    finally:
+        del os.environ["MONITOR_SEMANTIC"]
+    assert env_off.returncode == 0 and env_off.stderr == ""
+    assert env_off.stdout == off.stdout
     explained = monitor(
         "explain", "--rules", str(rules), "--rule", "gallium-export",
         "Peking dreht beim Gallium den Hahn zu", cwd=tmp_path,

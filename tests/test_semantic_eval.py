@@ -16,7 +16,7 @@ prints the tables, per half and for the whole set, with the layer off and on.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +31,15 @@ from monitor.model import Entry
 from monitor.resources import shipped_rules_dir
 from tests.fixtures.resources import need
 from tests.semantic_eval import SEMANTIC_RULES, EvalItem, RuleScore, load_items, score, table
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _semantic_on() -> Iterator[None]:
+    """The suite turns the layer off (tests/conftest.py); these tests are about it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MONITOR_SEMANTIC", raising=False)
+        yield
+
 
 TARGET_RECALL = 0.6
 TARGET_PRECISION = 0.95

@@ -8,6 +8,7 @@ the vectors in the store (by model and text hash) and embeds only the missing on
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,6 +127,9 @@ class SemanticSetup:
     notice: str | None = None
 
 
+_OFF = frozenset({"off", "0", "false", "no"})
+
+
 def semantic_matcher(
     ruleset: RuleSet,
     *,
@@ -137,7 +141,13 @@ def semantic_matcher(
     and the extra is installed; else without it (the rules' words work as ever), with a
     notice when rules ask for it and the extra (or the model) is missing.
 
-    ``layer``: reuse this one (a rules reload keeps the loaded model)."""
+    ``layer``: reuse this one (a rules reload keeps the loaded model).
+
+    The environment variable ``MONITOR_SEMANTIC=off`` turns the layer off like
+    ``--no-semantic``, for every command of a process tree (the test suite sets it; an
+    operator may, to start without the 2-3 s model load)."""
+    if os.environ.get("MONITOR_SEMANTIC", "").strip().lower() in _OFF:
+        enabled = False
     rules = ruleset.semantic_rules
     if not rules or not enabled:
         return SemanticSetup(Matcher(ruleset), layer if enabled else None)
