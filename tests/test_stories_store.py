@@ -523,3 +523,37 @@ def test_recent_stories_filtered_by_rule_language_outlet_window_and_outlets(
     assert storage.story_facets(until=T0) == ([], [])
     [s1] = storage.recent_stories(rule_id="kobalt")
     assert len(s1.members) == 3  # a filter picks stories, never members
+
+
+def test_rule_match_times_for_the_volume_chart(storage: SQLStorage) -> None:
+    """(rule, publication time, story) of each match in the window, on both engines; an entry
+    without a story gives None (stored before stories existed)."""
+    from monitor.model import Hit, Match, Priority
+
+    hit = Hit("c", "v", "title", 0, 3, "Gle")
+
+    def put(entry_id: str, minutes: int, rules: list[str], story: str | None) -> None:
+        feed = "https://a.example/f"
+        e = item(feed, entry_id, minutes=minutes)
+        matches = {entry_id: [Match(r, 70, Priority.ALERT, (hit,)) for r in rules]}
+        stories = (
+            [StoryAssignment(feed, entry_id, story, e.published, "en", "a.example", "a.example")]
+            if story
+            else []
+        )
+        storage.record_poll(FeedState(feed), [e], matches, NOW, stories=stories)
+
+    put("1", 0, ["kobalt", "china"], "s1")
+    put("2", 10, ["kobalt"], "s1")
+    put("3", 60 * 30, ["kobalt"], None)
+    put("4", 60 * 50, [], "s9")  # no match: not counted
+    got = storage.rule_match_times(since=T0)
+    assert got == [
+        ("china", T0, "s1"),
+        ("kobalt", T0, "s1"),
+        ("kobalt", T0 + timedelta(minutes=10), "s1"),
+        ("kobalt", T0 + timedelta(minutes=60 * 30), None),
+    ]
+    assert all(t.tzinfo is not None for _, t, _ in got)
+    later = storage.rule_match_times(since=T0 + timedelta(minutes=5), until=T0 + timedelta(hours=1))
+    assert later == [("kobalt", T0 + timedelta(minutes=10), "s1")]

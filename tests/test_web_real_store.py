@@ -45,11 +45,12 @@ def real_site(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Ite
         yield url
 
 
-def test_the_pages_over_a_store_of_real_feeds_in_chromium(real_site: str) -> None:
+def test_the_pages_over_a_store_of_real_feeds_in_chromium(real_site: str, tmp_path: Path) -> None:
     need(CHROMIUM is not None, "no chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM
+    shots = tmp_path  # screenshots of the charts, for a person to look at (pytest --basetemp)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
@@ -60,18 +61,71 @@ def test_the_pages_over_a_store_of_real_feeds_in_chromium(real_site: str) -> Non
             everything = page.locator(".story-title").all_inner_texts()
             assert len(everything) >= 20, everything
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            # The volume chart: a row per rule that matched, its bars' story counts summing to
+            # at least its total (a story on two days stands on both), on one shared scale.
+            rows = page.locator(".volume-row")
+            assert rows.count() >= 3
+            drawn = {}
+            for i in range(rows.count()):
+                row = rows.nth(i)
+                rule = row.get_attribute("data-rule")
+                per_day = [
+                    int(n)
+                    for n in row.locator("rect.bar").evaluate_all(
+                        "bars => bars.map(b => b.dataset.stories)"
+                    )
+                ]
+                total = int(row.locator(".volume-total").inner_text().split()[0])
+                assert per_day and sum(per_day) >= total >= max(per_day), (rule, per_day)
+                box = row.locator("svg").bounding_box()
+                assert box and box["width"] > 150 and box["height"] > 20, box
+                drawn[rule] = total
+            assert "seltene-erden" in drawn
+            # by volume, the context rules (china, lieferketten) after the others
+            context = [
+                r
+                for i, r in enumerate(drawn)
+                if "context" in (rows.nth(i).get_attribute("class") or "").split()
+            ]
+            assert "china" in context
+            plain = [n for r, n in drawn.items() if r not in context]
+            assert plain == sorted(plain, reverse=True)
+            assert list(drawn)[len(plain) :] == context
+            page.screenshot(path=str(shots / "stream-volume.png"), full_page=True)
+            # A rule's row links to the stream filtered by it, its row drawn first.
+            page.locator(".volume-row[data-rule='seltene-erden'] a.volume-rule").click()
+            page.wait_for_url("**rule=seltene-erden**")
+            assert page.locator(".volume-row").first.get_attribute("data-rule") == "seltene-erden"
             # Filtered by a rule of the shipped pack: fewer stories, each about rare earths.
             page.goto(real_site + "/?days=3&rule=seltene-erden")
             rare = page.locator(".story-title").all_inner_texts()
             assert 1 <= len(rare) < len(everything), rare
             page.locator(".story-title").first.click()
             page.wait_for_url("**/story/**")
-            assert page.locator(".member").count() >= 1
+            members = page.locator(".member").count()
+            assert members >= 1
+            # A story of several pieces charts them over time, by language; one piece: no chart.
+            pieces = page.locator(".timeline rect.bar").evaluate_all(
+                "bars => bars.map(b => Number(b.dataset.pieces))"
+            )
+            assert sum(pieces) == (members if members > 1 else 0), (pieces, members)
             assert page.locator("mark").count() >= 1
             # (which words are marked depends on the story: its rare-earth words may stand in
             # a part of the text the page does not show, such as the content)
             assert page.locator(".rule-id").all_inner_texts().count("seltene-erden") >= 1
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            # A story of several pieces (wire copy in several outlets) charts them over time.
+            page.goto(real_site + "/?days=3")
+            metas = page.locator(".story .meta").all_inner_texts()
+            several = next(i for i, m in enumerate(metas) if int(m.split()[0]) >= 2)
+            page.locator(".story-title").nth(several).click()
+            page.wait_for_url("**/story/**")
+            pieces = page.locator(".timeline rect.bar").evaluate_all(
+                "bars => bars.map(b => Number(b.dataset.pieces))"
+            )
+            assert sum(pieces) == page.locator(".member").count() >= 2, pieces
+            assert page.locator(".timeline figcaption .swatch").count() >= 1
+            page.screenshot(path=str(shots / "story-timeline.png"), full_page=True)
             # Search in German (folded as the matcher folds) and in English.
             page.goto(real_site + "/search?q=seltene+erden")
             german = page.locator(".result").all_inner_texts()

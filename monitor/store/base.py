@@ -456,6 +456,14 @@ class Storage(Protocol):
         spike signal, ``monitor.delivery.spike``). A rule without such stories maps to {}."""
         ...
 
+    def rule_match_times(
+        self, *, since: datetime, until: datetime | None = None
+    ) -> list[tuple[str, datetime, str | None]]:
+        """(rule id, publication time, story id or None) of every stored match whose entry
+        was published at or after ``since`` (and before ``until``), by rule and time: the web
+        view's volume per rule (``monitor.web.volume``)."""
+        ...
+
     # --- instances and feed leases (several instances on one database) -------
     def sync_leases(self, urls: Iterable[str], now: datetime) -> None:
         """One lease row per configured feed: new ones due at ``now``; others dropped."""

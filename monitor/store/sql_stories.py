@@ -374,6 +374,26 @@ class StoriesSQL(Database):
                     out[str(rule_id)][str(story_id)] = int(outlets)
         return out
 
+    def rule_match_times(
+        self, *, since: datetime, until: datetime | None = None
+    ) -> list[tuple[str, datetime, str | None]]:
+        where, params = "e.published >= ?", [self.dialect.encode_ts(since)]
+        if until is not None:
+            where += " AND e.published < ?"
+            params.append(self.dialect.encode_ts(until))
+        with self._transaction("rule_match_times", write=False) as tx:
+            rows = tx.rows(
+                "SELECT mt.rule_id, e.published, m.story_id FROM matches mt "
+                "JOIN entries e ON e.feed_url = mt.feed_url AND e.entry_id = mt.entry_id "
+                "LEFT JOIN story_members m ON m.feed_url = mt.feed_url "
+                f"AND m.entry_id = mt.entry_id WHERE {where} "
+                "ORDER BY mt.rule_id, e.published, mt.feed_url, mt.entry_id",
+                params,
+            )
+        return [
+            (str(r[0]), decode_ts(r[1]), None if r[2] is None else str(r[2])) for r in rows
+        ]
+
     def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:
         where = "WHERE m.entry_id IS NULL"
         params: list[Any] = []

@@ -52,6 +52,7 @@ from monitor.web.security import (
     same_origin,
 )
 from monitor.web.stream import breaking_spikes, parse_filter
+from monitor.web.volume import BAR_AREA, rule_volume, story_timeline
 
 __all__ = ["create_app"]
 
@@ -78,7 +79,7 @@ class _Rules:
         self._ruleset: RuleSet | None = None
         self._lock = threading.Lock()  # pages run in worker threads
 
-    def ids(self) -> list[str]:
+    def _current(self) -> RuleSet | None:
         with self._lock:
             if self._ruleset is None or self._ruleset.changed():
                 try:
@@ -86,7 +87,16 @@ class _Rules:
                 except MonitorError:
                     if self._ruleset is not None:
                         self._ruleset.mark_seen()
-            return [r.id for r in self._ruleset.rules] if self._ruleset else []
+            return self._ruleset
+
+    def ids(self) -> list[str]:
+        ruleset = self._current()
+        return [r.id for r in ruleset.rules] if ruleset else []
+
+    def context(self) -> frozenset[str]:
+        """The ``context: true`` rules (China, supply chains: background, not news alone)."""
+        ruleset = self._current()
+        return frozenset(r.id for r in ruleset.rules if r.context) if ruleset else frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,7 @@ def create_app(
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters["safe_link"] = _safe_link
+    env.globals["chart_area"] = BAR_AREA
 
     async def blocking(fn: Callable[[], T]) -> T:
         return await run_in_threadpool(fn)
@@ -201,12 +212,26 @@ def create_app(
             rule_options = list(rule_ids)
             if wanted.rule and wanted.rule not in rule_options:
                 rule_options.append(wanted.rule)
+            last_day = (until - timedelta(microseconds=1)) if until is not None else clock()
+            volume = rule_volume(
+                storage.rule_match_times(since=since, until=until),
+                since.astimezone(UTC).date(),
+                last_day.astimezone(UTC).date(),
+                first=wanted.rule,
+                context=rules.context(),
+            )
+            latest = None
+            if not found and not wanted.active:  # where the stored stories are, if any
+                newest = storage.recent_stories(limit=1)
+                latest = newest[0].last_seen if newest else None
             return {
                 "stories": found,
                 "spikes": spikes,
                 "outlets": outlets,
                 "languages": languages,
                 "rules": rule_options,
+                "volume": volume,
+                "latest": latest,
             }
 
         data = await blocking(load)
@@ -238,7 +263,13 @@ def create_app(
         loaded = await blocking(load)
         if loaded is None:
             return page(request, "missing.html", what=story_id, status=404)
-        return page(request, "story.html", story=loaded[0], members=loaded[1])
+        return page(
+            request,
+            "story.html",
+            story=loaded[0],
+            members=loaded[1],
+            timeline=story_timeline(loaded[0].members),
+        )
 
     async def search(request: Request) -> Response:
         query = request.query_params.get("q", "")
