@@ -12,6 +12,12 @@ held-out test half; each half is clustered as a stream of its own. Splitting by 
 single story, keeps the hard negatives (the killing, the arrest and the memorial of one topic)
 together in one half, so the held-out half still tests the new-story decision. The baseline's
 threshold is chosen on dev too. CI asserts on the held-out half and on the whole set.
+
+The held-out half stopped being independent when a late tuning step (the principal-action rule)
+was written knowing some of its merges. ``heldout2.jsonl`` (tests/data/stories/ORIGIN.md,
+"heldout2") is a second, fresh held-out set: 358 other items, labelled and committed before the
+clusterer was first run on them, clustered as a stream of its own; the issue's targets are
+asserted on it. Nothing may be tuned on its errors.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from monitor.stories import StoryEntry, Window, assign
 from tests.test_eval import excerpt, text_hash
 
 LABELS_FILE = Path(__file__).parent / "data" / "stories" / "labels.jsonl"
+HELDOUT2_FILE = LABELS_FILE.with_name("heldout2.jsonl")
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
@@ -41,6 +48,8 @@ TARGET_DE_EN_RECALL = 0.85
 FLOORS = {
     "test": {"b_f1": 0.935, "pair_precision": 0.925, "de_en_recall": 0.80},
     "all": {"b_f1": 0.935, "pair_precision": 0.91, "de_en_recall": 0.82},
+    # Fresh set, first measured 2026-12-03: B3 F1 0.909, pair P 0.791, DE-EN 0.765 (26 of 34).
+    "heldout2": {"b_f1": 0.90, "pair_precision": 0.775, "de_en_recall": 0.73},
 }
 
 
@@ -222,6 +231,20 @@ def measured(halves: dict[str, list[Labelled]]) -> dict[str, tuple[Scores, Score
     return out
 
 
+@pytest.fixture(scope="module")
+def heldout2(corpus_dir: Path) -> list[Labelled]:
+    return load_story_set(corpus_dir, HELDOUT2_FILE)
+
+
+@pytest.fixture(scope="module")
+def measured2(halves: dict[str, list[Labelled]], heldout2: list[Labelled]) -> tuple[Scores, Scores]:
+    """(clusterer, baseline) scores on heldout2; the baseline's threshold chosen on dev."""
+    t = best_threshold(halves["dev"])
+    ours = score("stories, heldout2", heldout2, cluster(heldout2))
+    base = score(f"baseline J>={t:.2f} 3 days, heldout2", heldout2, baseline(heldout2, t))
+    return ours, base
+
+
 def test_story_set_is_big_and_bilingual(story_set: list[Labelled]) -> None:
     stories: dict[str, set[str]] = defaultdict(set)
     for x in story_set:
@@ -277,6 +300,53 @@ def test_clusterer_reaches_the_issue_targets_on_held_out(
     measured: dict[str, tuple[Scores, Scores]],
 ) -> None:
     ours, _ = measured["test"]
+    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
+    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
+    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
+
+
+def test_heldout2_is_fresh_bilingual_and_has_hard_negatives(
+    story_set: list[Labelled], heldout2: list[Labelled]
+) -> None:
+    # No item of the first set (by corpus id), none twice; German-English stories and single
+    # items (the same-topic, same-week negatives) as ORIGIN.md states.
+    assert not {x.entry.id.split("/")[0] for x in story_set} & {
+        x.entry.id.split("/")[0] for x in heldout2
+    }
+    assert len({x.entry.id for x in heldout2}) == len(heldout2) == 358
+    langs: dict[str, set[str]] = defaultdict(set)
+    sizes: dict[str, int] = defaultdict(int)
+    for x in heldout2:
+        langs[x.story].add(x.entry.language[:2])
+        sizes[x.story] += 1
+    assert len(sizes) == 201
+    assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 15
+    assert sum(1 for n in sizes.values() if n == 1) >= 80
+
+
+def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout2(
+    measured2: tuple[Scores, Scores],
+) -> None:
+    ours, base = measured2
+    print(f"\n{HEADER}\n{ours.row()}\n{base.row()}")
+    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision
+    assert ours.de_en_recall > base.de_en_recall
+    floor = FLOORS["heldout2"]
+    assert ours.b_f1 >= floor["b_f1"], ours
+    assert ours.pair_precision >= floor["pair_precision"], ours
+    assert ours.de_en_recall >= floor["de_en_recall"], ours
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue targets not reached on the fresh set heldout2 (measured 2026-12-03: B3 F1 0.909 "
+    "(P 0.925, R 0.893), pair P 0.791 (R 0.714), DE-EN 0.765; lexical baseline 0.837 / 0.561 / "
+    "0.029); strict: when they pass, drop this mark",
+)
+def test_clusterer_reaches_the_issue_targets_on_heldout2(
+    measured2: tuple[Scores, Scores],
+) -> None:
+    ours, _ = measured2
     assert ours.b_f1 >= TARGET_BCUBED_F1, ours
     assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
     assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
