@@ -525,9 +525,12 @@ def test_recent_stories_filtered_by_rule_language_outlet_window_and_outlets(
     assert len(s1.members) == 3  # a filter picks stories, never members
 
 
-def test_rule_match_times_for_the_volume_chart(storage: SQLStorage) -> None:
-    """(rule, publication time, story) of each match in the window, on both engines; an entry
-    without a story gives None (stored before stories existed)."""
+def test_rule_day_counts_for_the_volume_chart(storage: SQLStorage) -> None:
+    """(rule, UTC day, new stories, their entries), on both engines: a story counts once, on
+    the day of its first member the rule matched, with its matched members; an entry without a
+    story is a story of its own."""
+    from datetime import date
+
     from monitor.model import Hit, Match, Priority
 
     hit = Hit("c", "v", "title", 0, 3, "Gle")
@@ -543,17 +546,20 @@ def test_rule_match_times_for_the_volume_chart(storage: SQLStorage) -> None:
         )
         storage.record_poll(FeedState(feed), [e], matches, NOW, stories=stories)
 
-    put("1", 0, ["kobalt", "china"], "s1")
+    day = 24 * 60
+    put("1", 0, ["kobalt", "china"], "s1")  # T0 is 2025-03-04 08:00 UTC
     put("2", 10, ["kobalt"], "s1")
-    put("3", 60 * 30, ["kobalt"], None)
-    put("4", 60 * 50, [], "s9")  # no match: not counted
-    got = storage.rule_match_times(since=T0)
-    assert got == [
-        ("china", T0, "s1"),
-        ("kobalt", T0, "s1"),
-        ("kobalt", T0 + timedelta(minutes=10), "s1"),
-        ("kobalt", T0 + timedelta(minutes=60 * 30), None),
+    put("3", day, ["kobalt"], "s1")  # s1 again the next day: not new there, counted on day 1
+    put("4", day + 5, ["kobalt"], None)
+    put("5", day + 6, ["kobalt"], None)
+    put("6", 2 * day, [], "s9")  # no match: not counted
+    put("7", 16 * 60 - 1, ["china"], "s2")  # 23:59 UTC: still the first day
+    d1, d2 = date(2025, 3, 4), date(2025, 3, 5)
+    assert storage.rule_day_counts(since=T0) == [
+        ("china", d1, 2, 2),
+        ("kobalt", d1, 1, 3),
+        ("kobalt", d2, 2, 2),
     ]
-    assert all(t.tzinfo is not None for _, t, _ in got)
-    later = storage.rule_match_times(since=T0 + timedelta(minutes=5), until=T0 + timedelta(hours=1))
-    assert later == [("kobalt", T0 + timedelta(minutes=10), "s1")]
+    # The window cuts before grouping: s1 seen from the second day on is new there.
+    later = storage.rule_day_counts(since=T0 + timedelta(hours=1), until=T0 + timedelta(days=2))
+    assert later == [("china", d1, 1, 1), ("kobalt", d2, 3, 3)]

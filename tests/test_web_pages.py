@@ -483,3 +483,37 @@ def test_the_new_pages_on_both_engines(storage: Storage, tmp_path: Path) -> None
             ).text
         assert '<span class="new-count">+3</span>' in tried
         assert '<span class="gone-count">−3</span>' in tried
+
+
+def test_the_volume_chart_and_the_empty_window_on_both_engines(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """The stream's chart over the store's matches (HTTP, both engines); a month later the
+    default window is empty and the page links to the days of the latest story."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "my-rules.yaml").write_text(MY_RULES, encoding="utf-8")
+    rule_paths = [shipped_rules_dir(), rules]
+    fill_site(storage, rule_paths)
+    clock = Clock(NOW)
+    with serve(create_app(storage, now=clock, rule_paths=rule_paths)) as url:
+        html = httpx.get(url + "/").text
+        rows = html.split('<li class="volume-row')[1:]
+        drawn = {r.split('data-rule="', 1)[1].split('"', 1)[0]: r for r in rows}
+        assert {"my-metals", "lithium"} <= set(drawn), list(drawn)
+        for rule, row in drawn.items():
+            per_day = [int(p.split('"', 1)[0]) for p in row.split('data-stories="')[1:]]
+            total = int(row.split('class="volume-total">', 1)[1].split()[0])
+            assert per_day and sum(per_day) == total, (rule, per_day, total)
+            # one day in the store: its bar is the row's full height
+            assert row.count('<rect class="bar"') == 1 and 'height="40.00"' in row, row
+        german = httpx.get(url + "/?lang=de").text
+        assert "Neue Meldungen pro Tag und Regel" in german
+        clock.now = NOW + timedelta(days=30)
+        empty = httpx.get(url + "/").text
+        assert 'class="story-title"' not in empty and 'class="volume-row' not in empty
+        day = NOW.strftime("%Y-%m-%d")
+        assert f'href="/?to={day}&amp;days=14"' in empty, empty
+        back = httpx.get(url + f"/?to={day}&days=14").text
+        assert back.count('class="story-title"') == 4
+        assert 'class="latest"' not in back

@@ -15,24 +15,17 @@ D0 = date(2026, 11, 20)
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def at(days: float) -> datetime:
-    return T0 + timedelta(days=days)
-
-
-def test_stories_per_rule_and_day_count_a_story_once_a_day() -> None:
-    rows = [
-        ("kobalt", at(0), "s1"),
-        ("kobalt", at(0.1), "s1"),  # the same story again that day: one story, two entries
-        ("kobalt", at(0.2), "s2"),
-        ("kobalt", at(1), "s1"),  # and the next day: counts there too, once over the window
-        ("lithium", at(2), None),  # no story (stored before stories): a story of its own
-        ("lithium", at(2.1), None),
-        ("china", at(-3), "s0"),  # before the window: ignored
+def test_new_stories_and_entries_per_rule_and_day() -> None:
+    counts = [
+        ("kobalt", D0, 2, 3),
+        ("kobalt", D0 + timedelta(days=1), 1, 1),
+        ("lithium", D0 + timedelta(days=2), 2, 2),
+        ("china", D0 - timedelta(days=3), 5, 5),  # before the window: ignored
     ]
-    v = rule_volume(rows, D0, D0 + timedelta(days=6))
+    v = rule_volume(counts, D0, D0 + timedelta(days=6))
     assert v.unit == "day" and v.days == 7
     assert [(r.rule_id, r.stories, r.entries) for r in v.rows] == [
-        ("kobalt", 2, 4),
+        ("kobalt", 3, 4),
         ("lithium", 2, 2),
     ]
     kobalt, lithium = v.rows
@@ -46,47 +39,49 @@ def test_stories_per_rule_and_day_count_a_story_once_a_day() -> None:
     # Each row to its own peak: the busiest bar is the full height, one story half of it;
     # bars stand on the base line at their day's slot.
     width, height = BAR_AREA
-    top = kobalt.bars[0]
+    top, one = kobalt.bars
     assert top.height == height and top.y == 0
-    assert kobalt.bars[1].height == height / 2 and kobalt.bars[1].y == height / 2
-    assert kobalt.bars[1].x > top.x and kobalt.bars[1].x < width / 7 * 2
-    assert lithium.bars[0].x > width / 7 * 2
+    assert one.height == height / 2 and one.y == height / 2
+    assert top.x < one.x < width / 7 * 2 < lithium.bars[0].x < width / 7 * 3
 
 
 def test_a_busy_context_rule_neither_flattens_nor_leads_the_others() -> None:
-    rows = [("china", at(0), f"c{i}") for i in range(40)] + [
-        ("gallium", at(0), "g1"),
-        ("gallium", at(1), "g2"),
-        ("gallium", at(1), "g3"),
+    counts = [
+        ("china", D0, 40, 45),
+        ("china", D0 + timedelta(days=1), 1, 1),
+        ("gallium", D0, 1, 1),
+        ("gallium", D0 + timedelta(days=1), 2, 2),
     ]
-    v = rule_volume(rows, D0, D0 + timedelta(days=1), context={"china"})
+    v = rule_volume(counts, D0, D0 + timedelta(days=1), context={"china"})
     assert [(r.rule_id, r.context, r.peak) for r in v.rows] == [
         ("gallium", False, 2),
         ("china", True, 40),
     ]
-    gallium = v.rows[0]
+    gallium, china = v.rows
     assert [b.height for b in gallium.bars] == [BAR_AREA[1] / 2, BAR_AREA[1]]
-    # a bar of one story among 40 is still seen
-    few = rule_volume([*rows, ("china", at(1), "c-late")], D0, D0 + timedelta(days=1))
-    assert few.rows[0].rule_id == "china" and few.rows[0].bars[1].height >= 1.0
+    assert 1.0 <= china.bars[1].height < 2.0  # one story among 40: thin, but seen
+    plain = rule_volume(counts, D0, D0 + timedelta(days=1))
+    assert [r.rule_id for r in plain.rows] == ["china", "gallium"]
 
 
 def test_the_filtered_rule_comes_first_and_rows_are_capped() -> None:
-    rows = [(f"rule-{i:02d}", at(0), f"s{i}-{k}") for i in range(15) for k in range(i + 1)]
-    v = rule_volume(rows, D0, D0, limit=5, first="rule-03")
+    counts = [(f"rule-{i:02d}", D0, i + 1, i + 1) for i in range(15)]
+    v = rule_volume(counts, D0, D0, limit=5, first="rule-03")
     assert [r.rule_id for r in v.rows] == ["rule-03", "rule-14", "rule-13", "rule-12", "rule-11"]
     assert v.left_out == 10
     assert v.rows[1].peak == 15
 
 
-def test_a_long_window_is_drawn_in_weeks() -> None:
+def test_a_long_window_is_drawn_in_weeks_summing_its_days() -> None:
     end = D0 + timedelta(days=MAX_DAILY)  # MAX_DAILY + 1 days
-    v = rule_volume([("kobalt", at(0), "a"), ("kobalt", at(8), "b")], D0, end)
+    counts = [("kobalt", D0 + timedelta(days=d), 1, 2) for d in (0, 3, 8)]
+    v = rule_volume(counts, D0, end)
     assert v.unit == "week"
-    assert [(b.when, b.count) for b in v.rows[0].bars] == [
-        ("2026-11-20 – 2026-11-26", 1),
-        ("2026-11-27 – 2026-12-03", 1),
+    assert [(b.when, b.count, b.entries) for b in v.rows[0].bars] == [
+        ("2026-11-20 – 2026-11-26", 2, 4),
+        ("2026-11-27 – 2026-12-03", 1, 2),
     ]
+    assert v.rows[0].stories == 3
 
 
 def test_an_empty_window_draws_nothing() -> None:

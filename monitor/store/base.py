@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, Self
 
 from monitor.matching.embedder import StoredEmbedding
@@ -456,12 +456,15 @@ class Storage(Protocol):
         spike signal, ``monitor.delivery.spike``). A rule without such stories maps to {}."""
         ...
 
-    def rule_match_times(
+    def rule_day_counts(
         self, *, since: datetime, until: datetime | None = None
-    ) -> list[tuple[str, datetime, str | None]]:
-        """(rule id, publication time, story id or None) of every stored match whose entry
-        was published at or after ``since`` (and before ``until``), by rule and time: the web
-        view's volume per rule (``monitor.web.volume``)."""
+    ) -> list[tuple[str, date, int, int]]:
+        """(rule id, UTC day, new stories, their entries) over the matches whose entry was
+        published at or after ``since`` (and before ``until``), by rule and day, days without a
+        new story left out: the web view's volume per rule (``monitor.web.volume``). A story
+        counts once, on the day of its first member the rule matched in the window, with the
+        number of its members the rule matched there; an entry without a story (stored before
+        stories existed) is a story of its own."""
         ...
 
     # --- instances and feed leases (several instances on one database) -------

@@ -55,6 +55,8 @@ class Dialect:
     types: Mapping[str, str]
     """Fills ``{key}``, ``{ts}``, ``{json}`` in the migration statements."""
     encode_ts: Callable[[datetime], object]
+    utc_day: str = "substr({}, 1, 10)"
+    """SQL for the UTC day (text ``YYYY-MM-DD``) of the timestamp expression ``{}``."""
     _cache: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def schema_types(self) -> dict[str, str]:

@@ -60,6 +60,7 @@ POSTGRES = Dialect(
     placeholder="%s",
     types={"key": 'TEXT COLLATE "C"', "ts": "TIMESTAMPTZ", "json": "JSONB", "float": "FLOAT8"},
     encode_ts=_encode_ts,
+    utc_day="to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
 )
 
 

@@ -10,7 +10,7 @@ are idempotent. Members go with their entries (prune); ``prune_stories`` drops s
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from monitor.model import Entry, StoryAssignment, StoryMember, StoryRecord
@@ -374,25 +374,34 @@ class StoriesSQL(Database):
                     out[str(rule_id)][str(story_id)] = int(outlets)
         return out
 
-    def rule_match_times(
+    def rule_day_counts(
         self, *, since: datetime, until: datetime | None = None
-    ) -> list[tuple[str, datetime, str | None]]:
+    ) -> list[tuple[str, date, int, int]]:
         where, params = "e.published >= ?", [self.dialect.encode_ts(since)]
         if until is not None:
             where += " AND e.published < ?"
             params.append(self.dialect.encode_ts(until))
-        with self._transaction("rule_match_times", write=False) as tx:
-            rows = tx.rows(
-                "SELECT mt.rule_id, e.published, m.story_id FROM matches mt "
-                "JOIN entries e ON e.feed_url = mt.feed_url AND e.entry_id = mt.entry_id "
-                "LEFT JOIN story_members m ON m.feed_url = mt.feed_url "
-                f"AND m.entry_id = mt.entry_id WHERE {where} "
-                "ORDER BY mt.rule_id, e.published, mt.feed_url, mt.entry_id",
-                params,
-            )
-        return [
-            (str(r[0]), decode_ts(r[1]), None if r[2] is None else str(r[2])) for r in rows
-        ]
+        day = self.dialect.utc_day.format("x.first")
+        # Per (story, rule): its first matched member in the window and its matched members;
+        # then per (day, rule). A story-less entry is keyed by its feed and id (a story id has
+        # no space). CROSS JOIN makes SQLite scan the window's entries and look their matches
+        # up by key (it otherwise walks matches_rule for the GROUP BY: 3-5x slower at 50,000
+        # matches); PostgreSQL plans it as the inner join it is.
+        query = (
+            f"SELECT x.rule_id, {day}, count(*), sum(x.n) FROM ("
+            "SELECT mt.rule_id AS rule_id, min(e.published) AS first, count(*) AS n "
+            "FROM entries e CROSS JOIN matches mt "
+            "LEFT JOIN story_members m ON m.feed_url = mt.feed_url AND m.entry_id = mt.entry_id "
+            f"WHERE mt.feed_url = e.feed_url AND mt.entry_id = e.entry_id AND {where} "
+            "GROUP BY coalesce(m.story_id, mt.feed_url || ' ' || mt.entry_id), mt.rule_id"
+            f") x GROUP BY {day}, x.rule_id"
+        )
+        with self._transaction("rule_day_counts", write=False) as tx:
+            rows = tx.rows(query, params)
+        return sorted(
+            (str(rule_id), date.fromisoformat(str(on)), int(n_stories), int(n_entries))
+            for rule_id, on, n_stories, n_entries in rows
+        )
 
     def entries_without_story(self, *, since: datetime | None = None) -> list[Entry]:
         where = "WHERE m.entry_id IS NULL"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,7 @@ _HERE = Path(__file__).parent
 _STREAM_LIMIT = 200
 _RATE_DAYS = 7
 _MAX_FORM = 2_000_000
+_VOLUME_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -179,6 +181,26 @@ def create_app(
 
     # --- stories ---------------------------------------------------------------------------
 
+    volume_cache: dict[tuple[datetime, datetime | None], tuple[float, Any]] = {}
+    volume_lock = threading.Lock()
+
+    def day_counts(since: datetime, until: datetime | None) -> Any:
+        """The store's ``rule_day_counts`` over whole UTC days from ``since``'s, kept for
+        ``_VOLUME_SECONDS`` (a reload of the stream does not count them again; over 50,000
+        matched entries they take 70-150 ms)."""
+        start = datetime.combine(since.astimezone(UTC).date(), datetime.min.time(), UTC)
+        at = time.monotonic()
+        with volume_lock:
+            held = volume_cache.get((start, until))
+            if held is not None and at - held[0] < _VOLUME_SECONDS:
+                return held[1]
+        counts = storage.rule_day_counts(since=start, until=until)
+        with volume_lock:
+            for k in [k for k, (t, _) in volume_cache.items() if at - t >= _VOLUME_SECONDS]:
+                del volume_cache[k]
+            volume_cache[(start, until)] = (at, counts)
+        return counts
+
     async def stream(request: Request) -> Response:
         wanted = parse_filter(request.query_params)
         since, until = wanted.window(clock())
@@ -214,7 +236,7 @@ def create_app(
                 rule_options.append(wanted.rule)
             last_day = (until - timedelta(microseconds=1)) if until is not None else clock()
             volume = rule_volume(
-                storage.rule_match_times(since=since, until=until),
+                day_counts(since, until),
                 since.astimezone(UTC).date(),
                 last_day.astimezone(UTC).date(),
                 first=wanted.rule,

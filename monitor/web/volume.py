@@ -2,12 +2,14 @@
 
 Two charts:
 
-- **Per rule** (the story stream): for each rule, the stories and the entries it matched per
-  UTC day of the window, as one row of bars per rule (small multiples). Each row has its own
-  scale, its peak written beside it: a busy context rule (China) would flatten every other row
-  on a shared one, and what a reader looks for is a rule's own spike. A story counts on each day
-  it had a member the rule matched; an entry stored before stories existed (no story) counts as
-  a story of its own. Context rules come after the others, as in ``monitor once``.
+- **Per rule** (the story stream): for each rule, the new stories it matched per UTC day of
+  the window (with their matched entries), as one row of bars per rule (small multiples).
+  Each row has its own scale, its peak written beside it: a busy context rule (China) would
+  flatten every other row on a shared one, and what a reader looks for is a rule's own spike.
+  A story counts once, on the day of its first member the rule matched (so a week's bar is the
+  sum of its days and a row's total the sum of its bars); an entry stored before stories
+  existed (no story) counts as a story of its own. Context rules come after the others, as in
+  ``monitor once``.
 - **Per story** (the story page): its members per hour (a story of up to two days) or per day,
   stacked by language, so a reader sees when it broke and whether the other language followed.
 
@@ -56,7 +58,7 @@ class Bar:
     count: int
     """Stories (rule rows) or pieces (story timeline) in the bucket."""
     entries: int = 0
-    """Rule rows: the entries the rule matched in the bucket."""
+    """Rule rows: the entries the rule matched of the bucket's new stories."""
     series: str = ""
     """The stacked segment's key (a language) or "" for a plain bar."""
 
@@ -65,7 +67,7 @@ class Bar:
 class RuleRow:
     rule_id: str
     stories: int
-    """Distinct stories over the window (not the sum of the days: a story of two days is one)."""
+    """Stories over the window (the sum of its bars: each story on its first day)."""
     entries: int
     bars: tuple[Bar, ...]
     peak_day: date
@@ -99,7 +101,7 @@ def _height(value: int, peak: int) -> float:
 
 
 def rule_volume(
-    rows: Iterable[tuple[str, datetime, str | None]],
+    counts: Iterable[tuple[str, date, int, int]],
     start: date,
     end: date,
     *,
@@ -107,46 +109,42 @@ def rule_volume(
     first: str = "",
     context: Collection[str] = (),
 ) -> RuleVolume:
-    """Bars per rule and day (per week over more than ``MAX_DAILY`` days) from ``rows`` of
-    (rule id, publication time, story id or None), the matches of the window ``start``..``end``
-    (UTC days, inclusive). Rows outside it are ignored. Rules by stories over the window, most
-    first (ties by id), the ``context`` rules after the others; ``first`` (the rule the stream
-    is filtered by) is drawn first whatever its volume."""
+    """Bars per rule and day (per week over more than ``MAX_DAILY`` days) from ``counts`` of
+    (rule id, UTC day, new stories, their entries), the store's ``rule_day_counts`` for the window
+    ``start``..``end`` (inclusive); days outside it are ignored. Rules by stories over the
+    window, most first (ties by id), the ``context`` rules after the others; ``first`` (the
+    rule the stream is filtered by) is drawn first whatever its volume."""
     if end < start:
         start, end = end, start
     days = (end - start).days + 1
     step = 1 if days <= MAX_DAILY else 7
     buckets = -(-days // step)
-    stories: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    stories: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     entries: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for rule_id, published, story_id in rows:
-        day = published.astimezone(UTC).date()
+    for rule_id, day, n_stories, n_entries in counts:
         if not start <= day <= end:
             continue
         i = (day - start).days // step
-        # An entry without a story (stored before stories existed) is a story of its own.
-        key = story_id if story_id is not None else f"\0entry {day} {entries[rule_id][i]}"
-        stories[rule_id][i].add(key)
-        entries[rule_id][i] += 1
-    totals = {
-        r: len({s for per in by_bucket.values() for s in per}) for r, by_bucket in stories.items()
-    }
+        stories[rule_id][i] += n_stories
+        entries[rule_id][i] += n_entries
+    totals = {r: sum(per.values()) for r, per in stories.items()}
     order = sorted(totals, key=lambda r: (r != first, r in context, -totals[r], r))
     shown = order[:limit]
     width = BAR_AREA[0] / buckets
     out = []
     for rule_id in shown:
         bars = []
-        peak = max(len(keys) for keys in stories[rule_id].values())
-        for i, keys in sorted(stories[rule_id].items()):
-            h = _height(len(keys), peak)
+        peak = max(max(stories[rule_id].values(), default=0), 1)
+        for i in sorted(stories[rule_id]):
+            n = stories[rule_id].get(i, 0)
+            h = _height(n, peak)
             x, w = i * width + width * 0.1, max(width * 0.8, 0.5)
             first_day = start + timedelta(days=i * step)
             when = first_day.isoformat()
             if step > 1:
                 when += " – " + min(first_day + timedelta(days=step - 1), end).isoformat()
-            bars.append(Bar(x, BAR_AREA[1] - h, w, h, when, len(keys), entries[rule_id][i]))
-        busiest = max(stories[rule_id].items(), key=lambda kv: (len(kv[1]), -kv[0]))
+            bars.append(Bar(x, BAR_AREA[1] - h, w, h, when, n, entries[rule_id].get(i, 0)))
+        busiest = max(stories[rule_id].items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
         out.append(
             RuleRow(
                 rule_id,
