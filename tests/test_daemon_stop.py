@@ -275,3 +275,35 @@ subscriptions:
             again.proc.wait()
     assert "send.recovered" in again.text()
     assert len(hanging_smtp.messages()) == 1
+
+
+def test_sigterm_while_a_feed_host_does_not_answer_the_connect_stops_at_once(
+    tmp_path: Path, feed_server: FeedServer, unanswered_port: int
+) -> None:
+    """A poll stuck in connect() (10 s connect timeout) is abandoned after the stop's grace and
+    its request thread ends then, so the process exits: it used to wait for the connect
+    timeout (8 s after the SIGTERM, measured), however short the grace."""
+    feed_server.add("/eil.xml", fresh_feed("eil", 1))
+    db = tmp_path / "m.db"
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(
+        f"""
+database: sqlite:///{db}
+defaults: {{interval: 1h}}
+fetch: {{connect_timeout: 30s}}
+feeds: [{feed_server.url("/eil.xml")}, "http://127.0.0.1:{unanswered_port}/feed.xml"]
+""",
+        encoding="utf-8",
+    )
+    d = Daemon(tmp_path, cfg)
+    try:
+        wait_for(lambda: "status=ok" in d.text(), timeout=60)  # the answering feed is polled
+        time.sleep(0.5)  # the other one is connecting
+        code, seconds = d.stop(signal.SIGTERM, timeout=40)
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    assert code == 0, d.text()
+    assert seconds < 7, (seconds, d.text())  # the 3 s poll grace, not the 30 s connect timeout
+    assert "poll.abandoned" in d.text() and "Traceback" not in d.text(), d.text()

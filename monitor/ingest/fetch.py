@@ -11,6 +11,7 @@ import asyncio
 import math
 import socket
 import ssl
+import sys
 import threading
 import time
 import zlib
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeGuard, TypeVar
+from typing import Any, Protocol, Self, TypeGuard, TypeVar, cast
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -30,10 +31,13 @@ import httpx
 import urllib3
 import urllib3.connection
 from httpx._utils import URLPattern, get_environment_proxies
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
 
 from monitor import USER_AGENT
 from monitor.config.units import DEFAULT_MAX_BODY
 from monitor.errors import FetchError
+from monitor.ingest.connect import Stopped, connect
 from monitor.ingest.httpcodec import Decoder, body_hash, parse_max_age, parse_retry_after
 
 __all__ = [
@@ -330,12 +334,19 @@ class _Stop:
     read blocked on the socket now is ended by shutting the socket down (as closing the
     connection did under httpx), so that no thread hangs on for read_timeout."""
 
-    __slots__ = ("_conn", "_lock", "stopped")
+    __slots__ = ("_conn", "_lock", "_raw", "stopped")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: urllib3.connection.HTTPConnection | None = None
+        self._raw: socket.socket | None = None
         self.stopped = False
+
+    def handshaking(self, sock: socket.socket) -> None:
+        """The request thread, after connecting ``sock`` and before TLS (which does not set
+        the connection's ``sock`` until done): a stop shuts it down, ending the handshake."""
+        with self._lock:
+            self._raw = sock
 
     def watch(self, conn: urllib3.connection.HTTPConnection) -> None:
         """The request thread, before sending on ``conn``."""
@@ -347,13 +358,14 @@ class _Stop:
     def release(self) -> None:
         """The request thread, before the connection goes back to the pool."""
         with self._lock:
-            self._conn = None
+            self._conn = self._raw = None
 
     def stop(self) -> None:
         with self._lock:
             self.stopped = True
             conn, self._conn = self._conn, None
-        sock = None if conn is None else conn.sock
+            raw, self._raw = self._raw, None
+        sock = conn.sock if conn is not None and conn.sock is not None else raw
         if sock is not None:
             with suppress(OSError):
                 # The plain socket's shutdown, under a TLS socket too: the blocked read returns.
@@ -366,6 +378,34 @@ _current = threading.local()
 
 def _watched(base: type[urllib3.connection.HTTPConnection]) -> type[Any]:
     class Watched(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            # urllib3's, with a connect that ends when the fetch is given up (connect.py).
+            stop: _Stop | None = getattr(_current, "stop", None)
+            if stop is None:
+                return cast(socket.socket, super()._new_conn())
+            try:
+                sock = connect(
+                    (self._dns_host, self.port),
+                    self.timeout if isinstance(self.timeout, (int, float)) else None,
+                    lambda: stop.stopped,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                    family=allowed_gai_family(),
+                )
+            except Stopped:
+                raise _GaveUp from None
+            except socket.gaierror as e:
+                raise NameResolutionError(self.host, self, e) from e
+            except TimeoutError as e:
+                raise ConnectTimeoutError(
+                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+                ) from e
+            except OSError as e:
+                raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e
+            stop.handshaking(sock)
+            sys.audit("http.client.connect", self, self.host, self.port)
+            return sock
+
         def request(self, *args: Any, **kwargs: Any) -> None:
             stop: _Stop | None = getattr(_current, "stop", None)
             if stop is not None:
