@@ -13,6 +13,7 @@ from datetime import datetime
 
 import pytest
 
+from monitor.errors import FetchError
 from monitor.ingest.addresses import PublicHosts, is_public_address
 from monitor.ingest.fetch import Fetcher, FetchLimits
 from monitor.ingest.fulltext import FullTextFetcher
@@ -103,3 +104,33 @@ def test_article_pages_on_the_feeds_host_are_fetched_internal_ones_are_refused(
     # The internal page got no request: neither directly nor through the redirect.
     assert feed_server.requests_for("/secret") == []
     assert len(feed_server.requests_for("/moved")) == 1
+
+
+class FirstAnswerPublic(PublicHosts):
+    """A rebinding DNS server's first answer: the lookup before the request finds a public
+    address (here: it is not asked), the connect's own lookup then finds the private one
+    (``localhost``: 127.0.0.1 on this machine). Only the screen at the connect stands between."""
+
+    async def __call__(self, url: str) -> str | None:
+        return None
+
+
+def test_a_host_that_resolves_private_at_the_connect_is_refused_there(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.add("/secret", b"<html><body>db password</body></html>", content_type="text/html")
+
+    async def get(url: str, guard: PublicHosts) -> bytes | None:
+        limits = FetchLimits(connect_timeout=1, read_timeout=1, total_timeout=3)
+        async with Fetcher(limits, trust_env=False) as fetcher:
+            return (await fetcher.fetch(url, files=False, guard=guard)).content
+
+    secret = feed_server.url("/secret", host="localhost")
+    with pytest.raises(FetchError, match="localhost is at a non-public address") as caught:
+        asyncio.run(get(secret, FirstAnswerPublic()))
+    assert not caught.value.temporary
+    assert feed_server.requests_for("/secret") == []  # nothing reached the internal server
+    # The feed's own host stays trusted at the connect too.
+    own = FirstAnswerPublic(["localhost"])
+    assert asyncio.run(get(secret, own)) == b"<html><body>db password</body></html>"
+    assert len(feed_server.requests_for("/secret")) == 1

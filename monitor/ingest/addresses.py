@@ -7,8 +7,11 @@ as the entry's text. ``PublicHosts`` lets a link through only when its host reso
 addresses, or when it is the feed's own host (whoever runs the feed's server runs its article
 pages too, also on an intranet or on 127.0.0.1). It is checked on every redirect hop.
 
-The check resolves the name before the request; the HTTP client resolves it again to connect,
-so a DNS server that answers differently the second time (DNS rebinding) is not caught here.
+Twice: before the request (``__call__``, for a clear refusal before any connection), and at
+the connect itself (``screen``: the fetcher's connect asks it for each address it is about to
+connect to), so that a DNS server that answers with a public address first and a private one
+next (DNS rebinding) is refused too. Through an HTTP proxy the proxy resolves the name, so only
+the first check applies there.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 __all__ = ["PublicHosts", "is_public_address"]
@@ -43,6 +46,24 @@ class PublicHosts:
         host = urlsplit(feed_url).hostname
         return cls([host] if host else [])
 
+    def screen(self, host: str) -> Callable[[str], str | None] | None:
+        """For the connect to ``host``: why not to connect to an address (None: go ahead);
+        None for a trusted host or a literal address (checked already, it cannot re-resolve)."""
+        host = host.lower().strip("[]")
+        if host in self.trusted:
+            return None
+        try:
+            ipaddress.ip_address(host)
+            return None
+        except ValueError:
+            pass
+
+        def refuse(address: str) -> str | None:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            return None if is_public_address(ip) else _refusal(host, ip)
+
+        return refuse
+
     async def __call__(self, url: str) -> str | None:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
@@ -63,9 +84,11 @@ class PublicHosts:
                 return f"cannot resolve {host!r}: {exc.strerror or exc}"
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         private = next((a for a in addresses if not is_public_address(a)), None)
-        if private is None:
-            return None
-        return (
-            f"{host} is at a non-public address ({private}); a link in a feed is fetched only "
-            "from public hosts or the feed's own host"
-        )
+        return None if private is None else _refusal(host, private)
+
+
+def _refusal(host: str, address: IPAddress) -> str:
+    return (
+        f"{host} is at a non-public address ({address}); a link in a feed is fetched only from "
+        "public hosts or the feed's own host"
+    )

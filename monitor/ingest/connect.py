@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["SLICE", "Stopped", "connect"]
+__all__ = ["SLICE", "AddressRefused", "Stopped", "connect"]
 
 SLICE = 0.1
 """Seconds between two looks at ``stopped()`` while a connect is pending."""
@@ -29,6 +29,10 @@ SocketOption = tuple[int, int, int | bytes]
 
 class Stopped(Exception):
     """``stopped()`` said so while connecting; the socket is closed."""
+
+
+class AddressRefused(Exception):
+    """Every address the name resolved to was refused by ``refuse`` (its words)."""
 
 
 _PENDING = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR}
@@ -58,15 +62,26 @@ def connect(
     source_address: tuple[str, int] | None = None,
     socket_options: Sequence[SocketOption] | None = None,
     family: int = socket.AF_UNSPEC,
+    refuse: Callable[[str], str | None] | None = None,
 ) -> socket.socket:
     """A socket connected to ``address`` (host, port), trying each of the host's addresses;
     ``timeout`` applies to each address's connect and is the socket's timeout afterwards.
     Raises ``Stopped``, ``socket.gaierror`` or the last address's ``OSError`` (``TimeoutError``
-    when it timed out)."""
+    when it timed out).
+
+    ``refuse(address)``: why not to connect to that address (None: go ahead), asked for each
+    address the name resolved to, right before connecting to it: the check of the address
+    connected to, not of an earlier lookup that a DNS server may answer differently (DNS
+    rebinding). ``AddressRefused`` when every address was refused."""
     host, port = address
     host = host.strip("[]")
     last: OSError | None = None
+    refused: str | None = None
     for af, kind, proto, _, where in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM):
+        why = refuse(str(where[0])) if refuse is not None else None
+        if why is not None:
+            refused = why
+            continue
         sock = socket.socket(af, kind, proto)
         try:
             for level, option, value in socket_options or ():
@@ -90,4 +105,6 @@ def connect(
             last = exc
     if last is not None:
         raise last
+    if refused is not None:
+        raise AddressRefused(refused)
     raise OSError(f"getaddrinfo returned no address for {host!r}")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from http.client import HTTPException
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeGuard, TypeVar, cast
+from typing import Any, Protocol, Self, TypeGuard, TypeVar, cast, runtime_checkable
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -37,7 +37,7 @@ from urllib3.util.connection import allowed_gai_family
 from monitor import USER_AGENT
 from monitor.config.units import DEFAULT_MAX_BODY
 from monitor.errors import FetchError
-from monitor.ingest.connect import Stopped, connect
+from monitor.ingest.connect import AddressRefused, Stopped, connect
 from monitor.ingest.httpcodec import Decoder, body_hash, parse_max_age, parse_retry_after
 
 __all__ = [
@@ -137,6 +137,18 @@ class _Response:
 
 HopGuard = Callable[[str], Awaitable[str | None]]
 """Asked with each URL a fetch is about to request: None lets it through, a message refuses it."""
+
+Screen = Callable[[str], str | None]
+"""Asked with each address a connect is about to connect to: None lets it through."""
+
+
+@runtime_checkable
+class ScreeningGuard(Protocol):
+    """A ``HopGuard`` that also screens the addresses connected to (``PublicHosts``)."""
+
+    async def __call__(self, url: str) -> str | None: ...
+
+    def screen(self, host: str) -> Screen | None: ...
 
 
 def _fail(
@@ -334,13 +346,15 @@ class _Stop:
     read blocked on the socket now is ended by shutting the socket down (as closing the
     connection did under httpx), so that no thread hangs on for read_timeout."""
 
-    __slots__ = ("_conn", "_lock", "_raw", "stopped")
+    __slots__ = ("_conn", "_lock", "_raw", "screen", "stopped")
 
-    def __init__(self) -> None:
+    def __init__(self, screen: tuple[str, Screen] | None = None) -> None:
         self._lock = threading.Lock()
         self._conn: urllib3.connection.HTTPConnection | None = None
         self._raw: socket.socket | None = None
         self.stopped = False
+        self.screen = screen
+        """(host, its screen): the addresses a connect to that host may use."""
 
     def handshaking(self, sock: socket.socket) -> None:
         """The request thread, after connecting ``sock`` and before TLS (which does not set
@@ -383,6 +397,9 @@ def _watched(base: type[urllib3.connection.HTTPConnection]) -> type[Any]:
             stop: _Stop | None = getattr(_current, "stop", None)
             if stop is None:
                 return cast(socket.socket, super()._new_conn())
+            screened = stop.screen
+            # Through a proxy this connects to the proxy, which resolves the name itself.
+            refuse = screened[1] if screened and screened[0] == self.host.lower() else None
             try:
                 sock = connect(
                     (self._dns_host, self.port),
@@ -391,6 +408,7 @@ def _watched(base: type[urllib3.connection.HTTPConnection]) -> type[Any]:
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                     family=allowed_gai_family(),
+                    refuse=refuse,
                 )
             except Stopped:
                 raise _GaveUp from None
@@ -685,9 +703,21 @@ class Fetcher:
             # another could deadlock two fetches redirecting in opposite directions.
             async with self._host_slot(current):
                 hop_started = time.monotonic()
+                host = (urlsplit(current).hostname or "").lower()
+                screen = guard.screen(host) if isinstance(guard, ScreeningGuard) else None
                 try:
                     async with asyncio.timeout(budget):
-                        outcome = await self._request(url, current, headers, hop_started + budget)
+                        outcome = await self._request(
+                            url, current, headers, hop_started + budget, screen and (host, screen)
+                        )
+                except AddressRefused as exc:
+                    where = "" if current == url else f" (redirected to {current})"
+                    raise _fail(
+                        url,
+                        f"not fetched{where}: {exc}",
+                        "nothing to do unless the link should be followed",
+                        temporary=False,
+                    ) from None
                 except (TimeoutError, _GaveUp):
                     raise _fail(
                         url,
@@ -762,12 +792,18 @@ class Fetcher:
         return target
 
     async def _request(
-        self, url: str, current: str, headers: dict[str, str], deadline: float
+        self,
+        url: str,
+        current: str,
+        headers: dict[str, str],
+        deadline: float,
+        screen: tuple[str, Screen] | None = None,
     ) -> _Redirect | _Response:
         """One request in a worker thread; when this coroutine stops waiting (the total
-        timeout, a cancellation), the thread stops at its next read."""
+        timeout, a cancellation), the thread stops at its next read. ``screen``: (host, the
+        addresses a new connection to it may use)."""
         assert self._threads is not None
-        stop = _Stop()
+        stop = _Stop(screen)
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self._threads, self._exchange, url, current, headers, stop, deadline
