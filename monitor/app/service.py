@@ -500,6 +500,7 @@ class RuleBook:
         self._check = check
         self._semantic = semantic
         self._model = model
+        self._background = background
         self._notice: str | None = None
         self.layer: SemanticLayer | None = None
         self.paths = list(paths)
@@ -540,7 +541,10 @@ class RuleBook:
         entry, not again at a reload that changes nothing about it)."""
         setup = self._setup(ruleset, enabled=self._semantic, model=self._model, layer=self.layer)
         if setup.notice is not None and setup.notice != self._notice:
-            event(log, "semantic.off", level=logging.WARNING, notice=setup.notice)
+            # Said where it matters: at a daemon's start (and a reload that changes it) and by
+            # `monitor rules check`; not on every `monitor once` of a cron job (debug there).
+            level = logging.WARNING if self._background else logging.DEBUG
+            event(log, "semantic.off", level=level, notice=setup.notice)
         self._notice = setup.notice
         self.layer = setup.layer
         if setup.matcher.uses_vectors:
