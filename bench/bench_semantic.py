@@ -157,7 +157,7 @@ def pipeline(sample: int, poll: int) -> None:
         f"{1000 * bw / n:.3f} ms/entry wall, {1000 * bc / n:.3f} ms CPU; {lexical_matches} matches"
     )
     for name, w, c in (
-        ("embed headline", embed_w, embed_c),
+        ("embed (headline + lead)", embed_w, embed_c),
         ("match with vector", match_w, match_c),
         ("store vector (SQLite)", save_w, save_c),
     ):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 # The semantic layer (extra `semantic`, pulled by the dev install) loads a 2-3 s model in every
 # process whose rules have `semantic:` blocks, as the shipped pack's do. A user's plain install
-# has no such layer, so the suite runs without it (monitor/embed/layer.py reads this), except
+# has no such layer, so the suite runs without it (the settings read this when loaded), except
 # the semantic tests, which turn it back on (tests/test_semantic*.py).
 os.environ.setdefault("MONITOR_SEMANTIC", "off")
 

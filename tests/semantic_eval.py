@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.test_eval import LABELS_FILE, excerpt, load_eval, text_hash
+from tests.test_eval import corpus_texts, labeled_text, load_eval, text_hash
 
 __all__ = [
     "INFERRED_FILE",
@@ -69,18 +69,14 @@ class EvalItem:
 
 def load_items(corpus: Path) -> list[EvalItem]:
     """Main set and inferred set, merged by (source, id, text hash)."""
-    main = load_eval(corpus, LABELS_FILE)
-    hashes = {
-        json.loads(line)["id"]: json.loads(line)["text_sha1"]
-        for line in LABELS_FILE.read_text(encoding="utf-8").splitlines()
-    }
+    main = load_eval(corpus)
     again = {
         (r["source"], r["id"]): frozenset(r["inferred"])
         for r in map(json.loads, INFERRED_MAIN_FILE.read_text(encoding="utf-8").splitlines())
     }
     items: dict[tuple[str, str, str], EvalItem] = {}
     for m in main:
-        key = (m.source, m.id, hashes[m.id])
+        key = (m.source, m.id, text_hash(m.title, m.summary))  # as labeled: load_eval checks
         items[key] = EvalItem(
             m.id,
             m.source,
@@ -93,15 +89,10 @@ def load_items(corpus: Path) -> list[EvalItem]:
             True,
         )
     wanted = [json.loads(line) for line in INFERRED_FILE.read_text(encoding="utf-8").splitlines()]
-    texts = _texts(corpus, wanted)
+    texts = corpus_texts(corpus, wanted)
     for w in wanted:
         key = (w["source"], w["id"], w["text_sha1"])
-        if key not in texts:
-            raise LookupError(
-                f"{INFERRED_FILE}: item {w['id']} of {w['source']} is not in {corpus} with the "
-                "text it was labeled on (has the corpus changed?)"
-            )
-        title, summary = texts[key]
+        title, summary = labeled_text(texts, w, INFERRED_FILE, corpus)
         before = items.get(key)
         if (w["source"], w["id"]) in again and again[(w["source"], w["id"])] != frozenset(
             w["inferred"]
@@ -119,21 +110,6 @@ def load_items(corpus: Path) -> list[EvalItem]:
             before is not None,
         )
     return list(items.values())
-
-
-def _texts(
-    corpus: Path, wanted: Sequence[dict[str, str]]
-) -> dict[tuple[str, str, str], tuple[str, str]]:
-    keys = {(w["source"], w["id"]) for w in wanted}
-    out: dict[tuple[str, str, str], tuple[str, str]] = {}
-    for source in {w["source"] for w in wanted}:
-        path = corpus / source.removeprefix("corpus/")
-        for line in path.read_text(encoding="utf-8").splitlines():
-            d = json.loads(line)
-            if (source, d["id"]) in keys:
-                title, summary = excerpt(d)
-                out[(source, d["id"], text_hash(title, summary))] = (title, summary)
-    return out
 
 
 @dataclass(frozen=True)

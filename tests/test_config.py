@@ -179,3 +179,38 @@ def test_interval_outside_its_bounds_is_an_error(tmp_path: Path) -> None:
         tmp_path, "feeds:\n  - {url: https://a.example/rss, interval: 1m, min_interval: 30s}\n"
     )
     assert load_settings(ok, env={}).feed_list()[0].interval == timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "enabled"),
+    [
+        ("feeds: [x.xml]\n", {}, True),
+        ("feeds: [x.xml]\n", {"MONITOR_SEMANTIC": "off"}, False),
+        ("feeds: [x.xml]\n", {"MONITOR_SEMANTIC": " No "}, False),
+        ("feeds: [x.xml]\n", {"MONITOR_SEMANTIC": "on"}, True),
+        ("feeds: [x.xml]\nsemantic: {model: 'st:x'}\n", {"MONITOR_SEMANTIC": "0"}, False),
+        ("feeds: [x.xml]\nsemantic: {enabled: false}\n", {"MONITOR_SEMANTIC": "on"}, False),
+    ],
+)
+def test_monitor_semantic_off_in_the_environment_turns_the_layer_off_when_loaded(
+    tmp_path: Path, text: str, env: dict[str, str], enabled: bool
+) -> None:
+    settings = load_settings(write(tmp_path, text), env=env)
+    assert settings.semantic.enabled is enabled
+    if "st:x" in text:
+        assert settings.semantic.model == "st:x"  # the rest of the block stands
+
+
+def test_monitor_semantic_off_applies_to_settings_made_in_code_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from monitor.config.settings import SemanticSettings, Settings
+
+    monkeypatch.setenv("MONITOR_SEMANTIC", "off")
+    assert Settings().semantic.enabled is False
+    given = Settings(semantic=SemanticSettings(model="st:y"))
+    assert given.semantic.enabled is False and given.semantic.model == "st:y"
+    monkeypatch.setenv("MONITOR_SEMANTIC", "")
+    assert Settings().semantic.enabled is True
+    with pytest.raises(ValueError, match="semantic"):
+        Settings.model_validate({"semantic": "off"})

@@ -223,3 +223,52 @@ def test_a_wave_1_user_template_over_groups_keeps_rendering(tmp_path: Path) -> N
     assert "== China (1)\n* " + TITLE_EN + " [80]" in m.text
     assert "== Seltene Erden (1)" in m.text
     assert m.html.count('class="entry"') == 1  # the shipped HTML template: one story
+
+
+def test_a_semantic_match_in_a_story_names_its_example_sentence_and_cosine() -> None:
+    """The by-story layout explains a semantic hit as the per-entry layout does: the rule's
+    example sentence, the cosine and the threshold, in every format and both languages (with
+    the rule's title when the story has several tags)."""
+    from tests.test_render import slack_texts
+
+    e = entry(REUTERS, "sem", "Beijing turns off the tap for gallium buyers", hours=1)
+    sem = Hit(
+        "semantic", "China chokes off gallium supplies to the West", "title", 0, 0, "", 83.4,
+        kind="semantic", threshold=60.0,
+    )  # fmt: skip
+    j = e.summary.index("export controls")
+    gate = Hit("exportkontrollen", "export control", "summary", j, j + 15, "export controls")
+    pairs = [(e, Match("rohstoff-exportkontrollen", 50, Priority.DIGEST, (sem, gate)))]
+    r = Renderer()
+    says = {
+        "de": "inhaltlich nah am Beispielsatz „China chokes off gallium supplies to the West“ "
+        "der Regel (Kosinus 0,83, Schwelle 0,60)",
+        "en": "close in meaning to the rule's example “China chokes off gallium supplies to "
+        "the West” (cosine 0.83, threshold 0.60)",
+    }
+    for lang, text in says.items():
+        digest = build_digest(pairs, sub(language=lang), NOW, catalog=CATALOG)
+        [story] = digest.shown
+        assert [(x.rule_id, x.hit.similarity) for x in story.semantic] == [
+            ("rohstoff-exportkontrollen", 83.4)
+        ]
+        message = r.render_digest(digest)
+        assert text in message.text, message.text
+        assert text in message.html.replace("&#39;", "'"), message.html
+        [shown] = message.data["stories"]
+        assert shown["semantic"] == [
+            {
+                "rule_id": "rohstoff-exportkontrollen",
+                "example": "China chokes off gallium supplies to the West",
+                "similarity": 83.4,
+                "threshold": 60.0,
+            }
+        ]
+        assert any(text in t for t in slack_texts(message))
+    # A lexical match of another rule beside it: the line says which rule is semantic.
+    both = [*pairs, (e, match(e, "seltene-erden", 80))]
+    text = r.render_digest(build_digest(both, sub(), NOW, catalog=CATALOG)).text
+    assert "- Exportkontrollen auf Rohstoffe: inhaltlich nah am Beispielsatz" in text
+    # A lexical story has no such line.
+    lexical = r.render_digest(build_digest([(e, match(e, "seltene-erden", 80))], sub(), NOW))
+    assert "Beispielsatz" not in lexical.text and "Beispielsatz" not in lexical.html

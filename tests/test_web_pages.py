@@ -337,7 +337,7 @@ def test_the_playground_validates_diffs_and_saves_the_users_rule_file(site: Site
 
     from monitor.app.service import RuleBook
 
-    book = RuleBook(site.rule_paths)
+    book = RuleBook(site.rule_paths, semantic=False)  # the playground: no model needed
     shipped = {p: p.read_bytes() for p in shipped_rules_dir().glob("*.yaml")}
     with sync_playwright() as pw:
         browser, page = browser_page(pw)

@@ -48,6 +48,10 @@ class EntryEmbedder(Protocol):
     """The semantic layer as the pipeline sees it (``RuleBook``): whether the rules use entry
     vectors now, and making and storing them."""
 
+    async def model_ready(self) -> None:
+        """Return once a model loading in the background is loaded (or failed to load)."""
+        ...
+
     def wants_vectors(self) -> bool: ...
 
     def embed_entries(self, entries: Sequence[Entry]) -> list[Vector]: ...
@@ -402,6 +406,11 @@ class Pipeline:
         matches: dict[str, list[Match]] = {}
         vectors: dict[str, Vector] = {}
         if self.matcher is not None:
+            if self.embedder is not None and candidates:
+                # The daemon's model may still be loading (the first poll of a start, the one
+                # that brings the backlog): these entries wait for it rather than being judged
+                # by the rules' words only, for good. A 304 or an unchanged feed never waits.
+                await self.embedder.model_ready()
             vectors = await self._vectors(feed, candidates)
             for entry in candidates:
                 matches[entry.id] = self.matcher.match(entry, vectors.get(entry.id))

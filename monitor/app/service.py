@@ -6,6 +6,7 @@ The clock is read here (``system_clock``) and nowhere deeper.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import logging
 import os
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     from monitor.store.host_slots import PgHostSlots
 
 log = logging.getLogger("monitor.service")
+
+MODEL_WAIT_STEP = 0.05
+"""How often a poll waiting for the model loading in the background looks again (seconds)."""
 
 Clock = Callable[[], datetime]
 
@@ -485,8 +489,10 @@ class RuleBook:
 
         ``semantic``: use the rules' ``semantic:`` blocks (with the extra installed), embedding
         each new entry once with ``model``; False: their words only. ``background`` (the daemon):
-        the model loads in a thread, so a start is not held up by it; until it is loaded, new
-        entries are matched by the rules' words only (logged: ``semantic.loading``)."""
+        the model loads in a thread (logged: ``semantic.loading``), so a start (health, web
+        view, signals, deliveries) is not held up by it; a poll with new entries waits for it
+        (``model_ready``) before matching them, so no entry is judged by the words only
+        because it came while the model was loading."""
         from monitor.embed.layer import semantic_matcher
         from monitor.matching.loader import load_rules
 
@@ -494,6 +500,7 @@ class RuleBook:
         self._check = check
         self._semantic = semantic
         self._model = model
+        self._background = background
         self._notice: str | None = None
         self.layer: SemanticLayer | None = None
         self.paths = list(paths)
@@ -534,7 +541,10 @@ class RuleBook:
         entry, not again at a reload that changes nothing about it)."""
         setup = self._setup(ruleset, enabled=self._semantic, model=self._model, layer=self.layer)
         if setup.notice is not None and setup.notice != self._notice:
-            event(log, "semantic.off", level=logging.WARNING, notice=setup.notice)
+            # Said where it matters: at a daemon's start (and a reload that changes it) and by
+            # `monitor rules check`; not on every `monitor once` of a cron job (debug there).
+            level = logging.WARNING if self._background else logging.DEBUG
+            event(log, "semantic.off", level=level, notice=setup.notice)
         self._notice = setup.notice
         self.layer = setup.layer
         if setup.matcher.uses_vectors:
@@ -564,6 +574,13 @@ class RuleBook:
         return self.matcher.match(entry, vector)
 
     # --- the semantic layer, for the pipeline (``EntryEmbedder``) -----------------------------
+    async def model_ready(self) -> None:
+        """Return once the background load (if any) has ended, without blocking the loop (a
+        thread each for many waiting polls would take the executor's few workers)."""
+        loading = self.loading
+        while loading is not None and loading.is_alive():
+            await asyncio.sleep(MODEL_WAIT_STEP)
+
     def wants_vectors(self) -> bool:
         return self._uses_vectors and self.layer is not None
 

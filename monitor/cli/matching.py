@@ -86,7 +86,13 @@ def load_semantic_matcher(
         try:
             wanted = settings_of(ctx).semantic
         except MonitorError:
-            pass  # an unreadable monitor.yaml: the defaults (commands given --rules work)
+            # An unreadable monitor.yaml: the defaults (commands given --rules work), and what
+            # the environment says, as loaded settings would have it.
+            import os
+
+            from monitor.config.settings import semantic_off_in
+
+            enabled = not semantic_off_in(os.environ)
         else:
             enabled, model = wanted.enabled, wanted.model
     setup = semantic_matcher(ruleset, enabled=enabled, model=model)

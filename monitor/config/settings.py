@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,6 +71,19 @@ class DeliverySettings(SettingsModel):
     retry_for: Duration = timedelta(hours=24)
     stop_grace: Duration = timedelta(seconds=10)
     """How long a stopping daemon waits for the message in flight before abandoning it."""
+
+
+SEMANTIC_ENV = "MONITOR_SEMANTIC"
+"""``MONITOR_SEMANTIC=off`` (or 0, false, no) turns the semantic layer off like ``--no-semantic``,
+for every command of a process tree (the test suite sets it; an operator may, to start without
+the 2-3 s model load). Read when the settings are loaded; other values leave them as they are."""
+
+_OFF = frozenset({"off", "0", "false", "no"})
+
+
+def semantic_off_in(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` turns the semantic layer off (``MONITOR_SEMANTIC``)."""
+    return env.get(SEMANTIC_ENV, "").strip().lower() in _OFF
 
 
 class SemanticSettings(SettingsModel):
@@ -165,6 +179,24 @@ class Settings(SettingsModel):
                 f"expected sqlite:///path.db or postgresql://user@host/db, found {value!r}"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _semantic_env(cls, data: Any, info: ValidationInfo) -> Any:
+        """``MONITOR_SEMANTIC=off`` in the environment (``load_settings``' ``env``, else the
+        process's): ``semantic.enabled`` is false, whatever the file says."""
+        context = info.context if isinstance(info.context, dict) else {}
+        env = context.get("env", os.environ)
+        if not isinstance(data, dict) or not semantic_off_in(env):
+            return data
+        semantic = data.get("semantic")
+        if semantic is None:
+            semantic = {"enabled": False}
+        elif isinstance(semantic, dict):
+            semantic = {**semantic, "enabled": False}
+        elif isinstance(semantic, SemanticSettings):
+            semantic = semantic.model_copy(update={"enabled": False})
+        return {**data, "semantic": semantic}  # anything else: the model's error as ever
 
     @model_validator(mode="after")
     def _check_feeds(self) -> Settings:
@@ -273,11 +305,16 @@ def load_settings(
     path: Path | str | None = None, *, env: Mapping[str, str] | None = None
 ) -> Settings:
     path = find_config(Path(path) if path is not None else None)
-    doc = load_yaml(path, env=os.environ if env is None else env)
-    return settings_from_document(doc, source=path)
+    env = os.environ if env is None else env
+    doc = load_yaml(path, env=env)
+    return settings_from_document(doc, source=path, env=env)
 
 
-def settings_from_document(doc: YamlDocument, *, source: Path | None) -> Settings:
+def settings_from_document(
+    doc: YamlDocument, *, source: Path | None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """``env``: the environment the settings read (``MONITOR_SEMANTIC``); default the
+    process's."""
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise ConfigError(
@@ -288,7 +325,9 @@ def settings_from_document(doc: YamlDocument, *, source: Path | None) -> Setting
         )
     secrets.remember([*doc.secrets, *secrets.secret_values(data)])
     try:
-        settings = Settings.model_validate({**data, "source": source})
+        settings = Settings.model_validate(
+            {**data, "source": source}, context={"env": os.environ if env is None else env}
+        )
     except ValidationError as exc:
         raise validation_error(exc, doc, Settings) from None
     settings._lines.update(doc.lines)

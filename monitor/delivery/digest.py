@@ -24,6 +24,7 @@ __all__ = [
     "Alert",
     "Digest",
     "Item",
+    "Likeness",
     "Outlet",
     "Place",
     "RuleCount",
@@ -146,6 +147,16 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
+class Likeness:
+    """A semantic match of the shown entry: the rule, and its hit naming the example sentence,
+    the cosine and the threshold (as the per-entry layout's hit line shows it)."""
+
+    rule_id: str
+    rule_title: str
+    hit: Hit
+
+
+@dataclass(frozen=True, slots=True)
 class Outlet:
     """One outlet of a story, however many of its feeds carried it: a name for readers."""
 
@@ -185,6 +196,9 @@ class StoryItem:
     """One of its entries was already sent as an immediate alert."""
     breaking: str | None = None
     """Why the story is flagged as breaking (its outlets grow unusually fast), or None."""
+    semantic: tuple[Likeness, ...] = ()
+    """The shown entry's semantic matches, in the tags' order: the places name words of the
+    text, and a semantic match has none of its own (the example sentence explains it)."""
 
     @property
     def priority(self) -> Priority:
@@ -609,6 +623,7 @@ def _with_breaking(story: StoryItem, why: str | None) -> StoryItem:
     return StoryItem(
         story.id, story.item, story.items, story.tags, story.places, story.outlets,
         story.languages, story.size, story.first_seen, story.last_seen, story.alerted, why,
+        story.semantic,
     )  # fmt: skip
 
 
@@ -664,6 +679,13 @@ def _story_item(
         first_seen=first_seen,
         last_seen=last_seen,
         alerted=any(i.alerted for i in items),
+        semantic=tuple(
+            Likeness(i.rule_id, i.rule_title, i.match.hits[0])
+            for i in sorted(
+                own, key=lambda i: _tag_order(Tag(i.rule_id, "", i.match.priority, i.score))
+            )
+            if i.match.semantic
+        ),
     )
 
 

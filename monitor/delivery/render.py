@@ -280,6 +280,15 @@ def story_data(story: StoryItem) -> dict[str, Any]:
             for t in story.tags
         ],
         "places": [{"where": p.where, "concepts": list(p.concepts)} for p in story.places],
+        "semantic": [
+            {
+                "rule_id": x.rule_id,
+                "example": x.hit.variant,
+                "similarity": x.hit.similarity,
+                "threshold": x.hit.threshold,
+            }
+            for x in story.semantic
+        ],
         "items": [item_data(i) for i in story.items],
     }
 

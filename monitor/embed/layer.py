@@ -8,7 +8,6 @@ the vectors in the store (by model and text hash) and embeds only the missing on
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,9 +126,6 @@ class SemanticSetup:
     notice: str | None = None
 
 
-_OFF = frozenset({"off", "0", "false", "no"})
-
-
 def semantic_matcher(
     ruleset: RuleSet,
     *,
@@ -143,11 +139,8 @@ def semantic_matcher(
 
     ``layer``: reuse this one (a rules reload keeps the loaded model).
 
-    The environment variable ``MONITOR_SEMANTIC=off`` turns the layer off like
-    ``--no-semantic``, for every command of a process tree (the test suite sets it; an
-    operator may, to start without the 2-3 s model load)."""
-    if os.environ.get("MONITOR_SEMANTIC", "").strip().lower() in _OFF:
-        enabled = False
+    ``enabled`` comes from the settings (``semantic.enabled``, which ``MONITOR_SEMANTIC=off``
+    in the environment turns off when they are loaded) and ``--no-semantic``."""
     rules = ruleset.semantic_rules
     if not rules or not enabled:
         return SemanticSetup(Matcher(ruleset), layer if enabled else None)
