@@ -158,6 +158,33 @@ def test_a_poll_s_write_completes_its_lease_in_the_same_transaction(storage: SQL
     assert storage.lease_of(FEEDS[0]) == (nxt, None, None)
 
 
+def test_a_poll_that_outlasted_its_lease_says_so(
+    storage: SQLStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An instance whose poll took longer than the lease finds another instance holding it:
+    its write goes in, the other's lease is left alone, and a warning names the feed."""
+    storage.sync_leases(FEEDS[:1], T0)
+    assert storage.claim_feeds("a", T0, lease=LEASE, limit=1) == FEEDS[:1]
+    later = T0 + LEASE + timedelta(seconds=1)
+    assert storage.claim_feeds("b", later, lease=LEASE, limit=1) == FEEDS[:1]
+    with caplog.at_level("WARNING", logger="monitor.store"):
+        storage.record_poll(
+            FeedState(FEEDS[0], next_poll=later + timedelta(minutes=15)),
+            [_entry(FEEDS[0], "e1")],
+            {},
+            later,
+            lease="a",
+        )
+    assert storage.lease_of(FEEDS[0]) == (T0, "b", later + LEASE)
+    [warning] = [r for r in caplog.records if r.getMessage() == "lease.lost"]
+    said = warning.__dict__["monitor_kv"]
+    assert said["feed"] == FEEDS[0] and said["id"] == "a" and "instances.lease" in said["hint"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="monitor.store"):  # b's own write: no warning
+        storage.save_feed_state(FeedState(FEEDS[0], next_poll=later), lease="b")
+    assert not [r for r in caplog.records if "lease.lost" in r.getMessage()]
+
+
 def test_a_poll_write_that_fails_midway_leaves_the_lease_held(storage_url: str) -> None:
     """The matches table is gone: the poll's transaction fails after writing the feed and its
     entry, and rolls back the lease's completion with them (the feed stays claimed)."""

@@ -7,10 +7,12 @@ timestamp is sent. Each public method is one transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.logs import event
 from monitor.model import Entry, FeedState, IngestResult, Match, StoryAssignment
 from monitor.store.codec import (
     ENTRY_COLUMNS,
@@ -34,6 +36,8 @@ from monitor.store.sql_fulltext import FullTextSQL
 from monitor.store.sql_leases import LeasesSQL
 from monitor.store.sql_outbox import OutboxSQL
 from monitor.store.sql_stories import StoriesSQL, check_assignments
+
+log = logging.getLogger("monitor.store")
 
 __all__ = ["SQLStorage"]
 
@@ -117,11 +121,20 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         in the poll's own transaction, so a crash leaves both or neither."""
         if state.next_poll is None:
             return
-        tx.execute(
+        done = tx.execute(
             "UPDATE feed_leases SET due = ?, owner = NULL, lease_until = NULL "
             "WHERE feed_url = ? AND owner = ?",
             (self.dialect.encode_ts(state.next_poll), state.url, owner),
         )
+        if not done:  # expired and taken over (or released): another instance polls it too
+            event(
+                log,
+                "lease.lost",
+                level=logging.WARNING,
+                feed=state.url,
+                id=owner,
+                hint="the poll outlasted instances.lease; raise it if this recurs",
+            )
 
     def save_feed_states(self, states: Sequence[FeedState]) -> None:
         if not states:
