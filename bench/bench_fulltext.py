@@ -80,7 +80,7 @@ def trafilatura_fast(raw: bytes, url: str) -> str | None:
 
 def readability(raw: bytes, url: str) -> str | None:
     import lxml.html
-    from readability import Document  # type: ignore[import-not-found]
+    from readability import Document
     from trafilatura.utils import decode_file
 
     summary = Document(decode_file(raw)).summary(html_partial=True)
@@ -98,7 +98,7 @@ def quality(pages: list[GoldPage]) -> None:
         "trafilatura fast=True": trafilatura_fast,
     }
     try:
-        import readability as _  # type: ignore[import-not-found]  # noqa: F401
+        import readability as _  # noqa: F401
 
         variants["readability-lxml (baseline)"] = readability
         variants["trafilatura, else readability-lxml"] = combined

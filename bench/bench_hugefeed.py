@@ -24,12 +24,26 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TypedDict
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from feedserver import FeedServer  # noqa: E402
+
+
+class Run(TypedDict):
+    """One ``monitor once`` over the huge feed: what ``run`` measured."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+    normal_alert: float | None
+    alerts: int
+    exit: int
+    killed: bool
+    log_tail: str
 
 
 def huge_feed(items: int) -> bytes:
@@ -54,7 +68,7 @@ NORMAL = """<?xml version="1.0" encoding="utf-8"?>
 """.encode()
 
 
-def run(code: Path, items: int, timeout: float, work: Path, parser: str) -> dict[str, object]:
+def run(code: Path, items: int, timeout: float, work: Path, parser: str) -> Run:
     feeds = work / "feeds"
     feeds.mkdir()
     (feeds / "huge.xml").write_bytes(huge_feed(items))
@@ -131,7 +145,7 @@ def main() -> None:
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"huge feed: {args.items:,} items, {size / 1e6:.1f} MB; normal feed: 1 alert expected")
     print(f"parser: {args.parser}")
-    results = {}
+    results: dict[str, Run] = {}
     for label, code in [*((f"baseline {c}", c) for c in args.code), ("this checkout", REPO)]:
         with tempfile.TemporaryDirectory(prefix="bench-huge-") as tmp:
             r = run(code.resolve(), args.items, args.timeout, Path(tmp), args.parser)

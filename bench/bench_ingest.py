@@ -166,7 +166,7 @@ def cpu_seconds() -> float:
     import psutil
 
     me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
+    total: float = sum(me.cpu_times()[:2])  # psutil is untyped here (no types-psutil)
     for child in me.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += sum(child.cpu_times()[:2])

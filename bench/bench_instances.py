@@ -25,6 +25,7 @@ import psycopg
 
 from monitor.model import FeedState
 from monitor.store import open_storage
+from monitor.store.postgres import PostgresStorage
 
 BASE = os.environ.get("MONITOR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -64,6 +65,7 @@ def worker(url: str, name: str, batch: int, mode: str, out: mp.Queue) -> None:  
     n = 0
     nxt = T0 + timedelta(hours=1)
     with open_storage(url) as store:
+        assert isinstance(store, PostgresStorage)  # a PostgreSQL URL; Storage has no _transaction
         with store._transaction("backend", write=False) as tx:  # bench only: its server process
             backend = int(tx.value("SELECT pg_backend_pid()"))
         while urls := store.claim_feeds(name, T0, lease=timedelta(minutes=5), limit=batch):

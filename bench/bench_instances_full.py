@@ -62,11 +62,12 @@ def tree(pid: int) -> list[int]:
             except OSError:
                 continue
             kids.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(p))
-    out, todo = [], [pid]
+    out: list[int] = []
+    todo = [pid]
     while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
+        node = todo.pop()
+        out.append(node)
+        todo.extend(kids.get(node, []))
     return out
 
 
@@ -208,7 +209,7 @@ def run(instances: int, feeds: int, hosts: int, timeout: float = 600) -> dict[st
             for proc in procs:
                 proc.wait(60)
             logs = [(Path(tmp) / f"i{n}.log").read_text() for n in range(instances)]
-            errors = sum(text.count("Traceback") for text in logs)
+            tracebacks = sum(text.count("Traceback") for text in logs)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -217,7 +218,7 @@ def run(instances: int, feeds: int, hosts: int, timeout: float = 600) -> dict[st
         with psycopg.connect(BASE, autocommit=True) as c:
             c.execute(f'DROP SCHEMA "{schema}" CASCADE')
     assert most == 1, f"a feed was fetched {most} times"
-    assert errors == 0
+    assert tracebacks == 0
     return {"wall": last - first, "monitor_cpu": cpu, "pg_cpu": pg, "server_cpu": srv}
 
 

@@ -36,7 +36,7 @@ import feedparser
 from monitor.errors import ParseError
 from monitor.ingest import fastparse
 from monitor.ingest import parse as parse_module
-from monitor.ingest.parse import parse_feed
+from monitor.ingest.parse import Engine, parse_feed
 
 HERE = Path(__file__).resolve().parent
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
@@ -125,7 +125,9 @@ def conversion(blobs: list[bytes], repeat: int, profile: bool) -> None:
 
 
 def _parses(blob: bytes) -> bool:
-    engines = ["feedparser", "feedparser-rs"] if fastparse.available() else ["feedparser"]
+    engines: list[Engine] = (
+        ["feedparser", "feedparser-rs"] if fastparse.available() else ["feedparser"]
+    )
     try:
         for engine in engines:
             parse_feed(blob, feed_url="https://bench.example/feed", now=NOW, engine=engine)

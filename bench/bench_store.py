@@ -105,7 +105,7 @@ def lookup(store: SQLStorage, url: str, ids: list[str]) -> dict[str, str]:
     """``known_entries`` as the pipeline calls it: the document's ids only (the whole feed's
     before that parameter existed)."""
     try:
-        return store.known_entries(url, ids)  # type: ignore[call-arg]
+        return store.known_entries(url, ids)
     except TypeError:
         return store.known_entries(url)
 
@@ -308,8 +308,8 @@ def main() -> None:
         with SQLiteStorage(workdir / "cycle.db") as store:
             cycle_report("sqlite WAL+NORMAL", store, base)
         if not args.no_postgres:
-            with pg_schema(args.postgres) as url, PostgresStorage(url) as store:
-                cycle_report("postgresql", store, base)
+            with pg_schema(args.postgres) as url, PostgresStorage(url) as pg_store:
+                cycle_report("postgresql", pg_store, base)
         print()
         if args.cycle_only:
             return

@@ -130,7 +130,7 @@ def main() -> None:
         cases = inputs(args.shared, root / "in")
         for label, case in cases.items():
             print(f"\n## {label}")
-            results = {}
+            results: dict[str, tuple[float, float, dict[str, tuple[int, int, int, int]]]] = {}
             for n in range(args.repeat):
                 for name, code in (("before", base), ("after", None)):
                     wall, cpu, db = run(case, code, root / f"{name}-{case.name}-{n}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -20,6 +22,14 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def log_kv(record: logging.LogRecord) -> dict[str, Any]:
+    """The key-values ``monitor.logs.event`` attached to ``record`` (``extra={"monitor_kv": ...}``);
+    a KeyError if it has none."""
+    kv = record.__dict__["monitor_kv"]
+    assert isinstance(kv, dict)
+    return kv
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.http_sink import HttpSink, Reply
 from tests.support import free_port, wait_for
-from tests.test_cli_ingest import monitor
+from tests.support import run_monitor as monitor
 from tests.test_daemon import Daemon
 
 

@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def readme_config() -> str:
     text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    blocks: list[str] = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
     assert blocks, "README.md has no yaml example"
     return max(blocks, key=len)
 

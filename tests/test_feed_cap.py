@@ -16,7 +16,7 @@ from monitor.config.settings import load_settings
 from monitor.errors import ConfigError
 from monitor.store import open_storage
 from tests.fixtures.feed_server import FeedServer
-from tests.test_cli_ingest import monitor
+from tests.support import run_monitor as monitor
 from tests.test_storage_failures import GOOD_TITLE, _fresh
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)

@@ -10,6 +10,7 @@ import tracemalloc
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -25,12 +26,21 @@ from tests.fixtures.feed_server import (
     RSS,
     WRONG_CHARSET,
     FeedServer,
+    RequestHandler,
 )
+
+
+class Validators(TypedDict, total=False):
+    """The conditional-GET keywords these helpers pass on to ``Fetcher.fetch``."""
+
+    etag: str | None
+    last_modified: str | None
+
 
 FAST = FetchLimits(connect_timeout=1.0, read_timeout=1.0, total_timeout=3.0)
 
 
-def fetch(url: str, limits: FetchLimits = FAST, **kwargs: str | None) -> FetchResult:
+def fetch(url: str, limits: FetchLimits = FAST, **kwargs: Unpack[Validators]) -> FetchResult:
     async def go() -> FetchResult:
         async with Fetcher(limits) as fetcher:
             return await fetcher.fetch(url, **kwargs)
@@ -38,7 +48,7 @@ def fetch(url: str, limits: FetchLimits = FAST, **kwargs: str | None) -> FetchRe
     return asyncio.run(go())
 
 
-def fetch_error(url: str, limits: FetchLimits = FAST, **kwargs: str | None) -> FetchError:
+def fetch_error(url: str, limits: FetchLimits = FAST, **kwargs: Unpack[Validators]) -> FetchError:
     with pytest.raises(FetchError) as info:
         fetch(url, limits, **kwargs)
     error = info.value
@@ -257,8 +267,8 @@ def test_connection_refused(feed_server: FeedServer) -> None:
 
 
 def test_server_closing_without_answer(feed_server: FeedServer) -> None:
-    def close(h: object) -> None:
-        h.close_connection = True  # type: ignore[attr-defined]
+    def close(h: RequestHandler) -> None:
+        h.close_connection = True
 
     feed_server.route("/close", close)
     assert "broke the connection" in str(fetch_error(feed_server.url("/close")))

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -31,7 +31,7 @@ from monitor.matching.match import compile_rules
 from monitor.model import UTC, Entry, Feed, FullTextState
 from monitor.resources import shipped_rules_dir
 from monitor.store import Storage
-from tests.fixtures.feed_server import FeedServer
+from tests.fixtures.feed_server import FeedServer, RequestHandler
 from tests.fulltext_eval import GoldPage, by_language, load_gold, norm, score_page
 from tests.support import run_monitor, wait_for
 
@@ -50,7 +50,7 @@ def gold(corpus_dir: Path) -> dict[str, GoldPage]:
     return {p.page.name: p for p in load_gold(corpus_dir / "articles")}
 
 
-def rss(items: list[tuple[str, str, str | None, str]]) -> bytes:
+def rss(items: Sequence[tuple[str, str, str | None, str]]) -> bytes:
     """(guid, title, link or None, teaser) -> an RSS document."""
     body = "".join(
         f"<item><guid>{guid}</guid><title>{escape(title)}</title>"
@@ -282,9 +282,9 @@ def test_article_fetches_keep_the_per_host_limit(
 ) -> None:
     body = gold[TELESCOPE].page.read_bytes()
 
-    def slow(h: object) -> None:
+    def slow(h: RequestHandler) -> None:
         time.sleep(0.3)
-        h.respond(200, body, {"Content-Type": HTML})  # type: ignore[attr-defined]
+        h.respond(200, body, {"Content-Type": HTML})
 
     items = []
     for i in range(6):
@@ -359,9 +359,8 @@ def test_a_thread_extracts_while_the_event_loop_keeps_running(
                 while not done.is_set():
                     await asyncio.sleep(0.01)
                     now = time.perf_counter()
-                    if fulltext._pool._threads and any(  # type: ignore[attr-defined]
-                        t.is_alive()
-                        for t in fulltext._pool._threads  # type: ignore[attr-defined]
+                    if fulltext._pool._threads and any(
+                        t.is_alive() for t in fulltext._pool._threads
                     ):
                         extracting.set()
                     gaps.append(now - last)

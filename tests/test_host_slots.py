@@ -5,9 +5,11 @@ session gives its slots back; SQLite has none (one monitor per file: its own lim
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from monitor.ingest.fetch import HostSlots
 from monitor.store import open_storage
 
 
@@ -39,8 +41,8 @@ def test_slots_are_shared_between_instances_per_host(storage_url: str) -> None:
     asyncio.run(scenario())
 
 
-async def hold(slots: object, host: str, events: list[str]) -> None:
-    async with slots.hold(host):  # type: ignore[attr-defined]
+async def hold(slots: HostSlots, host: str, events: list[str]) -> None:
+    async with slots.hold(host):
         events.append(host)
 
 
@@ -100,8 +102,6 @@ def test_schemas_do_not_share_slots(postgres_url: str) -> None:
 
 
 def test_a_listener_wakes_when_another_process_makes_feeds_due(storage_url: str) -> None:
-    from datetime import UTC, datetime
-
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
     feeds = ["http://127.0.0.1/w1.xml", "http://127.0.0.1/w2.xml"]
     with open_storage(storage_url) as store:
@@ -133,10 +133,8 @@ def test_a_listener_wakes_when_another_process_makes_feeds_due(storage_url: str)
         assert latency < 2
 
 
-def _release_elsewhere(url: str, feed: str | None, t0: object) -> None:
-    from datetime import timedelta
-
+def _release_elsewhere(url: str, feed: str | None, t0: datetime) -> None:
     with open_storage(url) as other:
         if feed is not None:
-            other.claim_feeds("x", t0, lease=timedelta(minutes=1), limit=1)  # type: ignore[arg-type]
+            other.claim_feeds("x", t0, lease=timedelta(minutes=1), limit=1)
         other.release_leases("x" if feed is not None else "nobody")

@@ -166,7 +166,10 @@ def check_rule_file(name: str, content: bytes | str) -> None:
 def test_mutated_example_config(data: st.DataObject) -> None:
     seed = data.draw(st.sampled_from([EXAMPLE, README_EXAMPLE]))
     kind = data.draw(st.sampled_from(["data", "text"]))
-    check_config(data.draw(data_mutation(seed) if kind == "data" else text_mutation(seed)))
+    mutation: st.SearchStrategy[bytes | str] = (
+        data_mutation(seed) if kind == "data" else text_mutation(seed)
+    )
+    check_config(data.draw(mutation))
 
 
 @settings(FUZZ, max_examples=40)
@@ -175,7 +178,10 @@ def test_mutated_rule_files(data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(RULE_FILES)))
     seed = RULE_FILES[name]
     kind = data.draw(st.sampled_from(["data", "text"]))
-    check_rule_file(name, data.draw(data_mutation(seed) if kind == "data" else text_mutation(seed)))
+    mutation: st.SearchStrategy[bytes | str] = (
+        data_mutation(seed) if kind == "data" else text_mutation(seed)
+    )
+    check_rule_file(name, data.draw(mutation))
 
 
 # --- cases found so far, each pinned -----------------------------------------------------------

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.settings import load_settings
+from monitor.config.settings import InstanceSettings, load_settings
 from monitor.errors import MonitorError
 
 
-def load(tmp_path: Path, block: str) -> object:
+def load(tmp_path: Path, block: str) -> InstanceSettings:
     cfg = tmp_path / "monitor.yaml"
     cfg.write_text(f"database: sqlite:///{tmp_path / 'm.db'}\n{block}\n", encoding="utf-8")
     return load_settings(cfg).instances
@@ -19,13 +19,13 @@ def load(tmp_path: Path, block: str) -> object:
 
 def test_defaults_and_values(tmp_path: Path) -> None:
     d = load(tmp_path, "")
-    assert (d.lease, d.batch, d.heartbeat) == (  # type: ignore[attr-defined]
+    assert (d.lease, d.batch, d.heartbeat) == (
         timedelta(seconds=120),
         50,
         timedelta(seconds=1),
     )
     v = load(tmp_path, "instances: {lease: 10s, batch: 5, heartbeat: 500ms}")
-    assert (v.lease, v.batch, v.heartbeat) == (  # type: ignore[attr-defined]
+    assert (v.lease, v.batch, v.heartbeat) == (
         timedelta(seconds=10),
         5,
         timedelta(milliseconds=500),
@@ -33,8 +33,8 @@ def test_defaults_and_values(tmp_path: Path) -> None:
 
 
 def test_wakeup_is_notify_unless_told(tmp_path: Path) -> None:
-    assert load(tmp_path, "").wakeup == "notify"  # type: ignore[attr-defined]
-    assert load(tmp_path, "instances: {wakeup: heartbeat}").wakeup == "heartbeat"  # type: ignore[attr-defined]
+    assert load(tmp_path, "").wakeup == "notify"
+    assert load(tmp_path, "instances: {wakeup: heartbeat}").wakeup == "heartbeat"
 
 
 @pytest.mark.parametrize(

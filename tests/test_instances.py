@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.feed_server import RSS, FeedServer
+from tests.fixtures.feed_server import RSS, FeedServer, RequestHandler
 from tests.fixtures.storage import postgres_schema_url, raw_execute
 from tests.support import wait_for
 
@@ -50,16 +50,16 @@ class Stamps:
         self.at: dict[str, list[float]] = defaultdict(list)
 
     def install(self, server: FeedServer, path: str) -> None:
-        def handler(h: object) -> None:
+        def handler(h: RequestHandler) -> None:
             with self.lock:
                 self.at[path].append(time.monotonic())
-            headers = getattr(h, "headers")  # noqa: B009 - BaseHTTPRequestHandler.headers
+            headers = h.headers
             if headers.get("If-None-Match") == ETAG:
-                h.respond(304, b"", {"ETag": ETAG})  # type: ignore[attr-defined]
+                h.respond(304, b"", {"ETag": ETAG})
             else:
-                h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+                h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})
 
-        server.route(path, handler)  # type: ignore[arg-type]
+        server.route(path, handler)
 
     def after(self, when: float) -> set[str]:
         with self.lock:
@@ -172,10 +172,10 @@ feeds:
         assert "status=" not in (tmp_path / "i3.log").read_text()  # the sender polled nothing
         assert "status=not_modified" in log
     finally:
-        for p in [*procs, sender]:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        for proc in [*procs, sender]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_three_full_instances_send_each_story_alert_once(
@@ -240,12 +240,12 @@ def test_sigterm_hands_the_claimed_feeds_to_another_instance_at_once(
     few heartbeats, far before A's leases would have expired, and no feed is polled twice."""
     paths = [f"/term/{i:02d}.xml" for i in range(20)]
 
-    def slow(h: object) -> None:
+    def slow(h: RequestHandler) -> None:
         time.sleep(0.4)
-        h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+        h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})
 
     for p in paths:
-        feed_server.route(p, slow)  # type: ignore[arg-type]
+        feed_server.route(p, slow)
     feeds = "\n".join(f"  - {feed_server.url(p)}" for p in paths)
     config = tmp_path / "monitor.yaml"
     config.write_text(
@@ -285,10 +285,10 @@ feeds:
         assert log_b.count("status=ok") >= 5, log_b  # B did poll the rest
         assert "leases.released" in (tmp_path / "i0.log").read_text()
     finally:
-        for p in (a, b):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 class Feeds:
@@ -299,16 +299,16 @@ class Feeds:
         self.at: dict[str, list[float]] = {p: [] for p in paths}
         self.body = dict.fromkeys(paths, (body, '"0"'))
         for p in paths:
-            server.route(p, partial(self._serve, p))  # type: ignore[arg-type]
+            server.route(p, partial(self._serve, p))
 
-    def _serve(self, path: str, h: object) -> None:
+    def _serve(self, path: str, h: RequestHandler) -> None:
         with self.lock:
             self.at[path].append(time.monotonic())
             body, etag = self.body[path]
-        if getattr(h, "headers").get("If-None-Match") == etag:  # noqa: B009
-            h.respond(304, b"", {"ETag": etag})  # type: ignore[attr-defined]
+        if h.headers.get("If-None-Match") == etag:
+            h.respond(304, b"", {"ETag": etag})
         else:
-            h.respond(200, body, {"ETag": etag, "Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+            h.respond(200, body, {"ETag": etag, "Content-Type": "application/rss+xml"})
 
     def change(self, path: str, body: bytes) -> None:
         with self.lock:
@@ -465,21 +465,21 @@ def test_the_per_host_limit_holds_across_three_instances(
     now: dict[str, int] = defaultdict(int)
     peak: dict[str, int] = defaultdict(int)
 
-    def slow(h: object) -> None:
+    def slow(h: RequestHandler) -> None:
         host = getattr(h, "headers").get("Host", "").split(":")[0]  # noqa: B009
         with lock:
             now[host] += 1
             peak[host] = max(peak[host], now[host])
         try:
             time.sleep(0.3)
-            h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})  # type: ignore[attr-defined]
+            h.respond(200, RSS, {"ETag": ETAG, "Content-Type": "application/rss+xml"})
         finally:
             with lock:
                 now[host] -= 1
 
     paths = [f"/host/{i:02d}.xml" for i in range(FEEDS)]
     for p in paths:
-        feed_server.route(p, slow)  # type: ignore[arg-type]
+        feed_server.route(p, slow)
     hosts = ["127.0.0.1", "localhost"]
     listed = "\n".join(f"  - {feed_server.url(p, host=hosts[i % 2])}" for i, p in enumerate(paths))
     config = tmp_path / "monitor.yaml"
@@ -499,14 +499,14 @@ feeds:
         wait_for(lambda: sum(len(feed_server.requests_for(p)) for p in paths) == FEEDS, 60)
         time.sleep(0.5)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
             try:
-                p.wait(20)
+                proc.wait(20)
             except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+                proc.kill()
+                proc.wait()
     assert dict(peak) == {"127.0.0.1": 2, "localhost": 2}, dict(peak)
     assert all(len(feed_server.requests_for(p)) == 1 for p in paths)
     logs = [(tmp_path / f"i{n}.log").read_text() for n in range(3)]
@@ -553,9 +553,9 @@ feeds:
                 with stamps.lock:
                     latencies.append(stamps.at[path][-1] - t)
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+        for proc in procs:
+            proc.kill()
+            proc.wait()
     latencies.sort()
     # Without NOTIFY every one took 3.6-5 s (the heartbeat). Most within a second; on a loaded
     # machine (the full suite beside five other agents) one or two took 2.6-4.2 s once.

@@ -14,7 +14,8 @@ from monitor.model import RenderedMessage
 from monitor.notify.base import Channel
 from monitor.notify.email import EmailChannel
 from monitor.notify.registry import build_channel
-from tests.fixtures.smtp_server import PASSWORD, USER, SmtpServer, free_port, start
+from tests.fixtures.smtp_server import PASSWORD, USER, SmtpServer, start
+from tests.support import free_port
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from monitor.model import Entry, Hit, Match, RenderedMessage
 from monitor.notify.registry import build_channel
 from monitor.notify.slack import SlackChannel
 from tests.fixtures.http_sink import HttpSink, Reply
-from tests.fixtures.smtp_server import free_port
+from tests.support import free_port
 
 NOW = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)
 HOOK = "/services/T000/B000/secret-token"

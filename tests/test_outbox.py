@@ -27,7 +27,8 @@ from monitor.errors import DeliveryError
 from monitor.model import Delivery, DeliveryKind, DeliveryState, RenderedMessage
 from monitor.notify.email import EmailChannel
 from monitor.notify.file import FileChannel
-from tests.fixtures.smtp_server import SmtpServer, free_port, start
+from tests.fixtures.smtp_server import SmtpServer, start
+from tests.support import free_port
 
 T0 = datetime(2025, 11, 24, 6, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -18,8 +18,10 @@ WEEKDAYS_7 = "0 7 * * mon-fri"
 BERLIN = "Europe/Berlin"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_first_digest_is_due_at_once() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.ingest import fastparse
+from monitor.ingest.parse import Engine
 from tests.golden_parse import corpus_files, digest
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "parse_corpus.json"
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("engine", ["feedparser", "feedparser-rs"])
-def test_corpus_converts_as_before(corpus_dir: Path, engine: str) -> None:
+def test_corpus_converts_as_before(corpus_dir: Path, engine: Engine) -> None:
     if engine == "feedparser-rs":
         from tests.fixtures.resources import need
 
@@ -30,6 +31,6 @@ def test_corpus_converts_as_before(corpus_dir: Path, engine: str) -> None:
     changed = [
         key
         for key, path in seen.items()
-        if digest(path.read_bytes(), engine) != golden[key][engine]  # type: ignore[arg-type]
+        if digest(path.read_bytes(), engine) != golden[key][engine]
     ]
     assert not changed, f"{len(changed)} files convert differently, e.g. {changed[:5]}"

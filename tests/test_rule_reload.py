@@ -15,7 +15,7 @@ import pytest
 from monitor.app.service import RuleBook
 from monitor.errors import RuleError
 from monitor.model import Entry
-from tests.support import wait_for
+from tests.support import log_kv, wait_for
 
 RULE = """
 concepts:
@@ -65,7 +65,7 @@ def test_reload_on_change_and_keep_old_rules_on_a_bad_edit(
     with caplog.at_level("ERROR", logger="monitor"):
         assert book.reload_if_changed() is False
     [failure] = [r for r in caplog.records if r.getMessage() == "rules.reload_failed"]
-    assert "galium" in failure.monitor_kv["error"]
+    assert "galium" in log_kv(failure)["error"]
     # The old, valid rules stay in force, and the bad edit is reported once, not every check.
     assert [m.rule_id for m in book.match(entry("Germanium exports"))] == ["gallium-only"]
     caplog.clear()
@@ -144,5 +144,5 @@ def test_a_reload_that_drops_a_subscribed_rule_is_rejected(
     with caplog.at_level("ERROR", logger="monitor"):
         assert book.reload_if_changed() is False
     [failure] = [r for r in caplog.records if r.getMessage() == "rules.reload_failed"]
-    assert "subscription 'eil' names rule 'gallium-only'" in failure.monitor_kv["error"]
+    assert "subscription 'eil' names rule 'gallium-only'" in log_kv(failure)["error"]
     assert book.rule_ids == ["gallium-only"]  # the old rules stay

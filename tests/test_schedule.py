@@ -244,12 +244,13 @@ def test_startup_properties(
     window = min(policy.interval, STARTUP_SPREAD)
     due = [url for url, s in stored.items() if s is not None and s <= NOW]
     for url, when in schedule.items():
-        if stored[url] is None:
+        last = stored[url]
+        if last is None:
             assert when == NOW
         elif url in due:
             assert when < NOW + window
         else:
-            assert when == min(stored[url], NOW + policy.max_interval)  # type: ignore[type-var]
+            assert when == min(last, NOW + policy.max_interval)
     # spread: every slot of window / n holds exactly one due feed
     slots = sorted((schedule[url] - NOW) * len(due) // window for url in due)
     assert slots == list(range(len(due)))

@@ -22,7 +22,7 @@ from tests.fixtures.feed_server import FeedServer
 from tests.fixtures.http_sink import HttpSink, Reply
 from tests.fixtures.storage import raw_execute, sqlite_url
 from tests.support import free_port, wait_for
-from tests.test_cli_ingest import monitor
+from tests.support import run_monitor as monitor
 from tests.test_daemon import Daemon
 
 UNSTORABLE = {chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20))} | {

@@ -82,6 +82,7 @@ def test_a_version_1_database_is_upgraded_with_its_data(tmp_path: Path) -> None:
     )
     raw_execute(url, "INSERT INTO tombstones VALUES (?, 'gone', ?)", (FEED, stamp))
     with open_storage(f"sqlite:///{db}") as new:
+        assert isinstance(new, SQLiteStorage)  # narrows to the class that has schema_version
         assert new.schema_version == SCHEMA_VERSION
         assert [m.rule_id for m in new.matches_for(FEED, "a")] == ["lithium"]
         assert new.add_delivery(alert(), "{}", [(FEED, "a", "lithium")]) is not None

@@ -249,7 +249,7 @@ def test_story_set_is_big_and_bilingual(story_set: list[Labelled]) -> None:
     stories: dict[str, set[str]] = defaultdict(set)
     for x in story_set:
         stories[x.story].add(x.entry.language[:2])
-    sizes = defaultdict(int)
+    sizes: dict[str, int] = defaultdict(int)
     for x in story_set:
         sizes[x.story] += 1
     assert 300 <= len(story_set) <= 650

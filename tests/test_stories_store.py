@@ -314,7 +314,8 @@ def test_a_database_at_schema_3_gains_the_story_tables_and_keeps_its_entries(
     )
     new = open_storage(storage_url)
     try:
-        assert new.schema_version == SCHEMA_VERSION  # type: ignore[attr-defined]
+        assert isinstance(new, SQLStorage)  # narrows to the class that has schema_version
+        assert new.schema_version == SCHEMA_VERSION
         assert [e.id for e in new.entries_without_story()] == ["a1"]
         assert backfill(new, Settings(), since=None, now=NOW) == (1, 1)
     finally:

@@ -122,7 +122,7 @@ def test_security_headers_and_escaped_feed_text(base_url: str) -> None:
 
 def test_stream_filter_story_and_search_in_chromium(base_url: str) -> None:
     need(CHROMIUM is not None, "no chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Dialog, sync_playwright
 
     assert CHROMIUM
     dialogs: list[str] = []
@@ -130,7 +130,12 @@ def test_stream_filter_story_and_search_in_chromium(base_url: str) -> None:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 390, "height": 900})
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            def on_dialog(d: Dialog) -> None:
+                dialogs.append(d.message)
+                d.dismiss()
+
+            page.on("dialog", on_dialog)
             page.goto(base_url + "/")
             titles = page.locator(".story-title").all_inner_texts()
             assert len(titles) == 3

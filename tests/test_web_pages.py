@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -36,6 +36,9 @@ from monitor.web.security import BODY_HEADERS, SECURITY_HEADERS
 from tests.fixtures.http_sink import HttpSink, Reply
 from tests.fixtures.resources import need
 from tests.test_web_browser import CHROMIUM, HOSTILE, NOW, fill_store, serve
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Dialog  # optional at run time (browser tests skip without it)
 
 MY_RULES = """\
 # My own rules: tried in the playground before they go live.
@@ -131,7 +134,12 @@ def browser_page(pw: Any, width: int = 390, **context: Any) -> Any:
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     page = browser.new_context(viewport={"width": width, "height": 900}, **context).new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(d: Dialog) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
     page.dialogs = dialogs
     return browser, page
 

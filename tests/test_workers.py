@@ -29,7 +29,7 @@ from monitor.ingest.parse import parse_feed
 from monitor.ingest.workers import ParseJob, ProcessParser, make_parser
 from monitor.model import UTC
 from tests.fixtures.feed_server import RSS, FeedServer
-from tests.support import wait_for
+from tests.support import log_kv, wait_for
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
@@ -237,9 +237,9 @@ def test_default_settings_30_real_feeds_and_3_broken_give_exactly_3_failures(
         "/truncated": (head, "broken rss20 document, no entries"),
         "/empty": (b"", "empty body"),
     }
-    for path, (body, _) in broken.items():
-        feed_server.add(path, body)
-        urls.append(feed_server.url(path))
+    for route, (body, _) in broken.items():
+        feed_server.add(route, body)
+        urls.append(feed_server.url(route))
     settings = Settings.model_validate(
         {"database": f"sqlite:///{tmp_path / 'm.db'}", "feeds": urls}
     )
@@ -255,8 +255,8 @@ def test_default_settings_30_real_feeds_and_3_broken_give_exactly_3_failures(
     report, stats = asyncio.run(go())
     failed = {p.feed: p.error for p in report.polls if p.status == "error"}
     assert len(failed) == 3, failed
-    for path, (_, message) in broken.items():
-        error = failed[feed_server.url(path)]
+    for route, (_, message) in broken.items():
+        error = failed[feed_server.url(route)]
         assert message in error and "parser process died" not in error, error
     assert report.count("ok") == 30
     assert stats.in_workers == 33 and stats.deaths == 0
@@ -428,4 +428,4 @@ def test_workers_that_cannot_start_leave_parsing_inline(
     assert all(not isinstance(f, BaseException) and f.entries for f in feeds), feeds
     assert parser.stats.inline == 3
     [logged] = [r for r in caplog.records if r.getMessage() == "parse.workers_unavailable"]
-    assert "exited at start" in logged.monitor_kv["error"]  # once, however many feeds follow
+    assert "exited at start" in log_kv(logged)["error"]  # once, however many feeds follow

@@ -83,7 +83,9 @@ class Embedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if self.model == "ensemble":
-            return np.concatenate([cached(p, texts) for p in self._parts], axis=1) / np.sqrt(2)
+            joined: np.ndarray = np.concatenate([cached(p, texts) for p in self._parts], axis=1)
+            mean_cosine: np.ndarray = joined / np.sqrt(2)
+            return mean_cosine
         out = []
         for i in range(0, len(texts), 64):
             chunk = list(texts[i : i + 64])
@@ -96,7 +98,8 @@ class Embedder:
             out.append(m.reshape(len(chunk), -1))
         matrix = np.concatenate(out) if out else np.zeros((0, 1), np.float32)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.maximum(norms, 1e-12)
+        unit: np.ndarray = matrix / np.maximum(norms, 1e-12)
+        return unit
 
 
 def cached(emb: Embedder, texts: Sequence[str]) -> np.ndarray:
@@ -104,7 +107,8 @@ def cached(emb: Embedder, texts: Sequence[str]) -> np.ndarray:
     key = hashlib.sha1(("\x00".join([emb.model, *texts])).encode()).hexdigest()[:16]
     path = CACHE / f"{emb.model}-{key}.npy"
     if path.exists():
-        return np.load(path)
+        stored: np.ndarray = np.load(path)  # np.load is typed Any (it may return an archive)
+        return stored
     m = emb.embed(texts)
     np.save(path, m)
     return m
@@ -154,11 +158,13 @@ def facts(items: Sequence[EvalItem], rules: RuleSet) -> Facts:
 def aggregate(sims: np.ndarray, how: str) -> np.ndarray:
     """[items, examples] -> [items]."""
     if how == "max" or sims.shape[1] == 1:
-        return sims.max(axis=1)
+        best: np.ndarray = sims.max(axis=1)
+        return best
     if how.startswith("top"):
         k = min(int(how[3:]), sims.shape[1])
         part = np.sort(sims, axis=1)[:, -k:]
-        return part.mean(axis=1)
+        mean: np.ndarray = part.mean(axis=1)
+        return mean
     raise ValueError(how)
 
 
