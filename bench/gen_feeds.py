@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -21,7 +22,7 @@ from html import escape
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NEWS = HERE.parent.parent / "shared" / "corpus" / "news"
+NEWS = Path(os.environ.get("MONITOR_SHARED") or HERE.parent.parent / "shared") / "corpus" / "news"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 _DE_WORDS = (

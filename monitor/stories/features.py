@@ -87,30 +87,60 @@ lower-case start ("easyJet", "iPhone")."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
+MEMO_LIMIT = 200_000
+"""Words remembered by ``_term`` and ``_name_terms`` (news reuse a small vocabulary; a
+long-running process sees an open one, so the memo is cleared when full)."""
+_TERM_MEMO: dict[str, str] = {}
+_NAME_MEMO: dict[str, tuple[str, ...]] = {}
+
+
+def _term(tok: str) -> str:
+    """The term of one folded token in ``_terms``: its concept, else its stem; "" for none (a
+    function word, a number, a word under 3 letters). Memoized."""
+    term = _TERM_MEMO.get(tok)
+    if term is None:
+        if tok in STOPWORDS:
+            term = ""
+        elif (concept := concept_of(tok)) is not None:
+            term = concept
+        elif tok.isdigit() or len(tok) < 3:
+            term = ""  # numbers come from ``numbers`` with their separators
+        else:
+            term = tok[:STEM]
+        if len(_TERM_MEMO) >= MEMO_LIMIT:
+            _TERM_MEMO.clear()
+        _TERM_MEMO[tok] = term
+    return term
+
+
+def _name_terms(word: str) -> tuple[str, ...]:
+    """The terms one capitalized word of the text gives ``_names``. Memoized."""
+    found = _NAME_MEMO.get(word)
+    if found is None:
+        if not word[0].isupper() and not word[0].isascii():
+            found = ()
+        else:
+            found = tuple(
+                concept_of(tok) or tok[:STEM]
+                for tok in tokens(fold(word))
+                if not (tok in STOPWORDS or len(tok) < 3 or tok.isdigit())
+            )
+        if len(_NAME_MEMO) >= MEMO_LIMIT:
+            _NAME_MEMO.clear()
+        _NAME_MEMO[word] = found
+    return found
+
+
 def _names(text: str) -> set[str]:
     out: set[str] = set()
     for word in _CAPITALIZED.findall(text):
-        if not word[0].isupper() and not word[0].isascii():
-            continue
-        for tok in tokens(fold(word)):
-            if tok in STOPWORDS or len(tok) < 3 or tok.isdigit():
-                continue
-            out.add(concept_of(tok) or tok[:STEM])
+        out.update(_name_terms(word))
     return out
 
 
 def _terms(text: str) -> set[str]:
-    out: set[str] = set()
-    for tok in tokens(fold(text)):
-        if tok in STOPWORDS:
-            continue
-        concept = concept_of(tok)
-        if concept is not None:
-            out.add(concept)
-            continue
-        if tok.isdigit() or len(tok) < 3:
-            continue  # numbers come from ``numbers`` with their separators
-        out.add(tok[:STEM])
+    out = set(map(_term, tokens(fold(text))))
+    out.discard("")
     out |= numbers(text)
     return out
 
