@@ -590,6 +590,8 @@ def _overlaps(a: Hit, b: Hit) -> bool:
 
 def _outermost(weighted: list[_Weighted]) -> list[_Weighted]:
     """Drop hits inside a longer hit of the same concept and field (keep the better one)."""
+    if len(weighted) < 2:
+        return weighted
     weighted.sort(
         key=lambda hw: (
             _FIELD_RANK[hw[0].field],
@@ -608,7 +610,11 @@ def _outermost(weighted: list[_Weighted]) -> list[_Weighted]:
 
 
 def _ordered(hits: Iterable[Hit]) -> tuple[Hit, ...]:
-    return tuple(sorted(hits, key=lambda h: (_FIELD_RANK[h.field], h.start, h.end, h.concept)))
+    listed = list(hits)
+    if len(listed) < 2:
+        return tuple(listed)
+    listed.sort(key=lambda h: (_FIELD_RANK[h.field], h.start, h.end, h.concept))
+    return tuple(listed)
 
 
 _FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}

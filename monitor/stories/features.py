@@ -11,9 +11,11 @@ headline's principal action (``principal``) is the class of its action concepts
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from monitor.matching.text import fold, tokens
 from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
@@ -26,7 +28,9 @@ STEM = 7
 
 _EXACT, _PREFIX = build_lookup()
 _PREFIX_LENGTHS = sorted({len(p) for p in _PREFIX}, reverse=True)
-_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d(?<![\w.,]\d)\d*(?:[.,]\d+)*")
+r"""A number not inside a word or after a separator: ``(?<![\w.,])\d+(?:[.,]\d+)*`` written
+with the look-behind after the first digit, so that the regex engine skips to digits."""
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$")
 
 
@@ -120,8 +124,10 @@ def _name_terms(word: str) -> tuple[str, ...]:
         if not word[0].isupper() and not word[0].isascii():
             found = ()
         else:
+            # A word of 3 letters or more that is no number nor function word: its concept,
+            # else its stem, which is what ``_term`` gives it (and may have memoized).
             found = tuple(
-                concept_of(tok) or tok[:STEM]
+                _term(tok)
                 for tok in tokens(fold(word))
                 if not (tok in STOPWORDS or len(tok) < 3 or tok.isdigit())
             )
@@ -132,14 +138,18 @@ def _name_terms(word: str) -> tuple[str, ...]:
 
 
 def _names(text: str) -> set[str]:
-    out: set[str] = set()
-    for word in _CAPITALIZED.findall(text):
-        out.update(_name_terms(word))
-    return out
+    words = _CAPITALIZED.findall(text)
+    memoized = list(map(_NAME_MEMO.get, words))  # memo look-ups without a call per word
+    found = (
+        list(map(_name_terms, words)) if None in memoized else cast(list[tuple[str, ...]], memoized)
+    )
+    return set(itertools.chain.from_iterable(found))
 
 
 def _terms(text: str) -> set[str]:
-    out = set(map(_term, tokens(fold(text))))
+    toks = tokens(fold(text))
+    memoized = list(map(_TERM_MEMO.get, toks))
+    out = set(map(_term, toks)) if None in memoized else set(cast(list[str], memoized))
     out.discard("")
     out |= numbers(text)
     return out
