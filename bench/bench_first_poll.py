@@ -137,6 +137,8 @@ def main() -> None:
     _setup_path(args.code)
     from bench_ingest import ServerProcess, feed_files, write_config
 
+    _setup_path(args.code)  # bench_ingest put this checkout first: the one asked for goes first
+
     files = feed_files(args.feeds_dir)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     n_fp, t_fp = bare_feedparser(files)
@@ -153,7 +155,7 @@ def main() -> None:
     import monitor
 
     print(
-        f"{args.label or Path(monitor.__file__).parent.parent.name}: load {load}; "
+        f"{args.label} ({Path(monitor.__file__).parent.parent}): load {load}; "
         f"{len(files)} feeds, {report.new} entries stored (bare feedparser {n_fp}); "
         f"bare feedparser {t_fp:.2f} s CPU; ours {cpu:.2f} s CPU ({wall:.2f} s wall) = "
         f"{cpu / t_fp:.2f}x; split s: {parts} rest {rest:.2f}; "
