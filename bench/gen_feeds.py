@@ -1,7 +1,8 @@
 """Write a deterministic benchmark corpus: 500 feeds, ~25k entries, RSS 2.0/Atom, German/English.
 
-Titles and summaries are real news text from ../shared/corpus/news/*.jsonl when it is there
-(about 5% of it on raw materials; else a built-in raw-materials word list), wrapped in the
+Titles and summaries are real news text from $MONITOR_SHARED/corpus/news/*.jsonl (default
+../shared) when it is there (about 5% of it on raw materials; else a built-in raw-materials word
+list, where nearly every entry matches several rules), wrapped in the
 markup real feeds carry: paragraphs, links, emphasis, images, entities, CDATA,
 content:encoded, relative links and xml:base.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -21,7 +23,7 @@ from html import escape
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NEWS = HERE.parent.parent / "shared" / "corpus" / "news"
+NEWS = Path(os.environ.get("MONITOR_SHARED") or HERE.parent.parent / "shared") / "corpus" / "news"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 _DE_WORDS = (

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from monitor.errors import FeedError, FetchError, StorageError
 from monitor.ingest.fetch import Fetcher, FetchResult
@@ -93,6 +93,28 @@ class PollReport:
     state: FeedState | None = field(default=None, repr=False, compare=False)
     """The feed's state as this poll wrote it (None: not written), so that the daemon need not
     read it again before the next poll."""
+
+
+def _succeeded(
+    feed: Feed,
+    status: Status,
+    written: FeedState,
+    started: float,
+    lease: str | None,
+    **counts: Any,
+) -> PollReport:
+    """The report of a poll whose state ``written`` was stored (or held back in a batch): its
+    next poll is that state's, a leased poll's write completed the lease, and ``counts`` are
+    the ``PollReport`` fields of what it stored."""
+    return PollReport(
+        feed.url,
+        status,
+        next_poll=written.next_poll,
+        seconds=time.perf_counter() - started,
+        lease_done=lease is not None,
+        state=written,
+        **counts,
+    )
 
 
 def policy_for(feed: Feed) -> PollPolicy:
@@ -362,14 +384,7 @@ class Pipeline:
                 batch.rows.append(_Unwritten(feed, state, after, policy, started))
                 if len(batch.rows) >= STATE_BATCH:
                     self.write_states(batch)
-            return PollReport(
-                feed.url,
-                status,
-                next_poll=nxt,
-                seconds=time.perf_counter() - started,
-                state=after,
-                lease_done=lease is not None,
-            )
+            return _succeeded(feed, status, after, started, lease)
 
         assert result.content is not None
         job = ParseJob(
@@ -455,23 +470,22 @@ class Pipeline:
             self._save_vectors(
                 feed, candidates, vectors, set(ingest.new) | set(ingest.changed), now
             )
-        return PollReport(
-            feed.url,
+        return _succeeded(
+            feed,
             "ok",
+            new_state,
+            started,
+            lease,
             new=len(ingest.new),
             changed=len(ingest.changed),
             matches=ingest.matches,
             entries=len(parsed.entries),
             warnings=warnings,
-            next_poll=nxt,
-            seconds=time.perf_counter() - started,
             new_ids=ingest.new,
             changed_ids=ingest.changed,
             dropped=len(dropped),
             fulltext_ok=ft_ok,
             fulltext_failed=ft_failed,
-            lease_done=lease is not None,
-            state=new_state,
         )
 
     async def _vectors(self, feed: Feed, candidates: Sequence[Entry]) -> dict[str, Vector]:

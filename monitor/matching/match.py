@@ -432,11 +432,10 @@ class Matcher:
         excluded_by: dict[str, list[Hit]] = {}
         found, maybe_near = self._entry_hits(entry)
         for field_name, unit, start, end, sim in found:
-            text = entry.text(field_name)
+            piece = entry.text(field_name)[start:end]
+            sim = round(sim, 1)
             for tgt in self._targets[unit]:
-                hit = Hit(
-                    tgt.concept, tgt.term, field_name, start, end, text[start:end], round(sim, 1)
-                )
+                hit = Hit(tgt.concept, tgt.term, field_name, start, end, piece, sim)
                 if tgt.exclude:
                     excluded_by.setdefault(tgt.concept, []).append(hit)
                 else:
@@ -591,9 +590,11 @@ def _overlaps(a: Hit, b: Hit) -> bool:
 
 def _outermost(weighted: list[_Weighted]) -> list[_Weighted]:
     """Drop hits inside a longer hit of the same concept and field (keep the better one)."""
+    if len(weighted) < 2:
+        return weighted
     weighted.sort(
         key=lambda hw: (
-            FIELDS.index(hw[0].field),
+            _FIELD_RANK[hw[0].field],
             hw[0].start,
             -hw[0].end,
             -hw[0].similarity,
@@ -609,4 +610,12 @@ def _outermost(weighted: list[_Weighted]) -> list[_Weighted]:
 
 
 def _ordered(hits: Iterable[Hit]) -> tuple[Hit, ...]:
-    return tuple(sorted(hits, key=lambda h: (FIELDS.index(h.field), h.start, h.end, h.concept)))
+    listed = list(hits)
+    if len(listed) < 2:
+        return tuple(listed)
+    listed.sort(key=lambda h: (_FIELD_RANK[h.field], h.start, h.end, h.concept))
+    return tuple(listed)
+
+
+_FIELD_RANK = {name: i for i, name in enumerate(FIELDS)}
+"""``FIELDS.index`` as a look-up (sort keys of every hit)."""

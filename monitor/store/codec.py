@@ -8,6 +8,8 @@ the full microsecond precision. Hits: a JSON list of objects, one per ``Hit``, f
 from __future__ import annotations
 
 import json
+import json.encoder
+import math
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -88,10 +90,54 @@ def _opt_ts(value: Any) -> datetime | None:
 _HIT_FIELDS = tuple(f.name for f in fields(Hit))
 
 
-def encode_hits(hits: Sequence[Hit]) -> str:
-    items = [{name: getattr(h, name) for name in _HIT_FIELDS} for h in hits]
+_HIT_LAYOUT = (
+    "concept", "variant", "field", "start", "end", "text", "similarity", "kind", "threshold"
+)  # fmt: skip
+_FAST_HITS = _HIT_FIELDS == _HIT_LAYOUT
+_quote = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) quotes with
+
+
+def _hit_json(h: Hit) -> str:
+    """One hit as ``json.dumps`` writes it (same keys, order, separators and number forms),
+    written directly when its values are of the usual types, else by ``json.dumps``."""
+    sim, threshold = h.similarity, h.threshold
+    if (
+        _FAST_HITS
+        and type(h.start) is int
+        and type(h.end) is int
+        and type(sim) is float
+        and math.isfinite(sim)
+        and (threshold is None or (type(threshold) is float and math.isfinite(threshold)))
+        and type(h.concept) is str
+        and type(h.variant) is str
+        and type(h.field) is str
+        and type(h.text) is str
+        and type(h.kind) is str
+    ):
+        return (
+            f'{{"concept": {_quote(h.concept)}, "variant": {_quote(h.variant)}, '
+            f'"field": {_quote(h.field)}, "start": {h.start}, "end": {h.end}, '
+            f'"text": {_quote(h.text)}, "similarity": {sim!r}, "kind": {_quote(h.kind)}, '
+            f'"threshold": {"null" if threshold is None else repr(threshold)}}}'
+        )
     # allow_nan=False: PostgreSQL's jsonb rejects NaN, so fail the same way on both backends.
-    return json.dumps(items, ensure_ascii=False, allow_nan=False)
+    item = {name: getattr(h, name) for name in _HIT_FIELDS}
+    return json.dumps(item, ensure_ascii=False, allow_nan=False)
+
+
+def encode_hits(hits: Sequence[Hit], memo: dict[int, str] | None = None) -> str:
+    """The hits as a JSON list of objects: exactly ``json.dumps([asdict(h) ...],
+    ensure_ascii=False)``. ``memo`` (by ``id``; the caller keeps the hits alive while it is in
+    use) spares encoding a hit again that several matches of one entry share."""
+    if memo is None:
+        return "[" + ", ".join(map(_hit_json, hits)) + "]"
+    parts = []
+    for h in hits:
+        text = memo.get(id(h))
+        if text is None:
+            text = memo[id(h)] = _hit_json(h)
+        parts.append(text)
+    return "[" + ", ".join(parts) + "]"
 
 
 def decode_hits(value: Any) -> tuple[Hit, ...]:

@@ -205,8 +205,18 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
                 "DELETE FROM matches WHERE feed_url = ? AND entry_id = ?",
                 [(state.url, i) for i in changed],
             )
+            # The rules an entry matches share most of their hits: each is encoded once.
+            memo: dict[int, str] = {}
             match_rows = [
-                (state.url, i, m.rule_id, m.score, m.priority.value, encode_hits(m.hits), stamp)
+                (
+                    state.url,
+                    i,
+                    m.rule_id,
+                    m.score,
+                    m.priority.value,
+                    encode_hits(m.hits, memo),
+                    stamp,
+                )
                 for i in new + changed
                 for m in matches.get(i, ())
             ]

@@ -11,9 +11,11 @@ headline's principal action (``principal``) is the class of its action concepts
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from monitor.matching.text import fold, tokens
 from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
@@ -26,7 +28,9 @@ STEM = 7
 
 _EXACT, _PREFIX = build_lookup()
 _PREFIX_LENGTHS = sorted({len(p) for p in _PREFIX}, reverse=True)
-_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d(?<![\w.,]\d)\d*(?:[.,]\d+)*")
+r"""A number not inside a word or after a separator: ``(?<![\w.,])\d+(?:[.,]\d+)*`` written
+with the look-behind after the first digit, so that the regex engine skips to digits."""
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[.,]\d{3})+$")
 
 
@@ -87,30 +91,66 @@ lower-case start ("easyJet", "iPhone")."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
-def _names(text: str) -> set[str]:
-    out: set[str] = set()
-    for word in _CAPITALIZED.findall(text):
+MEMO_LIMIT = 200_000
+"""Words remembered by ``_term`` and ``_name_terms`` (news reuse a small vocabulary; a
+long-running process sees an open one, so the memo is cleared when full)."""
+_TERM_MEMO: dict[str, str] = {}
+_NAME_MEMO: dict[str, tuple[str, ...]] = {}
+
+
+def _term(tok: str) -> str:
+    """The term of one folded token in ``_terms``: its concept, else its stem; "" for none (a
+    function word, a number, a word under 3 letters). Memoized."""
+    term = _TERM_MEMO.get(tok)
+    if term is None:
+        if tok in STOPWORDS:
+            term = ""
+        elif (concept := concept_of(tok)) is not None:
+            term = concept
+        elif tok.isdigit() or len(tok) < 3:
+            term = ""  # numbers come from ``numbers`` with their separators
+        else:
+            term = tok[:STEM]
+        if len(_TERM_MEMO) >= MEMO_LIMIT:
+            _TERM_MEMO.clear()
+        _TERM_MEMO[tok] = term
+    return term
+
+
+def _name_terms(word: str) -> tuple[str, ...]:
+    """The terms one capitalized word of the text gives ``_names``. Memoized."""
+    found = _NAME_MEMO.get(word)
+    if found is None:
         if not word[0].isupper() and not word[0].isascii():
-            continue
-        for tok in tokens(fold(word)):
-            if tok in STOPWORDS or len(tok) < 3 or tok.isdigit():
-                continue
-            out.add(concept_of(tok) or tok[:STEM])
-    return out
+            found = ()
+        else:
+            # A word of 3 letters or more that is no number nor function word: its concept,
+            # else its stem, which is what ``_term`` gives it (and may have memoized).
+            found = tuple(
+                _term(tok)
+                for tok in tokens(fold(word))
+                if not (tok in STOPWORDS or len(tok) < 3 or tok.isdigit())
+            )
+        if len(_NAME_MEMO) >= MEMO_LIMIT:
+            _NAME_MEMO.clear()
+        _NAME_MEMO[word] = found
+    return found
+
+
+def _names(text: str) -> set[str]:
+    words = _CAPITALIZED.findall(text)
+    memoized = list(map(_NAME_MEMO.get, words))  # memo look-ups without a call per word
+    found = (
+        list(map(_name_terms, words)) if None in memoized else cast(list[tuple[str, ...]], memoized)
+    )
+    return set(itertools.chain.from_iterable(found))
 
 
 def _terms(text: str) -> set[str]:
-    out: set[str] = set()
-    for tok in tokens(fold(text)):
-        if tok in STOPWORDS:
-            continue
-        concept = concept_of(tok)
-        if concept is not None:
-            out.add(concept)
-            continue
-        if tok.isdigit() or len(tok) < 3:
-            continue  # numbers come from ``numbers`` with their separators
-        out.add(tok[:STEM])
+    toks = tokens(fold(text))
+    memoized = list(map(_TERM_MEMO.get, toks))
+    out = set(map(_term, toks)) if None in memoized else set(cast(list[str], memoized))
+    out.discard("")
     out |= numbers(text)
     return out
 

@@ -142,13 +142,11 @@ class Story:
 
 
 def _mass(f: Features) -> float:
-    return math.fsum(weight(t) for t in f.words) + TITLE_BONUS * math.fsum(
-        weight(t) for t in f.title
-    )
+    return math.fsum(map(weight, f.words)) + TITLE_BONUS * math.fsum(map(weight, f.title))
 
 
 def _name_mass(f: Features) -> float:
-    return math.fsum(weight(t) for t in f.names)
+    return math.fsum(map(weight, f.names))
 
 
 def similarity(
@@ -167,9 +165,7 @@ def similarity(
         title_shared = {t for t in b.title if t in a.title}
     if not shared:
         return 0.0, 0, {}
-    got = math.fsum(weight(t) for t in shared) + TITLE_BONUS * math.fsum(
-        weight(t) for t in title_shared
-    )
+    got = math.fsum(map(weight, shared)) + TITLE_BONUS * math.fsum(map(weight, title_shared))
     overlap = got / max(min(mass_a, mass_b), 1.0)
     specific = sum(1 for t in shared if t[0] != "@")
     signals = {
@@ -293,7 +289,12 @@ class Window:
 
 
 def _score(
-    entry: StoryEntry, features: Features, mass: float, story: Story, settings: Settings
+    entry: StoryEntry,
+    features: Features,
+    mass: float,
+    story: Story,
+    settings: Settings,
+    name_mass: float | None = None,
 ) -> tuple[float, int, dict[str, float]]:
     """(overlap, shared specific terms, signals) of the entry and the story's best kept member.
 
@@ -311,7 +312,8 @@ def _score(
         published - story.first_seen > settings.span or story.last_seen - published > settings.span
     )
     language = entry.language[:2]
-    name_mass = _name_mass(features)
+    if name_mass is None:
+        name_mass = _name_mass(features)
     best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
     for m in story.members:
         cross = m.language != language
@@ -353,11 +355,12 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
     """Join-which-story or new, with the reason; does not change ``window``."""
     s = window.settings
     mass = _mass(features)
+    name_mass = _name_mass(features)  # once, not once per candidate
     best_story: Story | None = None
     best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
     too_old = False
     for story in window.candidates(features):
-        got = _score(entry, features, mass, story, s)
+        got = _score(entry, features, mass, story, s, name_mass)
         too_old = too_old or "outside_span" in got[2]
         if got[0] > best[0] or (got[0] == best[0] and best_story is None and got[0] > 0):
             best_story, best = story, got
