@@ -79,9 +79,10 @@ def instrument() -> None:
         pass
     parse.parse_feed = _timed("parse", parse.parse_feed)
     parse._convert_feed = _timed("convert", parse._convert_feed)
-    Matcher.match = _timed("match", Matcher.match)
-    StoryTracker.assign = _timed("stories", StoryTracker.assign)
-    SQLStorage.record_poll = _timed("store", SQLStorage.record_poll)
+    # Patched on the classes for the benchmark's split (a profiler's job, done by hand).
+    setattr(Matcher, "match", _timed("match", Matcher.match))  # noqa: B010
+    setattr(StoryTracker, "assign", _timed("stories", StoryTracker.assign))  # noqa: B010
+    setattr(SQLStorage, "record_poll", _timed("store", SQLStorage.record_poll))  # noqa: B010
 
 
 def bare_feedparser(files: list[Path]) -> tuple[int, float]:
