@@ -89,6 +89,10 @@ def replicated(rules: RuleSet, times: int) -> RuleSet:
             near = tuple(replace(n, concepts=tuple(f"{m}~{i}" for m in n.concepts)) for n in c.near)
             concepts[f"{cid}~{i}"] = replace(c, id=f"{cid}~{i}", near=near)
         for r in rules.rules:
+            semantic = r.semantic
+            if semantic is not None:  # its gate names concepts too
+                gate = tuple(tuple(f"{c}~{i}" for c in group) for group in semantic.gate)
+                semantic = replace(semantic, gate=gate)
             out.append(
                 replace(
                     r,
@@ -96,6 +100,7 @@ def replicated(rules: RuleSet, times: int) -> RuleSet:
                     all=tuple(f"{c}~{i}" for c in r.all),
                     any=tuple(f"{c}~{i}" for c in r.any),
                     none=tuple(f"{c}~{i}" for c in r.none),
+                    semantic=semantic,
                 )
             )
     return RuleSet(tuple(out), concepts)
