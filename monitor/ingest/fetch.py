@@ -165,6 +165,17 @@ def _fail(
     )
 
 
+def _refused(url: str, current: str, why: str) -> FetchError:
+    """A hop the guard refused (before the request or at the connect), for good."""
+    where = "" if current == url else f" (redirected to {current})"
+    return _fail(
+        url,
+        f"not fetched{where}: {why}",
+        "nothing to do unless the link should be followed",
+        temporary=False,
+    )
+
+
 def _status_error(url: str, where: str, status: int, headers: Mapping[str, str]) -> FetchError:
     retry_after = parse_retry_after(
         headers.get("retry-after"), date=headers.get("date"), now=datetime.now(UTC)
@@ -692,13 +703,7 @@ class Fetcher:
         while True:
             refused = None if guard is None else await guard(current)
             if refused is not None:
-                where = "" if current == url else f" (redirected to {current})"
-                raise _fail(
-                    url,
-                    f"not fetched{where}: {refused}",
-                    "nothing to do unless the link should be followed",
-                    temporary=False,
-                )
+                raise _refused(url, current, refused)
             # One host slot per hop, released before the next: holding one while waiting for
             # another could deadlock two fetches redirecting in opposite directions.
             async with self._host_slot(current):
@@ -710,14 +715,8 @@ class Fetcher:
                         outcome = await self._request(
                             url, current, headers, hop_started + budget, screen and (host, screen)
                         )
-                except AddressRefused as exc:
-                    where = "" if current == url else f" (redirected to {current})"
-                    raise _fail(
-                        url,
-                        f"not fetched{where}: {exc}",
-                        "nothing to do unless the link should be followed",
-                        temporary=False,
-                    ) from None
+                except AddressRefused as exc:  # the guard's screen, at the connect
+                    raise _refused(url, current, str(exc)) from None
                 except (TimeoutError, _GaveUp):
                     raise _fail(
                         url,

@@ -93,6 +93,11 @@ class RuleVolume:
         return (self.end - self.start).days + 1
 
 
+def _slot(i: int, width: float) -> tuple[float, float]:
+    """(x, width) of bucket ``i``'s bar: 80 % of its slot, centred, never thinner than 0.5."""
+    return i * width + width * 0.1, max(width * 0.8, 0.5)
+
+
 def _height(value: int, peak: int) -> float:
     if value <= 0 or peak <= 0:
         return 0.0
@@ -138,7 +143,7 @@ def rule_volume(
         for i in sorted(stories[rule_id]):
             n = stories[rule_id].get(i, 0)
             h = _height(n, peak)
-            x, w = i * width + width * 0.1, max(width * 0.8, 0.5)
+            x, w = _slot(i, width)
             first_day = start + timedelta(days=i * step)
             when = first_day.isoformat()
             if step > 1:
@@ -210,6 +215,6 @@ def story_timeline(members: Sequence[StoryMember]) -> StoryTimeline | None:
             top = BAR_AREA[1] * (1 - (below + n) / peak)
             h = BAR_AREA[1] * (1 - below / peak) - top
             below += n
-            x, w = i * width + width * 0.1, max(width * 0.8, 0.5)
+            x, w = _slot(i, width)
             bars.append(Bar(x, top, w, h, when, n, series=lang))
     return StoryTimeline(unit, start, buckets, tuple(bars), peak, series)
