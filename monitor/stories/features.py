@@ -194,6 +194,12 @@ def _terms(text: str, spelt: set[str] | None = None) -> set[str]:
 HEADLINE_MIN_TERMS = 4
 
 
+def genitives(names: Iterable[str]) -> set[str]:
+    """The names of ``names`` that end in a German genitive s, without it ("trumps" -> "trump";
+    a stem cut at ``STEM`` letters has lost its ending already)."""
+    return {n[:-1] for n in names if 4 <= len(n) < STEM and n[-1] == "s" and n[0] not in "@#"}
+
+
 def extract(entry: StoryEntry) -> Features:
     spelt: set[str] = set()
     title = _terms(entry.title, spelt)
@@ -209,7 +215,7 @@ def extract(entry: StoryEntry) -> Features:
     # Names are what German and English copy compare: numbers spelt out ("drei" / "3"), and a
     # German genitive ("Trumps Name") also as the English copy spells it ("Trump's" -> "trump").
     names |= spelt
-    names |= {n[:-1] for n in names if 4 <= len(n) < STEM and n[-1] == "s" and n[0] not in "@#"}
+    names |= genitives(names)
     return Features(
         frozenset(words),
         frozenset(headline),
