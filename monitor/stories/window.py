@@ -100,6 +100,7 @@ ACTIONS = frozenset(
         "@fire",
         "@shooting",
         "@release",
+        "@deport",
         "@prison",
         "@resign",
         "@ceasefire",
