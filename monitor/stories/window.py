@@ -71,10 +71,16 @@ class Settings:
     the new-action refusals above 0.45 on that day, none was right."""
     min_specific_cross_later: int = 2
     """Shared names or numbers needed across languages on another calendar day than the story
-    began, unless they are two entities (``entities``) beside a shared concept. Off (2, as on
-    the same day) by default: 3 halves the false pairs of heldout2 (40 -> 27) but loses a
-    tenth of its German-English recall (0.765 -> 0.676, below its floor; bench/RESULTS.md,
-    stories5): of 20 next-day joins of the other language on two shared names, 11 were false."""
+    began, unless they are two entities (``signals["entities"]``: adjacent names count once)
+    beside a shared concept. Off (2, as on the same day) by default: 3 cuts the false pairs of
+    heldout2 by a third (38 -> 25) but loses a ninth of its German-English recall (0.794 ->
+    0.706, below its floor; bench/RESULTS.md, stories5): of 20 next-day joins of the other
+    language on two shared names, 11 were false."""
+
+    @property
+    def entities(self) -> bool:
+        """Whether entries need their adjacent names (``Features.pairs``): only for the gate."""
+        return self.min_specific_cross_later > self.min_specific_cross
 
 
 CONCEPT_WEIGHT = 0.6
@@ -441,7 +447,7 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
 
 def assign(entry: StoryEntry, window: Window) -> Decision:
     """Place ``entry``: decide, then add it to the window. Deterministic, once per entry."""
-    features = extract(entry)
+    features = extract(entry, window.settings.entities)
     decision = decide(entry, features, window)
     window.add(entry, features, decision)
     return decision
