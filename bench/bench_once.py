@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -57,6 +58,50 @@ def postgres_cpu() -> float:
                 # utime, stime, and of children reaped (the postmaster's: ended backends)
                 total += sum(int(f) for f in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCPU:
+    """CPU of the PostgreSQL backends serving one database (their process title names it),
+    sampled every ``step`` seconds from /proc while a run lasts: unlike ``postgres_cpu``,
+    other clients of the server (other databases) are not counted. A backend's last
+    ``step`` before it exits is lost (a ``once`` process uses one or two connections)."""
+
+    def __init__(self, database: str, step: float = 0.02) -> None:
+        self.tag = f" {database} "
+        self.step = step
+        self.seen: dict[int, float] = {}
+        self.before: dict[int, float] = {}
+        """Backends already there at the start: only their CPU from then on counts."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for proc in Path("/proc").glob("[0-9]*"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if not title.startswith("postgres: ") or self.tag not in title:
+                    continue
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                self.seen[int(proc.name)] = (int(fields[11]) + int(fields[12])) / tick
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.step):
+            self._sample()
+
+    def __enter__(self) -> BackendCPU:
+        self._sample()
+        self.before = dict(self.seen)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
 def run_once(config: Path, src: Path | None, *args: str) -> dict[str, Any]:
@@ -168,8 +213,13 @@ def main() -> None:
 
         print(f"\nthe same cycle (`once --all -q`) on both backends, {args.pg_feeds} feeds; "
               "ratio: wall against SQLite with the same code")  # fmt: skip
+        print(
+            "client CPU: the `monitor once` process; backend CPU: the PostgreSQL backends of "
+            "its database; server CPU: every postgres process (other clients included); "
+            "ratios against SQLite with the same code: wall, and client + backend CPU"
+        )
         print(f"{'code':<8}{'backend':<12}{'poll':<16}{'wall s':>8}{'client CPU':>12}"
-              f"{'server CPU':>12}{'ratio':>8}")  # fmt: skip
+              f"{'backend':>10}{'server':>10}{'wall':>8}{'CPU':>8}")  # fmt: skip
         codes = (("before", base_src), ("after", None))
         for label, src in [c for c in codes if c[0] in args.pg_codes.split(",")]:
             schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -179,6 +229,8 @@ def main() -> None:
                 sep = "&" if "?" in args.postgres else "?"
                 pg_url = f"{args.postgres}{sep}options=-csearch_path%3D{schema}"
                 base: dict[str, float] = {}
+                base_cpu: dict[str, float] = {}
+                database = args.postgres.rsplit("/", 1)[1].split("?", 1)[0]
                 for backend, url in (
                     ("sqlite", f"sqlite:///{work / f'cmp-{label}.db'}"),
                     ("postgresql", pg_url),
@@ -189,13 +241,19 @@ def main() -> None:
                     write_config(cfg, urls(args.pg_feeds), url, args.parser)
                     for poll in ("first", "re-poll (304s)"):
                         srv = postgres_cpu() if backend == "postgresql" else 0.0
-                        r = run_once(cfg, src, "-q")
+                        with BackendCPU(database) as backends:
+                            r = run_once(cfg, src, "-q")
                         assert r["rc"] == 0, r
                         server_cpu = postgres_cpu() - srv if backend == "postgresql" else 0.0
+                        mine = backends.seconds if backend == "postgresql" else 0.0
                         base.setdefault(poll, r["wall"])
+                        cpu = r["cpu"] + mine
+                        base_cpu.setdefault(poll, cpu)
                         print(f"{label:<8}{backend:<12}{poll:<16}{r['wall']:>8.2f}"
-                              f"{r['cpu']:>12.2f}{server_cpu:>12.2f}"
-                              f"{r['wall'] / base[poll]:>7.2f}x")  # fmt: skip
+                              f"{r['cpu']:>12.2f}{mine:>10.2f}{server_cpu:>10.2f}"
+                              f"{r['wall'] / base[poll]:>7.2f}x"
+                              f"{cpu / base_cpu[poll]:>7.2f}x   load "
+                              f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             finally:
                 with psycopg.connect(args.postgres, autocommit=True) as admin:
                     admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

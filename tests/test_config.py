@@ -214,3 +214,37 @@ def test_monitor_semantic_off_applies_to_settings_made_in_code_too(
     assert Settings().semantic.enabled is True
     with pytest.raises(ValueError, match="semantic"):
         Settings.model_validate({"semantic": "off"})
+
+
+@pytest.mark.parametrize("value", ["disabled", "auus", "2"])
+def test_monitor_semantic_with_a_value_neither_off_nor_on_is_an_error_naming_it(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "feeds: [x.xml]\n"), env={"MONITOR_SEMANTIC": value})
+    message = str(caught.value)
+    assert f"MONITOR_SEMANTIC={value!r}" in message
+    assert "MONITOR_SEMANTIC=off" in message  # the hint says what works
+
+
+def test_monitor_semantic_typo_stops_a_command_with_a_message_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    config = write(tmp_path, "database: sqlite:///m.db\nfeeds: [x.xml]\n")
+    env = {**os.environ, "MONITOR_SEMANTIC": "of"}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert "MONITOR_SEMANTIC='of'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -138,3 +138,52 @@ def _release_elsewhere(url: str, feed: str | None, t0: datetime) -> None:
         if feed is not None:
             other.claim_feeds("x", t0, lease=timedelta(minutes=1), limit=1)
         other.release_leases("x" if feed is not None else "nobody")
+
+
+def test_a_slot_is_handed_to_the_next_fetch_of_the_host_and_given_back_when_idle(
+    storage_url: str,
+) -> None:
+    """Many fetches of one host in one process: far fewer round trips than two per fetch, at
+    most ``per_host`` at once, another instance waiting meanwhile gets its slot, and an idle
+    process holds no slot."""
+    from monitor.store.host_slots import HANDOFF_LIMIT
+
+    with open_storage(storage_url) as store:
+        a, b = store.host_slots(2), store.host_slots(2)
+    if a is None or b is None:
+        assert storage_url.startswith("sqlite")
+        return
+
+    async def scenario() -> None:
+        inside = 0
+        most = 0
+        order: list[str] = []
+
+        async def fetch(slots: HostSlots, who: str) -> None:
+            nonlocal inside, most
+            async with slots.hold("one.example"):
+                inside += 1
+                most = max(most, inside)
+                order.append(who)
+                await asyncio.sleep(0.005)
+                inside -= 1
+
+        try:
+            n = 4 * HANDOFF_LIMIT
+            many = [asyncio.create_task(fetch(a, "a")) for _ in range(n)]
+            await asyncio.sleep(0.05)
+            other = asyncio.create_task(fetch(b, "b"))
+            await asyncio.wait_for(asyncio.gather(*many, other), 20)
+            assert most <= 2
+            assert a.takes < n // 4  # two slots, each handed on up to HANDOFF_LIMIT times
+            assert order.count("b") == 1
+            # Nothing waits any more: a gave both slots back, b takes both at once.
+            before = b.waits
+            async with b.hold("one.example"), b.hold("one.example"):
+                pass
+            assert b.waits == before
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())

@@ -20,6 +20,9 @@ first run on them, clustered as a stream of its own. It was held out for one run
 since then it is dev data too: the stories5 step read its errors and was tuned on all 958 items
 of both files (bench/RESULTS.md), so its figures no longer measure unseen data. Its floors and
 the strict xfail of the issue's targets stay as regression checks.
+``heldout3.jsonl`` (ORIGIN.md, "heldout3") is the third set, labelled blind to the clusterer,
+run once for the final check of that step (figures in bench/RESULTS.md): its floors sit just
+below that run, and the issue's targets are asserted on it as a strict xfail.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from tests.test_eval import excerpt, text_hash
 
 LABELS_FILE = Path(__file__).parent / "data" / "stories" / "labels.jsonl"
 HELDOUT2_FILE = LABELS_FILE.with_name("heldout2.jsonl")
+# A third fresh set (ORIGIN.md, "heldout3"), labelled blind to the clusterer for the final check
+# and run once after the stories5 tuning (bench/RESULTS.md).
+HELDOUT3_FILE = LABELS_FILE.with_name("heldout3.jsonl")
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
@@ -54,6 +60,9 @@ FLOORS = {
     # First measured 2026-12-03: B3 F1 0.909, pair P 0.791, DE-EN 0.765 (26 of 34); stories5,
     # tuned with it as dev data: 0.916 / 0.806 / 0.794 (27 of 34).
     "heldout2": {"b_f1": 0.91, "pair_precision": 0.80, "de_en_recall": 0.79},
+    # The one run (2026-12-03, after the stories5 tuning was committed): B3 F1 0.916, pair P
+    # 0.852, DE-EN 0.222 (main's clusterer in the same run 0.913 / 0.847 / 0.178).
+    "heldout3": {"b_f1": 0.91, "pair_precision": 0.845, "de_en_recall": 0.22},
 }
 
 
@@ -329,6 +338,24 @@ def test_heldout2_is_fresh_bilingual_and_has_hard_negatives(
     assert sum(1 for n in sizes.values() if n == 1) >= 80
 
 
+def test_heldout3_loads_is_fresh_and_bilingual(
+    corpus_dir: Path, story_set: list[Labelled], heldout2: list[Labelled]
+) -> None:
+    # Every record loads from the corpus with the text it was labelled on; no corpus id of the
+    # first two sets, none twice; at least 25 German-English stories (ORIGIN.md, "heldout3").
+    heldout3 = load_story_set(corpus_dir, HELDOUT3_FILE)
+    records = HELDOUT3_FILE.read_text(encoding="utf-8").splitlines()
+    assert len(heldout3) == len(records) == 452
+    ids = {x.entry.id.split("/")[0] for x in heldout3}
+    assert len(ids) == len(heldout3)
+    assert not ids & {x.entry.id.split("/")[0] for x in [*story_set, *heldout2]}
+    langs: dict[str, set[str]] = defaultdict(set)
+    for x in heldout3:
+        langs[x.story].add(x.entry.language[:2])
+    assert len(langs) == 325
+    assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 25
+
+
 def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout2(
     measured2: tuple[Scores, Scores],
 ) -> None:
@@ -376,3 +403,46 @@ def test_the_measured_configuration_is_the_daemons_default() -> None:
 
     defaults = StorySettings()
     assert Settings(span=defaults.span, join=defaults.join) == Settings() == Window().settings
+
+
+@pytest.fixture(scope="module")
+def heldout3(corpus_dir: Path) -> list[Labelled]:
+    return load_story_set(corpus_dir, HELDOUT3_FILE)
+
+
+@pytest.fixture(scope="module")
+def measured3(halves: dict[str, list[Labelled]], heldout3: list[Labelled]) -> tuple[Scores, Scores]:
+    """(clusterer, baseline) scores on heldout3; the baseline's threshold chosen on dev."""
+    t = best_threshold(halves["dev"])
+    ours = score("stories, heldout3", heldout3, cluster(heldout3))
+    base = score(f"baseline J>={t:.2f} 3 days, heldout3", heldout3, baseline(heldout3, t))
+    return ours, base
+
+
+def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout3(
+    measured3: tuple[Scores, Scores],
+) -> None:
+    ours, base = measured3
+    print(f"\n{HEADER}\n{ours.row()}\n{base.row()}")
+    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision
+    assert ours.de_en_recall > base.de_en_recall
+    floor = FLOORS["heldout3"]
+    assert ours.b_f1 >= floor["b_f1"], ours
+    assert ours.pair_precision >= floor["pair_precision"], ours
+    assert ours.de_en_recall >= floor["de_en_recall"], ours
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue targets not reached on heldout3 (the one run, 2026-12-03, after "
+    "the stories5 tuning: B3 F1 0.916 (P 0.978, R 0.862), pair P 0.852 (R 0.478), DE-EN 0.222; "
+    "main's clusterer 0.913 / 0.847 / 0.178; lexical baseline 0.897 / 0.702 / 0.000); strict: when "
+    "they pass, drop this mark",
+)
+def test_clusterer_reaches_the_issue_targets_on_heldout3(
+    measured3: tuple[Scores, Scores],
+) -> None:
+    ours, _ = measured3
+    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
+    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
+    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours

@@ -118,3 +118,16 @@ def test_every_token_maps_back_to_source_text_that_folds_to_it(text: str) -> Non
         start, end = folded.source_span(*m.span())
         assert 0 <= start < end <= len(text)
         assert m.group() in fold(text[start:end])
+
+
+def _origin_by_char(text: str) -> list[int]:
+    """The source offset of every folded character, the slow obvious way."""
+    from monitor.matching.text import fold_char
+
+    return [i for i, c in enumerate(text) for _ in fold_char(c)]
+
+
+@given(_TEXT)
+def test_the_piecewise_offset_map_agrees_with_folding_char_by_char(text: str) -> None:
+    folded = fold_with_offsets(text)
+    assert [folded.origin(p) for p in range(len(folded.text))] == _origin_by_char(text)

@@ -76,14 +76,27 @@ class DeliverySettings(SettingsModel):
 SEMANTIC_ENV = "MONITOR_SEMANTIC"
 """``MONITOR_SEMANTIC=off`` (or 0, false, no) turns the semantic layer off like ``--no-semantic``,
 for every command of a process tree (the test suite sets it; an operator may, to start without
-the 2-3 s model load). Read when the settings are loaded; other values leave them as they are."""
+the 2-3 s model load). Read when the settings are loaded. ``on`` (or 1, true, yes, empty) leaves
+``semantic.enabled`` of monitor.yaml in charge; any other value is a configuration error, so a
+typo never leaves the layer on unnoticed."""
 
 _OFF = frozenset({"off", "0", "false", "no"})
+_ON = frozenset({"", "on", "1", "true", "yes"})
 
 
 def semantic_off_in(env: Mapping[str, str]) -> bool:
-    """Whether ``env`` turns the semantic layer off (``MONITOR_SEMANTIC``)."""
-    return env.get(SEMANTIC_ENV, "").strip().lower() in _OFF
+    """Whether ``env`` turns the semantic layer off (``MONITOR_SEMANTIC``); a ``ConfigError``
+    naming the variable for a value that is neither off nor on."""
+    value = env.get(SEMANTIC_ENV, "").strip().lower()
+    if value in _OFF:
+        return True
+    if value in _ON:
+        return False
+    raise ConfigError(
+        f"the environment variable {SEMANTIC_ENV}={env[SEMANTIC_ENV]!r} is neither off nor on",
+        hint=f"{SEMANTIC_ENV}=off (or 0, false, no) turns the semantic layer off; on, or unset, "
+        "leaves `semantic.enabled` of monitor.yaml in charge",
+    )
 
 
 class SemanticSettings(SettingsModel):
@@ -324,6 +337,7 @@ def settings_from_document(
             hint="start the file with keys such as `database:` and `feeds:`",
         )
     secrets.remember([*doc.secrets, *secrets.secret_values(data)])
+    semantic_off_in(os.environ if env is None else env)  # a bad value: its own error, first
     try:
         settings = Settings.model_validate(
             {**data, "source": source}, context={"env": os.environ if env is None else env}

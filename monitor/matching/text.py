@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,21 +112,37 @@ def fold_char(char: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Folded:
-    """Folded text plus, for each folded character, the offset of the source character."""
+    """Folded text plus the map from folded offsets back to the source's.
+
+    The map is piecewise: a segment starts at folded offset ``starts[k]`` and source offset
+    ``sources[k]`` and either runs on one to one (``steps[k] == 1``: ASCII, and every character
+    that folds to one character) or holds a single source character that folds to several
+    (``steps[k] == 0``: "ß" -> "ss", "ä" -> "ae"). A field has a handful of segments, not one
+    offset per character, and a lookup is a bisection.
+    """
 
     source: str
     text: str
-    origin: Sequence[int] | None
-    """Source offset per folded character; None when they coincide (ASCII text)."""
+    starts: Sequence[int] = ()
+    sources: Sequence[int] = ()
+    steps: Sequence[int] = ()
+    """Empty when folded and source offsets coincide (ASCII text)."""
+
+    def origin(self, pos: int) -> int:
+        """The source offset of the character that produced folded character ``pos``."""
+        if not self.starts:
+            return pos
+        k = bisect_right(self.starts, pos) - 1
+        return self.sources[k] + (pos - self.starts[k]) * self.steps[k]
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of ``source`` that produced ``text[start:end]`` (``start < end``)."""
         if not 0 <= start < end <= len(self.text):
             raise ValueError(f"span {start}:{end} outside folded text of length {len(self.text)}")
-        if self.origin is None:
+        if not self.starts:
             return start, end
-        src_start = self.origin[start]
-        src_end = self.origin[end - 1] + 1
+        src_start = self.origin(start)
+        src_end = self.origin(end - 1) + 1
         # Keep combining marks that trail the last letter ("Cafe\u0301"): they are part of it.
         source = self.source
         while src_end < len(source) and unicodedata.combining(source[src_end]):
@@ -137,28 +154,47 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def fold_with_offsets(text: str) -> Folded:
-    """``fold(text)`` and the source offset of every folded character."""
+    """``fold(text)`` and the map from its offsets back to ``text``'s."""
     if text.isascii():
-        return Folded(text, text.lower(), None)
+        return Folded(text, text.lower())
     pieces: list[str] = []
-    origin: list[int] = []
+    starts: list[int] = []
+    sources: list[int] = []
+    steps: list[int] = []
+    folded = 0  # length of the folded text so far
     pos = 0
+
+    def run_on(source: int) -> None:
+        """Continue the last one-to-one segment at ``source``, or start a new one."""
+        if not steps or steps[-1] == 0 or sources[-1] + folded - starts[-1] != source:
+            starts.append(folded)
+            sources.append(source)
+            steps.append(1)
+
     # ASCII runs fold to themselves, lower-cased, one to one; only the rest goes char by char.
     for m in _NON_ASCII.finditer(text):
         start, end = m.span()
         if start > pos:
+            run_on(pos)
             pieces.append(text[pos:start].lower())
-            origin.extend(range(pos, start))
+            folded += start - pos
         for i in range(start, end):
             out = fold_char(text[i])
-            if out:
-                pieces.append(out)
-                origin.extend([i] * len(out))
+            if not out:
+                continue  # dropped: the next character starts a new segment
+            if len(out) == 1:
+                run_on(i)
+            else:
+                starts.append(folded)
+                sources.append(i)
+                steps.append(0)
+            pieces.append(out)
+            folded += len(out)
         pos = end
     if pos < len(text):
+        run_on(pos)
         pieces.append(text[pos:].lower())
-        origin.extend(range(pos, len(text)))
-    return Folded(text, "".join(pieces), origin)
+    return Folded(text, "".join(pieces), starts, sources, steps)
 
 
 def tokens(folded: str) -> list[str]:
