@@ -302,3 +302,58 @@ def test_the_reason_says_when_the_only_matching_story_is_too_old() -> None:
         and late.best is None
         and late.reason == "the stories sharing its words are outside the span"
     )
+
+
+def test_numbers_spelt_out_and_german_genitives_are_names_across_languages() -> None:
+    de = extract(entry("x", "Drei Feuerwehrleute sterben", "Trumps Name wird entfernt"))
+    en = extract(entry("y", "3 firefighters killed", "Trump's name removed", "en"))
+    assert {"#3", "trump"} <= de.names & en.names
+    # Within one language a spelt-out number stays a function word.
+    assert "#3" not in de.words
+
+
+def test_same_day_report_naming_a_new_action_joins_when_it_shares_half_its_words() -> None:
+    shooting = entry(
+        "s1",
+        "Schüsse in Jugendeinrichtung in Stade: sechs Tote",
+        "In einer Jugendeinrichtung in Stade hat ein Mann sechs Menschen erschossen.",
+    )
+    update = entry(
+        "s2",
+        "Stade: Mann nach Schüssen festgenommen",
+        "Nach den Schüssen in einer Jugendeinrichtung in Stade mit sechs Toten sitzt ein Mann "
+        "in Untersuchungshaft; das Motiv war wohl ein Sorgerechtsstreit.",
+        hours=3,
+    )
+    window = Window()
+    assign(shooting, window)
+    d = assign(update, window)
+    assert not d.new and d.story == "s1", d.reason
+    window = Window(Settings(same_day_action_overlap=1.0))  # the rule off: a new story
+    assign(shooting, window)
+    assert assign(update, window).new
+
+
+def test_next_day_other_language_item_sharing_one_entity_can_be_a_new_story() -> None:
+    en = entry(
+        "e1",
+        "Pope Leo XIV celebrates first Easter vigil",
+        "Pope Leo XIV celebrates first Easter vigil and calls for peace.",
+        "en",
+        hours=12,  # 20:00 on the 14th
+    )
+    de = StoryEntry(
+        "d1",
+        "Deutliche Worte an die, die Kriege beginnen",
+        "In seiner Osterbotschaft richtete Papst Leo XIV. einen Appell an die Mächtigen.",
+        "de",
+        datetime(2026, 3, 15, tzinfo=UTC),  # the next calendar day, a date only
+    )
+    window = Window(Settings(min_specific_cross_later=3))
+    assign(en, window)
+    d = assign(de, window)
+    assert d.new and "shared specific" in d.reason, d.reason
+    assert d.signals["entities"] == 1.0  # "Leo XIV": two names, one entity
+    window = Window()  # the default: off
+    assign(en, window)
+    assert not assign(de, window).new

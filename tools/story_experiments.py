@@ -15,6 +15,14 @@ title and summary; an entry the core starts a new story with joins its best cand
 when the cosine with one of that story's members reaches a threshold and they share at least
 one name or number and two names, concepts or numbers; a grid of thresholds.
 
+``ablation`` and ``cv`` (helper stories5, 2026-12-03) use all 958 labelled items: both halves of
+``labels.jsonl`` and ``heldout2.jsonl`` (a dev set since its first run): ``ablation`` switches
+each change of that step off alone (and the opt-in next-day gate on) and prints B-cubed F1 /
+pair precision / German-English recall / false pairs on the dev half, the old held-out half,
+heldout2, the 958 items as one stream and five folds by story family (each its own stream,
+pooled); ``cv`` chooses ``Settings.same_day_action_overlap`` on four folds and scores it on the
+fifth, for each fold. ``heldout3.jsonl`` is never read here.
+
 Needs ``../shared/corpus`` (``MONITOR_SHARED`` or ``--corpus``). Nothing is written.
 """
 
@@ -26,15 +34,24 @@ import math
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import monitor.stories.features as F  # noqa: E402
 import monitor.stories.window as W  # noqa: E402
 from monitor.stories import Decision, Features, StoryEntry, Window, extract  # noqa: E402
-from tests.test_stories_eval import Labelled, family, load_story_set, score, split  # noqa: E402
+from tests.test_stories_eval import (  # noqa: E402
+    HELDOUT2_FILE,
+    Labelled,
+    Scores,
+    family,
+    load_story_set,
+    score,
+    split,
+)
 
 Best = tuple[float, int, dict[str, float]]
 
@@ -201,17 +218,111 @@ def embeddings(dev: list[Labelled]) -> None:
         print(score(f"+ cosine >= {threshold}", dev, out).row())
 
 
+def _cluster(items: Sequence[Labelled], settings: W.Settings) -> list[str]:
+    window = Window(settings)
+    return [W.assign(x.entry, window).story for x in items]
+
+
+def cv_fold(x: Labelled) -> int:
+    """One of five folds by story family (a family stays in one fold)."""
+    return hashlib.sha1(("cv5" + family(x.story)).encode()).digest()[0] % 5
+
+
+def _pooled(folds: Sequence[Sequence[Labelled]], settings: Sequence[W.Settings]) -> Scores:
+    items: list[Labelled] = []
+    predicted: list[str] = []
+    for k, (fold_items, s) in enumerate(zip(folds, settings, strict=True)):
+        items += fold_items
+        predicted += [f"{k}:{p}" for p in _cluster(fold_items, s)]
+    return score("cv5", items, predicted)
+
+
+def _row(label: str, sets: Mapping[str, Sequence[Labelled]], s: W.Settings) -> str:
+    folds = [[x for x in sets["958"] if cv_fold(x) == k] for k in range(5)]
+    got = [score(n, items, _cluster(items, s)) for n, items in sets.items()]
+    got.append(_pooled(folds, [s] * 5))
+    cells = "  ".join(
+        f"{g.name} {g.b_f1:.3f}/{g.pair_precision:.3f}/{g.de_en_recall:.3f} fp{g.false_pairs}"
+        for g in got
+    )
+    return f"{label:34} {cells}"
+
+
+def ablation(sets: Mapping[str, Sequence[Labelled]]) -> None:
+    from dataclasses import replace
+
+    base = W.Settings()
+    spelt, genitives = dict(F._NUMBER_WORDS), F.genitives
+    print("B3 F1 / pair P / DE-EN recall, false pairs")
+    print(_row("stories5 (default)", sets, base))
+    print(_row("- same-day action overlap", sets, replace(base, same_day_action_overlap=2.0)))
+    F._NUMBER_WORDS.clear()
+    print(_row("- numbers spelt out", sets, base))
+    F._NUMBER_WORDS.update(spelt)
+    F.genitives = lambda names: set()
+    print(_row("- German genitive names", sets, base))
+    F._NUMBER_WORDS.clear()
+    print(_row("- all three (main's rules)", sets, replace(base, same_day_action_overlap=2.0)))
+    F._NUMBER_WORDS.update(spelt)
+    F.genitives = genitives
+    print(_row("+ next-day gate (opt-in)", sets, replace(base, min_specific_cross_later=3)))
+
+
+def cv(sets: Mapping[str, Sequence[Labelled]]) -> None:
+    """``same_day_action_overlap`` chosen on four folds (fewest false pairs, then B3 F1)."""
+    from dataclasses import replace
+
+    grid = [0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 2.0]  # 2.0: the rule off (main)
+    folds = [[x for x in sets["958"] if cv_fold(x) == k] for k in range(5)]
+    chosen: list[W.Settings] = []
+    for k in range(5):
+        train = sorted(
+            (x for j, f in enumerate(folds) if j != k for x in f),
+            key=lambda x: (x.entry.published, x.entry.id),
+        )
+
+        def key(t: float, train: list[Labelled] = train) -> tuple[int, float]:
+            # Precision first: fewest false pairs on the four folds, then the best B3 F1.
+            got = score(
+                "", train, _cluster(train, replace(W.Settings(), same_day_action_overlap=t))
+            )
+            return (-got.false_pairs, got.b_f1)
+
+        best = max(grid, key=key)
+        print(f"fold {k}: {len(folds[k])} items, chosen on the other four: {best}")
+        chosen.append(replace(W.Settings(), same_day_action_overlap=best))
+    for label, settings in (
+        ("main (rule off)", [replace(W.Settings(), same_day_action_overlap=2.0)] * 5),
+        ("chosen per fold", chosen),
+        ("default 0.5", [W.Settings()] * 5),
+    ):
+        g = _pooled(folds, settings)
+        print(
+            f"{label:18} B3 F1 {g.b_f1:.3f} pair P {g.pair_precision:.3f} "
+            f"R {g.pair_recall:.3f} DE-EN {g.de_en_recall:.3f} FP {g.false_pairs}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", choices=("logistic", "embeddings"))
+    parser.add_argument("experiment", choices=("logistic", "embeddings", "ablation", "cv"))
     parser.add_argument(
         "--corpus",
         type=Path,
         default=Path(os.environ.get("MONITOR_SHARED", ROOT.parent / "shared")) / "corpus",
     )
     args = parser.parse_args()
-    dev = split(load_story_set(args.corpus))["dev"]
-    logistic(dev) if args.experiment == "logistic" else embeddings(dev)
+    labelled = load_story_set(args.corpus)
+    halves = split(labelled)
+    if args.experiment in ("ablation", "cv"):
+        heldout2 = load_story_set(args.corpus, HELDOUT2_FILE)
+        every = sorted(labelled + heldout2, key=lambda x: (x.entry.published, x.entry.id))
+        sets = {"dev": halves["dev"], "test": halves["test"], "H2": heldout2, "958": every}
+        ablation(sets) if args.experiment == "ablation" else cv(sets)
+    elif args.experiment == "logistic":
+        logistic(halves["dev"])
+    else:
+        embeddings(halves["dev"])
 
 
 if __name__ == "__main__":

@@ -156,7 +156,11 @@ class StoryTracker:
         """Add a stored member to ``window`` as it was assigned (a rebuild, or another
         process's member)."""
         se = story_entry(entry, a.masthead)
-        window.add(se, extract(se), Decision(a.story_id, a.new, a.score, a.reason))
+        window.add(
+            se,
+            extract(se, window.settings.entities),
+            Decision(a.story_id, a.new, a.score, a.reason),
+        )
         self._remember((a.feed_url, a.entry_id))
 
     def _remember(self, key: tuple[str, str]) -> None:

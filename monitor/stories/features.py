@@ -78,6 +78,10 @@ class Features:
     action: frozenset[str] = frozenset()
     """The headline's principal action: its ``lexicon.ACTION_CLASSES`` of the latest stage
     ("justice" for "suspect arrested after shooting"), empty when it names no action."""
+    pairs: frozenset[str] = frozenset()
+    """Adjacent name stems of one run of capitalized words, "a b" ("Abu Dhabi" -> "abu dhabi",
+    "Kevin Warsh" -> "kevin warsh"): two shared names that form one pair in both texts are one
+    entity, not two (``window.entities``)."""
 
     @property
     def specific(self) -> frozenset[str]:
@@ -96,6 +100,19 @@ MEMO_LIMIT = 200_000
 long-running process sees an open one, so the memo is cleared when full)."""
 _TERM_MEMO: dict[str, str] = {}
 _NAME_MEMO: dict[str, tuple[str, ...]] = {}
+
+
+_NUMBER_WORDS = {
+    w: f"#{n}"
+    for n, forms in {
+        2: ("zwei", "two"), 3: ("drei", "three"), 4: ("vier", "four"), 5: ("fuenf", "five"),
+        6: ("sechs", "six"), 7: ("sieben", "seven"), 8: ("acht", "eight"), 9: ("neun", "nine"),
+        10: ("zehn", "ten"), 12: ("zwoelf", "twelve"), 20: ("zwanzig", "twenty"),
+    }.items()
+    for w in forms
+}  # fmt: skip
+"""Number words of both languages as the numbers they name: "Drei Feuerwehrleute" and
+"3 firefighters" share ``#3``."""
 
 
 def _term(tok: str) -> str:
@@ -146,21 +163,50 @@ def _names(text: str) -> set[str]:
     return set(itertools.chain.from_iterable(found))
 
 
-def _terms(text: str) -> set[str]:
+_NAME_WORD = r"(?:[^\W\d_a-z]|[a-z]+[A-Z])[\w-]*"
+_RUN = re.compile(rf"(?<![\w]){_NAME_WORD}(?:[ \t]+{_NAME_WORD})+")
+"""Two or more capitalized words separated by blanks only: one run, maybe one entity."""
+
+
+def _pairs(text: str) -> set[str]:
+    """The "a b" pairs of adjacent single-term names in the runs of ``text``."""
+    out: set[str] = set()
+    for run in _RUN.findall(text):
+        terms = [t[0] if len(t) == 1 else "" for t in map(_name_terms, run.split())]
+        for a, b in itertools.pairwise(terms):
+            if a and b and a[0] not in "@#" and b[0] not in "@#":
+                out.add(f"{a} {b}")
+    return out
+
+
+def _terms(text: str, spelt: set[str] | None = None) -> set[str]:
+    """The terms of ``text``; the numbers it spells out (``_NUMBER_WORDS``) go to ``spelt``."""
     toks = tokens(fold(text))
     memoized = list(map(_TERM_MEMO.get, toks))
     out = set(map(_term, toks)) if None in memoized else set(cast(list[str], memoized))
     out.discard("")
     out |= numbers(text)
+    if spelt is not None:
+        spelt.update(_NUMBER_WORDS[t] for t in toks if t in _NUMBER_WORDS)
     return out
 
 
 HEADLINE_MIN_TERMS = 4
 
 
-def extract(entry: StoryEntry) -> Features:
-    title = _terms(entry.title)
-    summary = _terms(entry.summary)
+def genitives(names: Iterable[str]) -> set[str]:
+    """The names of ``names`` that end in a German genitive s, without it ("trumps" -> "trump";
+    a stem cut at ``STEM`` letters has lost its ending already)."""
+    return {n[:-1] for n in names if 4 <= len(n) < STEM and n[-1] == "s" and n[0] not in "@#"}
+
+
+def extract(entry: StoryEntry, pairs: bool = False) -> Features:
+    """The features of ``entry``; ``pairs`` also finds its adjacent names (``Features.pairs``),
+    which only the opt-in next-day gate reads (``Settings.entities``): a regex pass the default
+    does without."""
+    spelt: set[str] = set()
+    title = _terms(entry.title, spelt)
+    summary = _terms(entry.summary, spelt)
     headline = title
     if len(title) < HEADLINE_MIN_TERMS and entry.summary:
         first = _SENTENCE_END.split(entry.summary, maxsplit=1)[0]
@@ -169,7 +215,17 @@ def extract(entry: StoryEntry) -> Features:
     text = f"{entry.title} {entry.summary}"
     found = _names(text)
     names = (found | {w for w in words if w[0] in "@#"}) & words | {w for w in found if w[0] == "@"}
-    return Features(frozenset(words), frozenset(headline), frozenset(names), principal(headline))
+    # Names are what German and English copy compare: numbers spelt out ("drei" / "3"), and a
+    # German genitive ("Trumps Name") also as the English copy spells it ("Trump's" -> "trump").
+    names |= spelt
+    names |= genitives(names)
+    return Features(
+        frozenset(words),
+        frozenset(headline),
+        frozenset(names),
+        principal(headline),
+        frozenset(_pairs(text)) if pairs else frozenset(),
+    )
 
 
 def principal(headline: Iterable[str]) -> frozenset[str]:
