@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from itertools import repeat
+from operator import is_
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -140,19 +142,25 @@ def _name_terms(word: str) -> tuple[str, ...]:
 def _names(text: str) -> set[str]:
     words = _CAPITALIZED.findall(text)
     memoized = list(map(_NAME_MEMO.get, words))  # memo look-ups without a call per word
-    found = (
-        list(map(_name_terms, words)) if None in memoized else cast(list[tuple[str, ...]], memoized)
-    )
-    return set(itertools.chain.from_iterable(found))
+    if None not in memoized:
+        return set(itertools.chain.from_iterable(cast(list[tuple[str, ...]], memoized)))
+    # A call only for the words not seen yet (``is None``: an empty tuple is a known word).
+    missing = map(_name_terms, itertools.compress(words, map(is_, memoized, repeat(None))))
+    known = (m for m in memoized if m)
+    return set(itertools.chain(itertools.chain.from_iterable(known), *missing))
 
 
 def _terms(text: str) -> set[str]:
     toks = tokens(fold(text))
     memoized = list(map(_TERM_MEMO.get, toks))
-    out = set(map(_term, toks)) if None in memoized else set(cast(list[str], memoized))
+    out = set(cast(list[str | None], memoized))
+    if None in out:
+        # A call only for the tokens not seen yet.
+        out.discard(None)
+        out.update(map(_term, itertools.compress(toks, map(is_, memoized, repeat(None)))))
     out.discard("")
     out |= numbers(text)
-    return out
+    return cast(set[str], out)
 
 
 HEADLINE_MIN_TERMS = 4
