@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from monitor.matching.text import fold, tokens
+from monitor.matching.text import fold, folded_tokens, tokens
 from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
 from monitor.stories.model import StoryEntry
 
@@ -151,7 +151,7 @@ def _names(text: str) -> set[str]:
 
 
 def _terms(text: str) -> set[str]:
-    toks = tokens(fold(text))
+    toks = folded_tokens(text)  # the search index asks for the same texts' tokens
     memoized = list(map(_TERM_MEMO.get, toks))
     out = set(cast(list[str | None], memoized))
     if None in out:
