@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from monitor.stories import window as W
 from monitor.stories.features import Features, extract
-from monitor.stories.model import StoryEntry
+from monitor.stories.model import Decision, StoryEntry
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -83,9 +83,7 @@ def test_similarity_is_the_plain_one(
     cross: bool,
 ) -> None:
     a, fb = _features(wa, ta, na), _features(wb, tb, nb)
-    b = W._Member(
-        "de", W._compact(fb.words), W._compact(fb.title), W._compact(fb.names), 0.0, 0.0
-    )
+    b = W._Member("de", W._compact(fb.words), W._compact(fb.title), W._compact(fb.names), 0.0, 0.0)
     mass_a, mass_b = W._mass(a), W._mass(fb)
     assert W._mass(a) == math.fsum(map(W.weight, a.words)) + W.TITLE_BONUS * math.fsum(
         map(W.weight, a.title)
@@ -110,7 +108,7 @@ def test_candidates_are_the_plain_ones(
     for i, (words, hours) in enumerate(stories):
         e = StoryEntry(f"s{i:02d}", "", "", "de", T0 + timedelta(hours=hours / 10))
         f = Features(words, frozenset(), frozenset())
-        window.add(e, f, W.Decision(f"story{i % 23:02d}", i < 23, 0.0, ""))
+        window.add(e, f, Decision(f"story{i % 23:02d}", i < 23, 0.0, ""))
     f = Features(query, frozenset(), frozenset())
     got = window.candidates(f)
     assert [s.id for s in got] == [s.id for s in _plain_candidates(window, f)]
@@ -152,7 +150,7 @@ def test_decisions_are_those_of_the_plain_window(
         e = _entry(i, " ".join(title), " ".join(summary), hours, language)
         got = W.assign(e, fast)
         try:
-            W.similarity = _plain_similarity  # type: ignore[assignment]
+            W.similarity = _plain_similarity
             W.Window._candidates = plain_candidates  # type: ignore[method-assign]
             want = W.assign(e, plain)
         finally:
@@ -161,9 +159,9 @@ def test_decisions_are_those_of_the_plain_window(
 
 
 _times = st.builds(
-    lambda days, minutes, midnight: T0
-    + timedelta(days=days)
-    + (timedelta(0) if midnight else timedelta(minutes=minutes)),
+    lambda days, minutes, midnight: (
+        T0 + timedelta(days=days) + (timedelta(0) if midnight else timedelta(minutes=minutes))
+    ),
     st.integers(-4, 4),
     st.integers(1, 24 * 60 - 1),
     st.booleans(),

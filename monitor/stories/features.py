@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from itertools import repeat
-from operator import is_
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_
 from typing import cast
 
 from monitor.matching.text import fold, folded_tokens, tokens
@@ -153,7 +153,7 @@ def _names(text: str) -> set[str]:
 def _terms(text: str) -> set[str]:
     toks = folded_tokens(text)  # the search index asks for the same texts' tokens
     memoized = list(map(_TERM_MEMO.get, toks))
-    out = set(cast(list[str | None], memoized))
+    out: set[str | None] = set(memoized)
     if None in out:
         # A call only for the tokens not seen yet.
         out.discard(None)

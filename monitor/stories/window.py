@@ -253,7 +253,7 @@ class Window:
                 break
             step = 1.0 + 1.0 / n
             # hits[sid] += step for every sid, in C (float addition commutes: same sums).
-            hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0)))))
+            hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0))), strict=True))
         if len(hits) <= s.max_candidates:
             best = sorted(hits)
         else:
@@ -416,10 +416,10 @@ def decide(
     window: Window,
     *,
     masses: tuple[float, float] | None = None,
-    specific: frozenset[str] | None = None,
+    terms: frozenset[str] | None = None,
 ) -> Decision:
     """Join-which-story or new, with the reason; does not change ``window``. ``masses`` and
-    ``specific`` as for ``Window.add``."""
+    ``terms`` (``features.specific``) as for ``Window.add``."""
     s = window.settings
     if masses is None:
         masses = (_mass(features), _name_mass(features))
@@ -429,7 +429,7 @@ def decide(
     too_old = False
     published = entry.published
     far = s.span + DAY  # beyond this, ``_score`` says "outside_span" whatever the dates
-    found = window._candidates(specific if specific is not None else features.specific)
+    found = window._candidates(terms if terms is not None else features.specific)
     for story in found:
         if published - story.first_seen > far or story.last_seen - published > far:
             too_old = True  # what ``_score`` would find, without the call
@@ -483,6 +483,6 @@ def assign(entry: StoryEntry, window: Window) -> Decision:
     features = extract(entry)
     masses = (_mass(features), _name_mass(features))
     specific = features.specific
-    decision = decide(entry, features, window, masses=masses, specific=specific)
+    decision = decide(entry, features, window, masses=masses, terms=specific)
     window.add(entry, features, decision, masses=masses, specific=specific)
     return decision
