@@ -21,6 +21,7 @@ __all__ = [
     "fold",
     "fold_char",
     "fold_with_offsets",
+    "folded_tokens",
     "is_phrase_gap",
     "name_after",
     "tokens",
@@ -200,6 +201,23 @@ def fold_with_offsets(text: str) -> Folded:
 def tokens(folded: str) -> list[str]:
     """The tokens of already folded text, in order."""
     return TOKEN_RE.findall(folded)
+
+
+FOLDED_MEMO_LIMIT = 2048
+"""Texts whose ``folded_tokens`` are remembered (cleared when full)."""
+_FOLDED_TOKENS: dict[str, tuple[str, ...]] = {}
+
+
+def folded_tokens(text: str) -> tuple[str, ...]:
+    """``tokens(fold(text))``, remembered for the last texts asked for: a poll's story layer
+    and its search index both need each new entry's title and summary tokens."""
+    found = _FOLDED_TOKENS.get(text)
+    if found is None:
+        found = tuple(TOKEN_RE.findall(fold(text)))
+        if len(_FOLDED_TOKENS) >= FOLDED_MEMO_LIMIT:
+            _FOLDED_TOKENS.clear()
+        _FOLDED_TOKENS[text] = found
+    return found
 
 
 def is_phrase_gap(gap: str) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from monitor.matching.text import fold, tokens
+from monitor.matching.text import fold, folded_tokens, tokens
 
 __all__ = [
     "SEARCH_STATEMENTS",
@@ -71,8 +71,13 @@ SEARCH_STATEMENTS: dict[str, tuple[str, ...]] = {
 
 
 def indexed_text(title: str, summary: str, content: str) -> str:
-    """The folded tokens of an entry's text, space-separated (what the index stores)."""
-    return " ".join(tokens(fold(f"{title}\n{summary}\n{content}")))
+    """The folded tokens of an entry's text, space-separated (what the index stores).
+
+    The tokens of ``fold(f"{title}\\n{summary}\\n{content}")``: folding maps each character on
+    its own and a line break is no token character, so they are the tokens of the three parts
+    in turn; the title's and summary's come from ``folded_tokens``, which the story layer has
+    usually just filled for the same texts."""
+    return " ".join((*folded_tokens(title), *folded_tokens(summary), *tokens(fold(content))))
 
 
 def query_tokens(query: str) -> list[str]:

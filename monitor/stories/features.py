@@ -15,9 +15,11 @@ import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_
 from typing import cast
 
-from monitor.matching.text import fold, tokens
+from monitor.matching.text import fold, folded_tokens, tokens
 from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
 from monitor.stories.model import StoryEntry
 
@@ -157,10 +159,12 @@ def _name_terms(word: str) -> tuple[str, ...]:
 def _names(text: str) -> set[str]:
     words = _CAPITALIZED.findall(text)
     memoized = list(map(_NAME_MEMO.get, words))  # memo look-ups without a call per word
-    found = (
-        list(map(_name_terms, words)) if None in memoized else cast(list[tuple[str, ...]], memoized)
-    )
-    return set(itertools.chain.from_iterable(found))
+    if None not in memoized:
+        return set(itertools.chain.from_iterable(cast(list[tuple[str, ...]], memoized)))
+    # A call only for the words not seen yet (``is None``: an empty tuple is a known word).
+    missing = map(_name_terms, itertools.compress(words, map(is_, memoized, repeat(None))))
+    known = (m for m in memoized if m)
+    return set(itertools.chain(itertools.chain.from_iterable(known), *missing))
 
 
 _NAME_WORD = r"(?:[^\W\d_a-z]|[a-z]+[A-Z])[\w-]*"
@@ -181,14 +185,18 @@ def _pairs(text: str) -> set[str]:
 
 def _terms(text: str, spelt: set[str] | None = None) -> set[str]:
     """The terms of ``text``; the numbers it spells out (``_NUMBER_WORDS``) go to ``spelt``."""
-    toks = tokens(fold(text))
+    toks = folded_tokens(text)  # the search index asks for the same texts' tokens
     memoized = list(map(_TERM_MEMO.get, toks))
-    out = set(map(_term, toks)) if None in memoized else set(cast(list[str], memoized))
+    out: set[str | None] = set(memoized)
+    if None in out:
+        # A call only for the tokens not seen yet.
+        out.discard(None)
+        out.update(map(_term, itertools.compress(toks, map(is_, memoized, repeat(None)))))
     out.discard("")
     out |= numbers(text)
     if spelt is not None:
         spelt.update(_NUMBER_WORDS[t] for t in toks if t in _NUMBER_WORDS)
-    return out
+    return cast(set[str], out)
 
 
 HEADLINE_MIN_TERMS = 4

@@ -31,6 +31,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 
 from monitor.stories.features import Features, extract
 from monitor.stories.model import Decision, StoryEntry
@@ -97,6 +98,24 @@ def weight(term: str) -> float:
     return LONG_WORD_WEIGHT if len(term) >= 7 else 1.0
 
 
+WEIGHT_MEMO_LIMIT = 200_000
+"""Terms whose weight ``_weights`` remembers (cleared when full, like the features' memos)."""
+
+
+class _WeightMemo(dict[str, float]):
+    """``weight`` of a term, looked up in C for the terms seen before (``map(_WEIGHT, terms)``
+    costs no Python call per known term)."""
+
+    def __missing__(self, term: str) -> float:
+        if len(self) >= WEIGHT_MEMO_LIMIT:
+            self.clear()
+        w = self[term] = weight(term)
+        return w
+
+
+_WEIGHT = _WeightMemo().__getitem__
+
+
 ACTIONS = frozenset(
     {
         "@death",
@@ -141,7 +160,9 @@ class _Member:
 
 
 def _compact(terms: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(sys.intern(t) for t in terms))
+    """The terms as a tuple of interned strings (in no particular order: a member's terms are
+    only ever tested for membership and summed, and ``math.fsum`` is exact in any order)."""
+    return tuple(map(sys.intern, terms))
 
 
 @dataclass(slots=True)
@@ -162,11 +183,11 @@ class Story:
 
 
 def _mass(f: Features) -> float:
-    return math.fsum(map(weight, f.words)) + TITLE_BONUS * math.fsum(map(weight, f.title))
+    return math.fsum(map(_WEIGHT, f.words)) + TITLE_BONUS * math.fsum(map(_WEIGHT, f.title))
 
 
 def _name_mass(f: Features) -> float:
-    return math.fsum(map(weight, f.names))
+    return math.fsum(map(_WEIGHT, f.names))
 
 
 def similarity(
@@ -177,24 +198,32 @@ def similarity(
     Across languages only names, concepts and numbers are compared (``cross``): the other words
     of a German and an English text do not meet, and counting them would only dilute.
     """
+    # Set intersections in C; the same terms as testing each of b's terms in a's.
     joined = 0
     if cross:
-        shared = {t for t in b.names if t in a.names}
-        title_shared = {t for t in b.title if t in a.title and t in shared}
+        shared = a.names.intersection(b.names)
+        title_shared = shared.intersection(b.title) & a.title
         if b.pairs and a.pairs:
             joined = sum(1 for p in b.pairs if p in a.pairs)
     else:
-        shared = {t for t in b.words if t in a.words}
-        title_shared = {t for t in b.title if t in a.title}
+        shared = a.words.intersection(b.words)
+        title_shared = a.title.intersection(b.title)
     if not shared:
         return 0.0, 0, {}
-    got = math.fsum(map(weight, shared)) + TITLE_BONUS * math.fsum(map(weight, title_shared))
+    got = math.fsum(map(_WEIGHT, shared)) + TITLE_BONUS * math.fsum(map(_WEIGHT, title_shared))
     overlap = got / max(min(mass_a, mass_b), 1.0)
-    specific = sum(1 for t in shared if t[0] != "@")
+    concepts = numbers = 0
+    for t in shared:
+        first = t[0]
+        if first == "@":
+            concepts += 1
+        elif first == "#":
+            numbers += 1
+    specific = len(shared) - concepts
     signals = {
-        "words": float(sum(1 for t in shared if t[0] not in "@#")),
-        "numbers": float(sum(1 for t in shared if t[0] == "#")),
-        "concepts": float(sum(1 for t in shared if t[0] == "@")),
+        "words": float(specific - numbers),
+        "numbers": float(numbers),
+        "concepts": float(concepts),
         "title": float(len(title_shared)),
     }
     if cross:
@@ -234,18 +263,31 @@ class Window:
         Terms are looked up rarest first and a term of more than ``max_postings`` stories is
         skipped, so the cost stays bounded when thousands of undated entries share one time.
         """
+        return self._candidates(features.specific)
+
+    def _candidates(self, specific: frozenset[str]) -> list[Story]:
         s = self.settings
-        postings = [(len(ids), t, ids) for t in features.specific if (ids := self._index.get(t))]
-        postings.sort(key=lambda p: (p[0], p[1]))
-        hits: dict[str, float] = defaultdict(float)
+        index = self._index
+        # (postings, term) is unique per term: a plain sort orders them as the key did.
+        postings = [(len(ids), t, ids) for t in specific if (ids := index.get(t))]
+        postings.sort()
+        hits: dict[str, float] = {}
+        get = hits.get
         for n, _, ids in postings[: s.rare_terms]:
             if n > s.max_postings:
                 break
-            rarity = 1.0 / n
-            for sid in ids:
-                hits[sid] += 1.0 + rarity
-        best = sorted(hits, key=lambda sid: (-hits[sid], sid))[: s.max_candidates]
-        return [self.stories[sid] for sid in sorted(best)]
+            step = 1.0 + 1.0 / n
+            # hits[sid] += step for every sid, in C (float addition commutes: same sums).
+            hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0))), strict=True))
+        if len(hits) <= s.max_candidates:
+            best = sorted(hits)
+        else:
+            # By score, highest first, ties by id: a stable sort of the ids in order.
+            by_id = sorted(hits)
+            by_id.sort(key=hits.__getitem__, reverse=True)
+            best = sorted(by_id[: s.max_candidates])
+        stories = self.stories
+        return [stories[sid] for sid in best]
 
     def expire(self, now: datetime) -> None:
         """Forget stories whose last entry is older than ``span`` before ``now``."""
@@ -266,15 +308,27 @@ class Window:
                 if not ids:
                     del self._index[term]
 
-    def add(self, entry: StoryEntry, features: Features, decision: Decision) -> None:
-        """Record ``entry`` in the story ``decision`` names (creating it when new)."""
+    def add(
+        self,
+        entry: StoryEntry,
+        features: Features,
+        decision: Decision,
+        *,
+        masses: tuple[float, float] | None = None,
+        specific: frozenset[str] | None = None,
+    ) -> None:
+        """Record ``entry`` in the story ``decision`` names (creating it when new).
+
+        ``masses`` (``_mass``, ``_name_mass``) and ``specific`` (``features.specific``) when the
+        caller has them already (``assign``): the same values, not computed twice."""
+        mass, name_mass = masses if masses is not None else (_mass(features), _name_mass(features))
         member = _Member(
             sys.intern(entry.language[:2]),
             _compact(features.words),
             _compact(features.title),
             _compact(features.names),
-            _mass(features),
-            _name_mass(features),
+            mass,
+            name_mass,
             _compact(features.pairs),
         )
         story = self.stories.get(decision.story)
@@ -297,11 +351,16 @@ class Window:
             story.actions = story.actions | heads
         room = self.settings.max_terms - len(story.terms)
         if room > 0:
-            new_terms = sorted(features.specific - story.terms, key=lambda t: (-weight(t), t))
-            for term in new_terms[:room]:
-                term = sys.intern(term)
-                story.terms.add(term)
-                self._index[term].add(story.id)
+            if specific is None:
+                specific = features.specific
+            new_terms = list(specific - story.terms)
+            if len(new_terms) > room:  # the heaviest first, ties by term
+                new_terms.sort(key=lambda t: (-weight(t), t))
+                del new_terms[room:]
+            index, sid = self._index, story.id
+            for term in map(sys.intern, new_terms):
+                index[term].add(sid)
+            story.terms.update(map(sys.intern, new_terms))
         if self._newest is None or entry.published > self._newest:
             self._newest = entry.published
             self.expire(entry.published)
@@ -377,15 +436,30 @@ def other_action(entry: StoryEntry, features: Features, story: Story) -> bool:
     return entry.published.date() != story.first_seen.date()
 
 
-def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
-    """Join-which-story or new, with the reason; does not change ``window``."""
+def decide(
+    entry: StoryEntry,
+    features: Features,
+    window: Window,
+    *,
+    masses: tuple[float, float] | None = None,
+    terms: frozenset[str] | None = None,
+) -> Decision:
+    """Join-which-story or new, with the reason; does not change ``window``. ``masses`` and
+    ``terms`` (``features.specific``) as for ``Window.add``."""
     s = window.settings
-    mass = _mass(features)
-    name_mass = _name_mass(features)  # once, not once per candidate
+    if masses is None:
+        masses = (_mass(features), _name_mass(features))
+    mass, name_mass = masses  # once, not once per candidate
     best_story: Story | None = None
     best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
     too_old = False
-    for story in window.candidates(features):
+    published = entry.published
+    far = s.span + DAY  # beyond this, ``_score`` says "outside_span" whatever the dates
+    found = window._candidates(terms if terms is not None else features.specific)
+    for story in found:
+        if published - story.first_seen > far or story.last_seen - published > far:
+            too_old = True  # what ``_score`` would find, without the call
+            continue
         got = _score(entry, features, mass, story, s, name_mass)
         too_old = too_old or "outside_span" in got[2]
         if got[0] > best[0] or (got[0] == best[0] and best_story is None and got[0] > 0):
@@ -448,6 +522,8 @@ def decide(entry: StoryEntry, features: Features, window: Window) -> Decision:
 def assign(entry: StoryEntry, window: Window) -> Decision:
     """Place ``entry``: decide, then add it to the window. Deterministic, once per entry."""
     features = extract(entry, window.settings.entities)
-    decision = decide(entry, features, window)
-    window.add(entry, features, decision)
+    masses = (_mass(features), _name_mass(features))
+    specific = features.specific
+    decision = decide(entry, features, window, masses=masses, terms=specific)
+    window.add(entry, features, decision, masses=masses, specific=specific)
     return decision
