@@ -46,9 +46,12 @@ def _plain_candidates(window: W.Window, features: Features) -> list[W.Story]:
 def _plain_similarity(
     a: Features, b: W._Member, mass_a: float, mass_b: float, cross: bool = False
 ) -> tuple[float, int, dict[str, float]]:
+    joined = 0
     if cross:
         shared = {t for t in b.names if t in a.names}
         title_shared = {t for t in b.title if t in a.title and t in shared}
+        if b.pairs and a.pairs:
+            joined = sum(1 for p in b.pairs if p in a.pairs)
     else:
         shared = {t for t in b.words if t in a.words}
         title_shared = {t for t in b.title if t in a.title}
@@ -64,11 +67,14 @@ def _plain_similarity(
         "concepts": float(sum(1 for t in shared if t[0] == "@")),
         "title": float(len(title_shared)),
     }
+    if cross:
+        signals["entities"] = float(max(specific - joined, 1 if specific else 0))
     return min(overlap, 1.0), specific, signals
 
 
 def _features(words: frozenset[str], title: frozenset[str], names: frozenset[str]) -> Features:
-    return Features(words | title, title & (words | title), names & (words | title))
+    pairs = frozenset(f"{x} {y}" for x in sorted(names)[:3] for y in sorted(names)[1:4] if x < y)
+    return Features(words | title, title & (words | title), names & (words | title), pairs=pairs)
 
 
 @settings(max_examples=300, deadline=None)
@@ -83,7 +89,15 @@ def test_similarity_is_the_plain_one(
     cross: bool,
 ) -> None:
     a, fb = _features(wa, ta, na), _features(wb, tb, nb)
-    b = W._Member("de", W._compact(fb.words), W._compact(fb.title), W._compact(fb.names), 0.0, 0.0)
+    b = W._Member(
+        "de",
+        W._compact(fb.words),
+        W._compact(fb.title),
+        W._compact(fb.names),
+        0.0,
+        0.0,
+        W._compact(fb.pairs),
+    )
     mass_a, mass_b = W._mass(a), W._mass(fb)
     assert W._mass(a) == math.fsum(map(W.weight, a.words)) + W.TITLE_BONUS * math.fsum(
         map(W.weight, a.title)
