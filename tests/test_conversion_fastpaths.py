@@ -1,6 +1,7 @@
 """The conversion layer's fast paths give exactly what the plain implementations give:
 ``join_url`` against ``urllib.parse.urljoin``, ``fold_whitespace`` against the line-by-line
-reference it replaced (kept here), on generated input that aims at the edge cases."""
+reference it replaced (kept here), the tag pattern against the one before its drop-branch
+guard, on generated input that aims at the edge cases."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import urllib.parse
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from monitor.ingest import plaintext
 from monitor.ingest.links import join_url, web_url
-from monitor.ingest.plaintext import fold_whitespace
+from monitor.ingest.plaintext import fold_whitespace, html_to_text
 
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -43,7 +45,12 @@ def reference_web_url(base: str, link: str) -> str | None:
 
 
 TEXT = st.text(
-    alphabet=st.sampled_from(list("ab \n\r\t\xa0\u2028\u3000\x00\x0b\x1c\x85\u00ad\u200bé–")),
+    alphabet=st.sampled_from(
+        list(
+            "ab \n\r\t\xa0\u2028\u2029\u3000\u1680\u2000\u200a\u202f\u205f\x00\x0b\x0c\x1c"
+            "\x1f\x85\x9f\u00ad\u200b\u200c\u2060\ufeff\ud800\ufffeé–"
+        )
+    ),
     max_size=40,
 )
 
@@ -55,6 +62,68 @@ TEXT = st.text(
 @settings(max_examples=3000, deadline=None)
 def test_fold_is_the_reference(text: str) -> None:
     assert fold_whitespace(text) == reference_fold(text)
+
+
+def test_fold_fixes_cover_every_space_and_invisible_character() -> None:
+    """The code points folded one by one in non-printable text are exactly what splitting into
+    words and the invisible-character pattern act on."""
+    everything = [chr(c) for c in range(0x110000)]
+    spaces = {c for c in everything if c.isspace()} - {" ", "\n", "\r", "\xa0"}
+    invisible = {c for c in everything if _INVISIBLE.match(c)}
+    fixes = dict(plaintext._FIXES)
+    assert {c for c, r in fixes.items() if r == " "} == spaces - invisible
+    assert {c for c, r in fixes.items() if r == ""} == invisible
+    assert not any(c.isprintable() for c in fixes)
+    assert set(plaintext._INVISIBLE_CHARS) == invisible
+
+
+# The tag pattern before the drop branch got its guard (2026-12-03).
+_DROP_NAMES = "|".join(sorted(plaintext._DROP))
+REFERENCE_MARKUP = re.compile(
+    r"<(?:"
+    r"!--(?:.*?-->|.*\Z)"
+    r"|!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
+    r"|(?P<drop>(?i:(?P<dropname>" + _DROP_NAMES + r"))\b[^<>]*>"
+    r"(?:.*?</(?i:(?P=dropname))\s*>|.*\Z))"
+    r"|(?P<tag>/?[a-zA-Z][\w:.-]*)[^<>]*>"
+    r"|[!?/][^<>]*>"
+    r")",
+    re.DOTALL,
+)
+
+
+def test_drop_guard_takes_every_case_of_the_initials() -> None:
+    """Every code point a drop name's first letter matches case-insensitively passes the guard."""
+    initials = sorted({name[0] for name in plaintext._DROP})
+    guard = re.compile("(?i:[" + plaintext._DROP_INITIALS + "])")
+    letters = [re.compile(f"(?i:{letter})") for letter in initials]
+    for code in range(0x110000):
+        char = chr(code)
+        if any(letter.match(char) for letter in letters):
+            assert guard.match(char), hex(code)
+
+
+MARKUP = st.lists(
+    st.sampled_from(
+        [
+            "<", ">", "/", "!", "?", "--", "[CDATA[", "]]>", "p", "P", "br", "li", "td", "a",
+            "script", "SCRIPT", "\u017fcript", "style", "svg", "title", "tit", "head", "iframe",
+            "noscript", "object", "math", "template", " ", "x", "é", "\u0130", "\u212a", "-",
+            ":", "=", '"', "&amp;", "\n",
+        ]
+    ),
+    max_size=16,
+).map("".join)  # fmt: skip
+
+
+@given(MARKUP)
+@example("<script>x</script>y<p>z")
+@example("<!-- a --><![CDATA[<b>]]><\u017fcript>x</script>")
+@settings(max_examples=5000, deadline=None)
+def test_markup_pattern_is_the_reference(markup: str) -> None:
+    ours = plaintext._MARKUP.sub(plaintext._replace, markup)
+    assert ours == REFERENCE_MARKUP.sub(plaintext._replace, markup)
+    assert isinstance(html_to_text(markup), str)
 
 
 BASES = st.sampled_from(

@@ -28,11 +28,10 @@ from monitor.errors import ParseError
 from monitor.ingest import fastparse
 from monitor.ingest.links import web_url
 from monitor.ingest.plaintext import (
-    fold_whitespace,
+    checked_fold,
+    checked_html_to_text,
     has_unstorable,
-    html_to_text,
     storable,
-    truncate,
 )
 from monitor.model import Entry
 
@@ -215,7 +214,7 @@ def _convert_feed(
             feed_url, f"none of {len(raw_entries)} entries could be read; {warnings[-1]}"
         )
 
-    title = _text(feed.get("title_detail"), feed.get("title"), MAX_TITLE_CHARS, ctx)
+    title = _text(feed.get("title_detail"), feed.get("title"), MAX_TITLE_CHARS, ctx)[0]
     link = _absolute(ctx.link, ctx.base)
     return ParsedFeed(
         title=storable(title) or None,
@@ -252,7 +251,7 @@ def _convert_entries(
     empty = duplicates = 0
     for index, raw in enumerate(raw_entries):
         try:
-            entry = _storable_entry(_convert_entry(raw, ctx))
+            entry = _convert_entry(raw, ctx)
         except _EmptyEntry:
             empty += 1
             continue
@@ -276,19 +275,22 @@ def _convert_entries(
 
 
 def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
+    """One entry, every text field ``storable``."""
     if type(raw) is not dict:
         # Both engines give dicts; feedparser's subclass maps a few legacy names (none of the
         # keys read here) at a Python call per look-up. A plain copy reads the same, faster.
         raw = dict(raw)
-    title = _text(raw.get("title_detail"), raw.get("title"), MAX_TITLE_CHARS, ctx)
-    summary = _text(raw.get("summary_detail"), raw.get("summary"), MAX_TEXT_CHARS, ctx)
-    content = _content(raw.get("content"), ctx)
+    get = raw.get
+    # Each text with whether it is known storable as it is (the usual case: no second scan).
+    title, title_ok = _text(get("title_detail"), get("title"), MAX_TITLE_CHARS, ctx)
+    summary, summary_ok = _text(get("summary_detail"), get("summary"), MAX_TEXT_CHARS, ctx)
+    content, content_ok = _content(get("content"), ctx)
     if content == summary:
         # feedparser copies Atom content into summary when there is none: one copy is enough,
         # and the matcher should not count the same words twice.
-        content = ""
-    raw_link = (raw.get("link") or "").strip()
-    entry_id = _entry_id(raw.get("id"), raw_link, title, summary, content, ctx.link)
+        content, content_ok = "", True
+    raw_link = (get("link") or "").strip()
+    entry_id = _entry_id(get("id"), raw_link, title, summary, content, ctx.link)
 
     updated = _date(raw, "updated_parsed")  # read once: it is also the fallback publication
     published = _date(raw, "published_parsed") or updated
@@ -297,18 +299,32 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
     if updated is not None and updated > ctx.now + FUTURE_TOLERANCE:
         updated = None
 
-    return Entry(
+    link = _absolute(raw_link, ctx.base)
+    author, author_ok = _author(raw)
+    language = _entry_language(raw) or ctx.language
+    entry = Entry(
         feed_url=ctx.feed_url,
         id=entry_id,
         title=title,
-        link=_absolute(raw_link, ctx.base),
+        link=link,
         summary=summary,
         content=content,
         published=published,
-        author=_author(raw),
-        language=_entry_language(raw) or ctx.language,
+        author=author,
+        language=language,
         updated=updated,
     )
+    if (
+        title_ok
+        and summary_ok
+        and content_ok
+        and author_ok
+        and entry_id.isprintable()
+        and (link is None or link.isprintable())
+        and (language is None or language.isprintable())
+    ):
+        return entry  # printable: nothing unstorable in it
+    return _storable_entry(entry)
 
 
 _ENTRY_TEXT = tuple(f.name for f in fields(Entry) if f.name not in {"feed_url", "fingerprint"})
@@ -370,32 +386,33 @@ def _digest(text: str) -> str:
 _MAPPINGS = (dict, Mapping)
 
 
-def _text(detail: Any, value: Any, max_chars: int, ctx: _FeedContext) -> str:
-    """Plain text of a feedparser text construct.
+def _text(detail: Any, value: Any, max_chars: int, ctx: _FeedContext) -> tuple[str, bool]:
+    """Plain text of a feedparser text construct, and whether it is known storable as it is.
 
     Only Atom declares a type: its type="text" is literal (a title may say "<b>" and mean it).
     In RSS everything is de facto HTML, and feedparser's text/plain there is only a guess that
     misses real markup, so it is treated as HTML too.
     """
     if not isinstance(value, str) or not value:
-        return ""
+        return "", True
     kind = _get(detail, "type", "") if isinstance(detail, _MAPPINGS) else ""
     if kind == "text/plain" and ctx.atom:
-        return truncate(fold_whitespace(value), max_chars)
-    return html_to_text(value, max_chars=max_chars)
+        return checked_fold(value, max_chars)
+    return checked_html_to_text(value, max_chars)
 
 
-def _content(items: Any, ctx: _FeedContext) -> str:
-    """The longest text/HTML item of ``content`` (first one on ties)."""
-    best = ""
+def _content(items: Any, ctx: _FeedContext) -> tuple[str, bool]:
+    """The longest text/HTML item of ``content`` (first one on ties), and whether it is known
+    storable as it is."""
+    best, best_ok = "", True
     for item in items or ():
         kind = _get(item, "type", "text/html")
         if not (kind.startswith("text/") or kind.endswith("xhtml+xml")):
             continue
-        text = _text(item, _get(item, "value"), MAX_TEXT_CHARS, ctx)
+        text, ok = _text(item, _get(item, "value"), MAX_TEXT_CHARS, ctx)
         if len(text) > len(best):
-            best = text
-    return best
+            best, best_ok = text, ok
+    return best, best_ok
 
 
 def _get(mapping: Any, key: str, default: Any = None) -> Any:
@@ -424,16 +441,18 @@ def _date(raw: Any, key: str) -> datetime | None:
         return None
 
 
-def _author(raw: Any) -> str | None:
+def _author(raw: Any) -> tuple[str | None, bool]:
+    """The author's name, and whether it is known storable as it is."""
     detail = raw.get("author_detail") or {}
     name = _get(detail, "name") or raw.get("author")
     if not isinstance(name, str):
-        return None
+        return None, True
     # RSS <author> is "email (Name)"; feedparser does not always split it.
     match = _RSS_AUTHOR.match(name)
     if match:
         name = match.group("name")
-    return html_to_text(name, max_chars=_MAX_AUTHOR_CHARS) or None
+    text, ok = checked_html_to_text(name, _MAX_AUTHOR_CHARS)
+    return text or None, ok
 
 
 def _entry_language(raw: Any) -> str | None:

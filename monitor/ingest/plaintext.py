@@ -17,6 +17,8 @@ import re
 
 __all__ = [
     "MAX_INPUT_CHARS",
+    "checked_fold",
+    "checked_html_to_text",
     "fold_whitespace",
     "has_unstorable",
     "html_to_text",
@@ -53,11 +55,17 @@ _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 # One literal "<" first, so the engine jumps from "<" to "<" (10x faster than an alternation
 # of patterns). Unclosed comments, CDATA and dropped elements run to the end of the text, as in
 # a browser; a tag ends at the next ">" and never spans another "<".
+# The drop branch is tried only after a letter that can start one of its names (the lookahead
+# takes each of those letters in every case, as the names' own case-insensitive match does;
+# tests/test_conversion_fastpaths.py checks that over all code points): a tag's "<" then costs
+# one character test instead of a case-insensitive try of every name.
+_DROP_INITIALS = "".join(sorted({name[0] for name in _DROP}))
 _MARKUP = re.compile(
     r"<(?:"
-    r"!--(?:.*?-->|.*\Z)"
-    r"|!\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z)"
-    r"|(?P<drop>(?i:(?P<dropname>" + "|".join(sorted(_DROP)) + r"))\b[^<>]*>"
+    r"!(?:--(?:.*?-->|.*\Z)"
+    r"|\[CDATA\[(?P<cdata>.*?)(?:\]\]>|\Z))"
+    r"|(?=(?i:[" + _DROP_INITIALS + r"]))"
+    r"(?P<drop>(?i:(?P<dropname>" + "|".join(sorted(_DROP)) + r"))\b[^<>]*>"
     r"(?:.*?</(?i:(?P=dropname))\s*>|.*\Z))"
     r"|(?P<tag>/?[a-zA-Z][\w:.-]*)[^<>]*>"
     r"|[!?/][^<>]*>"
@@ -101,6 +109,21 @@ def _replace(match: re.Match[str]) -> str:
 
 _BLANK_LINES = re.compile("\n\n\n+")
 _SPACE_RUNS = re.compile("  +")
+# The code points _INVISIBLE matches, one by one (tests/test_conversion_fastpaths.py checks it).
+_INVISIBLE_CHARS = "\u00ad\u200b\u2060\ufeff" + "".join(
+    map(chr, (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)))
+)
+# What str.split() takes for a space besides " ", "\n", "\r", "\xa0" (replaced before) and the
+# invisible characters (removed): the whole list (none lies above U+3000; checked by the tests).
+_OTHER_SPACES = (
+    "\t\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+# Text with a non-printable line: each such code point replaced by what folding the words of its
+# line makes of it (a space; nothing for the invisible ones), in a C-speed pass per code point
+# present, instead of splitting every line into words. All of them are non-printable.
+_FIXES = tuple((char, " ") for char in _OTHER_SPACES) + tuple(
+    (char, "") for char in _INVISIBLE_CHARS
+)
 
 
 def fold_whitespace(text: str) -> str:
@@ -108,53 +131,45 @@ def fold_whitespace(text: str) -> str:
 
     Line breaks are kept (they carry paragraph structure); invisible characters are removed.
     """
+    return _fold(text)[0]
+
+
+def _fold(text: str) -> tuple[str, bool]:
+    """``fold_whitespace(text)`` and whether the text was printable but for its line breaks.
+
+    A printable result holds no code point ``has_unstorable`` looks for: the caller need not
+    scan it again.
+    """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\xa0" in text:  # no-break space (&nbsp;): a space like any other to str.split
         text = text.replace("\xa0", " ")
-    # Every invisible character is non-printable, and so is every space but " ". Printable
-    # lines that hold no two spaces in a row and none at either end are folded already: the
-    # usual case, checked by substring search without splitting the text into words.
-    lines_printable = (text.replace("\n", " ") if "\n" in text else text).isprintable()
+    # Every invisible character is non-printable, and so is every space but " ".
+    printable = (text.replace("\n", " ") if "\n" in text else text).isprintable()
+    if not printable:
+        for char, replacement in _FIXES:
+            if char in text:
+                text = text.replace(char, replacement)
+    # Now " " is the only space but line breaks, and no invisible character is left. Lines that
+    # hold no two spaces in a row and none at either end are folded already: the usual case,
+    # checked by substring search without splitting the text into words.
     if (
-        lines_printable
-        and "  " not in text
-        and " \n" not in text
-        and "\n " not in text
+        "  " not in text
+        and ("\n" not in text or (" \n" not in text and "\n " not in text))
         and text[:1] != " "
         and text[-1:] != " "
     ):
         if "\n\n\n" in text:
             text = _BLANK_LINES.sub("\n\n", text)
-        return text.strip("\n")
-    if lines_printable:
-        # Printable lines hold no space but " " (every other one, tab included, is not
-        # printable) and no invisible character: fold runs of " " and trim them at line ends,
-        # the same as splitting each line into words, without a step per line.
-        if "  " in text:
-            text = _SPACE_RUNS.sub(" ", text)
-        text = text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
-        if "\n\n\n" in text:
-            text = _BLANK_LINES.sub("\n\n", text)
-        return text.strip("\n")
-    # The (slower) removal of invisible characters runs only on text that can hold one.
-    # str.split knows every Unicode space.
-    if "\n" not in text:
-        if not text.isprintable():
-            text = _INVISIBLE.sub("", text)
-        return " ".join(text.split())
-    # No invisible character is a line break: removing them line by line is the same. Each line
-    # folded; blank lines are then empty, so three or more line breaks in a row mean one blank
-    # line or more, and leading or trailing breaks are blank lines at the ends.
-    folded = "\n".join(
-        [
-            " ".join((line if line.isprintable() else _INVISIBLE.sub("", line)).split())
-            for line in text.split("\n")
-        ]
-    )
-    if "\n\n\n" in folded:
-        folded = _BLANK_LINES.sub("\n\n", folded)
-    return folded.strip("\n")
+        return text.strip("\n"), printable
+    # Fold runs of " " and trim them at line ends: the same as splitting each line into words,
+    # without a step per line.
+    if "  " in text:
+        text = _SPACE_RUNS.sub(" ", text)
+    text = text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip("\n"), printable
 
 
 def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
@@ -163,6 +178,12 @@ def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
     Plain text without ``<`` or ``&`` passes through ``fold_whitespace`` only. ``max_chars`` caps
     the result (see ``truncate``).
     """
+    return checked_html_to_text(markup, max_chars)[0]
+
+
+def checked_html_to_text(markup: str, max_chars: int | None) -> tuple[str, bool]:
+    """``html_to_text(markup, max_chars=max_chars)`` and whether it is known to be ``storable``
+    as it is (False: it may or may not be; ``has_unstorable`` tells)."""
     if "<" in markup:
         # Entities are decoded after the tags are gone, so that "&lt;b&gt;" stays text.
         text = _MARKUP.sub(_replace, markup[:MAX_INPUT_CHARS])
@@ -172,7 +193,13 @@ def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
         text = html.unescape(markup[:MAX_INPUT_CHARS])
     else:
         text = markup
-    return truncate(fold_whitespace(text), max_chars)
+    return checked_fold(text, max_chars)
+
+
+def checked_fold(text: str, max_chars: int | None) -> tuple[str, bool]:
+    """``truncate(fold_whitespace(text), max_chars)`` and whether it is known to be ``storable``."""
+    folded, printable = _fold(text)
+    return truncate(folded, max_chars), printable
 
 
 def truncate(text: str, max_chars: int | None) -> str:
