@@ -287,6 +287,23 @@ def test_split_is_fixed_balanced_and_keeps_families_together(
     assert half("kirk-killed") == half("kirk-suspect-arrested")
 
 
+def holds_floor(ours: Scores, base: Scores, name: str) -> None:
+    """The clusterer beats the lexical baseline and holds the regression floor of set ``name``."""
+    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision, name
+    assert ours.de_en_recall > base.de_en_recall, name
+    floor = FLOORS[name]
+    assert ours.b_f1 >= floor["b_f1"], ours
+    assert ours.pair_precision >= floor["pair_precision"], ours
+    assert ours.de_en_recall >= floor["de_en_recall"], ours
+
+
+def reaches_targets(ours: Scores) -> None:
+    """The issue's targets."""
+    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
+    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
+    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
+
+
 def test_clusterer_beats_the_lexical_baseline_and_holds_its_floor(
     measured: dict[str, tuple[Scores, Scores]], halves: dict[str, list[Labelled]]
 ) -> None:
@@ -296,12 +313,7 @@ def test_clusterer_beats_the_lexical_baseline_and_holds_its_floor(
         print(f"{ours.row()}\n{base.row()}")
     for name in ("test", "all"):
         ours, base = measured[name]
-        assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision, name
-        assert ours.de_en_recall > base.de_en_recall, name
-        floor = FLOORS[name]
-        assert ours.b_f1 >= floor["b_f1"], ours
-        assert ours.pair_precision >= floor["pair_precision"], ours
-        assert ours.de_en_recall >= floor["de_en_recall"], ours
+        holds_floor(ours, base, name)
 
 
 @pytest.mark.xfail(
@@ -314,9 +326,7 @@ def test_clusterer_reaches_the_issue_targets_on_held_out(
     measured: dict[str, tuple[Scores, Scores]],
 ) -> None:
     ours, _ = measured["test"]
-    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
-    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
-    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
+    reaches_targets(ours)
 
 
 def test_heldout2_is_fresh_bilingual_and_has_hard_negatives(
@@ -361,12 +371,7 @@ def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout2(
 ) -> None:
     ours, base = measured2
     print(f"\n{HEADER}\n{ours.row()}\n{base.row()}")
-    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision
-    assert ours.de_en_recall > base.de_en_recall
-    floor = FLOORS["heldout2"]
-    assert ours.b_f1 >= floor["b_f1"], ours
-    assert ours.pair_precision >= floor["pair_precision"], ours
-    assert ours.de_en_recall >= floor["de_en_recall"], ours
+    holds_floor(ours, base, "heldout2")
 
 
 @pytest.mark.xfail(
@@ -380,9 +385,7 @@ def test_clusterer_reaches_the_issue_targets_on_heldout2(
     measured2: tuple[Scores, Scores],
 ) -> None:
     ours, _ = measured2
-    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
-    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
-    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
+    reaches_targets(ours)
 
 
 def test_assignment_is_deterministic_and_incremental(story_set: list[Labelled]) -> None:
@@ -424,12 +427,7 @@ def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout3(
 ) -> None:
     ours, base = measured3
     print(f"\n{HEADER}\n{ours.row()}\n{base.row()}")
-    assert ours.b_f1 > base.b_f1 and ours.pair_precision > base.pair_precision
-    assert ours.de_en_recall > base.de_en_recall
-    floor = FLOORS["heldout3"]
-    assert ours.b_f1 >= floor["b_f1"], ours
-    assert ours.pair_precision >= floor["pair_precision"], ours
-    assert ours.de_en_recall >= floor["de_en_recall"], ours
+    holds_floor(ours, base, "heldout3")
 
 
 @pytest.mark.xfail(
@@ -443,6 +441,4 @@ def test_clusterer_reaches_the_issue_targets_on_heldout3(
     measured3: tuple[Scores, Scores],
 ) -> None:
     ours, _ = measured3
-    assert ours.b_f1 >= TARGET_BCUBED_F1, ours
-    assert ours.pair_precision >= TARGET_PAIR_PRECISION, ours
-    assert ours.de_en_recall >= TARGET_DE_EN_RECALL, ours
+    reaches_targets(ours)
