@@ -276,6 +276,46 @@ def test_two_feeds_of_one_cycle_that_link_a_new_page_share_one_fetch(
         assert "Since testing began" in stored(harness.storage, feed)[f"{name}-t"].content
 
 
+def test_a_page_fetched_lately_is_handed_to_the_next_feed_without_a_second_fetch(
+    feed_server: FeedServer, gold: dict[str, GoldPage]
+) -> None:
+    """The race behind the shared fetch: the first feed's fetch has ended (no longer in
+    flight) but its poll has not yet saved the page when the second feed asks. A failed page
+    is tried again; after ``RECENT_FOR`` the memo is not used."""
+    from datetime import timedelta
+
+    from monitor.ingest.fulltext import RECENT_FOR
+
+    url = serve(feed_server, "/a/telescope", gold[TELESCOPE])
+    feed_server.add("/a/gone", b"", status=404)
+    missing = feed_server.url("/a/gone")
+
+    async def go() -> list[tuple[FullTextState, int]]:
+        limits = FetchLimits(connect_timeout=1, read_timeout=2, total_timeout=4)
+        async with Fetcher(limits, trust_env=False) as fetcher:
+            fulltext = FullTextFetcher(fetcher)
+            out = []
+            try:
+                for feed, now in [
+                    ("one", T0),
+                    ("two", T0 + timedelta(seconds=5)),
+                    ("three", T0 + RECENT_FOR + timedelta(seconds=1)),
+                ]:
+                    got = await fulltext.get(
+                        [url, missing], feed_url=feed_server.url(f"/{feed}.xml"), now=now
+                    )
+                    out.append((got[0].state, fulltext.fetched))
+                    assert got[1].state is FullTextState.FAILED
+            finally:
+                fulltext.close()
+            return out
+
+    states = asyncio.run(go())
+    assert [s for s, _ in states] == [FullTextState.OK] * 3
+    assert [n for _, n in states] == [2, 3, 5]  # the page once, then again; the 404 each time
+    assert len(feed_server.requests_for("/a/telescope")) == 2
+
+
 @pytest.mark.shared
 def test_article_fetches_keep_the_per_host_limit(
     storage: Storage, feed_server: FeedServer, gold: dict[str, GoldPage]

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
@@ -58,6 +59,12 @@ def _fetch_failure(url: str, exc: FetchError) -> str:
     return f"fetching the article page failed: {what}; hint: {_HINT}"
 
 
+RECENT_FOR = timedelta(minutes=10)
+RECENT_LIMIT = 256
+"""How long, and for how many pages, a page fetched and extracted is handed to other feeds
+without asking the store (which has it too, once the first feed's poll has saved it)."""
+
+
 class FullTextFetcher:
     """One per pipeline; ``close`` ends its thread(s)."""
 
@@ -71,6 +78,9 @@ class FullTextFetcher:
         self.cpu_seconds = 0.0
         """CPU time spent extracting, summed over pages."""
         self._inflight: dict[str, asyncio.Future[FullText]] = {}
+        self._recent: OrderedDict[str, FullText] = OrderedDict()
+        """Pages fetched and extracted lately, for a feed of the same cycle that looked in the
+        store's cache before the first feed's poll saved the page there."""
         # The extractor's import (~0.2 s) happens now, in the thread, rather than in the first
         # page's extraction (whose CPU time would include it).
         self._pool.submit(warm_up)
@@ -85,13 +95,27 @@ class FullTextFetcher:
         return list(await asyncio.gather(*(self._shared(u, feed_url, now) for u in unique)))
 
     async def _shared(self, url: str, feed_url: str, now: datetime) -> FullText:
-        """Two feeds of one cycle that link the same new page share one fetch of it."""
+        """Two feeds of one cycle that link the same new page share one fetch of it: while it
+        is in flight, and for ``RECENT_FOR`` after it succeeded (the second feed may have
+        looked in the store before the first saved the page)."""
+        done = self._recent.get(url)
+        if done is not None and timedelta(0) <= now - done.fetched_at <= RECENT_FOR:
+            return done
         task = self._inflight.get(url)
         if task is None:
             task = asyncio.ensure_future(self._one(url, feed_url, now))
             self._inflight[url] = task
-            task.add_done_callback(lambda _: self._inflight.pop(url, None))
+            task.add_done_callback(lambda t: self._settled(url, t))
         return await asyncio.shield(task)
+
+    def _settled(self, url: str, task: asyncio.Future[FullText]) -> None:
+        self._inflight.pop(url, None)
+        if task.cancelled() or task.exception() is not None or not task.result().ok:
+            return  # a failed page is tried again by the next feed that links it
+        self._recent[url] = task.result()
+        self._recent.move_to_end(url)
+        while len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
 
     async def _one(self, url: str, feed_url: str, now: datetime) -> FullText:
         def failed(error: str, status: int | None = None) -> FullText:
