@@ -1,4 +1,4 @@
-"""The long-running daemon: a timer per feed, APScheduler jobs per digest, signals, health.
+"""The long-running daemon: one ticker for feed polls, APScheduler jobs for digests, signals.
 
 Each feed's next poll time (the one the pipeline stored, so the schedule lives in the database
 and survives restarts) waits in one queue, served by one event-loop timer (the ticker): it

@@ -358,9 +358,10 @@ class Window:
                 new_terms.sort(key=lambda t: (-weight(t), t))
                 del new_terms[room:]
             index, sid = self._index, story.id
-            for term in map(sys.intern, new_terms):
+            interned = list(map(sys.intern, new_terms))
+            for term in interned:
                 index[term].add(sid)
-            story.terms.update(map(sys.intern, new_terms))
+            story.terms.update(interned)
         if self._newest is None or entry.published > self._newest:
             self._newest = entry.published
             self.expire(entry.published)
