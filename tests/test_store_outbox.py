@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from monitor.delivery.outbox import claim, mark_sent
@@ -290,6 +291,31 @@ def test_sender_lock_admits_one_process_and_dies_with_it(
         if other.poll() is None:
             other.kill()
             other.wait(10)
+
+
+def test_sender_lock_is_free_the_moment_a_run_ends(storage: SQLStorage, storage_url: str) -> None:
+    """The next run may take it at once: one process's back-to-back sends never skip each
+    other (on PostgreSQL, closing the lock's session released it only when the server got to
+    it, so a run right after another could find it still held and send nothing)."""
+    if not storage_url.startswith("postgresql"):
+        for _ in range(50):
+            with storage.sender_lock() as held:
+                assert held
+            with storage.sender_lock() as again:
+                assert again
+        return
+    key = "hashtext('raw-materials-monitor-send:' || current_schema())"
+    with psycopg.connect(storage_url, autocommit=True) as observer:
+        busy = 0
+        for _ in range(200):
+            with storage.sender_lock() as held:
+                assert held
+            row = observer.execute(f"SELECT pg_try_advisory_lock({key})").fetchone()
+            if row and row[0]:
+                observer.execute(f"SELECT pg_advisory_unlock({key})")
+            else:
+                busy += 1
+        assert busy == 0, f"{busy} of 200 runs left the lock held after they ended"
 
 
 def test_sqlite_sender_lock_file_sits_beside_the_database(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from monitor.store.filelock import file_lock
 __all__ = ["OutboxSQL"]
 
 _CHUNK = 300
+_SENDER_KEY = "hashtext('raw-materials-monitor-send:' || current_schema())"
 _LOCK_POLL = 0.05
 # A delivery that holds one of these counts as holding its items: a new digest leaves them out.
 _HOLDING = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT)
@@ -415,17 +416,21 @@ class OutboxSQL(Database):
             conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StorageError(f"database {self.url}: sender lock: {exc}") from exc
-        # Its own connection: the lock lives exactly as long as this session (and its process).
+        # Its own connection: the lock lives at most as long as this session (and its process).
         with conn:
-            query = (
-                "SELECT pg_try_advisory_lock("
-                "hashtext('raw-materials-monitor-send:' || current_schema()))"
-            )
             deadline = time.monotonic() + wait
             while True:
-                row = conn.execute(query).fetchone()
+                row = conn.execute(f"SELECT pg_try_advisory_lock({_SENDER_KEY})").fetchone()
                 held = bool(row and row[0])
                 if held or time.monotonic() >= deadline:
                     break
                 time.sleep(_LOCK_POLL)
-            yield held
+            try:
+                yield held
+            finally:
+                if held:
+                    # Released here, not by closing: the server ends a closed session on its
+                    # own time, and the next run's try (this process's own, at once) would
+                    # find the lock still held and skip sending.
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute(f"SELECT pg_advisory_unlock({_SENDER_KEY})")
