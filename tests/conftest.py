@@ -33,6 +33,10 @@ pytest_plugins = sorted(
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    streams.allow_waiting(items)
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> streams.StreamScheduling:
     return streams.StreamScheduling(config, log)
 

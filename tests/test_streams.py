@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from tests import streams
 
 TESTS = Path(__file__).parent
@@ -55,3 +57,10 @@ def test_each_test_has_one_stream() -> None:
     assert streams.stream(f"{side}_not") == streams.MAIN
     assert streams.stream("tests/test_instances.py::test_x") == streams.MAIN
     assert streams.stream("tests/test_daemon_stop.py::test_y[sqlite]") == streams.MAIN
+
+
+def test_side_tests_may_wait_longer_than_the_suites_limit(request: pytest.FixtureRequest) -> None:
+    items = [i for i in request.session.items if streams.stream(i.nodeid) == streams.SIDE]
+    for item in items:
+        mark = item.get_closest_marker("timeout")
+        assert mark is not None and float(mark.args[0]) >= streams.SIDE_TIMEOUT, item.nodeid
