@@ -50,14 +50,17 @@ _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 # An element written <x/> outside CDATA and comments (XML-equivalent to <x></x>).
 # (CDATA and comments as "runs without the closing mark": the same match as a lazy ".*?" up to it,
 # without a step per character.)
+# (The name is possessive and the attributes greedy: neither can be followed by what ends the
+# other, so no backtracking finds another match, and the "/" before the tag's first ">" is found
+# by one count and one step back instead of a try of "/>" after every character.)
 _EMPTY_ELEMENT = re.compile(
     rb"<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*(?:\]\]>|\Z)"
     rb"|<!--[^-]*(?:-(?!->)[^-]*)*(?:-->|\Z)"
-    rb"|<([A-Za-z_][\w:.-]*)(\s[^<>]*?)?/>",
+    rb"|<([A-Za-z_][\w:.-]*+)(\s[^<>]*)?/>",
     re.DOTALL,
 )
 # Elements feedparser reads as an entry's updated date (atom:updated, dc:date, dcterms:modified).
-_UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?(?:updated|modified|date)[\s>]")
+_UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]++:)?(?:updated|modified|date)[\s>]")
 # What _UPDATED_ELEMENT needs, as patterns with a literal prefix (a fast substring search).
 _UPDATED_HINTS = tuple(
     re.compile(rb"%s[\s>]" % name) for name in (b"updated", b"modified", b"date")
@@ -68,7 +71,9 @@ _XML_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6})
 _XML_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 # C1 controls in text are Windows-1252 bytes read as Latin-1; feedparser maps them back.
 # The same in UTF-8 bytes: U+0080-U+009F, or U+00C2-U+00F4 followed by U+0080-U+00BF.
-_SUSPECT_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
+# (Written with the \xc2 both share first, a literal the search jumps to, and the \xc3 before it
+# as a lookbehind: the same bodies match; only whether one does is used.)
+_SUSPECT_UTF8 = re.compile(rb"\xc2(?:[\x80-\x9f]|(?<=\xc3[\x82-\xb4]\xc2)[\x80-\xbf])")
 _SUSPECT = re.compile("[\x80-\x9f]|[\xc2-\xf4][\x80-\xbf]")  # what _fix would change
 _CP1252 = {
     c: bytes([c]).decode("cp1252")
@@ -310,22 +315,66 @@ def _entry(e: Any, shape: _Shape) -> dict[str, Any]:
         # feedparser-rs gives Atom entries without an author the feed's (as RFC 4287 says);
         # feedparser does not. (An entry naming the feed's author itself loses it too.)
         author = author_detail = None
-    published = _date(e.published_parsed, e.published)
+    # (A parsed date is taken as it is; _date only for what is not one.)
+    published = e.published_parsed
+    if type(published) is not time.struct_time:
+        published = _date(published, e.published)
     # feedparser-rs copies published into updated; feedparser does not
-    updated = _date(e.updated_parsed, e.updated) if shape.has_updated else None
+    updated = None
+    if shape.has_updated:
+        updated = e.updated_parsed
+        if type(updated) is not time.struct_time:
+            updated = _date(updated, e.updated)
     link = e.link
+    if link and "&" in link:
+        link = _xml_unescape(link)
+    title_detail, summary_detail, content = e.title_detail, e.summary_detail, e.content
+    if shape.suspect:
+        return {
+            "id": _fix(e.id, shape),
+            "title": _fix(e.title, shape),
+            "title_detail": _text(title_detail, shape),
+            "summary": _fix(e.summary, shape),
+            "summary_detail": _text(summary_detail, shape),
+            "content": [_text(c, shape) for c in content or ()],
+            "link": link,
+            "author": _fix(author, shape),
+            "author_detail": {"name": _fix(author_detail.name, shape)} if author_detail else None,
+            "language": e.language,
+            "published_parsed": published,
+            "updated_parsed": updated,
+        }
+    # Nothing for _fix to change in this body (the usual case): the values as they are, each
+    # text construct read in place instead of through a call per field.
     return {
-        "id": _fix(e.id, shape),
-        "title": _fix(e.title, shape),
-        "title_detail": _text(e.title_detail, shape),
-        "summary": _fix(e.summary, shape),
-        "summary_detail": _text(e.summary_detail, shape),
-        "content": [_text(c, shape) for c in e.content or ()],
-        "link": _xml_unescape(link) if link else link,
-        "author": _fix(author, shape),
-        "author_detail": {"name": _fix(author_detail.get("name"), shape)}
-        if author_detail
-        else None,
+        "id": e.id,
+        "title": e.title,
+        "title_detail": None
+        if title_detail is None
+        else {
+            "type": title_detail.type,
+            "value": title_detail.value,
+            "language": title_detail.language,
+            "base": title_detail.base,
+        },
+        "summary": e.summary,
+        "summary_detail": None
+        if summary_detail is None
+        else {
+            "type": summary_detail.type,
+            "value": summary_detail.value,
+            "language": summary_detail.language,
+            "base": summary_detail.base,
+        },
+        "content": [
+            None
+            if c is None
+            else {"type": c.type, "value": c.value, "language": c.language, "base": c.base}
+            for c in content or ()
+        ],
+        "link": link,
+        "author": author,
+        "author_detail": {"name": author_detail.name} if author_detail else None,
         "language": e.language,
         "published_parsed": published,
         "updated_parsed": updated,
@@ -344,12 +393,11 @@ def _text(construct: Any, shape: _Shape) -> dict[str, Any] | None:
     """A TextConstruct or Content object as feedparser's dict."""
     if construct is None:
         return None
-    get = construct.get
     return {
-        "type": get("type"),
-        "value": _fix(get("value"), shape),
-        "language": get("language"),
-        "base": get("base"),
+        "type": construct.type,
+        "value": _fix(construct.value, shape),
+        "language": construct.language,
+        "base": construct.base,
     }
 
 

@@ -73,6 +73,7 @@ _SURROGATE_REF = re.compile(
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^()]+)\)\s*$")
 _MAX_ENTRY_WARNINGS = 5
 _MAX_AUTHOR_CHARS = 200
+_MAX_AUTHORS = 1_000  # names remembered per feed (a bound for a feed naming a new one each time)
 _MAX_TTL_MINUTES = 366 * 24 * 60
 
 
@@ -202,9 +203,11 @@ def _convert_feed(
         feed_url=feed_url,
         base=base,
         now=now,
+        latest=now + FUTURE_TOLERANCE,
         language=_language(feed.get("language")) or _language(feed_language),
         link=(feed.get("link") or "").strip(),
         atom=version.startswith("atom"),
+        authors={},
     )
     entries, failures = _convert_entries(raw_entries, ctx, warnings)
     if not entries and (failures or (bozo_exc is not None and not harmless)):
@@ -234,11 +237,15 @@ class _FeedContext:
     feed_url: str
     base: str
     now: datetime
+    latest: datetime
+    """``now + FUTURE_TOLERANCE``: a later date is a wrong date."""
     language: str | None
     link: str
     """The feed's own link as written."""
     atom: bool
     """Atom declares text types; RSS leaves them to guessing."""
+    authors: dict[str, tuple[str | None, bool]]
+    """``_author_text`` by name as written: most feeds name a few authors over and over."""
 
 
 def _convert_entries(
@@ -275,16 +282,58 @@ def _convert_entries(
 
 
 def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
-    """One entry, every text field ``storable``."""
+    """One entry, every text field ``storable``.
+
+    (The steps for one entry are written out here rather than in a function each: this runs
+    for every entry of every feed, and a call per step cost as much as many of the steps.)
+    """
     if type(raw) is not dict:
         # Both engines give dicts; feedparser's subclass maps a few legacy names (none of the
         # keys read here) at a Python call per look-up. A plain copy reads the same, faster.
         raw = dict(raw)
     get = raw.get
+    atom = ctx.atom
     # Each text with whether it is known storable as it is (the usual case: no second scan).
-    title, title_ok = _text(get("title_detail"), get("title"), MAX_TITLE_CHARS, ctx)
-    summary, summary_ok = _text(get("summary_detail"), get("summary"), MAX_TEXT_CHARS, ctx)
-    content, content_ok = _content(get("content"), ctx)
+    # Only Atom declares a type: its type="text" is literal (a title may say "<b>" and mean
+    # it). In RSS everything is de facto HTML, and feedparser's text/plain there is only a
+    # guess that misses real markup, so it is treated as HTML too (see _text).
+    title_detail = get("title_detail")
+    value = get("title")
+    if not isinstance(value, str) or not value:
+        title, title_ok = "", True
+    elif atom and _literal(title_detail):
+        title, title_ok = checked_fold(value, MAX_TITLE_CHARS)
+    else:
+        title, title_ok = checked_html_to_text(value, MAX_TITLE_CHARS)
+    summary_detail = get("summary_detail")
+    summary_value = get("summary")
+    summary_literal = False
+    if not isinstance(summary_value, str) or not summary_value:
+        summary, summary_ok = "", True
+    elif atom and (summary_literal := _literal(summary_detail)):
+        summary, summary_ok = checked_fold(summary_value, MAX_TEXT_CHARS)
+    else:
+        summary, summary_ok = checked_html_to_text(summary_value, MAX_TEXT_CHARS)
+    # The longest text/HTML item of content (first one on ties). An item that is the summary
+    # as written, read the same way, gives the summary's text (feedparser copies Atom content
+    # into summary when there is none): it is not converted twice.
+    content, content_ok = "", True
+    for item in get("content") or ():
+        kind = _get(item, "type", "text/html")
+        if not (kind.startswith("text/") or kind.endswith("xhtml+xml")):
+            continue
+        value = _get(item, "value")
+        if not isinstance(value, str) or not value:
+            continue  # "" is never longer than the best so far
+        literal = atom and _literal(item)
+        if value == summary_value and literal == summary_literal:
+            text, ok = summary, summary_ok
+        elif literal:
+            text, ok = checked_fold(value, MAX_TEXT_CHARS)
+        else:
+            text, ok = checked_html_to_text(value, MAX_TEXT_CHARS)
+        if len(text) > len(content):
+            content, content_ok = text, ok
     if content == summary:
         # feedparser copies Atom content into summary when there is none: one copy is enough,
         # and the matcher should not count the same words twice.
@@ -292,16 +341,43 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
     raw_link = (get("link") or "").strip()
     entry_id = _entry_id(get("id"), raw_link, title, summary, content, ctx.link)
 
-    updated = _date(raw, "updated_parsed")  # read once: it is also the fallback publication
-    published = _date(raw, "published_parsed") or updated
-    if published is None or published > ctx.now + FUTURE_TOLERANCE:
+    # dict.get (raw is a plain dict here): FeedParserDict maps a missing updated_parsed to
+    # published_parsed. updated is read once: it is also the fallback publication date.
+    value = get("updated_parsed")
+    updated = _datetime(value) if isinstance(value, time.struct_time) else None
+    value = get("published_parsed")
+    published = _datetime(value) if isinstance(value, time.struct_time) else None
+    if published is None:
+        published = updated
+    latest = ctx.latest
+    if published is None or published > latest:
         published = ctx.now
-    if updated is not None and updated > ctx.now + FUTURE_TOLERANCE:
+    if updated is not None and updated > latest:
         updated = None
 
-    link = _absolute(raw_link, ctx.base)
-    author, author_ok = _author(raw)
-    language = _entry_language(raw) or ctx.language
+    link = web_url(ctx.base, raw_link) if raw_link else None
+    detail = get("author_detail") or {}
+    name = _get(detail, "name") or get("author")
+    if isinstance(name, str):
+        found = ctx.authors.get(name)
+        if found is None:
+            found = _author_text(name)
+            if len(ctx.authors) < _MAX_AUTHORS:
+                ctx.authors[name] = found
+        author, author_ok = found
+    else:
+        author, author_ok = None, True
+    value = get("language")
+    language = _language(value) if isinstance(value, str) else None
+    if language is None:
+        # the xml:lang in effect on its text
+        for detail in (title_detail, summary_detail):
+            if isinstance(detail, _MAPPINGS):
+                value = _get(detail, "language")
+                if isinstance(value, str) and (language := _language(value)):
+                    break
+        else:
+            language = ctx.language
     entry = Entry(
         feed_url=ctx.feed_url,
         id=entry_id,
@@ -325,6 +401,11 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
     ):
         return entry  # printable: nothing unstorable in it
     return _storable_entry(entry)
+
+
+def _literal(detail: Any) -> bool:
+    """The construct declares its text literal (Atom type="text")."""
+    return isinstance(detail, _MAPPINGS) and _get(detail, "type", "") == "text/plain"
 
 
 _ENTRY_TEXT = tuple(f.name for f in fields(Entry) if f.name not in {"feed_url", "fingerprint"})
@@ -401,20 +482,6 @@ def _text(detail: Any, value: Any, max_chars: int, ctx: _FeedContext) -> tuple[s
     return checked_html_to_text(value, max_chars)
 
 
-def _content(items: Any, ctx: _FeedContext) -> tuple[str, bool]:
-    """The longest text/HTML item of ``content`` (first one on ties), and whether it is known
-    storable as it is."""
-    best, best_ok = "", True
-    for item in items or ():
-        kind = _get(item, "type", "text/html")
-        if not (kind.startswith("text/") or kind.endswith("xhtml+xml")):
-            continue
-        text, ok = _text(item, _get(item, "value"), MAX_TEXT_CHARS, ctx)
-        if len(text) > len(best):
-            best, best_ok = text, ok
-    return best, best_ok
-
-
 def _get(mapping: Any, key: str, default: Any = None) -> Any:
     """``mapping.get(key, default)``; for feedparser's dicts without their legacy-name look-up
     (a Python call per read; none of the keys read here is one of those names)."""
@@ -430,41 +497,28 @@ def _absolute(link: Any, base: str) -> str | None:
     return web_url(base, link.strip())
 
 
-def _date(raw: Any, key: str) -> datetime | None:
-    # dict.get, not raw.get: FeedParserDict maps a missing updated_parsed to published_parsed.
-    value = dict.get(raw, key) if isinstance(raw, dict) else None
-    if not isinstance(value, time.struct_time):
-        return None
+def _datetime(value: time.struct_time) -> datetime | None:
+    """A parsed date as an aware UTC datetime; None for a year 0 or 99999."""
+    try:
+        # The same as the general way below whenever the fields are a valid date and time
+        # (tests/test_conversion_fastpaths.py), without timegm's Python steps.
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        pass
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):  # year 0 or 99999: treat as no date
         return None
 
 
-def _author(raw: Any) -> tuple[str | None, bool]:
-    """The author's name, and whether it is known storable as it is."""
-    detail = raw.get("author_detail") or {}
-    name = _get(detail, "name") or raw.get("author")
-    if not isinstance(name, str):
-        return None, True
+def _author_text(name: str) -> tuple[str | None, bool]:
+    """The author's name as text, and whether it is known storable as it is."""
     # RSS <author> is "email (Name)"; feedparser does not always split it.
     match = _RSS_AUTHOR.match(name)
     if match:
         name = match.group("name")
     text, ok = checked_html_to_text(name, _MAX_AUTHOR_CHARS)
     return text or None, ok
-
-
-def _entry_language(raw: Any) -> str | None:
-    """dc:language on the entry, else the xml:lang in effect on its text."""
-    found = _language(raw.get("language"))
-    if found:
-        return found
-    for key in ("title_detail", "summary_detail"):
-        detail = raw.get(key)
-        if isinstance(detail, _MAPPINGS) and (found := _language(_get(detail, "language"))):
-            return found
-    return None
 
 
 def _language(value: Any) -> str | None:
