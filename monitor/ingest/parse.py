@@ -339,7 +339,13 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
         # and the matcher should not count the same words twice.
         content, content_ok = "", True
     raw_link = (get("link") or "").strip()
-    entry_id = _entry_id(get("id"), raw_link, title, summary, content, ctx.link)
+    # guid, else the link as written in the feed, else a hash of the visible text (_entry_id)
+    guid = get("id")
+    entry_id = guid.strip() if isinstance(guid, str) else ""
+    if not entry_id or entry_id == ctx.link:
+        entry_id = raw_link if raw_link != ctx.link else ""
+    if not entry_id or len(entry_id) > MAX_ID_CHARS:
+        entry_id = _entry_id(entry_id, title, summary, content)
 
     # dict.get (raw is a plain dict here): FeedParserDict maps a missing updated_parsed to
     # published_parsed. updated is read once: it is also the fallback publication date.
@@ -372,10 +378,14 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
     if language is None:
         # the xml:lang in effect on its text
         for detail in (title_detail, summary_detail):
-            if isinstance(detail, _MAPPINGS):
-                value = _get(detail, "language")
-                if isinstance(value, str) and (language := _language(value)):
-                    break
+            if isinstance(detail, dict):
+                value = dict.get(detail, "language")
+            elif isinstance(detail, Mapping):
+                value = detail.get("language")
+            else:
+                continue
+            if isinstance(value, str) and (language := _language(value)):
+                break
         else:
             language = ctx.language
     entry = Entry(
@@ -396,7 +406,7 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
         and content_ok
         and author_ok
         and entry_id.isprintable()
-        and (link is None or link.isprintable())
+        and (link is None or link == entry_id or link.isprintable())
         and (language is None or language.isprintable())
     ):
         return entry  # printable: nothing unstorable in it
@@ -440,23 +450,22 @@ def _storable_entry(entry: Entry) -> Entry:
     return replace(entry, **changes, fingerprint="")  # the fingerprint of the clean text
 
 
-def _entry_id(guid: Any, link: str, title: str, summary: str, content: str, feed_link: str) -> str:
-    """guid, else the link as written in the feed, else a hash of the visible text.
+def _entry_id(written: str, title: str, summary: str, content: str) -> str:
+    """The id of an entry whose guid, or else link as written in the feed, is ``written``: that
+    when it fits, a hash of it when it is too long, a hash of the visible text when it is "".
 
     The link is taken before it is made absolute, so that a feed moving to a new address
     (a permanent redirect changes ``base_url``) does not renew every id. A guid or link equal
     to the feed's own link (scraped feeds give every item the home page) identifies nothing.
     """
-    candidates = (guid.strip() if isinstance(guid, str) else "", link)
-    entry_id = next((c for c in candidates if c and c != feed_link), "")
-    if not entry_id:
+    if not written:
         text = f"{title}\x00{summary}" if title or summary else content
         if not text:
             raise _EmptyEntry("entry has no id, link, title, summary or content")
         return "hash:" + _digest(text)
-    if len(entry_id) > MAX_ID_CHARS:
-        return "hash:" + _digest(entry_id)
-    return entry_id
+    if len(written) > MAX_ID_CHARS:
+        return "hash:" + _digest(written)
+    return written
 
 
 def _digest(text: str) -> str:

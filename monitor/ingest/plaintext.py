@@ -92,12 +92,16 @@ _BY_TAG: dict[str, str] = {}
 _MAX_TAGS = 4096
 
 
+# The groups by number: a look-up by name costs a dictionary look-up per tag.
+_CDATA, _DROPPED, _TAG = (_MARKUP.groupindex[name] for name in ("cdata", "drop", "tag"))
+
+
 def _replace(match: re.Match[str]) -> str:
-    tag = match.group("tag")
+    tag = match[_TAG]
     if tag is None:
-        cdata = match.group("cdata")
+        cdata = match[_CDATA]
         # HTML has no CDATA sections, but double-wrapped feed text does: keep the text.
-        return cdata if cdata is not None else " " if match.group("drop") else ""
+        return cdata if cdata is not None else " " if match[_DROPPED] else ""
     replacement = _BY_TAG.get(tag)
     if replacement is None:
         end = tag.startswith("/")
@@ -124,6 +128,12 @@ _OTHER_SPACES = (
 _FIXES = tuple((char, " ") for char in _OTHER_SPACES) + tuple(
     (char, "") for char in _INVISIBLE_CHARS
 )
+
+
+# The ASCII characters str.isprintable refuses, but "\n" (tests/test_conversion_fastpaths.py).
+_ASCII_CONTROLS = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
+_SHORT = 64
+"""Below this length str.isprintable costs no more than encoding and deleting."""
 
 
 def fold_whitespace(text: str) -> str:
@@ -173,7 +183,12 @@ def checked_fold(text: str, max_chars: int | None) -> tuple[str, bool]:
     # (None of the replacements below makes or removes a line break.)
     lines = "\n" in text
     # Every invisible character is non-printable, and so is every space but " ".
-    printable = (text.replace("\n", " ") if lines else text).isprintable()
+    if len(text) > _SHORT and text.isascii():
+        # The same test for ASCII text at a table look-up per character: what is left when
+        # its controls but "\n" are deleted is as long as the text when there are none.
+        printable = len(text.encode("ascii").translate(None, _ASCII_CONTROLS)) == len(text)
+    else:
+        printable = (text.replace("\n", " ") if lines else text).isprintable()
     if not printable:
         for char, replacement in _FIXES:
             if char in text:
