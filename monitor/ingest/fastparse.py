@@ -47,24 +47,17 @@ _XML_TYPES = frozenset(
 _MIN_ENTRY_BYTES = 13  # len("<item></item>"): no body can hold more entries than this allows
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
-# An element written <x/> outside CDATA and comments (XML-equivalent to <x></x>).
-# (CDATA and comments as "runs without the closing mark": the same match as a lazy ".*?" up to it,
-# without a step per character.)
-# (The name is possessive and the attributes greedy: neither can be followed by what ends the
-# other, so no backtracking finds another match, and the "/" before the tag's first ">" is found
-# by one count and one step back instead of a try of "/>" after every character.)
-_EMPTY_ELEMENT = re.compile(
-    rb"<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*(?:\]\]>|\Z)"
-    rb"|<!--[^-]*(?:-(?!->)[^-]*)*(?:-->|\Z)"
-    rb"|<([A-Za-z_][\w:.-]*+)(\s[^<>]*)?/>",
-    re.DOTALL,
-)
+# What an empty-element tag <x/> (XML-equivalent to <x></x>) holds between its "<" and "/>".
+# (Matched only where no "<" or ">" follows the "<": then ".*" is "[^<>]*" without a test per
+# character.)
+_EMPTY_TAG = re.compile(rb"<([A-Za-z_][\w:.-]*+)(\s.*)?", re.DOTALL)
 # Elements feedparser reads as an entry's updated date (atom:updated, dc:date, dcterms:modified).
 _UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]++:)?(?:updated|modified|date)[\s>]")
 # What _UPDATED_ELEMENT needs, as patterns with a literal prefix (a fast substring search).
-_UPDATED_HINTS = tuple(
-    re.compile(rb"%s[\s>]" % name) for name in (b"updated", b"modified", b"date")
-)
+# (Each tried only when its name is in the body at all, a faster search than the pattern's.)
+_UPDATED_HINTS = {
+    name: re.compile(rb"%s[\s>]" % name) for name in (b"updated", b"modified", b"date")
+}
 _ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _XML_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
@@ -153,7 +146,7 @@ def parse(content: bytes, headers: Mapping[str, str]) -> RawFeed:
         utf8=utf8,
         feed_author=d.feed.get("author") if atom else None,
         # (Substring tests first: they rule out most bodies faster than the scans.)
-        has_updated=any(hint.search(body) for hint in _UPDATED_HINTS)
+        has_updated=any(name in body and hint.search(body) for name, hint in _UPDATED_HINTS.items())
         and _UPDATED_ELEMENT.search(body) is not None,
         suspect=not utf8 or (b"\xc2" in body and _SUSPECT_UTF8.search(body) is not None),
     )
@@ -229,14 +222,51 @@ def _expand_empty_elements(body: bytes) -> bytes:
     """
     if b"/>" not in body:
         return body
-    return _EMPTY_ELEMENT.sub(_expand, body)
+    # By substring search, not a pattern tried at every "<" (the one before, kept in
+    # tests/test_conversion_fastpaths.py, gives the same): CDATA sections and comments are
+    # found from left to right, each running to its first end mark (or the end of the body),
+    # and the text between them is expanded by _expand_outside.
+    start = body.find(b"<!")
+    if start < 0:
+        return _expand_outside(body)
+    out: list[bytes] = []
+    done = 0
+    while start >= 0:
+        if body.startswith(b"<![CDATA[", start):
+            end = body.find(b"]]>", start + 9)
+        elif body.startswith(b"<!--", start):
+            end = body.find(b"-->", start + 4)
+        else:  # "<!DOCTYPE", "<![if ...": markup like any other
+            start = body.find(b"<!", start + 2)
+            continue
+        out.append(_expand_outside(body[done:start]))
+        done = len(body) if end < 0 else end + 3
+        out.append(body[start:done])
+        start = body.find(b"<!", done)
+    out.append(_expand_outside(body[done:]))
+    return b"".join(out)
 
 
-def _expand(match: re.Match[bytes]) -> bytes:
-    name = match.group(1)
-    if name is None:
-        return match.group(0)
-    return b"<%s%s></%s>" % (name, match.group(2) or b"", name)
+def _expand_outside(text: bytes) -> bytes:
+    """``<x/>`` written as ``<x></x>`` in text without CDATA sections or comments.
+
+    An empty-element tag holds no "<" and no ">": it is what lies between the last "<" before
+    a "/>" and that "/>", when that holds no ">" and is a name and attributes.
+    """
+    pieces = text.split(b"/>")
+    for i in range(len(pieces) - 1):
+        piece = pieces[i]
+        start = piece.rfind(b"<")
+        if (
+            start >= 0
+            and piece.find(b">", start) < 0
+            and (tag := _EMPTY_TAG.fullmatch(piece, start)) is not None
+        ):
+            name = tag.group(1)
+            pieces[i] = b"%s<%s%s></%s>" % (piece[:start], name, tag.group(2) or b"", name)
+        else:
+            pieces[i] = piece + b"/>"
+    return b"".join(pieces)
 
 
 def _check_decoded(body: bytes, used: str) -> None:

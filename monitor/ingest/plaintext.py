@@ -130,12 +130,6 @@ _FIXES = tuple((char, " ") for char in _OTHER_SPACES) + tuple(
 )
 
 
-# The ASCII characters str.isprintable refuses, but "\n" (tests/test_conversion_fastpaths.py).
-_ASCII_CONTROLS = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
-_SHORT = 64
-"""Below this length str.isprintable costs no more than encoding and deleting."""
-
-
 def fold_whitespace(text: str) -> str:
     """Runs of spaces/tabs become one space, lines are trimmed, at most one blank line in a row.
 
@@ -183,12 +177,7 @@ def checked_fold(text: str, max_chars: int | None) -> tuple[str, bool]:
     # (None of the replacements below makes or removes a line break.)
     lines = "\n" in text
     # Every invisible character is non-printable, and so is every space but " ".
-    if len(text) > _SHORT and text.isascii():
-        # The same test for ASCII text at a table look-up per character: what is left when
-        # its controls but "\n" are deleted is as long as the text when there are none.
-        printable = len(text.encode("ascii").translate(None, _ASCII_CONTROLS)) == len(text)
-    else:
-        printable = (text.replace("\n", " ") if lines else text).isprintable()
+    printable = (text.replace("\n", " ") if lines else text).isprintable()
     if not printable:
         for char, replacement in _FIXES:
             if char in text:
