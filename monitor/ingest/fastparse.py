@@ -53,11 +53,9 @@ _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _EMPTY_TAG = re.compile(rb"<([A-Za-z_][\w:.-]*+)(\s.*)?", re.DOTALL)
 # Elements feedparser reads as an entry's updated date (atom:updated, dc:date, dcterms:modified).
 _UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]++:)?(?:updated|modified|date)[\s>]")
-# What _UPDATED_ELEMENT needs, as patterns with a literal prefix (a fast substring search).
-# (Each tried only when its name is in the body at all, a faster search than the pattern's.)
-_UPDATED_HINTS = {
-    name: re.compile(rb"%s[\s>]" % name) for name in (b"updated", b"modified", b"date")
-}
+_UPDATED_NAMES = (b"updated", b"modified", b"date")
+_UPDATED_ENDS = frozenset({b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b">"})  # [\s>]
+_PREFIX = re.compile(rb"[\w.-]+")
 _ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _XML_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
@@ -146,8 +144,7 @@ def parse(content: bytes, headers: Mapping[str, str]) -> RawFeed:
         utf8=utf8,
         feed_author=d.feed.get("author") if atom else None,
         # (Substring tests first: they rule out most bodies faster than the scans.)
-        has_updated=any(name in body and hint.search(body) for name, hint in _UPDATED_HINTS.items())
-        and _UPDATED_ELEMENT.search(body) is not None,
+        has_updated=_has_updated_element(body),
         suspect=not utf8 or (b"\xc2" in body and _SUSPECT_UTF8.search(body) is not None),
     )
     feed = _feed(d.feed, headers, shape)
@@ -162,6 +159,41 @@ def parse(content: bytes, headers: Mapping[str, str]) -> RawFeed:
     ):
         raise Unusable("does not apply xml:base to relative links and ids")
     return RawFeed(version=version, feed=feed, entries=entries, bozo_exception=None)
+
+
+def _has_updated_element(body: bytes) -> bool:
+    """``_UPDATED_ELEMENT.search(body) is not None``, looked for only where a name is.
+
+    A match is "<", perhaps a prefix (word characters, "." or "-", then ":"), a name, and a
+    space or ">". Where a name is found, the last "<" before it is where such a match would
+    start: the name must follow right after that "<", or after the first ":" after it with
+    only prefix characters between. Each stretch of the body is looked at a bounded number of
+    times per name, instead of a try of the pattern at every "<" (hostile bodies stay linear).
+    """
+    for name in _UPDATED_NAMES:
+        size = len(name)
+        at = body.find(name)
+        lt = -1  # the last "<" before ``at``
+        searched = 0  # where the last "<" was looked for up to
+        tried = -2  # the "<" whose one prefix was checked
+        while at >= 0:
+            found = body.rfind(b"<", searched, at)
+            if found >= 0:
+                lt = found
+            searched = at
+            if lt >= 0:
+                if lt == at - 1:
+                    if body[at + size : at + size + 1] in _UPDATED_ENDS:
+                        return True
+                elif body[at - 1 : at] == b":" and lt != tried:
+                    # Only the first ":" after the "<" can end a prefix (the prefix holds none).
+                    tried = lt
+                    if body[at + size : at + size + 1] in _UPDATED_ENDS and (
+                        _PREFIX.fullmatch(body, lt + 1, at - 1) is not None
+                    ):
+                        return True
+            at = body.find(name, at + 1)
+    return False
 
 
 def _check_content_type(headers: Mapping[str, str]) -> None:
