@@ -396,3 +396,12 @@ def test_entries_are_made_with_the_fields_in_their_order() -> None:
     )
     assert dataclasses.astuple(got) == dataclasses.astuple(want)
     assert got.first_seen is None and got.fingerprint == want.fingerprint
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("a \x7f\x80\x9f\xa0\xbf\xc2\xe4\xf4\xf5–")), max_size=12)
+)
+@settings(max_examples=2000, deadline=None)
+def test_shim_leaves_ascii_text_to_itself(text: str) -> None:
+    """_fix skips ASCII text without its search: the search never finds anything in it."""
+    assert not (text.isascii() and fastparse._SUSPECT.search(text))

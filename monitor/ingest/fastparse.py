@@ -469,7 +469,11 @@ def _fix(value: Any, shape: _Shape) -> Any:
     In a UTF-8 document it undoes UTF-8 read as Latin-1 ("GrÃ¼n"), and it maps C1 controls to
     the Windows-1252 characters they were meant to be ("\x96" -> "–").
     """
-    if not (shape.suspect and isinstance(value, str)) or not _SUSPECT.search(value):
+    if (
+        not (shape.suspect and isinstance(value, str))
+        or value.isascii()  # (no character the search looks for; a test that takes no time)
+        or not _SUSPECT.search(value)
+    ):
         return value
     if shape.utf8:
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
