@@ -47,28 +47,24 @@ _XML_TYPES = frozenset(
 _MIN_ENTRY_BYTES = 13  # len("<item></item>"): no body can hold more entries than this allows
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
-# An element written <x/> outside CDATA and comments (XML-equivalent to <x></x>).
-# (CDATA and comments as "runs without the closing mark": the same match as a lazy ".*?" up to it,
-# without a step per character.)
-_EMPTY_ELEMENT = re.compile(
-    rb"<!\[CDATA\[[^\]]*(?:\](?!\]>)[^\]]*)*(?:\]\]>|\Z)"
-    rb"|<!--[^-]*(?:-(?!->)[^-]*)*(?:-->|\Z)"
-    rb"|<([A-Za-z_][\w:.-]*)(\s[^<>]*?)?/>",
-    re.DOTALL,
-)
+# What an empty-element tag <x/> (XML-equivalent to <x></x>) holds between its "<" and "/>".
+# (Matched only where no "<" or ">" follows the "<": then ".*" is "[^<>]*" without a test per
+# character.)
+_EMPTY_TAG = re.compile(rb"<([A-Za-z_][\w:.-]*+)(\s.*)?", re.DOTALL)
 # Elements feedparser reads as an entry's updated date (atom:updated, dc:date, dcterms:modified).
-_UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?(?:updated|modified|date)[\s>]")
-# What _UPDATED_ELEMENT needs, as patterns with a literal prefix (a fast substring search).
-_UPDATED_HINTS = tuple(
-    re.compile(rb"%s[\s>]" % name) for name in (b"updated", b"modified", b"date")
-)
+_UPDATED_ELEMENT = re.compile(rb"<(?:[\w.-]++:)?(?:updated|modified|date)[\s>]")
+_UPDATED_NAMES = (b"updated", b"modified", b"date")
+_UPDATED_ENDS = frozenset({b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c", b">"})  # [\s>]
+_PREFIX = re.compile(rb"[\w.-]+")
 _ABSOLUTE = re.compile(r"https?://", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _XML_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 _XML_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 # C1 controls in text are Windows-1252 bytes read as Latin-1; feedparser maps them back.
 # The same in UTF-8 bytes: U+0080-U+009F, or U+00C2-U+00F4 followed by U+0080-U+00BF.
-_SUSPECT_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xc3[\x82-\xb4]\xc2[\x80-\xbf]")
+# (Written with the \xc2 both share first, a literal the search jumps to, and the \xc3 before it
+# as a lookbehind: the same bodies match; only whether one does is used.)
+_SUSPECT_UTF8 = re.compile(rb"\xc2(?:[\x80-\x9f]|(?<=\xc3[\x82-\xb4]\xc2)[\x80-\xbf])")
 _SUSPECT = re.compile("[\x80-\x9f]|[\xc2-\xf4][\x80-\xbf]")  # what _fix would change
 _CP1252 = {
     c: bytes([c]).decode("cp1252")
@@ -148,8 +144,7 @@ def parse(content: bytes, headers: Mapping[str, str]) -> RawFeed:
         utf8=utf8,
         feed_author=d.feed.get("author") if atom else None,
         # (Substring tests first: they rule out most bodies faster than the scans.)
-        has_updated=any(hint.search(body) for hint in _UPDATED_HINTS)
-        and _UPDATED_ELEMENT.search(body) is not None,
+        has_updated=_has_updated_element(body),
         suspect=not utf8 or (b"\xc2" in body and _SUSPECT_UTF8.search(body) is not None),
     )
     feed = _feed(d.feed, headers, shape)
@@ -164,6 +159,41 @@ def parse(content: bytes, headers: Mapping[str, str]) -> RawFeed:
     ):
         raise Unusable("does not apply xml:base to relative links and ids")
     return RawFeed(version=version, feed=feed, entries=entries, bozo_exception=None)
+
+
+def _has_updated_element(body: bytes) -> bool:
+    """``_UPDATED_ELEMENT.search(body) is not None``, looked for only where a name is.
+
+    A match is "<", perhaps a prefix (word characters, "." or "-", then ":"), a name, and a
+    space or ">". Where a name is found, the last "<" before it is where such a match would
+    start: the name must follow right after that "<", or after the first ":" after it with
+    only prefix characters between. Each stretch of the body is looked at a bounded number of
+    times per name, instead of a try of the pattern at every "<" (hostile bodies stay linear).
+    """
+    for name in _UPDATED_NAMES:
+        size = len(name)
+        at = body.find(name)
+        lt = -1  # the last "<" before ``at``
+        searched = 0  # where the last "<" was looked for up to
+        tried = -2  # the "<" whose one prefix was checked
+        while at >= 0:
+            found = body.rfind(b"<", searched, at)
+            if found >= 0:
+                lt = found
+            searched = at
+            if lt >= 0:
+                if lt == at - 1:
+                    if body[at + size : at + size + 1] in _UPDATED_ENDS:
+                        return True
+                elif body[at - 1 : at] == b":" and lt != tried:
+                    # Only the first ":" after the "<" can end a prefix (the prefix holds none).
+                    tried = lt
+                    if body[at + size : at + size + 1] in _UPDATED_ENDS and (
+                        _PREFIX.fullmatch(body, lt + 1, at - 1) is not None
+                    ):
+                        return True
+            at = body.find(name, at + 1)
+    return False
 
 
 def _check_content_type(headers: Mapping[str, str]) -> None:
@@ -224,14 +254,51 @@ def _expand_empty_elements(body: bytes) -> bytes:
     """
     if b"/>" not in body:
         return body
-    return _EMPTY_ELEMENT.sub(_expand, body)
+    # By substring search, not a pattern tried at every "<" (the one before, kept in
+    # tests/test_conversion_fastpaths.py, gives the same): CDATA sections and comments are
+    # found from left to right, each running to its first end mark (or the end of the body),
+    # and the text between them is expanded by _expand_outside.
+    start = body.find(b"<!")
+    if start < 0:
+        return _expand_outside(body)
+    out: list[bytes] = []
+    done = 0
+    while start >= 0:
+        if body.startswith(b"<![CDATA[", start):
+            end = body.find(b"]]>", start + 9)
+        elif body.startswith(b"<!--", start):
+            end = body.find(b"-->", start + 4)
+        else:  # "<!DOCTYPE", "<![if ...": markup like any other
+            start = body.find(b"<!", start + 2)
+            continue
+        out.append(_expand_outside(body[done:start]))
+        done = len(body) if end < 0 else end + 3
+        out.append(body[start:done])
+        start = body.find(b"<!", done)
+    out.append(_expand_outside(body[done:]))
+    return b"".join(out)
 
 
-def _expand(match: re.Match[bytes]) -> bytes:
-    name = match.group(1)
-    if name is None:
-        return match.group(0)
-    return b"<%s%s></%s>" % (name, match.group(2) or b"", name)
+def _expand_outside(text: bytes) -> bytes:
+    """``<x/>`` written as ``<x></x>`` in text without CDATA sections or comments.
+
+    An empty-element tag holds no "<" and no ">": it is what lies between the last "<" before
+    a "/>" and that "/>", when that holds no ">" and is a name and attributes.
+    """
+    pieces = text.split(b"/>")
+    for i in range(len(pieces) - 1):
+        piece = pieces[i]
+        start = piece.rfind(b"<")
+        if (
+            start >= 0
+            and piece.find(b">", start) < 0
+            and (tag := _EMPTY_TAG.fullmatch(piece, start)) is not None
+        ):
+            name = tag.group(1)
+            pieces[i] = b"%s<%s%s></%s>" % (piece[:start], name, tag.group(2) or b"", name)
+        else:
+            pieces[i] = piece + b"/>"
+    return b"".join(pieces)
 
 
 def _check_decoded(body: bytes, used: str) -> None:
@@ -310,22 +377,66 @@ def _entry(e: Any, shape: _Shape) -> dict[str, Any]:
         # feedparser-rs gives Atom entries without an author the feed's (as RFC 4287 says);
         # feedparser does not. (An entry naming the feed's author itself loses it too.)
         author = author_detail = None
-    published = _date(e.published_parsed, e.published)
+    # (A parsed date is taken as it is; _date only for what is not one.)
+    published = e.published_parsed
+    if type(published) is not time.struct_time:
+        published = _date(published, e.published)
     # feedparser-rs copies published into updated; feedparser does not
-    updated = _date(e.updated_parsed, e.updated) if shape.has_updated else None
+    updated = None
+    if shape.has_updated:
+        updated = e.updated_parsed
+        if type(updated) is not time.struct_time:
+            updated = _date(updated, e.updated)
     link = e.link
+    if link and "&" in link:
+        link = _xml_unescape(link)
+    title_detail, summary_detail, content = e.title_detail, e.summary_detail, e.content
+    if shape.suspect:
+        return {
+            "id": _fix(e.id, shape),
+            "title": _fix(e.title, shape),
+            "title_detail": _text(title_detail, shape),
+            "summary": _fix(e.summary, shape),
+            "summary_detail": _text(summary_detail, shape),
+            "content": [_text(c, shape) for c in content or ()],
+            "link": link,
+            "author": _fix(author, shape),
+            "author_detail": {"name": _fix(author_detail.name, shape)} if author_detail else None,
+            "language": e.language,
+            "published_parsed": published,
+            "updated_parsed": updated,
+        }
+    # Nothing for _fix to change in this body (the usual case): the values as they are, each
+    # text construct read in place instead of through a call per field.
     return {
-        "id": _fix(e.id, shape),
-        "title": _fix(e.title, shape),
-        "title_detail": _text(e.title_detail, shape),
-        "summary": _fix(e.summary, shape),
-        "summary_detail": _text(e.summary_detail, shape),
-        "content": [_text(c, shape) for c in e.content or ()],
-        "link": _xml_unescape(link) if link else link,
-        "author": _fix(author, shape),
-        "author_detail": {"name": _fix(author_detail.get("name"), shape)}
-        if author_detail
-        else None,
+        "id": e.id,
+        "title": e.title,
+        "title_detail": None
+        if title_detail is None
+        else {
+            "type": title_detail.type,
+            "value": title_detail.value,
+            "language": title_detail.language,
+            "base": title_detail.base,
+        },
+        "summary": e.summary,
+        "summary_detail": None
+        if summary_detail is None
+        else {
+            "type": summary_detail.type,
+            "value": summary_detail.value,
+            "language": summary_detail.language,
+            "base": summary_detail.base,
+        },
+        "content": [
+            None
+            if c is None
+            else {"type": c.type, "value": c.value, "language": c.language, "base": c.base}
+            for c in content or ()
+        ],
+        "link": link,
+        "author": author,
+        "author_detail": {"name": author_detail.name} if author_detail else None,
         "language": e.language,
         "published_parsed": published,
         "updated_parsed": updated,
@@ -344,12 +455,11 @@ def _text(construct: Any, shape: _Shape) -> dict[str, Any] | None:
     """A TextConstruct or Content object as feedparser's dict."""
     if construct is None:
         return None
-    get = construct.get
     return {
-        "type": get("type"),
-        "value": _fix(get("value"), shape),
-        "language": get("language"),
-        "base": get("base"),
+        "type": construct.type,
+        "value": _fix(construct.value, shape),
+        "language": construct.language,
+        "base": construct.base,
     }
 
 
@@ -359,7 +469,11 @@ def _fix(value: Any, shape: _Shape) -> Any:
     In a UTF-8 document it undoes UTF-8 read as Latin-1 ("GrÃ¼n"), and it maps C1 controls to
     the Windows-1252 characters they were meant to be ("\x96" -> "–").
     """
-    if not (shape.suspect and isinstance(value, str)) or not _SUSPECT.search(value):
+    if (
+        not (shape.suspect and isinstance(value, str))
+        or value.isascii()  # (no character the search looks for; a test that takes no time)
+        or not _SUSPECT.search(value)
+    ):
         return value
     if shape.utf8:
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):

@@ -69,10 +69,41 @@ def join_url(base: str, url: str) -> str:
 def web_url(base: str, link: str) -> str | None:
     """``link`` resolved against ``base``; None unless the result is an http(s) URL (or the
     link cannot be parsed, e.g. an invalid IPv6 host)."""
+    # The usual case, an absolute http(s) link that urljoin gives back as written, checked
+    # here step by step as _join and _reassembles check it (one call per entry, not three).
+    if (
+        base
+        and link.isascii()
+        and link.isprintable()
+        and "[" not in link
+        and "]" not in link
+        and (match := _SCHEME.match(link)) is not None
+    ):
+        end = match.end()
+        written = link[: end - 1]
+        scheme = written.lower()
+        if scheme in _WEB_SCHEMES and written == scheme:
+            try:
+                base_scheme = _base_scheme(base)
+            except ValueError:
+                return None
+            if scheme != base_scheme:
+                return link  # urljoin returns it as it is
+            if (
+                link[end : end + 2] == "//"
+                and ";" not in link
+                and end + 2 < len(link)
+                and link[end + 2] not in "/?#"
+            ):
+                hash_at = link.find("#")
+                if hash_at != len(link) - 1 and not (
+                    link if hash_at < 0 else link[:hash_at]
+                ).endswith("?"):
+                    return link
     try:
-        url, scheme = _join(base, link)
-        if scheme is None:
-            scheme = urllib.parse.urlsplit(url).scheme.lower()
+        url, found = _join(base, link)
+        if found is None:
+            found = urllib.parse.urlsplit(url).scheme.lower()
     except ValueError:
         return None
-    return url if scheme in _WEB_SCHEMES else None
+    return url if found in _WEB_SCHEMES else None

@@ -33,7 +33,7 @@ from monitor.ingest.plaintext import (
     has_unstorable,
     storable,
 )
-from monitor.model import Entry
+from monitor.model import Entry, entry_fingerprint
 
 __all__ = [
     "ENGINES",
@@ -73,6 +73,7 @@ _SURROGATE_REF = re.compile(
 _RSS_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^()]+)\)\s*$")
 _MAX_ENTRY_WARNINGS = 5
 _MAX_AUTHOR_CHARS = 200
+_MAX_AUTHORS = 1_000  # names remembered per feed (a bound for a feed naming a new one each time)
 _MAX_TTL_MINUTES = 366 * 24 * 60
 
 
@@ -202,9 +203,11 @@ def _convert_feed(
         feed_url=feed_url,
         base=base,
         now=now,
+        latest=now + FUTURE_TOLERANCE,
         language=_language(feed.get("language")) or _language(feed_language),
         link=(feed.get("link") or "").strip(),
         atom=version.startswith("atom"),
+        authors={},
     )
     entries, failures = _convert_entries(raw_entries, ctx, warnings)
     if not entries and (failures or (bozo_exc is not None and not harmless)):
@@ -234,11 +237,15 @@ class _FeedContext:
     feed_url: str
     base: str
     now: datetime
+    latest: datetime
+    """``now + FUTURE_TOLERANCE``: a later date is a wrong date."""
     language: str | None
     link: str
     """The feed's own link as written."""
     atom: bool
     """Atom declares text types; RSS leaves them to guessing."""
+    authors: dict[str, tuple[str | None, bool]]
+    """``_author_text`` by name as written: most feeds name a few authors over and over."""
 
 
 def _convert_entries(
@@ -275,44 +282,128 @@ def _convert_entries(
 
 
 def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
-    """One entry, every text field ``storable``."""
+    """One entry, every text field ``storable``.
+
+    (The steps for one entry are written out here rather than in a function each: this runs
+    for every entry of every feed, and a call per step cost as much as many of the steps.)
+    """
     if type(raw) is not dict:
         # Both engines give dicts; feedparser's subclass maps a few legacy names (none of the
         # keys read here) at a Python call per look-up. A plain copy reads the same, faster.
         raw = dict(raw)
     get = raw.get
+    atom = ctx.atom
     # Each text with whether it is known storable as it is (the usual case: no second scan).
-    title, title_ok = _text(get("title_detail"), get("title"), MAX_TITLE_CHARS, ctx)
-    summary, summary_ok = _text(get("summary_detail"), get("summary"), MAX_TEXT_CHARS, ctx)
-    content, content_ok = _content(get("content"), ctx)
+    # Only Atom declares a type: its type="text" is literal (a title may say "<b>" and mean
+    # it). In RSS everything is de facto HTML, and feedparser's text/plain there is only a
+    # guess that misses real markup, so it is treated as HTML too (see _text).
+    title_detail = get("title_detail")
+    value = get("title")
+    if not isinstance(value, str) or not value:
+        title, title_ok = "", True
+    elif atom and _literal(title_detail):
+        title, title_ok = checked_fold(value, MAX_TITLE_CHARS)
+    else:
+        title, title_ok = checked_html_to_text(value, MAX_TITLE_CHARS)
+    summary_detail = get("summary_detail")
+    summary_value = get("summary")
+    summary_literal = False
+    if not isinstance(summary_value, str) or not summary_value:
+        summary, summary_ok = "", True
+    elif atom and (summary_literal := _literal(summary_detail)):
+        summary, summary_ok = checked_fold(summary_value, MAX_TEXT_CHARS)
+    else:
+        summary, summary_ok = checked_html_to_text(summary_value, MAX_TEXT_CHARS)
+    # The longest text/HTML item of content (first one on ties). An item that is the summary
+    # as written, read the same way, gives the summary's text (feedparser copies Atom content
+    # into summary when there is none): it is not converted twice.
+    content, content_ok = "", True
+    for item in get("content") or ():
+        kind = _get(item, "type", "text/html")
+        if not (kind.startswith("text/") or kind.endswith("xhtml+xml")):
+            continue
+        value = _get(item, "value")
+        if not isinstance(value, str) or not value:
+            continue  # "" is never longer than the best so far
+        literal = atom and _literal(item)
+        if value == summary_value and literal == summary_literal:
+            text, ok = summary, summary_ok
+        elif literal:
+            text, ok = checked_fold(value, MAX_TEXT_CHARS)
+        else:
+            text, ok = checked_html_to_text(value, MAX_TEXT_CHARS)
+        if len(text) > len(content):
+            content, content_ok = text, ok
     if content == summary:
         # feedparser copies Atom content into summary when there is none: one copy is enough,
         # and the matcher should not count the same words twice.
         content, content_ok = "", True
     raw_link = (get("link") or "").strip()
-    entry_id = _entry_id(get("id"), raw_link, title, summary, content, ctx.link)
+    # guid, else the link as written in the feed, else a hash of the visible text (_entry_id)
+    guid = get("id")
+    entry_id = guid.strip() if isinstance(guid, str) else ""
+    if not entry_id or entry_id == ctx.link:
+        entry_id = raw_link if raw_link != ctx.link else ""
+    if not entry_id or len(entry_id) > MAX_ID_CHARS:
+        entry_id = _entry_id(entry_id, title, summary, content)
 
-    updated = _date(raw, "updated_parsed")  # read once: it is also the fallback publication
-    published = _date(raw, "published_parsed") or updated
-    if published is None or published > ctx.now + FUTURE_TOLERANCE:
+    # dict.get (raw is a plain dict here): FeedParserDict maps a missing updated_parsed to
+    # published_parsed. updated is read once: it is also the fallback publication date.
+    value = get("updated_parsed")
+    updated = _datetime(value) if isinstance(value, time.struct_time) else None
+    value = get("published_parsed")
+    published = _datetime(value) if isinstance(value, time.struct_time) else None
+    if published is None:
+        published = updated
+    latest = ctx.latest
+    if published is None or published > latest:
         published = ctx.now
-    if updated is not None and updated > ctx.now + FUTURE_TOLERANCE:
+    if updated is not None and updated > latest:
         updated = None
 
-    link = _absolute(raw_link, ctx.base)
-    author, author_ok = _author(raw)
-    language = _entry_language(raw) or ctx.language
+    link = web_url(ctx.base, raw_link) if raw_link else None
+    detail = get("author_detail") or {}
+    name = _get(detail, "name") or get("author")
+    if isinstance(name, str):
+        found = ctx.authors.get(name)
+        if found is None:
+            found = _author_text(name)
+            if len(ctx.authors) < _MAX_AUTHORS:
+                ctx.authors[name] = found
+        author, author_ok = found
+    else:
+        author, author_ok = None, True
+    value = get("language")
+    language = _language(value) if isinstance(value, str) else None
+    if language is None:
+        # the xml:lang in effect on its text
+        for detail in (title_detail, summary_detail):
+            if isinstance(detail, dict):
+                value = dict.get(detail, "language")
+            elif isinstance(detail, Mapping):
+                value = detail.get("language")
+            else:
+                continue
+            if isinstance(value, str) and (language := _language(value)):
+                break
+        else:
+            language = ctx.language
+    # Positional, with the fingerprint it would compute itself: a frozen dataclass sets each
+    # field by a call, and keywords and a second setting of the fingerprint cost ~5k
+    # instructions more per entry (tests/test_conversion_fastpaths.py checks the order).
     entry = Entry(
-        feed_url=ctx.feed_url,
-        id=entry_id,
-        title=title,
-        link=link,
-        summary=summary,
-        content=content,
-        published=published,
-        author=author,
-        language=language,
-        updated=updated,
+        ctx.feed_url,
+        entry_id,
+        title,
+        link,
+        summary,
+        content,
+        published,
+        author,
+        language,
+        updated,
+        None,  # first_seen: set by the store
+        entry_fingerprint(title, summary, content),
     )
     if (
         title_ok
@@ -320,11 +411,16 @@ def _convert_entry(raw: Any, ctx: _FeedContext) -> Entry:
         and content_ok
         and author_ok
         and entry_id.isprintable()
-        and (link is None or link.isprintable())
+        and (link is None or link == entry_id or link.isprintable())
         and (language is None or language.isprintable())
     ):
         return entry  # printable: nothing unstorable in it
     return _storable_entry(entry)
+
+
+def _literal(detail: Any) -> bool:
+    """The construct declares its text literal (Atom type="text")."""
+    return isinstance(detail, _MAPPINGS) and _get(detail, "type", "") == "text/plain"
 
 
 _ENTRY_TEXT = tuple(f.name for f in fields(Entry) if f.name not in {"feed_url", "fingerprint"})
@@ -359,23 +455,22 @@ def _storable_entry(entry: Entry) -> Entry:
     return replace(entry, **changes, fingerprint="")  # the fingerprint of the clean text
 
 
-def _entry_id(guid: Any, link: str, title: str, summary: str, content: str, feed_link: str) -> str:
-    """guid, else the link as written in the feed, else a hash of the visible text.
+def _entry_id(written: str, title: str, summary: str, content: str) -> str:
+    """The id of an entry whose guid, or else link as written in the feed, is ``written``: that
+    when it fits, a hash of it when it is too long, a hash of the visible text when it is "".
 
     The link is taken before it is made absolute, so that a feed moving to a new address
     (a permanent redirect changes ``base_url``) does not renew every id. A guid or link equal
     to the feed's own link (scraped feeds give every item the home page) identifies nothing.
     """
-    candidates = (guid.strip() if isinstance(guid, str) else "", link)
-    entry_id = next((c for c in candidates if c and c != feed_link), "")
-    if not entry_id:
+    if not written:
         text = f"{title}\x00{summary}" if title or summary else content
         if not text:
             raise _EmptyEntry("entry has no id, link, title, summary or content")
         return "hash:" + _digest(text)
-    if len(entry_id) > MAX_ID_CHARS:
-        return "hash:" + _digest(entry_id)
-    return entry_id
+    if len(written) > MAX_ID_CHARS:
+        return "hash:" + _digest(written)
+    return written
 
 
 def _digest(text: str) -> str:
@@ -401,20 +496,6 @@ def _text(detail: Any, value: Any, max_chars: int, ctx: _FeedContext) -> tuple[s
     return checked_html_to_text(value, max_chars)
 
 
-def _content(items: Any, ctx: _FeedContext) -> tuple[str, bool]:
-    """The longest text/HTML item of ``content`` (first one on ties), and whether it is known
-    storable as it is."""
-    best, best_ok = "", True
-    for item in items or ():
-        kind = _get(item, "type", "text/html")
-        if not (kind.startswith("text/") or kind.endswith("xhtml+xml")):
-            continue
-        text, ok = _text(item, _get(item, "value"), MAX_TEXT_CHARS, ctx)
-        if len(text) > len(best):
-            best, best_ok = text, ok
-    return best, best_ok
-
-
 def _get(mapping: Any, key: str, default: Any = None) -> Any:
     """``mapping.get(key, default)``; for feedparser's dicts without their legacy-name look-up
     (a Python call per read; none of the keys read here is one of those names)."""
@@ -430,41 +511,28 @@ def _absolute(link: Any, base: str) -> str | None:
     return web_url(base, link.strip())
 
 
-def _date(raw: Any, key: str) -> datetime | None:
-    # dict.get, not raw.get: FeedParserDict maps a missing updated_parsed to published_parsed.
-    value = dict.get(raw, key) if isinstance(raw, dict) else None
-    if not isinstance(value, time.struct_time):
-        return None
+def _datetime(value: time.struct_time) -> datetime | None:
+    """A parsed date as an aware UTC datetime; None for a year 0 or 99999."""
+    try:
+        # The same as the general way below whenever the fields are a valid date and time
+        # (tests/test_conversion_fastpaths.py), without timegm's Python steps.
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        pass
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):  # year 0 or 99999: treat as no date
         return None
 
 
-def _author(raw: Any) -> tuple[str | None, bool]:
-    """The author's name, and whether it is known storable as it is."""
-    detail = raw.get("author_detail") or {}
-    name = _get(detail, "name") or raw.get("author")
-    if not isinstance(name, str):
-        return None, True
+def _author_text(name: str) -> tuple[str | None, bool]:
+    """The author's name as text, and whether it is known storable as it is."""
     # RSS <author> is "email (Name)"; feedparser does not always split it.
     match = _RSS_AUTHOR.match(name)
     if match:
         name = match.group("name")
     text, ok = checked_html_to_text(name, _MAX_AUTHOR_CHARS)
     return text or None, ok
-
-
-def _entry_language(raw: Any) -> str | None:
-    """dc:language on the entry, else the xml:lang in effect on its text."""
-    found = _language(raw.get("language"))
-    if found:
-        return found
-    for key in ("title_detail", "summary_detail"):
-        detail = raw.get(key)
-        if isinstance(detail, _MAPPINGS) and (found := _language(_get(detail, "language"))):
-            return found
-    return None
 
 
 def _language(value: Any) -> str | None:

@@ -92,12 +92,16 @@ _BY_TAG: dict[str, str] = {}
 _MAX_TAGS = 4096
 
 
+# The groups by number: a look-up by name costs a dictionary look-up per tag.
+_CDATA, _DROPPED, _TAG = (_MARKUP.groupindex[name] for name in ("cdata", "drop", "tag"))
+
+
 def _replace(match: re.Match[str]) -> str:
-    tag = match.group("tag")
+    tag = match[_TAG]
     if tag is None:
-        cdata = match.group("cdata")
+        cdata = match[_CDATA]
         # HTML has no CDATA sections, but double-wrapped feed text does: keep the text.
-        return cdata if cdata is not None else " " if match.group("drop") else ""
+        return cdata if cdata is not None else " " if match[_DROPPED] else ""
     replacement = _BY_TAG.get(tag)
     if replacement is None:
         end = tag.startswith("/")
@@ -131,45 +135,7 @@ def fold_whitespace(text: str) -> str:
 
     Line breaks are kept (they carry paragraph structure); invisible characters are removed.
     """
-    return _fold(text)[0]
-
-
-def _fold(text: str) -> tuple[str, bool]:
-    """``fold_whitespace(text)`` and whether the text was printable but for its line breaks.
-
-    A printable result holds no code point ``has_unstorable`` looks for: the caller need not
-    scan it again.
-    """
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "\xa0" in text:  # no-break space (&nbsp;): a space like any other to str.split
-        text = text.replace("\xa0", " ")
-    # Every invisible character is non-printable, and so is every space but " ".
-    printable = (text.replace("\n", " ") if "\n" in text else text).isprintable()
-    if not printable:
-        for char, replacement in _FIXES:
-            if char in text:
-                text = text.replace(char, replacement)
-    # Now " " is the only space but line breaks, and no invisible character is left. Lines that
-    # hold no two spaces in a row and none at either end are folded already: the usual case,
-    # checked by substring search without splitting the text into words.
-    if (
-        "  " not in text
-        and ("\n" not in text or (" \n" not in text and "\n " not in text))
-        and text[:1] != " "
-        and text[-1:] != " "
-    ):
-        if "\n\n\n" in text:
-            text = _BLANK_LINES.sub("\n\n", text)
-        return text.strip("\n"), printable
-    # Fold runs of " " and trim them at line ends: the same as splitting each line into words,
-    # without a step per line.
-    if "  " in text:
-        text = _SPACE_RUNS.sub(" ", text)
-    text = text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
-    if "\n\n\n" in text:
-        text = _BLANK_LINES.sub("\n\n", text)
-    return text.strip("\n"), printable
+    return checked_fold(text, None)[0]
 
 
 def html_to_text(markup: str, *, max_chars: int | None = None) -> str:
@@ -197,9 +163,46 @@ def checked_html_to_text(markup: str, max_chars: int | None) -> tuple[str, bool]
 
 
 def checked_fold(text: str, max_chars: int | None) -> tuple[str, bool]:
-    """``truncate(fold_whitespace(text), max_chars)`` and whether it is known to be ``storable``."""
-    folded, printable = _fold(text)
-    return truncate(folded, max_chars), printable
+    """``truncate(fold_whitespace(text), max_chars)`` and whether it is known to be ``storable``:
+    True when the text was printable but for its line breaks (then it holds no code point
+    ``has_unstorable`` looks for, and the caller need not scan it again).
+
+    (The one implementation of the folding, in one function: it runs on every text of every
+    entry, and a call per step cost as much as the step.)
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\xa0" in text:  # no-break space (&nbsp;): a space like any other to str.split
+        text = text.replace("\xa0", " ")
+    # (None of the replacements below makes or removes a line break.)
+    lines = "\n" in text
+    # Every invisible character is non-printable, and so is every space but " ".
+    printable = (text.replace("\n", " ") if lines else text).isprintable()
+    if not printable:
+        for char, replacement in _FIXES:
+            if char in text:
+                text = text.replace(char, replacement)
+    # Now " " is the only space but line breaks, and no invisible character is left. Lines that
+    # hold no two spaces in a row and none at either end are folded already: the usual case,
+    # checked by substring search without splitting the text into words.
+    if (
+        "  " in text
+        or (lines and (" \n" in text or "\n " in text))
+        or text[:1] == " "
+        or text[-1:] == " "
+    ):
+        # Fold runs of " " and trim them at line ends: the same as splitting each line into
+        # words, without a step per line.
+        if "  " in text:
+            text = _SPACE_RUNS.sub(" ", text)
+        text = text.replace(" \n", "\n").replace("\n ", "\n").strip(" ")
+    if lines:
+        if "\n\n\n" in text:
+            text = _BLANK_LINES.sub("\n\n", text)
+        text = text.strip("\n")
+    if max_chars is not None and len(text) > max_chars:
+        text = truncate(text, max_chars)
+    return text, printable
 
 
 def truncate(text: str, max_chars: int | None) -> str:
