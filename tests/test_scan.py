@@ -14,7 +14,7 @@ from monitor.matching.loader import load_rules
 from monitor.matching.match import Matcher, compile_rules
 from monitor.matching.rules import Concept, Rule, RuleSet, Variant
 from monitor.matching.scan import KEY_LEN, Scanner, Unit
-from monitor.matching.text import TOKEN_RE, fold, is_phrase_gap
+from monitor.matching.text import TOKEN_RE, fold, fold_utf8, is_phrase_gap
 from monitor.resources import shipped_rules_dir
 
 _Found = set[tuple[int, int, int, float]]
@@ -118,9 +118,29 @@ def test_scanner_finds_what_checking_every_word_finds(shipped: Matcher, text: st
         assert scanned(scanner, norm) == reference_scan(scanner, norm), text
 
 
+@settings(max_examples=300, deadline=None)
+@given(texts(), st.data())
+def test_a_scan_for_some_units_finds_their_hits_of_the_full_scan(
+    shipped: Matcher, text: str, data: st.DataObject
+) -> None:
+    """``scan(only=...)`` skips the keys that cannot lead to those units: the same hits, in the
+    same order, as the full scan's hits of those units (the context scan's short cut)."""
+    norm, utf8 = fold_utf8(text)
+    for scanner in (shipped._main, shipped._context):
+        units = sorted({u for us in scanner.by_key.values() for u in us}, key=lambda u: u.parts)
+        tails = sorted({u for us in scanner.kinds for u in us[1]}, key=lambda u: u.parts)
+        pool = units + tails
+        only = frozenset(data.draw(st.lists(st.sampled_from(pool), max_size=6)))
+        full = scanner.scan(norm)
+        assert scanner.scan(norm, only, utf8) == [f for f in full if f[0] in only], text
+        assert scanner.scan(norm, None, utf8) == full
+
+
 @pytest.mark.parametrize(
     "text",
     [
+        "Xi in Graphit, in Graphiten, ingraphit, Chinatown in China, in gra-phit",
+        "Ein Satz mit \ud800 und \ufffd: in Graphit, Exportkontrollen",
         "supply of chips and a supply chain, supply-chains, supplychain",
         "Export-Kontrollen, Exportkontrollen, export controls on chips, export of cars",
         "Liefer-Kette und Lieferketten; Rohstofflieferketten, Waffenexportstopp",

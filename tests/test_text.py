@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.matching.text import TOKEN_RE, fold, fold_with_offsets, is_phrase_gap, tokens
+from monitor.matching.text import (
+    TOKEN_RE,
+    fold,
+    fold_utf8,
+    fold_with_offsets,
+    is_phrase_gap,
+    tokens,
+)
 
 
 @pytest.mark.parametrize(
@@ -109,6 +118,42 @@ _TEXT = st.text(
 @given(_TEXT)
 def test_offsets_version_folds_exactly_like_the_fast_path(text: str) -> None:
     assert fold_with_offsets(text).text == fold(text)
+    assert fold_with_offsets(text, fold(text)) == fold_with_offsets(text)
+
+
+def reference_fold(text: str) -> str:
+    """``fold`` as it was before the per-character fast path (2026-12-03): the whole text
+    normalized, its marks dropped, then case-folded."""
+    from monitor.matching.text import _strip_marks
+
+    return _strip_marks(unicodedata.normalize("NFKD", text)).casefold()
+
+
+_ANY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0, max_codepoint=0x10FFFF),  # surrogates too
+        st.sampled_from("äöüÄÖÜßẞ\u00ad\u200b\u0308\u0301\u0323ﬁ½Ｃ-–„“’ΣσςİıǅKŉ"),
+        st.characters(max_codepoint=0x7F),
+    ),
+    max_size=60,
+)
+
+
+@given(_ANY_TEXT)
+def test_fold_is_the_reference_fold(text: str) -> None:
+    assert fold(text) == reference_fold(text)
+    assert fold_utf8(text) == (fold(text), fold(text).encode("utf-8", "surrogatepass"))
+
+
+def test_fold_is_the_reference_fold_on_every_code_point() -> None:
+    """Every assigned character (planes 0-3 and 14; planes 4-13 are unassigned, 15-16 private
+    use, sampled) in runs of its neighbours (marks after letters, mixed scripts), both ways
+    round."""
+    starts = [*range(0, 0x32000, 64), *range(0xE0000, 0xE1000, 64), *range(0x32000, 0x110000, 4099)]
+    for start in starts:
+        run = "".join(map(chr, range(start, start + 64)))
+        assert fold(run) == reference_fold(run), hex(start)
+        assert fold("Ab" + run[::-1] + "cD") == reference_fold("Ab" + run[::-1] + "cD"), hex(start)
 
 
 @given(_TEXT)

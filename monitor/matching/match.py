@@ -10,15 +10,16 @@ terms, not with the number of rules.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Literal
 
 from monitor.matching.embedder import SemanticIndex, Vector
 from monitor.matching.near import Link, Words, combine
 from monitor.matching.rules import Concept, Near, Rule, RuleSet
 from monitor.matching.scan import Scanner, Unit, case_key
-from monitor.matching.text import fold, fold_with_offsets, name_after
+from monitor.matching.text import fold_utf8, fold_with_offsets, name_after
 from monitor.matching.wordlist import common_words
 from monitor.model import FIELDS, SEMANTIC, Entry, Hit, Match, Priority
 
@@ -142,6 +143,9 @@ class Matcher:
         self._near = _near_order(rules.concepts, used)
         used |= {m for _, clauses in self._near for n in clauses for m in n.concepts}
         self._fields = tuple(f for f in FIELDS if any(f in fw for fw in self._rule_fields.values()))
+        self._field_values: Callable[[Entry], tuple[str | None, ...]] = (
+            attrgetter(*self._fields) if len(self._fields) > 1 else _OneField(self._fields)
+        )
         units: dict[tuple[object, ...], Unit] = {}
         self._targets: dict[Unit, list[_Target]] = {}
         for cid in sorted(used):
@@ -379,32 +383,32 @@ class Matcher:
     def _entry_hits(self, entry: Entry) -> tuple[list[tuple[str, Unit, int, int, float]], bool]:
         """(field, unit, start, end, similarity) with offsets into that field's text, and
         whether some near: clause may be met."""
-        texts = [(name, text) for name in self._fields if (text := getattr(entry, name))]
+        values = self._field_values(entry)
         # All fields are folded and scanned as one string: per-call costs dominate short fields.
         # The separator is no phrase gap, so no match spans two fields.
-        norm = fold(_FIELD_SEP.join(text for _, text in texts))
-        found = self._main.scan(norm)
+        norm, data = fold_utf8(_FIELD_SEP.join(filter(None, values)))
+        found = self._main.scan(norm, None, data)
         maybe_near = False
         # Without a trigger word no clause can be met, and every hit counts for a rule's concept.
         if found and not self._triggered_by.isdisjoint([f[0] for f in found]):
             if self._deferred is not None:
-                found += self._deferred.scan(norm)
+                found += self._deferred.scan(norm, None, data)
             found, maybe_near = self._needed(found)
         if not found:
             return [], False
         context = frozenset().union(*(self._context_for[f[0]] for f in found))
         if context:
-            found += self._context.scan(norm, context)
+            found += self._context.scan(norm, context, data)
         out = []
         offset = 0
-        for name, text in texts:
+        for name, text in zip(self._fields, values, strict=True):
+            if not text:
+                continue
             end = norm.find(_FIELD_SEP, offset)
             end = len(norm) if end < 0 else end
             mine = [f for f in found if offset <= f[1] < end]
             if mine:
-                folded = fold_with_offsets(text)
-                if norm[offset:end] != folded.text:  # cannot happen: folding is per character
-                    raise AssertionError(f"fold is not local in field {name} of {entry.id!r}")
+                folded = fold_with_offsets(text, norm[offset:end])
                 for unit, a, b, sim in mine:
                     start, stop = folded.source_span(a - offset, b - offset)
                     if unit.case_key is not None and case_key(text[start:stop]) != unit.case_key:
@@ -435,9 +439,11 @@ class Matcher:
     def _concept_hits(
         self, entry: Entry
     ) -> tuple[dict[str, list[_Weighted]], dict[str, list[Hit]], dict[Hit, Link]]:
+        found, maybe_near = self._entry_hits(entry)
+        if not found:  # most entries
+            return {}, {}, {}
         hits: dict[str, list[_Weighted]] = {}
         excluded_by: dict[str, list[Hit]] = {}
-        found, maybe_near = self._entry_hits(entry)
         for field_name, unit, start, end, sim in found:
             piece = entry.text(field_name)[start:end]
             sim = round(sim, 1)
@@ -589,6 +595,18 @@ def _near_order(
     for cid in sorted(used):
         visit(cid)
     return tuple(out.items())
+
+
+class _OneField:
+    """``attrgetter`` of one field (or none) as a tuple, as ``attrgetter`` gives several."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def __call__(self, entry: Entry) -> tuple[str | None, ...]:
+        return tuple(getattr(entry, f) for f in self.names)
 
 
 def _overlaps(a: Hit, b: Hit) -> bool:

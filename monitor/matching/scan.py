@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
-from ahocorasick_rs import AhoCorasick
+from ahocorasick_rs import BytesAhoCorasick, Implementation
 from rapidfuzz import fuzz, process
 
 from monitor.matching.forms import verb_forms
@@ -31,7 +31,10 @@ FUZZY_CUTOFF = 90.0
 KEY_LEN = 4
 JOIN_MIN_LEN = 5
 MEMO_LIMIT = 300_000
-_SURROGATES = re.compile("[\ud800-\udfff]")
+WANTED_LIMIT = 1_024
+"""Sets of units a scan is restricted to (``Scanner.scan(only=...)``) remembered per scanner."""
+_SURROGATES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
+"""A lone surrogate in UTF-8 passed through (``surrogatepass``)."""
 NEEDS_WINDOW = -1.0
 """``Unit.decide``: the words after the first decide whether and where the variant matches."""
 
@@ -214,9 +217,10 @@ class Scanner:
         # spells a start key ("-werk" beside "Werk-").
         self.keys = sorted(by_key.keys() | tails.keys())
         self.kinds = [(k in by_key, tuple(tails.get(k, ()))) for k in self.keys]
-        self.automaton = AhoCorasick(self.keys) if self.keys else None
+        self.automaton = _automaton(self.keys)
         self.memo: dict[str, tuple[_Starts, bool]] = {}
         self.pairs: dict[tuple[str, str], _Starts] = {}
+        self.wanted: dict[frozenset[Unit], tuple[bool, ...]] = {}
 
     def __getstate__(self) -> dict[str, object]:
         # The automaton does not pickle; it is rebuilt from the keys (for worker processes).
@@ -224,7 +228,19 @@ class Scanner:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self.automaton = AhoCorasick(self.keys) if self.keys else None
+        self.automaton = _automaton(self.keys)
+
+    def _wanted(self, only: frozenset[Unit]) -> tuple[bool, ...]:
+        """Per automaton key: whether a hit of it may end in a unit of ``only``."""
+        wanted = tuple(
+            (is_start and not only.isdisjoint(self.by_key[key]))
+            or any(unit in only for unit in tails)
+            for key, (is_start, tails) in zip(self.keys, self.kinds, strict=True)
+        )
+        if len(self.wanted) >= WANTED_LIMIT:
+            self.wanted.clear()
+        self.wanted[only] = wanted
+        return wanted
 
     def _units_for(self, token: str) -> tuple[_Starts, bool]:
         """The units that may start at word ``token``, each with ``Unit.decide(token)``, and
@@ -254,26 +270,46 @@ class Scanner:
         return found
 
     def scan(
-        self, norm: str, only: frozenset[Unit] | None = None
+        self, norm: str, only: frozenset[Unit] | None = None, data: bytes | None = None
     ) -> list[tuple[Unit, int, int, float]]:
         """(unit, start, end, similarity) with offsets into the folded text ``norm``; with
-        ``only``, hits of those units alone."""
+        ``only``, hits of those units alone. ``data``: the UTF-8 of ``norm`` if at hand
+        (``text.fold_utf8``)."""
         out: list[tuple[Unit, int, int, float]] = []
         if self.automaton is None:
             return out
-        try:
-            found = self.automaton.find_matches_as_indexes(norm, overlapping=True)
-        except UnicodeEncodeError:
-            # Lone surrogates (from undecodable input) cannot cross into Rust. They are no
-            # letters: a stand-in that is no letter either keeps every word and offset.
-            norm = _SURROGATES.sub("\ufffd", norm)
-            found = self.automaton.find_matches_as_indexes(norm, overlapping=True)
+        if data is None:
+            data = norm.encode("utf-8", "surrogatepass")
+        if b"\xed" in data and _SURROGATES.search(data):
+            # Lone surrogates (from undecodable input) are no letters; a stand-in of as many
+            # bytes that is no letter either keeps every word and offset.
+            data = _SURROGATES.sub("\ufffd".encode(), data)
+        # Over bytes: a str haystack costs the automaton a UTF-8 copy and a walk over the whole
+        # text to turn its byte offsets into character offsets; here only hits are converted.
+        found = self.automaton.find_matches_as_indexes(data, overlapping=True)
         if not found:
             return out
+        if only is not None:
+            # Only the keys that can lead to a unit of ``only``. A word's units are those of its
+            # first KEY_LEN letters, itself a key found at the same place when it has units: a
+            # word reached by another key first is still checked, once, when that key comes.
+            wanted = self.wanted.get(only)
+            if wanted is None:
+                wanted = self._wanted(only)
+            found = [f for f in found if wanted[f[0]]]
         kinds = self.kinds
+        memo = self.memo
         tail_hits: list[tuple[Unit, int]] = []
         last = -1
+        ascii = len(data) == len(norm)
+        at_byte = at_char = 0
         for index, pos, _ in found:
+            if not ascii:  # the hit's byte offset as a character offset
+                if pos >= at_byte:
+                    at_char += len(data[at_byte:pos].decode("utf-8", "surrogatepass"))
+                else:
+                    at_char = len(data[:pos].decode("utf-8", "surrogatepass"))
+                at_byte, pos = pos, at_char
             is_start, tails = kinds[index]
             if pos == 0 or not norm[pos - 1].isalnum():
                 # Several keys can start one word ("ree", "rees"): it is checked once.
@@ -282,9 +318,11 @@ class Scanner:
                     word = TOKEN_RE.match(norm, pos)
                     assert word is not None
                     token = word.group()
-                    units, windowed = self._units_for(token)
+                    decided = memo.get(token)
+                    units, windowed = self._units_for(token) if decided is None else decided
                     if windowed:
-                        units = self._pair(token, _next_word(norm, word.end()), units)
+                        second = TOKEN_RE.search(norm, word.end())
+                        units = self._pair(token, "" if second is None else second.group(), units)
                     if units:
                         self._check(norm, pos, word.end(), units, only, out)
             elif tails:
@@ -343,6 +381,13 @@ class Scanner:
 
 _Starts = tuple[tuple[Unit, float], ...]
 """Units that may start at a word, each with a one-word similarity or ``NEEDS_WINDOW``."""
+
+
+def _automaton(keys: Sequence[str]) -> BytesAhoCorasick | None:
+    """Over UTF-8 bytes; a DFA (the keys are few: a few hundred states)."""
+    if not keys:
+        return None
+    return BytesAhoCorasick([k.encode() for k in keys], implementation=Implementation.DFA)
 
 
 def _next_word(norm: str, pos: int) -> str:
