@@ -55,6 +55,19 @@ def converts(raw: fastparse.RawFeed, blob: bytes) -> bool:
     return True
 
 
+def rs_parsed(blobs: list[bytes]) -> tuple[list[bytes], list[fastparse.RawFeed]]:
+    """The bodies feedparser-rs can read (the others fall back to feedparser), and its results."""
+    usable: list[bytes] = []
+    raws: list[fastparse.RawFeed] = []
+    for blob in blobs:
+        try:
+            raws.append(fastparse.parse(blob, {}))
+        except fastparse.Unusable:
+            continue
+        usable.append(blob)
+    return usable, raws
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("feeds_dir", nargs="?", type=Path, default=SHARED / "corpus" / "feeds")
@@ -75,14 +88,7 @@ def main() -> None:
     if not fastparse.available():
         print("  feedparser-rs is not installed: pip install -e '.[fast]' to compare it")
         return
-    usable: list[bytes] = []
-    for blob in blobs:
-        try:
-            fastparse.parse(blob, {})
-        except fastparse.Unusable:
-            continue
-        usable.append(blob)
-    rs_raws = [fastparse.parse(b, {}) for b in usable]
+    usable, rs_raws = rs_parsed(blobs)
     m = sum(len(r.entries) for r in rs_raws)
     bare = best(lambda: [bench_parse.rs_bare(b) for b in usable], args.repeat)
     shimmed = best(lambda: [fastparse.parse(b, {}) for b in usable], args.repeat)

@@ -38,14 +38,7 @@ def prepare(out: Path, feeds_dir: Path) -> None:
     blobs = [b for f in sorted(feeds_dir.glob("*.xml")) if (b := f.read_bytes()).strip()]
     kept = [(bench_parse.feedparser_raw(b), b) for b in blobs]
     kept = [(_picklable(r), b) for r, b in kept if bench_convert.converts(r, b)]
-    usable: list[bytes] = []
-    for _, blob in kept:
-        try:
-            fastparse.parse(blob, {})
-        except fastparse.Unusable:
-            continue
-        usable.append(blob)
-    rs_raws = [fastparse.parse(b, {}) for b in usable]
+    usable, rs_raws = bench_convert.rs_parsed([b for _, b in kept])
     data: dict[str, Any] = {
         "fp": ([r for r, _ in kept], [b for _, b in kept]),
         "rs": (rs_raws, usable),
