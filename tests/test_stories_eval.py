@@ -47,6 +47,9 @@ HELDOUT2_FILE = LABELS_FILE.with_name("heldout2.jsonl")
 # A third fresh set (ORIGIN.md, "heldout3"), labelled blind to the clusterer for the final check
 # and run once after the stories5 tuning (bench/RESULTS.md).
 HELDOUT3_FILE = LABELS_FILE.with_name("heldout3.jsonl")
+# A fourth fresh set (ORIGIN.md, "heldout4"), labelled blind to the clusterer while the stories6
+# tuning ran on the first three; only its integrity is tested here.
+HELDOUT4_FILE = LABELS_FILE.with_name("heldout4.jsonl")
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
@@ -363,6 +366,27 @@ def test_heldout3_loads_is_fresh_and_bilingual(
     for x in heldout3:
         langs[x.story].add(x.entry.language[:2])
     assert len(langs) == 325
+    assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 25
+
+
+def test_heldout4_loads_is_fresh_and_bilingual(
+    corpus_dir: Path,
+    story_set: list[Labelled],
+    heldout2: list[Labelled],
+    heldout3: list[Labelled],
+) -> None:
+    # Every record loads from the corpus with the text it was labelled on; no corpus id of the
+    # three earlier sets, none twice; at least 25 German-English stories (ORIGIN.md, "heldout4").
+    heldout4 = load_story_set(corpus_dir, HELDOUT4_FILE)
+    records = HELDOUT4_FILE.read_text(encoding="utf-8").splitlines()
+    assert len(heldout4) == len(records) == 517
+    ids = {x.entry.id.split("/")[0] for x in heldout4}
+    assert len(ids) == len(heldout4)
+    assert not ids & {x.entry.id.split("/")[0] for x in [*story_set, *heldout2, *heldout3]}
+    langs: dict[str, set[str]] = defaultdict(set)
+    for x in heldout4:
+        langs[x.story].add(x.entry.language[:2])
+    assert len(langs) == 397
     assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 25
 
 
