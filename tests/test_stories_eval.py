@@ -25,6 +25,8 @@ run once for the final check of that step (figures in bench/RESULTS.md): its flo
 below that run, and the issue's targets are asserted on it as a strict xfail. It is dev data
 since (ORIGIN.md). ``heldout4.jsonl`` ("heldout4"), labelled blind while the next tuning step ran,
 was run once on the landed clusterer; its floors and strict xfail are set the same way.
+``heldout5.jsonl`` ("heldout5"), a fifth set labelled blind with more same-topic hard negatives,
+is only checked for integrity here until its first run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ HELDOUT3_FILE = LABELS_FILE.with_name("heldout3.jsonl")
 # A fourth fresh set (ORIGIN.md, "heldout4"), labelled blind to the clusterer while a tuning step
 # ran on the first three, and run once on the landed clusterer (bench/RESULTS.md).
 HELDOUT4_FILE = LABELS_FILE.with_name("heldout4.jsonl")
+# A fifth fresh set (ORIGIN.md, "heldout5"), labelled blind to the clusterer, with a tranche of
+# same-topic events a few days apart (hard negatives); not yet run.
+HELDOUT5_FILE = LABELS_FILE.with_name("heldout5.jsonl")
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
@@ -393,6 +398,25 @@ def test_heldout4_loads_is_fresh_and_bilingual(
     for x in heldout4:
         langs[x.story].add(x.entry.language[:2])
     assert len(langs) == 397
+    assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 25
+
+
+def test_heldout5_loads_is_fresh_and_bilingual(corpus_dir: Path) -> None:
+    # Every record loads from the corpus with the text it was labelled on; no corpus id of the
+    # four earlier sets, none twice; at least 25 German-English stories (ORIGIN.md, "heldout5").
+    heldout5 = load_story_set(corpus_dir, HELDOUT5_FILE)
+    records = HELDOUT5_FILE.read_text(encoding="utf-8").splitlines()
+    assert len(heldout5) == len(records) == 614
+    ids = {x.entry.id.split("/")[0] for x in heldout5}
+    assert len(ids) == len(heldout5)
+    earlier = (LABELS_FILE, HELDOUT2_FILE, HELDOUT3_FILE, HELDOUT4_FILE)
+    for path in earlier:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert not ids & {json.loads(line)["id"] for line in lines}, path.name
+    langs: dict[str, set[str]] = defaultdict(set)
+    for x in heldout5:
+        langs[x.story].add(x.entry.language[:2])
+    assert len(langs) == 493
     assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 25
 
 
