@@ -394,17 +394,22 @@ def test_a_thread_extracts_while_the_event_loop_keeps_running(
             pipe = Pipeline(storage, fetcher, clock=lambda: T0, fulltext=fulltext)
             done = asyncio.Event()
 
+            def busy() -> bool:
+                return any(t.is_alive() for t in fulltext._pool._threads)
+
             async def ticker() -> None:
-                last = time.perf_counter()
+                # Only the gaps that begin and end while the extraction thread is alive: the
+                # poll's own work on the loop after it (matching the page's text) is not the
+                # question here.
+                last, was_busy = time.perf_counter(), busy()
                 while not done.is_set():
                     await asyncio.sleep(0.01)
-                    now = time.perf_counter()
-                    if fulltext._pool._threads and any(
-                        t.is_alive() for t in fulltext._pool._threads
-                    ):
+                    now, is_busy = time.perf_counter(), busy()
+                    if is_busy:
                         extracting.set()
-                    gaps.append(now - last)
-                    last = now
+                        if was_busy:
+                            gaps.append(now - last)
+                    last, was_busy = now, is_busy
 
             tick = asyncio.create_task(ticker())
             try:
@@ -419,8 +424,10 @@ def test_a_thread_extracts_while_the_event_loop_keeps_running(
     page_cpu = storage.fulltexts([feed_server.url("/a/big")])[feed_server.url("/a/big")].seconds
     assert extracting.is_set() and page_cpu > 0.2
     # The loop ticked through the extraction: many ticks, none as long as the extraction.
-    print(f"page CPU {page_cpu:.3f} s, loop ticks {len(gaps)}, longest gap {max(gaps):.3f} s")
-    assert len(gaps) > 10 and max(gaps) < page_cpu
+    print(
+        f"page CPU {page_cpu:.3f} s, ticks while extracting {len(gaps)}, longest {max(gaps):.3f} s"
+    )
+    assert len(gaps) > 10 and max(gaps) < page_cpu / 2
 
 
 # --- a real process -----------------------------------------------------------------------------
