@@ -4,12 +4,20 @@ Selection only, fixed before any item was read: keyword pools over the stored te
 summary cut to 500 characters, as labeled), and the shipped pack's LEXICAL matcher (no
 embedding model, no cosine) to keep only items that the rule a pool is drawn for
 (`rohstoff-exportkontrollen`, `kritische-rohstoffe`; both for the negative pools) does not match
-by its words, so that its positives are inferred mentions. Items already in labels.jsonl or inferred.jsonl (by id or by text) are
-left out, and a text (casefolded title) is taken once. Output: JSON lines with empty
-``inferred`` on stdout (text included, for reading; the committed file keeps ids, hashes and
-labels only), pool sizes on stderr.
+by its words, so that its positives are inferred mentions. Items already in labels.jsonl or
+inferred.jsonl (by id or by text) are left out, and a text (casefolded title) is taken once.
+
+Tranche 2 (``--tranche 2``), fixed after tranche 1 was read (it held 10 export-control
+positives) and before any label was committed or any cosine seen: every further item with a
+raw-material word and a China word that export controls' words do not match
+(`material-china`), and every further item with a raw-material word and a state or government
+word, no China word, that critical raw materials' words do not match (`material-state`).
+
+Output: JSON lines with empty ``inferred`` on stdout (text included, for reading; the committed
+file keeps ids, hashes and labels only), pool sizes on stderr.
 
     python tests/data/eval/select_candidates_fresh.py ../shared/corpus/news > /tmp/fresh.jsonl
+    python tests/data/eval/select_candidates_fresh.py ../shared/corpus/news --tranche 2
 """
 
 from __future__ import annotations
@@ -73,6 +81,19 @@ POOLS: list[tuple[str, int]] = [
     ("trade-energy", 30),
     ("random", 20),
 ]
+_RAW2 = (
+    r"(rare.earths?|seltene\w* erden|seltenerd\w*|magnets?|magnete\w*|gallium|germanium|"
+    r"graphite?|antimon\w*|tungsten|wolfram|minerals?|mineralien|rohstoff\w*|raw.materials?|"
+    r"lithium|cobalt|kobalt|nickel|uranium|copper|kupfer|aluminium|vanadium|metals?|elements)"
+)
+_STATE = (
+    r"(u\.?s\.?|us|america\w*|washington|pentagon|trump|eu|europ\w*|brussels|br[uü]ssel|"
+    r"germany|deutschland|berlin|bund\w*|government|regierung|minist\w*|japan|india|"
+    r"australia\w*|canada|g7|nato|state)"
+)
+TRANCHE2: list[tuple[str, int]] = [("material-china", 1000), ("material-state", 1000)]
+EXCLUDE["material-china"] = {"rohstoff-exportkontrollen"}
+EXCLUDE["material-state"] = {"kritische-rohstoffe"}
 
 
 def has(pattern: str, text: str) -> bool:
@@ -87,12 +108,16 @@ def pool_of(name: str, text: str) -> bool:
         return raw and has(_POLICY, text)
     if name == "china-no-material":
         return not raw and has(_CHINA, text) and has(_MEASURE, text)
+    if name == "material-china":
+        return has(_RAW2, text) and has(_CHINA, text)
+    if name == "material-state":
+        return has(_RAW2, text) and has(_STATE, text) and not has(_CHINA, text)
     if name == "trade-energy":
         return not raw and has(_TRADE_ENERGY, text)
     return True
 
 
-def main(news_dir: Path) -> None:
+def main(news_dir: Path, tranche: int = 1) -> None:
     rng = random.Random(SEED)
     matcher = compile_rules(load_rules([shipped_rules_dir()]))
     when = datetime(2026, 1, 1, tzinfo=UTC)
@@ -118,7 +143,10 @@ def main(news_dir: Path) -> None:
                 items.append((path.name, item, title, summary, rules, key))
     taken: dict[tuple[str, str], dict[str, object]] = {}
     seen_text: set[str] = set(old_texts)
-    for name, count in POOLS:
+    first: set[tuple[str, str]] = set()
+    for name, count in POOLS + (TRANCHE2 if tranche == 2 else []):
+        if name == TRANCHE2[0][0]:
+            first = set(taken)
         pool = []
         for file, item, title, summary, rules, key in items:
             if (file, item["id"]) in taken or key in seen_text or rules & EXCLUDE[name]:
@@ -142,9 +170,11 @@ def main(news_dir: Path) -> None:
                 "title": title,
                 "summary": summary,
             }
-    for record in taken.values():
+    for key, record in taken.items():
+        if tranche == 2 and key in first:
+            continue
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), int(sys.argv[3]) if sys.argv[2:3] == ["--tranche"] else 1)
