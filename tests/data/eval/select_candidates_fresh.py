@@ -170,8 +170,8 @@ def main(news_dir: Path, tranche: int = 1) -> None:
                 "title": title,
                 "summary": summary,
             }
-    for key, record in taken.items():
-        if tranche == 2 and key in first:
+    for where, record in taken.items():
+        if tranche == 2 and where in first:
             continue
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
 
