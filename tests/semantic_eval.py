@@ -25,11 +25,13 @@ from pathlib import Path
 from tests.test_eval import corpus_texts, labeled_text, load_eval, text_hash
 
 __all__ = [
+    "FRESH_FILE",
     "INFERRED_FILE",
     "INFERRED_MAIN_FILE",
     "SEMANTIC_RULES",
     "EvalItem",
     "RuleScore",
+    "load_fresh",
     "load_items",
     "score",
 ]
@@ -37,6 +39,9 @@ __all__ = [
 DATA = Path(__file__).parent / "data" / "eval"
 INFERRED_FILE = DATA / "inferred.jsonl"
 INFERRED_MAIN_FILE = DATA / "inferred_main.jsonl"
+FRESH_FILE = DATA / "inferred_fresh.jsonl"
+"""The fresh held-out inferred-mention set (ORIGIN.md): labelled blind to the embedder, run once
+on the layer tuned on the two files above."""
 SEMANTIC_RULES = ("rohstoff-exportkontrollen", "kritische-rohstoffe")
 
 
@@ -110,6 +115,29 @@ def load_items(corpus: Path) -> list[EvalItem]:
             before is not None,
         )
     return list(items.values())
+
+
+def load_fresh(corpus: Path) -> list[EvalItem]:
+    """The fresh set alone (``inferred_fresh.jsonl``): none of its items is in the old sets."""
+    wanted = [json.loads(line) for line in FRESH_FILE.read_text(encoding="utf-8").splitlines()]
+    texts = corpus_texts(corpus, wanted)
+    out = []
+    for w in wanted:
+        title, summary = labeled_text(texts, w, FRESH_FILE, corpus)
+        out.append(
+            EvalItem(
+                w["id"],
+                w["source"],
+                w["language"],
+                title,
+                summary,
+                frozenset(),
+                frozenset(w["inferred"]),
+                frozenset(w["lexical"]),
+                False,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

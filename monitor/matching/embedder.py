@@ -125,13 +125,21 @@ class SemanticIndex:
     unlike: Mapping[str, tuple[Example, ...]] = field(default_factory=dict)
     """Rule id -> its near misses (``unlike:``)."""
 
-    def best(self, rule_id: str, vector: Vector, *, unlike: bool = False) -> ExampleHit | None:
-        """The closest example (or near miss) of the rule to ``vector``."""
+    def best(
+        self, rule_id: str, vector: Vector, *, unlike: bool = False, top: int = 1
+    ) -> ExampleHit | None:
+        """The closest example (or near miss) of the rule to ``vector``; with ``top`` > 1 its
+        similarity is the mean of the ``top`` closest ones' (the closest is the one named)."""
         best: ExampleHit | None = None
+        similarities: list[float] = []
         for example in (self.unlike if unlike else self.examples).get(rule_id, ()):
             similarity = cosine(vector, example.vector)
+            similarities.append(similarity)
             if best is None or similarity > best.similarity:
                 best = ExampleHit(example.text, similarity, example.language)
+        if best is not None and top > 1:
+            closest = sorted(similarities, reverse=True)[:top]
+            best = ExampleHit(best.example, sum(closest) / len(closest), best.language)
         return best
 
 

@@ -278,7 +278,7 @@ class Matcher:
         vetoed = [c for c in rule.none if c in hits and self._strength(rule, hits[c])[0] > 0]
         best = miss = None
         if vector is not None and self.semantic is not None:
-            best = self.semantic.best(rule.id, vector)
+            best = self.semantic.best(rule.id, vector, top=sem.top)
             miss = self.semantic.best(rule.id, vector, unlike=True)
 
         def result(matched: bool, reason: str) -> SemanticResult:
@@ -302,11 +302,12 @@ class Matcher:
         cos = best.similarity
         if vetoed:
             return result(False, "excluded: found " + ", ".join(map(repr, vetoed))), ()
-        if miss is not None and miss.similarity >= cos:
+        if miss is not None and miss.similarity + sem.margin >= cos:
+            within = f" (or within {sem.margin:.2f} of it)" if sem.margin else ""
             return result(
                 False,
                 f"closer to the near miss {miss.example!r} ({miss.similarity:.2f}) than to any "
-                f"example ({cos:.2f})",
+                f"example ({cos:.2f}){within}",
             ), ()
         missing = [g for g in sem.gate if not set(g) & set(found)]
         if cos >= sem.threshold and not missing:

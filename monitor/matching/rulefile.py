@@ -53,7 +53,16 @@ _RULE_KEYS = (
     "context",
     "semantic",
 )
-_SEMANTIC_KEYS = ("examples", "unlike", "threshold", "gate", "ungated", "alert")
+_SEMANTIC_KEYS = (
+    "examples",
+    "unlike",
+    "threshold",
+    "gate",
+    "ungated",
+    "top",
+    "margin",
+    "alert",
+)
 MAX_EXAMPLE_CHARS = 300
 _SEMANTIC_EXAMPLE = (
     "e.g. `semantic: {examples: {de: [Peking dreht den Hahn für Gallium zu], "
@@ -528,6 +537,29 @@ class RuleFileParser:
                 "the cosine at which no gate word is needed, e.g. `ungated: 0.7`",
             )
             ungated = None
+        top = raw.get("top", 1)
+        if (
+            isinstance(top, bool)
+            or not isinstance(top, int)
+            or not 1 <= top <= max(len(found["examples"]), 1)
+        ):
+            err(
+                (*loc, "top"),
+                f"expected a whole number from 1 to the number of examples "
+                f"({len(found['examples'])})",
+                top,
+                "e.g. `top: 2`: the cosine is the mean of the two closest examples'",
+            )
+            top = 1
+        margin = raw.get("margin", 0.0)
+        if not (margin == 0 and not isinstance(margin, bool)) and not _unit_number(margin):
+            err(
+                (*loc, "margin"),
+                "expected a cosine difference between 0 and 1",
+                margin,
+                "e.g. `margin: 0.03`: the closest near miss must stay that far below",
+            )
+            margin = 0.0
         gate_raw = raw.get("gate", [])
         if isinstance(gate_raw, str):
             gate_raw = [gate_raw]
@@ -564,6 +596,8 @@ class RuleFileParser:
             threshold=float(threshold),
             gate=tuple(gate),
             ungated=None if ungated is None else float(ungated),
+            top=int(top),
+            margin=float(margin),
             alert=bool(alert),
             line=self.doc.line_of(loc),
         )

@@ -135,6 +135,11 @@ class Semantic:
     file is one group, ``gate: [[a, b], [c]]`` two; omitted: the rule's own concepts (``all``
     and ``any``) as one group."""
     ungated: float | None = None
+    top: int = 1
+    """The cosine compared with the thresholds: the mean of the ``top`` closest examples' (1:
+    the closest example's alone)."""
+    margin: float = 0.0
+    """How far the closest near miss must stay below that cosine (0: below it)."""
     alert: bool = False
     """Whether a semantic match alone may carry the rule's ``priority: alert`` (else digest)."""
     line: int | None = None
