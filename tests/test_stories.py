@@ -357,3 +357,68 @@ def test_next_day_other_language_item_sharing_one_entity_can_be_a_new_story() ->
     window = Window()  # the default: off
     assign(en, window)
     assert not assign(de, window).new
+
+
+def test_same_day_other_language_report_joins_on_one_name_at_full_overlap() -> None:
+    # A kicker item of one sentence and the English report of the same day share one name
+    # ("Kim") beside a concept (@korea) at the full overlap: one story (``one_name_same_day``).
+    de = StoryEntry(
+        "d1",
+        "Nordkorea:",
+        "Südkoreas Geheimdienst hält Kim Jong-uns Tochter für die Nachfolgerin.",
+        "de",
+        datetime(2026, 3, 14, tzinfo=UTC),
+    )
+    en = entry(
+        "e1", "Seoul spy agency says teen daughter of North Korean leader Kim is his heir", "", "en"
+    )
+    window = Window()
+    assign(de, window)
+    d = assign(en, window)
+    assert not d.new and d.story == "d1" and "with 1 shared" in d.reason, d.reason
+    window = Window(Settings(one_name_same_day=2.0))  # the rule off: two shared names needed
+    assign(de, window)
+    d = assign(en, window)
+    assert d.new and "only 1 shared specific" in d.reason, d.reason
+    # On the next calendar day one name is not enough, whatever the overlap.
+    later = StoryEntry(en.id, en.title, en.summary, "en", datetime(2026, 3, 15, 8, tzinfo=UTC))
+    window = Window()
+    assign(de, window)
+    assert assign(later, window).new
+
+
+def test_a_report_the_next_day_gate_refuses_may_join_the_next_candidate() -> None:
+    # With the opt-in gate, the German report does not join yesterday's English story on one
+    # entity ("Leo XIV"); the next candidate, today's English story, it may join (``fallback``).
+    vigil = entry(
+        "a",
+        "Pope Leo XIV celebrates first Easter vigil",
+        "Pope Leo XIV celebrates first Easter vigil and calls for peace.",
+        "en",
+        hours=12,
+    )
+    visit = entry(
+        "b",
+        "Pope Leo XIV meets Italian president in Rome",
+        "Pope Leo XIV met the president of Italy at the Quirinal palace.",
+        "en",
+        hours=25,
+    )
+    report = entry(
+        "c",
+        "Papst Leo XIV. trifft italienischen Präsidenten",
+        "In seiner Osterbotschaft und beim Treffen in Rom richtete Papst Leo XIV. einen Appell.",
+        hours=26,
+    )
+    got = {}
+    for fallback in (3, 0):
+        window = Window(Settings(min_specific_cross_later=3, fallback=fallback))
+        assert [assign(x, window).new for x in (vigil, visit)] == [True, True]
+        got[fallback] = assign(report, window)
+    assert not got[3].new and got[3].story == "b", got[3].reason
+    assert "the best story a refused it" in got[3].reason
+    assert got[0].new and "shared specific" in got[0].reason
+    window = Window()  # the gate off (the default): the best story takes it
+    for x in (vigil, visit):
+        assign(x, window)
+    assert assign(report, window).story == "a"
