@@ -422,3 +422,95 @@ def test_a_report_the_next_day_gate_refuses_may_join_the_next_candidate() -> Non
     for x in (vigil, visit):
         assign(x, window)
     assert assign(report, window).story == "a"
+
+
+def test_next_day_other_language_item_on_two_bare_names_is_a_new_story() -> None:
+    # Two shared names and no shared concept a calendar day later ("FIFA", "Infantino"):
+    # a new story (``min_specific_cross_later_bare``); on the story's first day they join.
+    en = entry(
+        "e1", "FIFA president Infantino defends ticket prices", "Infantino spoke in Zurich.", "en"
+    )
+    text = ("Infantino gestärkt nach FIFA-Krisensitzung", "Gianni Infantino bleibt im Amt.")
+    later = StoryEntry("d1", *text, "de", datetime(2026, 3, 15, 9, tzinfo=UTC))
+    window = Window()
+    assign(en, window)
+    d = assign(later, window)
+    assert d.new and "only 2 shared specific words (< 3)" in d.reason, d.reason
+    assert d.signals["concepts"] == 0.0
+    window = Window(Settings(min_specific_cross_later_bare=2))  # the rule off
+    assign(en, window)
+    assert not assign(later, window).new
+    window = Window()
+    assign(en, window)
+    assert not assign(entry("d2", *text, hours=4), window).new  # the same day
+
+
+def test_another_edition_of_a_recurring_report_is_a_new_story() -> None:
+    # The same template the next day with other headline numbers: another edition, however
+    # near its text; the same day with other numbers and a lower overlap (a death toll
+    # corrected) still joins.
+    def report(eid: str, value: int, hours: float) -> StoryEntry:
+        return entry(
+            eid,
+            f"Fear & Greed: {value} (Fear) // Put-Call Ratio: Fear // Market Volatility VIX",
+            f"Fear & Greed Index: {value} — Fear 5-day average put/call ratio Fear via CNN",
+            "en",
+            hours=hours,
+        )
+
+    window = Window()
+    assign(report("a", 38, 0), window)
+    d = assign(report("b", 39, 18), window)  # 02:00 the next day
+    assert d.new and "another edition" in d.reason and "#39" in d.reason, d.reason
+    assert not assign(report("c", 39, 19), window).new  # a copy of b joins b
+    window = Window(Settings(editions=False))
+    assign(report("a", 38, 0), window)
+    assert not assign(report("b", 39, 18), window).new
+    window = Window()
+    assign(
+        entry(
+            "t1",
+            "Zahl der Todesopfer in Lissabon steigt auf 15",
+            "Die Standseilbahn Gloria entgleiste in Lissabon, 15 Menschen starben.",
+        ),
+        window,
+    )
+    corrected = entry(
+        "t2",
+        "Zahl der Todesopfer in Lissabon auf 16 korrigiert",
+        "Nach dem Unglück der Standseilbahn Gloria in Lissabon sind 16 Menschen gestorben.",
+        hours=3,
+    )
+    d = assign(corrected, window)
+    assert not d.new, d.reason
+
+
+def test_a_later_report_can_be_held_to_the_story_s_first_day_members() -> None:
+    # Opt-in ``later_first_day``: on the next day an entry is compared with the members of the
+    # story's first day only, so it does not chain through the latest follow-up.
+    fire = entry(
+        "a",
+        "Bahnstrecke Hamburg Berlin nach Kabelbrand gesperrt",
+        "Die Bahnstrecke zwischen Hamburg und Berlin ist nach einem Kabelbrand bei Wittenberge "
+        "gesperrt.",
+    )
+    update = entry(
+        "b",
+        "Kabelbrand bei Wittenberge: Bahnstrecke Hamburg Berlin bleibt gesperrt",
+        "Die Polizei in Wittenberge ermittelt nach dem Kabelbrand wegen Sabotage, "
+        "Bekennerschreiben von Linksextremisten geprüft.",
+        hours=20,  # 04:00 the next day
+    )
+    claim = entry(
+        "c",
+        "Bekennerschreiben von Linksextremisten zu Sabotage geprüft",
+        "Die Polizei prüft ein Bekennerschreiben von Linksextremisten nach der Sabotage in "
+        "Wittenberge.",
+        hours=22,
+    )
+    window = Window()
+    assert [assign(x, window).story for x in (fire, update, claim)] == ["a", "a", "a"]
+    window = Window(Settings(later_first_day=True))
+    got = [assign(x, window) for x in (fire, update, claim)]
+    assert [d.story for d in got] == ["a", "a", "c"], got[2].reason
+    assert got[2].new and got[2].best == "a" and got[2].score < 0.3
