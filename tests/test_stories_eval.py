@@ -24,7 +24,8 @@ the strict xfail of the issue's targets stay as regression checks.
 run once for the final check of that step (figures in bench/RESULTS.md): its floors sit just
 below that run, and the issue's targets are asserted on it as a strict xfail. It is dev data
 since (ORIGIN.md). ``heldout4.jsonl`` ("heldout4"), labelled blind while the next tuning step ran,
-was run once on the landed clusterer; its floors and strict xfail are set the same way.
+was run once on the landed clusterer; its floors and strict xfail are set the same way. It is
+dev data since 2026-12-04 (helper stories7 read its errors; ORIGIN.md).
 """
 
 from __future__ import annotations
@@ -59,19 +60,23 @@ TARGET_DE_EN_RECALL = 0.85
 # bench/RESULTS.md), on the held-out half and on the whole set; the issue's targets are asserted
 # separately.
 FLOORS = {
-    # stories5 (2026-12-03): test 0.952 / 0.937 / 0.885, all 0.951 / 0.922 / 0.864.
-    "test": {"b_f1": 0.945, "pair_precision": 0.93, "de_en_recall": 0.88},
-    "all": {"b_f1": 0.945, "pair_precision": 0.915, "de_en_recall": 0.86},
+    # stories5 (2026-12-03): test 0.952 / 0.937 / 0.885, all 0.951 / 0.922 / 0.864; stories7
+    # (2026-12-04): test 0.954 / 0.943 / 0.885, all 0.951 / 0.925 / 0.864.
+    "test": {"b_f1": 0.945, "pair_precision": 0.94, "de_en_recall": 0.88},
+    "all": {"b_f1": 0.945, "pair_precision": 0.92, "de_en_recall": 0.86},
     # First measured 2026-12-03: B3 F1 0.909, pair P 0.791, DE-EN 0.765 (26 of 34); stories5,
-    # tuned with it as dev data: 0.916 / 0.806 / 0.794 (27 of 34).
-    "heldout2": {"b_f1": 0.91, "pair_precision": 0.80, "de_en_recall": 0.79},
+    # tuned with it as dev data: 0.916 / 0.806 / 0.794 (27 of 34); stories7: 0.919 / 0.814 /
+    # 0.794.
+    "heldout2": {"b_f1": 0.915, "pair_precision": 0.81, "de_en_recall": 0.79},
     # The one run (2026-12-03, after the stories5 tuning was committed): B3 F1 0.916, pair P
-    # 0.852, DE-EN 0.222 (main's clusterer in the same run 0.913 / 0.847 / 0.178).
-    "heldout3": {"b_f1": 0.91, "pair_precision": 0.845, "de_en_recall": 0.22},
+    # 0.852, DE-EN 0.222 (main's clusterer in the same run 0.913 / 0.847 / 0.178); stories7,
+    # with it as dev data: 0.924 / 0.871 / 0.356 (16 of 45).
+    "heldout3": {"b_f1": 0.92, "pair_precision": 0.865, "de_en_recall": 0.35},
     # The one run of the landed clusterer (stories5's, 2026-12-03 22:20 UTC, labels committed
     # before it): B3 F1 0.906 (P 0.964, R 0.855), pair P 0.626 (37 false pairs), DE-EN 0.217
-    # (15 of 69); lexical baseline 0.894 / 0.616 / 0.000.
-    "heldout4": {"b_f1": 0.90, "pair_precision": 0.62, "de_en_recall": 0.21},
+    # (15 of 69); lexical baseline 0.894 / 0.616 / 0.000. stories7, with its errors read (dev
+    # data since 2026-12-04): 0.913 / 0.677 (31 false pairs) / 0.261 (18 of 69).
+    "heldout4": {"b_f1": 0.91, "pair_precision": 0.67, "de_en_recall": 0.26},
 }
 
 
