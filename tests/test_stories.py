@@ -357,3 +357,160 @@ def test_next_day_other_language_item_sharing_one_entity_can_be_a_new_story() ->
     window = Window()  # the default: off
     assign(en, window)
     assert not assign(de, window).new
+
+
+def test_same_day_other_language_report_joins_on_one_name_at_full_overlap() -> None:
+    # A kicker item of one sentence and the English report of the same day share one name
+    # ("Kim") beside a concept (@korea) at the full overlap: one story (``one_name_same_day``).
+    de = StoryEntry(
+        "d1",
+        "Nordkorea:",
+        "Südkoreas Geheimdienst hält Kim Jong-uns Tochter für die Nachfolgerin.",
+        "de",
+        datetime(2026, 3, 14, tzinfo=UTC),
+    )
+    en = entry(
+        "e1", "Seoul spy agency says teen daughter of North Korean leader Kim is his heir", "", "en"
+    )
+    window = Window()
+    assign(de, window)
+    d = assign(en, window)
+    assert not d.new and d.story == "d1" and "with 1 shared" in d.reason, d.reason
+    window = Window(Settings(one_name_same_day=2.0))  # the rule off: two shared names needed
+    assign(de, window)
+    d = assign(en, window)
+    assert d.new and "only 1 shared specific" in d.reason, d.reason
+    # On the next calendar day one name is not enough, whatever the overlap.
+    later = StoryEntry(en.id, en.title, en.summary, "en", datetime(2026, 3, 15, 8, tzinfo=UTC))
+    window = Window()
+    assign(de, window)
+    assert assign(later, window).new
+
+
+def test_a_report_the_next_day_gate_refuses_may_join_the_next_candidate() -> None:
+    # With the opt-in gate, the German report does not join yesterday's English story on one
+    # entity ("Leo XIV"); the next candidate, today's English story, it may join (``fallback``).
+    vigil = entry(
+        "a",
+        "Pope Leo XIV celebrates first Easter vigil",
+        "Pope Leo XIV celebrates first Easter vigil and calls for peace.",
+        "en",
+        hours=12,
+    )
+    visit = entry(
+        "b",
+        "Pope Leo XIV meets Italian president in Rome",
+        "Pope Leo XIV met the president of Italy at the Quirinal palace.",
+        "en",
+        hours=25,
+    )
+    report = entry(
+        "c",
+        "Papst Leo XIV. trifft italienischen Präsidenten",
+        "In seiner Osterbotschaft und beim Treffen in Rom richtete Papst Leo XIV. einen Appell.",
+        hours=26,
+    )
+    got = {}
+    for fallback in (3, 0):
+        window = Window(Settings(min_specific_cross_later=3, fallback=fallback))
+        assert [assign(x, window).new for x in (vigil, visit)] == [True, True]
+        got[fallback] = assign(report, window)
+    assert not got[3].new and got[3].story == "b", got[3].reason
+    assert "the best story a refused it" in got[3].reason
+    assert got[0].new and "shared specific" in got[0].reason
+    window = Window()  # the gate off (the default): the best story takes it
+    for x in (vigil, visit):
+        assign(x, window)
+    assert assign(report, window).story == "a"
+
+
+def test_next_day_other_language_item_on_two_bare_names_is_a_new_story() -> None:
+    # Two shared names and no shared concept a calendar day later ("FIFA", "Infantino"):
+    # a new story (``min_specific_cross_later_bare``); on the story's first day they join.
+    en = entry(
+        "e1", "FIFA president Infantino defends ticket prices", "Infantino spoke in Zurich.", "en"
+    )
+    text = ("Infantino gestärkt nach FIFA-Krisensitzung", "Gianni Infantino bleibt im Amt.")
+    later = StoryEntry("d1", *text, "de", datetime(2026, 3, 15, 9, tzinfo=UTC))
+    window = Window()
+    assign(en, window)
+    d = assign(later, window)
+    assert d.new and "only 2 shared specific words (< 3)" in d.reason, d.reason
+    assert d.signals["concepts"] == 0.0
+    window = Window(Settings(min_specific_cross_later_bare=2))  # the rule off
+    assign(en, window)
+    assert not assign(later, window).new
+    window = Window()
+    assign(en, window)
+    assert not assign(entry("d2", *text, hours=4), window).new  # the same day
+
+
+def test_another_edition_of_a_recurring_report_is_a_new_story() -> None:
+    # The same template the next day with other headline numbers: another edition, however
+    # near its text; the same day with other numbers and a lower overlap (a death toll
+    # corrected) still joins.
+    def report(eid: str, value: int, hours: float) -> StoryEntry:
+        return entry(
+            eid,
+            f"Fear & Greed: {value} (Fear) // Put-Call Ratio: Fear // Market Volatility VIX",
+            f"Fear & Greed Index: {value} — Fear 5-day average put/call ratio Fear via CNN",
+            "en",
+            hours=hours,
+        )
+
+    window = Window()
+    assign(report("a", 38, 0), window)
+    d = assign(report("b", 39, 18), window)  # 02:00 the next day
+    assert d.new and "another edition" in d.reason and "#39" in d.reason, d.reason
+    assert not assign(report("c", 39, 19), window).new  # a copy of b joins b
+    window = Window(Settings(editions=False))
+    assign(report("a", 38, 0), window)
+    assert not assign(report("b", 39, 18), window).new
+    window = Window()
+    assign(
+        entry(
+            "t1",
+            "Zahl der Todesopfer in Lissabon steigt auf 15",
+            "Die Standseilbahn Gloria entgleiste in Lissabon, 15 Menschen starben.",
+        ),
+        window,
+    )
+    corrected = entry(
+        "t2",
+        "Zahl der Todesopfer in Lissabon auf 16 korrigiert",
+        "Nach dem Unglück der Standseilbahn Gloria in Lissabon sind 16 Menschen gestorben.",
+        hours=3,
+    )
+    d = assign(corrected, window)
+    assert not d.new, d.reason
+
+
+def test_a_later_report_can_be_held_to_the_story_s_first_day_members() -> None:
+    # Opt-in ``later_first_day``: on the next day an entry is compared with the members of the
+    # story's first day only, so it does not chain through the latest follow-up.
+    fire = entry(
+        "a",
+        "Bahnstrecke Hamburg Berlin nach Kabelbrand gesperrt",
+        "Die Bahnstrecke zwischen Hamburg und Berlin ist nach einem Kabelbrand bei Wittenberge "
+        "gesperrt.",
+    )
+    update = entry(
+        "b",
+        "Kabelbrand bei Wittenberge: Bahnstrecke Hamburg Berlin bleibt gesperrt",
+        "Die Polizei in Wittenberge ermittelt nach dem Kabelbrand wegen Sabotage, "
+        "Bekennerschreiben von Linksextremisten geprüft.",
+        hours=20,  # 04:00 the next day
+    )
+    claim = entry(
+        "c",
+        "Bekennerschreiben von Linksextremisten zu Sabotage geprüft",
+        "Die Polizei prüft ein Bekennerschreiben von Linksextremisten nach der Sabotage in "
+        "Wittenberge.",
+        hours=22,
+    )
+    window = Window()
+    assert [assign(x, window).story for x in (fire, update, claim)] == ["a", "a", "a"]
+    window = Window(Settings(later_first_day=True))
+    got = [assign(x, window) for x in (fire, update, claim)]
+    assert [d.story for d in got] == ["a", "a", "c"], got[2].reason
+    assert got[2].new and got[2].best == "a" and got[2].score < 0.3
