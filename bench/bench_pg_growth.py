@@ -108,7 +108,7 @@ def main() -> None:
         return out
 
     per_slice_entries: list[int] = []
-    sql.SQLStorage.record_poll = counted  # type: ignore[method-assign]
+    sql.SQLStorage.record_poll = counted  # type: ignore[method-assign,assignment]
     close = dbapi.Database.close
 
     def closing(self: Any) -> None:
