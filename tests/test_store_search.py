@@ -106,8 +106,13 @@ def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
     assert step.backfill is not None
     # The steps after it go too (their tables dropped): the database is rewound to the one before.
     later = [m.version for m in MIGRATIONS if m.version > step.version]
-    assert later == [9]  # entry_embeddings: update this rewind when a step is added
+    # 9: entry_embeddings; 10: hits as text on PostgreSQL. Update this rewind when a step is added.
+    assert later == [9, 10]
     raw_execute(storage_url, "DROP TABLE entry_embeddings")
+    if not storage_url.startswith("sqlite"):
+        raw_execute(
+            storage_url, "ALTER TABLE matches ALTER COLUMN hits TYPE JSONB USING hits::jsonb"
+        )
     if storage_url.startswith("sqlite"):
         raw_execute(storage_url, "DROP TABLE entry_search")
         raw_execute(storage_url, "DROP TABLE entry_search_keys")

@@ -120,7 +120,8 @@ def _hit_json(h: Hit) -> str:
             f'"text": {_quote(h.text)}, "similarity": {sim!r}, "kind": {_quote(h.kind)}, '
             f'"threshold": {"null" if threshold is None else repr(threshold)}}}'
         )
-    # allow_nan=False: PostgreSQL's jsonb rejects NaN, so fail the same way on both backends.
+    # allow_nan=False: standard JSON only (PostgreSQL's jsonb, the type before schema step 10,
+    # rejected NaN), the same on both backends.
     item = {name: getattr(h, name) for name in _HIT_FIELDS}
     return json.dumps(item, ensure_ascii=False, allow_nan=False)
 
@@ -141,7 +142,8 @@ def encode_hits(hits: Sequence[Hit], memo: dict[int, str] | None = None) -> str:
 
 
 def decode_hits(value: Any) -> tuple[Hit, ...]:
-    # psycopg hands jsonb over already parsed; SQLite gives the text.
+    # Both backends store the text (PostgreSQL since schema step 10; a jsonb value, as psycopg
+    # hands it over already parsed, is taken as it is).
     items = json.loads(value) if isinstance(value, str | bytes) else value
     return tuple(Hit(**item) for item in items)
 

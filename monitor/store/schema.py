@@ -302,4 +302,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    # --- step 10: matches' hits as JSON text on PostgreSQL too (issue 14, pg2000) -------------
+    # The hits were ``jsonb``: the server parsed every match's JSON (~2.4 KB on the word-list
+    # corpus, ~9 matches per entry) into its binary form and then compressed that with pglz,
+    # ~40 % of the backend's CPU in a first poll (bench/RESULTS.md, "PostgreSQL first poll at
+    # 2,000 feeds"). No query looks inside them: they are read back whole and decoded in Python,
+    # as SQLite's TEXT always was. The rewrite keeps every value (``jsonb::text`` is valid JSON
+    # of the same hits; new rows store the client's text as sent).
+    Migration(
+        10,
+        "matches: hits stored as JSON text on PostgreSQL as on SQLite",
+        (),
+        dialect_statements={
+            "postgresql": ("ALTER TABLE matches ALTER COLUMN hits TYPE TEXT USING hits::text",),
+        },
+    ),
 )
