@@ -387,6 +387,32 @@ def test_same_day_other_language_report_joins_on_one_name_at_full_overlap() -> N
     assert assign(later, window).new
 
 
+def test_an_entry_of_no_detected_language_does_not_join_on_one_name() -> None:
+    # Three alerts of one morning with one summary; the middle one's headline was too short for a
+    # language. They share one name besides the summary: not one story (``one_name_same_day`` is
+    # for two known languages; before, the undetected one joined the first as "another language"
+    # and the third followed it through that member).
+    summary = "Peking verlangt Lizenzen für Gallium."
+    at = datetime(2026, 12, 5, tzinfo=UTC)
+    items = [
+        StoryEntry(
+            "a", "China verschärft Exportkontrollen für Gallium und Germanium", summary, "de", at
+        ),
+        StoryEntry("b", "Germanium: Ausfuhr gestoppt", summary, "", at + timedelta(seconds=5)),
+        StoryEntry(
+            "c",
+            "Germanium-Exporte aus China eingebrochen",
+            summary,
+            "de",
+            at + timedelta(seconds=9),
+        ),
+    ]
+    window = Window()
+    decisions = [assign(x, window) for x in items]
+    assert all(d.new for d in decisions), [d.reason for d in decisions]
+    assert decisions[1].signals.get("language_unknown") == 1.0
+
+
 def test_a_report_the_next_day_gate_refuses_may_join_the_next_candidate() -> None:
     # With the opt-in gate, the German report does not join yesterday's English story on one
     # entity ("Leo XIV"); the next candidate, today's English story, it may join (``fallback``).

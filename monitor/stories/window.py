@@ -96,7 +96,8 @@ class Settings:
     ("Nordkorea: ... Kim Jong-uns Tochter" / "... North Korean leader Kim as his heir"). At 1.0
     (a raw overlap of 0.71 or more) it gains German-English pairs on heldout3 and heldout4 and
     no false pair elsewhere; 0.9 (helper stories6) added three false pairs on heldout4
-    (bench/RESULTS.md, stories7). 2.0: off."""
+    (bench/RESULTS.md, stories7). 2.0: off. Only between two known languages: an entry whose
+    language was not detected is not another language's report."""
     later_first_day: bool = False
     """Whether an entry on another calendar day than its story began is compared only with the
     kept members from the story's first day (not with a later follow-up it might chain
@@ -446,10 +447,15 @@ def _score(
             continue
         if cross:
             got = similarity(features, m, name_mass, m.name_mass, cross=True)
+            flags = {"cross_language": 1.0}
+            if not language or not m.language:
+                # No language detected (a short headline): compared as across languages, but
+                # not known to be another language (``one_name_same_day`` needs that).
+                flags["language_unknown"] = 1.0
             got = (
                 min(got[0] * settings.cross_scale, 1.0),
                 got[1],
-                {**got[2], "cross_language": 1.0},
+                {**got[2], **flags},
             )
         else:
             got = similarity(features, m, mass, m.mass)
@@ -622,6 +628,7 @@ def _judge(
         need = max(need, later_need)
     if (
         cross
+        and "language_unknown" not in signals
         and best_story is not None
         and specific == 1
         and score >= s.one_name_same_day
