@@ -552,7 +552,7 @@ class RuleFileParser:
             )
             top = 1
         margin = raw.get("margin", 0.0)
-        if not (margin == 0 and not isinstance(margin, bool)) and not _unit_number(margin):
+        if not _fraction(margin):
             err(
                 (*loc, "margin"),
                 "expected a cosine difference between 0 and 1",
@@ -626,6 +626,11 @@ class RuleFileParser:
 
 def _unit_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float) and 0 < value <= 1
+
+
+def _fraction(value: Any) -> bool:
+    """A number from 0 to 1, both included (``_unit_number`` leaves 0 out)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value <= 1
 
 
 def _describe(value: Any) -> str:
