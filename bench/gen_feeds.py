@@ -1,12 +1,13 @@
 """Write a deterministic benchmark corpus: 500 feeds, ~25k entries, RSS 2.0/Atom, German/English.
 
 Titles and summaries are real news text from $MONITOR_SHARED/corpus/news/*.jsonl (default
-../shared) when it is there (about 5% of it on raw materials; else a built-in raw-materials word
-list, where nearly every entry matches several rules), wrapped in the
+../shared; about 5% of it on raw materials). Without that corpus the script stops, unless
+``--word-list`` asks for a built-in raw-materials word list instead, where nearly every entry
+matches several rules: figures from the two are not comparable. Either is wrapped in the
 markup real feeds carry: paragraphs, links, emphasis, images, entities, CDATA,
 content:encoded, relative links and xml:base.
 
-    .venv/bin/python bench/gen_feeds.py [OUT_DIR] [--feeds 500] [--seed 20260111]
+    .venv/bin/python bench/gen_feeds.py [OUT_DIR] [--feeds 500] [--seed 20260111] [--word-list]
 
 OUT_DIR defaults to bench/_work/feeds/ (gitignored). Same seed and inputs -> same bytes.
 """
@@ -39,10 +40,15 @@ _EN_WORDS = (
 FALLBACK = {"de": _DE_WORDS.split(" "), "en": _EN_WORDS.split(" ")}
 
 
-def load_news(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
+def load_news(rng: random.Random, *, word_list: bool) -> dict[str, list[tuple[str, str]]]:
     """(title, summary) pairs per language, from the shared corpus or the word list."""
     pairs: dict[str, list[tuple[str, str]]] = {"de": [], "en": []}
-    for path in sorted(NEWS.glob("*.jsonl")) if NEWS.is_dir() else []:
+    if not word_list and not NEWS.is_dir():
+        raise SystemExit(
+            f"gen_feeds.py: no news corpus at {NEWS}; set MONITOR_SHARED to the folder holding "
+            "corpus/news, or pass --word-list for the built-in word list (not comparable)"
+        )
+    for path in sorted(NEWS.glob("*.jsonl")) if not word_list else []:
         with path.open(encoding="utf-8") as f:
             for line in f:
                 item = json.loads(line)
@@ -169,9 +175,12 @@ def main() -> None:
     ap.add_argument("out", nargs="?", type=Path, default=HERE / "_work" / "feeds")
     ap.add_argument("--feeds", type=int, default=500)
     ap.add_argument("--seed", type=int, default=20260111)
+    ap.add_argument(
+        "--word-list", action="store_true", help="built-in word list instead of the news corpus"
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    pools = load_news(rng)
+    pools = load_news(rng, word_list=args.word_list)
     args.out.mkdir(parents=True, exist_ok=True)
     entries = size = 0
     for k in range(args.feeds):
@@ -184,7 +193,7 @@ def main() -> None:
         path.write_text(text, encoding="utf-8")
         entries += n
         size += path.stat().st_size
-    source = "shared/corpus/news" if NEWS.is_dir() else "built-in word list"
+    source = "built-in word list" if args.word_list else str(NEWS)
     print(f"{args.feeds} feeds, {entries} entries, {size / 1e6:.1f} MB in {args.out} ({source})")
 
 
