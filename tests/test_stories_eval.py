@@ -28,6 +28,8 @@ was run once on the landed clusterer; its floors and strict xfail are set the sa
 dev data since 2026-12-04 (helper stories7 read its errors; ORIGIN.md). ``heldout5.jsonl``
 ("heldout5"), a fifth set labelled blind with more same-topic hard negatives, was run once on
 main's clusterer and once on stories7's before that was merged (aggregates only, no error read).
+``heldout6.jsonl`` ("heldout6"), a sixth set labelled blind with German-English candidates drawn
+without shared rare words, is only checked for integrity here: not yet run, no floors.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ HELDOUT4_FILE = LABELS_FILE.with_name("heldout4.jsonl")
 # A fifth fresh set (ORIGIN.md, "heldout5"), labelled blind to the clusterer, with a tranche of
 # same-topic events a few days apart (hard negatives); not yet run.
 HELDOUT5_FILE = LABELS_FILE.with_name("heldout5.jsonl")
+# A sixth fresh set (ORIGIN.md, "heldout6"), labelled blind to the clusterer, its German-English
+# candidates drawn without shared rare words; integrity checked only, not yet run (no floors).
+HELDOUT6_FILE = LABELS_FILE.with_name("heldout6.jsonl")
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
@@ -429,6 +434,30 @@ def test_heldout5_loads_is_fresh_and_bilingual(corpus_dir: Path) -> None:
         langs[x.story].add(x.entry.language[:2])
     assert len(langs) == 493
     assert sum(1 for v in langs.values() if v == {"de", "en"}) >= 25
+
+
+def test_heldout6_loads_is_fresh_and_bilingual(corpus_dir: Path) -> None:
+    # Every record loads from the corpus with the text it was labelled on; no corpus id and no
+    # text hash of the five earlier sets, no id twice; the counts ORIGIN.md ("heldout6") states.
+    heldout6 = load_story_set(corpus_dir, HELDOUT6_FILE)
+    records = [json.loads(line) for line in HELDOUT6_FILE.read_text(encoding="utf-8").splitlines()]
+    assert len(heldout6) == len(records) == 600
+    ids = {x.entry.id.split("/")[0] for x in heldout6}
+    hashes = {x.entry.id.split("/")[1] for x in heldout6}
+    assert len(ids) == len(hashes) == len(heldout6)
+    earlier = (LABELS_FILE, HELDOUT2_FILE, HELDOUT3_FILE, HELDOUT4_FILE, HELDOUT5_FILE)
+    for path in earlier:
+        others = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert not ids & {w["id"] for w in others}, path.name
+        assert not hashes & {w["text_sha1"] for w in others}, path.name
+    langs: dict[str, list[str]] = defaultdict(list)
+    for x in heldout6:
+        langs[x.story].append(x.entry.language[:2])
+    assert len(langs) == 491
+    assert sum(1 for v in langs.values() if len(v) > 1) == 63
+    both = [v for v in langs.values() if set(v) == {"de", "en"}]
+    assert len(both) == 49
+    assert sum(v.count("de") * v.count("en") for v in both) == 101
 
 
 def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout2(
