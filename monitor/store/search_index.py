@@ -5,8 +5,15 @@ The index holds each entry's title, summary and content folded the way the match
 "Ausfuhrbeschränkungen", "AUSFUHRBESCHRAENKUNGEN" and "Ausfuhrbeschraenkungen" are one word to
 both. SQLite keeps it in an FTS5 table (rowid = ``entry_search_keys.docid``, a plain table whose
 cascade from ``entries`` deletes the FTS row through a trigger); PostgreSQL in a ``tsvector``
-column of the ``'simple'`` configuration (no stemming, no stop words: folding is all there is)
-with a GIN index. A query is folded and tokenized the same way; every token must occur.
+column with a GIN index. A query is folded and tokenized the same way; every token must occur.
+
+On PostgreSQL both sides are built from these Python tokens, not by the server's text parser
+(schema step 11): an entry's tsvector is sent as a literal of its tokens (``'a' 'b' ...``, no
+positions: no query reads them) and a query as a tsquery literal (``'a' & 'b'``). So what
+matches does not depend on the server's parser or locale, and the server skips the parse (about
+half its cost of the index per new entry, bench/RESULTS.md, "PostgreSQL at 2,000 feeds: the
+search index from the client's tokens"). A token longer than the server's limit for a lexeme
+(2,047 bytes) is left out of the index, as ``to_tsvector`` did; a query with one finds nothing.
 
 This module depends on nothing but the folding and a minimal cursor, so that the schema (which
 uses ``backfill`` in its migration step) does not import the storage plumbing.
@@ -14,22 +21,32 @@ uses ``backfill`` in its migration step) does not import the storage plumbing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from monitor.matching.text import fold, folded_tokens, tokens
 
 __all__ = [
+    "LEXEME_LIMIT",
     "SEARCH_STATEMENTS",
     "backfill",
     "indexed_text",
     "match_expression",
     "query_tokens",
+    "reindex",
     "search_sql",
+    "tsquery_literal",
+    "tsvector_literal",
     "write_index",
 ]
 
 _CHUNK = 500
+LEXEME_LIMIT = 2047
+"""PostgreSQL's longest lexeme in bytes (``MAXSTRLEN``): a longer one is an error in a literal."""
+_SAFE_CHARS = LEXEME_LIMIT // 4
+"""Tokens of at most this many characters fit whatever their characters (4 UTF-8 bytes each)."""
+_LONG_RUN = re.compile(f"[^ ]{{{_SAFE_CHARS + 1}}}")
 
 
 class SearchTx(Protocol):
@@ -91,10 +108,9 @@ def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]
         return
     if dialect == "postgresql":
         tx.executemany(
-            "INSERT INTO entry_search (feed_url, entry_id, body) "
-            "VALUES (?, ?, to_tsvector('simple', ?)) "
+            "INSERT INTO entry_search (feed_url, entry_id, body) VALUES (?, ?, ?::tsvector) "
             "ON CONFLICT (feed_url, entry_id) DO UPDATE SET body = excluded.body",
-            list(rows),
+            [(f, i, tsvector_literal(text)) for f, i, text in rows],
         )
         return
     keys = [(f, i) for f, i, _ in rows]
@@ -115,12 +131,53 @@ def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]
     )
 
 
+def _quoted(token: str) -> str:
+    """A token as a quoted lexeme of a tsvector or tsquery literal. Tokens are letters and
+    digits, so the escapes are for safety only."""
+    if "'" in token or "\\" in token:
+        token = token.replace("\\", "\\\\").replace("'", "''")
+    return f"'{token}'"
+
+
+def _fits(token: str) -> bool:
+    return len(token) <= _SAFE_CHARS or len(token.encode("utf-8", "surrogatepass")) <= (
+        LEXEME_LIMIT
+    )
+
+
+def tsvector_literal(text: str) -> str:
+    """PostgreSQL's tsvector literal of ``indexed_text``'s space-separated tokens (duplicates
+    are the server's to drop); over-long tokens are left out, as ``to_tsvector`` left them."""
+    if not text:
+        return ""
+    if "'" in text or "\\" in text or _LONG_RUN.search(text):
+        return " ".join(_quoted(t) for t in text.split(" ") if t and _fits(t))
+    return "'" + text.replace(" ", "' '") + "'"
+
+
+def tsquery_literal(words: Sequence[str]) -> str | None:
+    """PostgreSQL's tsquery literal requiring every one of ``words`` (query tokens); ``None``
+    when one of them cannot be in the index (over-long), so nothing can match."""
+    if not all(_fits(w) for w in words):
+        return None
+    return " & ".join(_quoted(w) for w in words)
+
+
 def backfill(tx: SearchTx, dialect: str) -> None:
     """Index every entry already stored (the migration step's data part)."""
     rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
         write_index(tx, dialect, [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk])
+
+
+def reindex(tx: SearchTx, dialect: str) -> None:
+    """Schema step 11 on PostgreSQL: every entry indexed again from its Python tokens (the rows
+    that ``to_tsvector`` built go); nothing to do on SQLite."""
+    if dialect != "postgresql":
+        return
+    tx.execute("DELETE FROM entry_search")
+    backfill(tx, dialect)
 
 
 def search_sql(dialect: str, columns: str) -> str:
@@ -132,7 +189,7 @@ def search_sql(dialect: str, columns: str) -> str:
         return (
             f"SELECT {columns} FROM entry_search s JOIN entries e "
             "ON e.feed_url = s.feed_url AND e.entry_id = s.entry_id "
-            "WHERE s.body @@ plainto_tsquery('simple', ?) "
+            "WHERE s.body @@ ?::tsquery "
             "ORDER BY e.published DESC, e.feed_url, e.entry_id LIMIT ?"
         )
     return (
@@ -144,9 +201,10 @@ def search_sql(dialect: str, columns: str) -> str:
     )
 
 
-def match_expression(dialect: str, words: Sequence[str]) -> str:
-    """The query's tokens as the dialect's search expression (every token must occur)."""
+def match_expression(dialect: str, words: Sequence[str]) -> str | None:
+    """The query's tokens as the dialect's search expression (every token must occur);
+    ``None``: nothing can match."""
     if dialect == "postgresql":
-        return " ".join(words)
+        return tsquery_literal(words)
     # Tokens are letters and digits only; quoting keeps FTS5 keywords (AND, NEAR) plain words.
     return " ".join(f'"{w}"' for w in words)

@@ -317,8 +317,11 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         if not words or limit <= 0:
             return []
         name = self.dialect.name
+        expression = match_expression(name, words)
+        if expression is None:
+            return []
         with self._transaction("search_entries", write=False) as tx:
-            rows = tx.rows(search_sql(name, _E_COLUMNS), (match_expression(name, words), limit))
+            rows = tx.rows(search_sql(name, _E_COLUMNS), (expression, limit))
         return [entry_from_row(r) for r in rows]
 
     def iter_entries(
