@@ -1,6 +1,7 @@
-"""Schema step 11: on PostgreSQL the search index and its queries are built from the Python
-tokens (a tsvector literal without positions, a tsquery literal), not by the server's parser;
-the wide text columns compress with lz4 where the server has it. Search finds what it found
+"""Schema step 11: on PostgreSQL the search index is a column of ``entries``, and it and its
+queries are built from the Python tokens (a tsvector literal without positions, a tsquery
+literal), not by the server's parser; the wide text columns compress with lz4 where the
+server has it. Search finds what it found
 before: the server's parser gives the same lexemes as the Python tokens on news text, an
 upgraded database is indexed again, and over-long tokens are left out as ``to_tsvector`` did."""
 
@@ -17,6 +18,7 @@ from monitor.model import Entry, FeedState
 from monitor.store import SCHEMA_VERSION, open_storage
 from monitor.store.search_index import (
     LEXEME_LIMIT,
+    SEARCH_STATEMENTS,
     indexed_text,
     query_tokens,
     tsquery_literal,
@@ -102,7 +104,7 @@ def test_the_hard_texts_are_found_by_each_of_their_words(storage: SQLStorage) ->
 
 
 @pytest.mark.postgres
-def test_an_upgraded_database_is_indexed_again_without_positions(postgres_url: str) -> None:
+def test_an_upgraded_database_is_indexed_again_in_entries(postgres_url: str) -> None:
     with postgres_schema_url(postgres_url) as url:
         with open_storage(url) as store:
             store.record_poll(
@@ -111,16 +113,15 @@ def test_an_upgraded_database_is_indexed_again_without_positions(postgres_url: s
                 {},
                 T0,
             )
-        # Rewound to step 10: the rows as step 8 built them, by the server's parser.
+        # Rewound to step 10: step 8's table, its rows built by the server's parser.
+        raw_execute(url, "ALTER TABLE entries DROP COLUMN search")
+        for statement in SEARCH_STATEMENTS["postgresql"]:
+            raw_execute(url, statement.format(key='TEXT COLLATE "C"'))
         raw_execute(
             url,
-            "UPDATE entry_search s SET body = to_tsvector('simple', "
-            "(SELECT e.title || ' ' || e.summary FROM entries e "
-            "WHERE e.feed_url = s.feed_url AND e.entry_id = s.entry_id))",
+            "INSERT INTO entry_search SELECT feed_url, entry_id, "
+            "to_tsvector('simple', title || ' ' || summary) FROM entries",
         )
-        assert raw_execute(url, "SELECT count(*) FROM entry_search WHERE body <> strip(body)") == [
-            (2,)
-        ]
         raw_execute(url, "DELETE FROM schema_version WHERE version >= 11")
         with open_storage(url) as store:
             assert isinstance(store, SQLStorage)
@@ -129,8 +130,24 @@ def test_an_upgraded_database_is_indexed_again_without_positions(postgres_url: s
             assert [e.id for e in store.search_entries("экспорт 稀土")] == ["ru"]
             store.record_poll(FeedState(FEED), [entry("new", "Gallium again", days=0)], {}, T0)
             assert [e.id for e in store.search_entries("gallium")] == ["new", "old"]
-        rows = raw_execute(url, "SELECT entry_id, body = strip(body) FROM entry_search")
+        assert raw_execute(url, "SELECT to_regclass('entry_search')") == [(None,)]
+        rows = raw_execute(url, "SELECT entry_id, search = strip(search) FROM entries")
         assert sorted(rows) == [("new", True), ("old", True), ("ru", True)]
+        want = tsvector_literal(indexed_text(*TEXTS[0]))
+        assert raw_execute(
+            url, "SELECT search = ?::tsvector FROM entries WHERE entry_id = 'old'", (want,)
+        ) == [(True,)]
+        (index,) = raw_execute(
+            url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'entries_search'"
+        )
+        assert "gin (search)" in index[0]
+
+
+def test_a_changed_entry_is_found_by_its_new_words_only(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("a", "Cobalt mine closes")], {}, T0)
+    storage.record_poll(FeedState(FEED), [entry("a", "Nickel mine closes")], {}, T0)
+    assert storage.search_entries("cobalt") == []
+    assert [e.title for e in storage.search_entries("nickel mine")] == ["Nickel mine closes"]
 
 
 @pytest.mark.postgres
@@ -158,10 +175,10 @@ def test_wide_columns_compress_with_lz4_where_the_server_has_it(postgres_url: st
         assert sorted(settings) == [
             ("deliveries.message", "l"),
             ("entries.content", "l"),
+            ("entries.search", "l"),
             ("entries.summary", "l"),
             ("entries.title", "l"),
             ("entry_embeddings.vector", "l"),
-            ("entry_search.body", "l"),
             ("fulltext.body", "l"),
             ("matches.hits", "l"),
         ]

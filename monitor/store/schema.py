@@ -318,26 +318,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             "postgresql": ("ALTER TABLE matches ALTER COLUMN hits TYPE TEXT USING hits::text",),
         },
     ),
-    # --- step 11: the search index from the client's tokens; lz4 (issue 14, pg3) ---------------
-    # PostgreSQL only. The tsvectors were built by the server (``to_tsvector('simple', ...)``,
-    # with positions no query reads); now they are literals of the Python tokens that the
-    # query side uses too (monitor/store/search_index.py), so every entry is indexed again.
-    # The wide text columns compress with lz4 instead of pglz where the server is built with it
-    # (pglz_compress was ~15 % of the backends' CPU in a first poll); rows already stored keep
-    # their pglz values, readable as before. A server without lz4 (or before PostgreSQL 14)
-    # keeps the default: the block's error is caught and the step still applies.
+    # --- step 11: the search index in entries, from the client's tokens; lz4 (issue 14, pg3) ----
+    # PostgreSQL only. The index moves from its own table (a row, a key and a foreign-key check
+    # per entry) into a ``search`` column of ``entries``, written by the entry's upsert. Its
+    # tsvectors were built by the server (``to_tsvector('simple', ...)``, with positions no query
+    # reads); now they are literals of the Python tokens that the query side uses too
+    # (monitor/store/search_index.py), so every entry is indexed again (``reindex``, which also
+    # builds the GIN index). The wide text columns compress with lz4 instead of pglz where the
+    # server is built with it (pglz_compress was ~15 % of the backends' CPU in a first poll);
+    # values already stored keep pglz, readable as before. A server without lz4 (or before
+    # PostgreSQL 14) keeps the default: the block's error is caught and the step still applies.
     Migration(
         11,
-        "search index from the client's tokens; lz4 compression on PostgreSQL",
+        "search index in entries from the client's tokens; lz4 compression on PostgreSQL",
         (),
         dialect_statements={
             "postgresql": (
+                "ALTER TABLE entries ADD COLUMN IF NOT EXISTS search tsvector",
+                "DROP TABLE IF EXISTS entry_search",
                 """DO $$ BEGIN
                     EXECUTE 'ALTER TABLE entries ALTER COLUMN title SET COMPRESSION lz4, '
                         'ALTER COLUMN summary SET COMPRESSION lz4, '
-                        'ALTER COLUMN content SET COMPRESSION lz4';
+                        'ALTER COLUMN content SET COMPRESSION lz4, '
+                        'ALTER COLUMN search SET COMPRESSION lz4';
                     EXECUTE 'ALTER TABLE matches ALTER COLUMN hits SET COMPRESSION lz4';
-                    EXECUTE 'ALTER TABLE entry_search ALTER COLUMN body SET COMPRESSION lz4';
                     EXECUTE 'ALTER TABLE fulltext ALTER COLUMN body SET COMPRESSION lz4';
                     EXECUTE 'ALTER TABLE entry_embeddings ALTER COLUMN vector SET COMPRESSION lz4';
                     EXECUTE 'ALTER TABLE deliveries ALTER COLUMN message SET COMPRESSION lz4';

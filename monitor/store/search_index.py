@@ -7,13 +7,15 @@ both. SQLite keeps it in an FTS5 table (rowid = ``entry_search_keys.docid``, a p
 cascade from ``entries`` deletes the FTS row through a trigger); PostgreSQL in a ``tsvector``
 column with a GIN index. A query is folded and tokenized the same way; every token must occur.
 
-On PostgreSQL both sides are built from these Python tokens, not by the server's text parser
-(schema step 11): an entry's tsvector is sent as a literal of its tokens (``'a' 'b' ...``, no
-positions: no query reads them) and a query as a tsquery literal (``'a' & 'b'``). So what
-matches does not depend on the server's parser or locale, and the server skips the parse (about
-half its cost of the index per new entry, bench/RESULTS.md, "PostgreSQL at 2,000 feeds: the
-search index from the client's tokens"). A token longer than the server's limit for a lexeme
-(2,047 bytes) is left out of the index, as ``to_tsvector`` did; a query with one finds nothing.
+On PostgreSQL (schema step 11) the index is a ``tsvector`` column of ``entries`` itself
+(``search``, GIN-indexed), written by the entry's own upsert: no second row, key and foreign-key
+check per entry. Both sides are built from these Python tokens, not by the server's text parser:
+an entry's tsvector is sent as a literal of its tokens (``'a' 'b' ...``, no positions: no query
+reads them) and a query as a tsquery literal (``'a' & 'b'``). So what matches does not depend on
+the server's parser or locale, and the server skips the parse. A token longer than the server's
+limit for a lexeme (2,047 bytes) is left out of the index, as ``to_tsvector`` did; a query with
+one finds nothing. (Steps 8-10 kept a separate ``entry_search`` table built by
+``to_tsvector('simple', ...)``; step 11 drops it.)
 
 This module depends on nothing but the folding and a minimal cursor, so that the schema (which
 uses ``backfill`` in its migration step) does not import the storage plumbing.
@@ -103,14 +105,16 @@ def query_tokens(query: str) -> list[str]:
 
 
 def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]) -> None:
-    """Index (or re-index) ``(feed_url, entry_id, indexed_text)`` rows of stored entries."""
+    """Index (or re-index) ``(feed_url, entry_id, indexed_text)`` rows of stored entries.
+
+    On PostgreSQL the entries' upsert writes the column (``tsvector_literal``); this sets it for
+    entries already stored."""
     if not rows:
         return
     if dialect == "postgresql":
         tx.executemany(
-            "INSERT INTO entry_search (feed_url, entry_id, body) VALUES (?, ?, ?::tsvector) "
-            "ON CONFLICT (feed_url, entry_id) DO UPDATE SET body = excluded.body",
-            [(f, i, tsvector_literal(text)) for f, i, text in rows],
+            "UPDATE entries SET search = ?::tsvector WHERE feed_url = ? AND entry_id = ?",
+            [(tsvector_literal(text), f, i) for f, i, text in rows],
         )
         return
     keys = [(f, i) for f, i, _ in rows]
@@ -164,20 +168,32 @@ def tsquery_literal(words: Sequence[str]) -> str | None:
 
 
 def backfill(tx: SearchTx, dialect: str) -> None:
-    """Index every entry already stored (the migration step's data part)."""
+    """Schema step 8's data part: index every entry already stored (on PostgreSQL into step 8's
+    ``entry_search`` table, which step 11 replaces)."""
+    rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        indexed = [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk]
+        if dialect == "postgresql":
+            tx.executemany(
+                "INSERT INTO entry_search (feed_url, entry_id, body) "
+                "VALUES (?, ?, to_tsvector('simple', ?))",
+                indexed,
+            )
+        else:
+            write_index(tx, dialect, indexed)
+
+
+def reindex(tx: SearchTx, dialect: str) -> None:
+    """Schema step 11's data part on PostgreSQL: every entry's ``search`` column from its Python
+    tokens, then the GIN index over it (built once over the filled column); nothing on SQLite."""
+    if dialect != "postgresql":
+        return
     rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
         write_index(tx, dialect, [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk])
-
-
-def reindex(tx: SearchTx, dialect: str) -> None:
-    """Schema step 11 on PostgreSQL: every entry indexed again from its Python tokens (the rows
-    that ``to_tsvector`` built go); nothing to do on SQLite."""
-    if dialect != "postgresql":
-        return
-    tx.execute("DELETE FROM entry_search")
-    backfill(tx, dialect)
+    tx.execute("CREATE INDEX IF NOT EXISTS entries_search ON entries USING GIN (search)")
 
 
 def search_sql(dialect: str, columns: str) -> str:
@@ -187,9 +203,7 @@ def search_sql(dialect: str, columns: str) -> str:
     """
     if dialect == "postgresql":
         return (
-            f"SELECT {columns} FROM entry_search s JOIN entries e "
-            "ON e.feed_url = s.feed_url AND e.entry_id = s.entry_id "
-            "WHERE s.body @@ ?::tsquery "
+            f"SELECT {columns} FROM entries e WHERE e.search @@ ?::tsquery "
             "ORDER BY e.published DESC, e.feed_url, e.entry_id LIMIT ?"
         )
     return (
