@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from monitor.store.search_index import SEARCH_STATEMENTS, SearchTx
 from monitor.store.search_index import backfill as search_backfill
+from monitor.store.search_index import reindex as search_reindex
 
 __all__ = ["MIGRATIONS", "Migration"]
 
@@ -316,5 +317,39 @@ MIGRATIONS: tuple[Migration, ...] = (
         dialect_statements={
             "postgresql": ("ALTER TABLE matches ALTER COLUMN hits TYPE TEXT USING hits::text",),
         },
+    ),
+    # --- step 11: the search index in entries, from the client's tokens; lz4 (issue 14, pg3) ----
+    # PostgreSQL only. The index moves from its own table (a row, a key and a foreign-key check
+    # per entry) into a ``search`` column of ``entries``, written by the entry's upsert. Its
+    # tsvectors were built by the server (``to_tsvector('simple', ...)``, with positions no query
+    # reads); now they are literals of the Python tokens that the query side uses too
+    # (monitor/store/search_index.py), so every entry is indexed again (``reindex``, which also
+    # builds the GIN index). The wide text columns compress with lz4 instead of pglz where the
+    # server is built with it (pglz_compress was ~15 % of the backends' CPU in a first poll);
+    # values already stored keep pglz, readable as before. A server without lz4 (or before
+    # PostgreSQL 14) keeps the default: the block's error is caught and the step still applies.
+    Migration(
+        11,
+        "search index in entries from the client's tokens; lz4 compression on PostgreSQL",
+        (),
+        dialect_statements={
+            "postgresql": (
+                "ALTER TABLE entries ADD COLUMN IF NOT EXISTS search tsvector",
+                "DROP TABLE IF EXISTS entry_search",
+                """DO $$ BEGIN
+                    EXECUTE 'ALTER TABLE entries ALTER COLUMN title SET COMPRESSION lz4, '
+                        'ALTER COLUMN summary SET COMPRESSION lz4, '
+                        'ALTER COLUMN content SET COMPRESSION lz4, '
+                        'ALTER COLUMN search SET COMPRESSION lz4';
+                    EXECUTE 'ALTER TABLE matches ALTER COLUMN hits SET COMPRESSION lz4';
+                    EXECUTE 'ALTER TABLE fulltext ALTER COLUMN body SET COMPRESSION lz4';
+                    EXECUTE 'ALTER TABLE entry_embeddings ALTER COLUMN vector SET COMPRESSION lz4';
+                    EXECUTE 'ALTER TABLE deliveries ALTER COLUMN message SET COMPRESSION lz4';
+                EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+                    RAISE NOTICE 'lz4 compression not available: the columns keep the default';
+                END $$""",
+            ),
+        },
+        backfill=search_reindex,
     ),
 )

@@ -5,8 +5,17 @@ The index holds each entry's title, summary and content folded the way the match
 "Ausfuhrbeschränkungen", "AUSFUHRBESCHRAENKUNGEN" and "Ausfuhrbeschraenkungen" are one word to
 both. SQLite keeps it in an FTS5 table (rowid = ``entry_search_keys.docid``, a plain table whose
 cascade from ``entries`` deletes the FTS row through a trigger); PostgreSQL in a ``tsvector``
-column of the ``'simple'`` configuration (no stemming, no stop words: folding is all there is)
-with a GIN index. A query is folded and tokenized the same way; every token must occur.
+column with a GIN index. A query is folded and tokenized the same way; every token must occur.
+
+On PostgreSQL (schema step 11) the index is a ``tsvector`` column of ``entries`` itself
+(``search``, GIN-indexed), written by the entry's own upsert: no second row, key and foreign-key
+check per entry. Both sides are built from these Python tokens, not by the server's text parser:
+an entry's tsvector is sent as a literal of its tokens (``'a' 'b' ...``, no positions: no query
+reads them) and a query as a tsquery literal (``'a' & 'b'``). So what matches does not depend on
+the server's parser or locale, and the server skips the parse. A token longer than the server's
+limit for a lexeme (2,047 bytes) is left out of the index, as ``to_tsvector`` did; a query with
+one finds nothing. (Steps 8-10 kept a separate ``entry_search`` table built by
+``to_tsvector('simple', ...)``; step 11 drops it.)
 
 This module depends on nothing but the folding and a minimal cursor, so that the schema (which
 uses ``backfill`` in its migration step) does not import the storage plumbing.
@@ -14,22 +23,32 @@ uses ``backfill`` in its migration step) does not import the storage plumbing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from monitor.matching.text import fold, folded_tokens, tokens
 
 __all__ = [
+    "LEXEME_LIMIT",
     "SEARCH_STATEMENTS",
     "backfill",
     "indexed_text",
     "match_expression",
     "query_tokens",
+    "reindex",
     "search_sql",
+    "tsquery_literal",
+    "tsvector_literal",
     "write_index",
 ]
 
 _CHUNK = 500
+LEXEME_LIMIT = 2047
+"""PostgreSQL's longest lexeme in bytes (``MAXSTRLEN``): a longer one is an error in a literal."""
+_SAFE_CHARS = LEXEME_LIMIT // 4
+"""Tokens of at most this many characters fit whatever their characters (4 UTF-8 bytes each)."""
+_LONG_RUN = re.compile(f"[^ ]{{{_SAFE_CHARS + 1}}}")
 
 
 class SearchTx(Protocol):
@@ -86,15 +105,16 @@ def query_tokens(query: str) -> list[str]:
 
 
 def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]) -> None:
-    """Index (or re-index) ``(feed_url, entry_id, indexed_text)`` rows of stored entries."""
+    """Index (or re-index) ``(feed_url, entry_id, indexed_text)`` rows of stored entries.
+
+    On PostgreSQL the entries' upsert writes the column (``tsvector_literal``); this sets it for
+    entries already stored."""
     if not rows:
         return
     if dialect == "postgresql":
         tx.executemany(
-            "INSERT INTO entry_search (feed_url, entry_id, body) "
-            "VALUES (?, ?, to_tsvector('simple', ?)) "
-            "ON CONFLICT (feed_url, entry_id) DO UPDATE SET body = excluded.body",
-            list(rows),
+            "UPDATE entries SET search = ?::tsvector WHERE feed_url = ? AND entry_id = ?",
+            [(tsvector_literal(text), f, i) for f, i, text in rows],
         )
         return
     keys = [(f, i) for f, i, _ in rows]
@@ -115,12 +135,65 @@ def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]
     )
 
 
+def _quoted(token: str) -> str:
+    """A token as a quoted lexeme of a tsvector or tsquery literal. Tokens are letters and
+    digits, so the escapes are for safety only."""
+    if "'" in token or "\\" in token:
+        token = token.replace("\\", "\\\\").replace("'", "''")
+    return f"'{token}'"
+
+
+def _fits(token: str) -> bool:
+    return len(token) <= _SAFE_CHARS or len(token.encode("utf-8", "surrogatepass")) <= (
+        LEXEME_LIMIT
+    )
+
+
+def tsvector_literal(text: str) -> str:
+    """PostgreSQL's tsvector literal of ``indexed_text``'s space-separated tokens (duplicates
+    are the server's to drop); over-long tokens are left out, as ``to_tsvector`` left them."""
+    if not text:
+        return ""
+    if "'" in text or "\\" in text or _LONG_RUN.search(text):
+        return " ".join(_quoted(t) for t in text.split(" ") if t and _fits(t))
+    return "'" + text.replace(" ", "' '") + "'"
+
+
+def tsquery_literal(words: Sequence[str]) -> str | None:
+    """PostgreSQL's tsquery literal requiring every one of ``words`` (query tokens); ``None``
+    when one of them cannot be in the index (over-long), so nothing can match."""
+    if not all(_fits(w) for w in words):
+        return None
+    return " & ".join(_quoted(w) for w in words)
+
+
 def backfill(tx: SearchTx, dialect: str) -> None:
-    """Index every entry already stored (the migration step's data part)."""
+    """Schema step 8's data part: index every entry already stored (on PostgreSQL into step 8's
+    ``entry_search`` table, which step 11 replaces)."""
+    rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        indexed = [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk]
+        if dialect == "postgresql":
+            tx.executemany(
+                "INSERT INTO entry_search (feed_url, entry_id, body) "
+                "VALUES (?, ?, to_tsvector('simple', ?))",
+                indexed,
+            )
+        else:
+            write_index(tx, dialect, indexed)
+
+
+def reindex(tx: SearchTx, dialect: str) -> None:
+    """Schema step 11's data part on PostgreSQL: every entry's ``search`` column from its Python
+    tokens, then the GIN index over it (built once over the filled column); nothing on SQLite."""
+    if dialect != "postgresql":
+        return
     rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
         write_index(tx, dialect, [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk])
+    tx.execute("CREATE INDEX IF NOT EXISTS entries_search ON entries USING GIN (search)")
 
 
 def search_sql(dialect: str, columns: str) -> str:
@@ -130,9 +203,7 @@ def search_sql(dialect: str, columns: str) -> str:
     """
     if dialect == "postgresql":
         return (
-            f"SELECT {columns} FROM entry_search s JOIN entries e "
-            "ON e.feed_url = s.feed_url AND e.entry_id = s.entry_id "
-            "WHERE s.body @@ plainto_tsquery('simple', ?) "
+            f"SELECT {columns} FROM entries e WHERE e.search @@ ?::tsquery "
             "ORDER BY e.published DESC, e.feed_url, e.entry_id LIMIT ?"
         )
     return (
@@ -144,9 +215,10 @@ def search_sql(dialect: str, columns: str) -> str:
     )
 
 
-def match_expression(dialect: str, words: Sequence[str]) -> str:
-    """The query's tokens as the dialect's search expression (every token must occur)."""
+def match_expression(dialect: str, words: Sequence[str]) -> str | None:
+    """The query's tokens as the dialect's search expression (every token must occur);
+    ``None``: nothing can match."""
     if dialect == "postgresql":
-        return " ".join(words)
+        return tsquery_literal(words)
     # Tokens are letters and digits only; quoting keeps FTS5 keywords (AND, NEAR) plain words.
     return " ".join(f'"{w}"' for w in words)

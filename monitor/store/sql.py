@@ -29,6 +29,7 @@ from monitor.store.search_index import (
     match_expression,
     query_tokens,
     search_sql,
+    tsvector_literal,
     write_index,
 )
 from monitor.store.sql_embeddings import EmbeddingsSQL
@@ -73,6 +74,17 @@ _UPSERT_POLLED_FEED = f"""
         last_poll = excluded.last_poll, last_success = excluded.last_success,
         last_error = excluded.last_error, error_count = excluded.error_count,
         next_poll = excluded.next_poll, last_document = excluded.last_document
+"""
+# PostgreSQL's: the entry's search index column too (schema step 11).
+_UPSERT_ENTRY_SEARCH = f"""
+    INSERT INTO entries ({ENTRY_COLUMNS}, last_changed, change_count, search)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?::tsvector)
+    ON CONFLICT (feed_url, entry_id) DO UPDATE SET
+        title = excluded.title, link = excluded.link, summary = excluded.summary,
+        content = excluded.content, published = excluded.published, updated = excluded.updated,
+        author = excluded.author, language = excluded.language,
+        fingerprint = excluded.fingerprint, last_changed = excluded.last_changed,
+        change_count = entries.change_count + 1, search = excluded.search
 """
 _INSERT_MATCH = """
     INSERT INTO matches (feed_url, entry_id, rule_id, score, priority, hits, matched_at)
@@ -191,16 +203,24 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
             stored, tombstoned = self._stored(tx, state.url, list(by_id))
             new = [i for i in by_id if i not in stored and i not in tombstoned]
             changed = [i for i in by_id if i in stored and stored[i] != by_id[i].fingerprint]
-            tx.executemany(_UPSERT_ENTRY, [self._entry_row(by_id[i], stamp) for i in new + changed])
-            write_index(
-                tx,
-                self.dialect.name,
-                [
-                    (state.url, i, indexed_text(e.title, e.summary, e.content))
-                    for i in new + changed
-                    for e in (by_id[i],)
-                ],
-            )
+            if self.dialect.name == "postgresql":
+                tx.executemany(
+                    _UPSERT_ENTRY_SEARCH,
+                    [
+                        (*self._entry_row(e, stamp), tsvector_literal(indexed_text(*_text(e))))
+                        for i in new + changed
+                        for e in (by_id[i],)
+                    ],
+                )
+            else:
+                tx.executemany(
+                    _UPSERT_ENTRY, [self._entry_row(by_id[i], stamp) for i in new + changed]
+                )
+                write_index(
+                    tx,
+                    self.dialect.name,
+                    [(state.url, i, indexed_text(*_text(by_id[i]))) for i in new + changed],
+                )
             tx.executemany(
                 "DELETE FROM matches WHERE feed_url = ? AND entry_id = ?",
                 [(state.url, i) for i in changed],
@@ -317,8 +337,11 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         if not words or limit <= 0:
             return []
         name = self.dialect.name
+        expression = match_expression(name, words)
+        if expression is None:
+            return []
         with self._transaction("search_entries", write=False) as tx:
-            rows = tx.rows(search_sql(name, _E_COLUMNS), (match_expression(name, words), limit))
+            rows = tx.rows(search_sql(name, _E_COLUMNS), (expression, limit))
         return [entry_from_row(r) for r in rows]
 
     def iter_entries(
@@ -437,6 +460,10 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
             "iter_matches", select, where, params, key, lambda r: (r[4], r[5], r[6], r[0])
         ):
             yield entry_from_row(row[5:]), match_from_row(row[:4])
+
+
+def _text(e: Entry) -> tuple[str, str, str]:
+    return e.title, e.summary, e.content
 
 
 def _check_poll(

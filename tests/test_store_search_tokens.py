@@ -1,0 +1,188 @@
+"""Schema step 11: on PostgreSQL the search index is a column of ``entries``, and it and its
+queries are built from the Python tokens (a tsvector literal without positions, a tsquery
+literal), not by the server's parser; the wide text columns compress with lz4 where the
+server has it. Search finds what it found
+before: the server's parser gives the same lexemes as the Python tokens on news text, an
+upgraded database is indexed again, and over-long tokens are left out as ``to_tsvector`` did."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from monitor.model import Entry, FeedState
+from monitor.store import SCHEMA_VERSION, open_storage
+from monitor.store.search_index import (
+    LEXEME_LIMIT,
+    SEARCH_STATEMENTS,
+    indexed_text,
+    query_tokens,
+    tsquery_literal,
+    tsvector_literal,
+)
+from monitor.store.sql import SQLStorage
+from tests.fixtures.storage import postgres_schema_url, raw_execute
+
+T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+FEED = "https://example.org/feed.xml"
+TEXTS = [
+    ("China verhängt Ausfuhrbeschränkungen für Gallium", "Straße, Maßnahmen, ÄÖÜ äöü ß", ""),
+    ("Rare-earth export controls tightened", "U.S. 2,5 % 10.000 t; e-mail: a@b.org", ""),
+    ("Élysée: l'œuvre d'été à Zürich", "naïve café coöperation Ångström", "<p>ﬁne ｆｕｌｌ</p>"),
+    ("Москва: экспорт лития", "北京 稀土 出口管制 ", "Ελληνικά κείμενα · עברית · العربية"),
+    ("x² + H₂O — ½ € 5‰ №1", "ﬀ Ǆ ǅ İstanbul ı", "emoji 😀 tab\tline\nend"),
+]
+
+
+def entry(entry_id: str, title: str, summary: str = "", content: str = "", days: int = 1) -> Entry:
+    return Entry(
+        feed_url=FEED,
+        id=entry_id,
+        title=title,
+        link=f"https://example.org/{entry_id}",
+        summary=summary,
+        content=content,
+        published=T0 - timedelta(days=days),
+    )
+
+
+def test_literals_quote_every_token_and_leave_out_overlong_ones() -> None:
+    assert tsvector_literal("") == ""
+    assert tsvector_literal("gallium china") == "'gallium' 'china'"
+    long = "a" * (LEXEME_LIMIT + 1)
+    assert tsvector_literal(f"a {long} b") == "'a' 'b'"
+    assert tsvector_literal("a " + "ä" * 1023 + " b") == f"'a' '{'ä' * 1023}' 'b'"  # 2,046 bytes
+    assert tsvector_literal("a " + "ä" * 1024 + " b") == "'a' 'b'"  # 2,048 bytes
+    assert tsvector_literal("it's a\\b") == "'it''s' 'a\\\\b'"
+    assert tsquery_literal(["gallium", "china"]) == "'gallium' & 'china'"
+    assert tsquery_literal(["gallium", long]) is None
+
+
+@pytest.mark.postgres
+def test_the_literals_are_what_the_server_parser_made(postgres_url: str, corpus_dir: Path) -> None:
+    """On this server the parser (``to_tsvector('simple', ...)``, what step 8 stored) gives the
+    Python tokens exactly, for the hard cases here and for every news text of the shared corpus:
+    old rows and new rows of the index agree."""
+    texts = [indexed_text(*t) for t in TEXTS]
+    for path in sorted((corpus_dir / "news").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            texts.append(indexed_text(str(item.get("title", "")), str(item.get("summary", "")), ""))
+    with psycopg.connect(postgres_url, autocommit=True) as pg:
+        rows = pg.execute(
+            "SELECT t, tsvector_to_array(to_tsvector('simple', t)), "
+            "tsvector_to_array(lit::tsvector), strip(to_tsvector('simple', t)) = lit::tsvector "
+            "FROM unnest(%s::text[], %s::text[]) AS u(t, lit)",
+            (texts, [tsvector_literal(t) for t in texts]),
+        ).fetchall()
+    assert len(rows) == len(texts) >= len(TEXTS)
+    for text, parsed, sent, same in rows:
+        assert sorted(parsed) == sorted(sent) == sorted(set(text.split())), text
+        assert same, text
+
+
+def test_an_overlong_token_is_stored_and_the_rest_is_found(storage: SQLStorage) -> None:
+    long = "x" * (LEXEME_LIMIT + 10)
+    storage.record_poll(FeedState(FEED), [entry("a", f"Gallium {long} curbs")], {}, T0)
+    assert [e.id for e in storage.search_entries("gallium curbs")] == ["a"]
+    if storage.dialect.name == "postgresql":
+        assert storage.search_entries(f"gallium {long}") == []  # never in the index
+
+
+def test_the_hard_texts_are_found_by_each_of_their_words(storage: SQLStorage) -> None:
+    entries = [entry(f"e{i}", *t, days=i + 1) for i, t in enumerate(TEXTS)]
+    storage.record_poll(FeedState(FEED), entries, {}, T0)
+    for e in entries:
+        for word in query_tokens(f"{e.title} {e.summary} {e.content}"):
+            found = [x.id for x in storage.search_entries(word)]
+            assert e.id in found, (word, found)
+        assert [x.id for x in storage.search_entries(e.title)] == [e.id]
+
+
+@pytest.mark.postgres
+def test_an_upgraded_database_is_indexed_again_in_entries(postgres_url: str) -> None:
+    with postgres_schema_url(postgres_url) as url:
+        with open_storage(url) as store:
+            store.record_poll(
+                FeedState(FEED),
+                [entry("old", *TEXTS[0]), entry("ru", *TEXTS[3], days=2)],
+                {},
+                T0,
+            )
+        # Rewound to step 10: step 8's table, its rows built by the server's parser.
+        raw_execute(url, "ALTER TABLE entries DROP COLUMN search")
+        for statement in SEARCH_STATEMENTS["postgresql"]:
+            raw_execute(url, statement.format(key='TEXT COLLATE "C"'))
+        raw_execute(
+            url,
+            "INSERT INTO entry_search SELECT feed_url, entry_id, "
+            "to_tsvector('simple', title || ' ' || summary) FROM entries",
+        )
+        raw_execute(url, "DELETE FROM schema_version WHERE version >= 11")
+        with open_storage(url) as store:
+            assert isinstance(store, SQLStorage)
+            assert store.schema_version == SCHEMA_VERSION
+            assert [e.id for e in store.search_entries("AUSFUHRBESCHRAENKUNGEN gallium")] == ["old"]
+            assert [e.id for e in store.search_entries("экспорт 稀土")] == ["ru"]
+            store.record_poll(FeedState(FEED), [entry("new", "Gallium again", days=0)], {}, T0)
+            assert [e.id for e in store.search_entries("gallium")] == ["new", "old"]
+        assert raw_execute(url, "SELECT to_regclass('entry_search')") == [(None,)]
+        rows = raw_execute(url, "SELECT entry_id, search = strip(search) FROM entries")
+        assert sorted(rows) == [("new", True), ("old", True), ("ru", True)]
+        want = tsvector_literal(indexed_text(*TEXTS[0]))
+        assert raw_execute(
+            url, "SELECT search = ?::tsvector FROM entries WHERE entry_id = 'old'", (want,)
+        ) == [(True,)]
+        (index,) = raw_execute(
+            url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'entries_search'"
+        )
+        assert "gin (search)" in index[0]
+
+
+def test_a_changed_entry_is_found_by_its_new_words_only(storage: SQLStorage) -> None:
+    storage.record_poll(FeedState(FEED), [entry("a", "Cobalt mine closes")], {}, T0)
+    storage.record_poll(FeedState(FEED), [entry("a", "Nickel mine closes")], {}, T0)
+    assert storage.search_entries("cobalt") == []
+    assert [e.title for e in storage.search_entries("nickel mine")] == ["Nickel mine closes"]
+
+
+@pytest.mark.postgres
+def test_wide_columns_compress_with_lz4_where_the_server_has_it(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as pg:
+        try:
+            pg.execute("SET default_toast_compression = lz4")
+            has_lz4 = True
+        except psycopg.Error:
+            has_lz4 = False
+    with postgres_schema_url(postgres_url) as url:
+        body = " ".join(f"Wort{i} Galliumexporte" for i in range(2000))
+        with open_storage(url) as store:
+            store.record_poll(FeedState(FEED), [entry("a", "Gallium", body, body)], {}, T0)
+            assert [e.content for e in store.search_entries("wort1999")] == [body]
+        settings = raw_execute(
+            url,
+            "SELECT c.relname || '.' || a.attname, a.attcompression FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
+            "AND a.attcompression <> ''",
+        )
+        stored = raw_execute(url, "SELECT pg_column_compression(content) FROM entries")
+    if has_lz4:
+        assert sorted(settings) == [
+            ("deliveries.message", "l"),
+            ("entries.content", "l"),
+            ("entries.search", "l"),
+            ("entries.summary", "l"),
+            ("entries.title", "l"),
+            ("entry_embeddings.vector", "l"),
+            ("fulltext.body", "l"),
+            ("matches.hits", "l"),
+        ]
+        assert stored == [("lz4",)]
+    else:
+        assert settings == []
+        assert stored == [("pglz",)]
