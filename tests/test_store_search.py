@@ -19,7 +19,13 @@ OTHER = "https://example.com/rss"
 
 
 def entry(
-    entry_id: str, title: str, *, feed: str = FEED, summary: str = "", days: int = 1
+    entry_id: str,
+    title: str,
+    *,
+    feed: str = FEED,
+    summary: str = "",
+    content: str = "",
+    days: int = 1,
 ) -> Entry:
     return Entry(
         feed_url=feed,
@@ -27,7 +33,7 @@ def entry(
         title=title,
         link=f"https://example.org/{entry_id}",
         summary=summary,
-        content="",
+        content=content,
         published=T0 - timedelta(days=days),
     )
 

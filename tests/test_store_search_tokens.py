@@ -8,13 +8,12 @@ upgraded database is indexed again, and over-long tokens are left out as ``to_ts
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from monitor.model import Entry, FeedState
+from monitor.model import FeedState
 from monitor.store import SCHEMA_VERSION, open_storage
 from monitor.store.search_index import (
     LEXEME_LIMIT,
@@ -26,9 +25,8 @@ from monitor.store.search_index import (
 )
 from monitor.store.sql import SQLStorage
 from tests.fixtures.storage import postgres_schema_url, raw_execute
+from tests.test_store_search import FEED, T0, entry
 
-T0 = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-FEED = "https://example.org/feed.xml"
 TEXTS = [
     ("China verhängt Ausfuhrbeschränkungen für Gallium", "Straße, Maßnahmen, ÄÖÜ äöü ß", ""),
     ("Rare-earth export controls tightened", "U.S. 2,5 % 10.000 t; e-mail: a@b.org", ""),
@@ -36,18 +34,6 @@ TEXTS = [
     ("Москва: экспорт лития", "北京 稀土 出口管制 ", "Ελληνικά κείμενα · עברית · العربية"),
     ("x² + H₂O — ½ € 5‰ №1", "ﬀ Ǆ ǅ İstanbul ı", "emoji 😀 tab\tline\nend"),
 ]
-
-
-def entry(entry_id: str, title: str, summary: str = "", content: str = "", days: int = 1) -> Entry:
-    return Entry(
-        feed_url=FEED,
-        id=entry_id,
-        title=title,
-        link=f"https://example.org/{entry_id}",
-        summary=summary,
-        content=content,
-        published=T0 - timedelta(days=days),
-    )
 
 
 def test_literals_quote_every_token_and_leave_out_overlong_ones() -> None:
@@ -94,7 +80,9 @@ def test_an_overlong_token_is_stored_and_the_rest_is_found(storage: SQLStorage) 
 
 
 def test_the_hard_texts_are_found_by_each_of_their_words(storage: SQLStorage) -> None:
-    entries = [entry(f"e{i}", *t, days=i + 1) for i, t in enumerate(TEXTS)]
+    entries = [
+        entry(f"e{i}", t[0], summary=t[1], content=t[2], days=i + 1) for i, t in enumerate(TEXTS)
+    ]
     storage.record_poll(FeedState(FEED), entries, {}, T0)
     for e in entries:
         for word in query_tokens(f"{e.title} {e.summary} {e.content}"):
@@ -109,7 +97,10 @@ def test_an_upgraded_database_is_indexed_again_in_entries(postgres_url: str) -> 
         with open_storage(url) as store:
             store.record_poll(
                 FeedState(FEED),
-                [entry("old", *TEXTS[0]), entry("ru", *TEXTS[3], days=2)],
+                [
+                    entry("old", TEXTS[0][0], summary=TEXTS[0][1], content=TEXTS[0][2]),
+                    entry("ru", TEXTS[3][0], summary=TEXTS[3][1], content=TEXTS[3][2], days=2),
+                ],
                 {},
                 T0,
             )
@@ -161,7 +152,9 @@ def test_wide_columns_compress_with_lz4_where_the_server_has_it(postgres_url: st
     with postgres_schema_url(postgres_url) as url:
         body = " ".join(f"Wort{i} Galliumexporte" for i in range(2000))
         with open_storage(url) as store:
-            store.record_poll(FeedState(FEED), [entry("a", "Gallium", body, body)], {}, T0)
+            store.record_poll(
+                FeedState(FEED), [entry("a", "Gallium", summary=body, content=body)], {}, T0
+            )
             assert [e.content for e in store.search_entries("wort1999")] == [body]
         settings = raw_execute(
             url,

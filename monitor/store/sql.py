@@ -54,17 +54,28 @@ _UPSERT_FEED = f"""
         last_error = excluded.last_error, error_count = excluded.error_count,
         next_poll = excluded.next_poll
 """
-# first_seen is kept on update; change_count counts the updates.
-_UPSERT_ENTRY = f"""
-    INSERT INTO entries ({ENTRY_COLUMNS}, last_changed, change_count)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+
+
+def _upsert_entry(*, search: bool) -> str:
+    """The entries upsert; first_seen is kept on update, change_count counts the updates.
+    ``search``: with PostgreSQL's search index column too (schema step 11)."""
+    column, value, update = (
+        (", search", ", ?::tsvector", ", search = excluded.search") if search else ("", "", "")
+    )
+    return f"""
+    INSERT INTO entries ({ENTRY_COLUMNS}, last_changed, change_count{column})
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0{value})
     ON CONFLICT (feed_url, entry_id) DO UPDATE SET
         title = excluded.title, link = excluded.link, summary = excluded.summary,
         content = excluded.content, published = excluded.published, updated = excluded.updated,
         author = excluded.author, language = excluded.language,
         fingerprint = excluded.fingerprint, last_changed = excluded.last_changed,
-        change_count = entries.change_count + 1
+        change_count = entries.change_count + 1{update}
 """
+
+
+_UPSERT_ENTRY = _upsert_entry(search=False)
+_UPSERT_ENTRY_SEARCH = _upsert_entry(search=True)
 # record_poll's: the state plus when the feed's last document was parsed (tombstone horizon).
 _UPSERT_POLLED_FEED = f"""
     INSERT INTO feeds ({FEED_COLUMNS}, last_document) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -74,17 +85,6 @@ _UPSERT_POLLED_FEED = f"""
         last_poll = excluded.last_poll, last_success = excluded.last_success,
         last_error = excluded.last_error, error_count = excluded.error_count,
         next_poll = excluded.next_poll, last_document = excluded.last_document
-"""
-# PostgreSQL's: the entry's search index column too (schema step 11).
-_UPSERT_ENTRY_SEARCH = f"""
-    INSERT INTO entries ({ENTRY_COLUMNS}, last_changed, change_count, search)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?::tsvector)
-    ON CONFLICT (feed_url, entry_id) DO UPDATE SET
-        title = excluded.title, link = excluded.link, summary = excluded.summary,
-        content = excluded.content, published = excluded.published, updated = excluded.updated,
-        author = excluded.author, language = excluded.language,
-        fingerprint = excluded.fingerprint, last_changed = excluded.last_changed,
-        change_count = entries.change_count + 1, search = excluded.search
 """
 _INSERT_MATCH = """
     INSERT INTO matches (feed_url, entry_id, rule_id, score, priority, hits, matched_at)
@@ -207,7 +207,10 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
                 tx.executemany(
                     _UPSERT_ENTRY_SEARCH,
                     [
-                        (*self._entry_row(e, stamp), tsvector_literal(indexed_text(*_text(e))))
+                        (
+                            *self._entry_row(e, stamp),
+                            tsvector_literal(indexed_text(e.title, e.summary, e.content)),
+                        )
                         for i in new + changed
                         for e in (by_id[i],)
                     ],
@@ -219,7 +222,11 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
                 write_index(
                     tx,
                     self.dialect.name,
-                    [(state.url, i, indexed_text(*_text(by_id[i]))) for i in new + changed],
+                    [
+                        (state.url, i, indexed_text(e.title, e.summary, e.content))
+                        for i in new + changed
+                        for e in (by_id[i],)
+                    ],
                 )
             tx.executemany(
                 "DELETE FROM matches WHERE feed_url = ? AND entry_id = ?",
@@ -460,10 +467,6 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
             "iter_matches", select, where, params, key, lambda r: (r[4], r[5], r[6], r[0])
         ):
             yield entry_from_row(row[5:]), match_from_row(row[:4])
-
-
-def _text(e: Entry) -> tuple[str, str, str]:
-    return e.title, e.summary, e.content
 
 
 def _check_poll(
