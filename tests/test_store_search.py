@@ -5,10 +5,14 @@ Part of the Storage contract; its own file so the contract suite stays one topic
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from monitor.model import Entry, FeedState
-from monitor.store import SCHEMA_VERSION, open_storage
+from monitor.store import SCHEMA_VERSION, open_storage, search_index
 from monitor.store.schema import MIGRATIONS
 from monitor.store.sql import SQLStorage
 from tests.fixtures.storage import raw_execute
@@ -97,17 +101,8 @@ def test_the_index_follows_changes_and_prune(storage: SQLStorage) -> None:
     assert [e.feed_url for e in storage.search_entries("cobalt")] == [OTHER]
 
 
-def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
-    first = open_storage(storage_url)
-    first.close()
-    # Rewind to the step before the index: drop its structures and version, keep the entries.
-    with open_storage(storage_url) as store:
-        store.record_poll(
-            FeedState(FEED),
-            [entry("old", "Ausfuhrbeschränkungen für Germanium"), entry("x", "Zinn", days=2)],
-            {},
-            T0,
-        )
+def rewind_to_before_the_index(storage_url: str) -> None:
+    """Drop the search index's structures and the versions from its step on, keep the entries."""
     (step,) = [m for m in MIGRATIONS if m.description.startswith("search:")]
     assert step.backfill is not None
     # The steps after it go too (their tables dropped): the database is rewound to the one before.
@@ -126,11 +121,63 @@ def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
     else:  # step 11's column (its GIN index goes with it); step 8's table is gone already
         raw_execute(storage_url, "ALTER TABLE entries DROP COLUMN search")
     raw_execute(storage_url, "DELETE FROM schema_version WHERE version >= ?", (step.version,))
+
+
+def test_upgrading_indexes_the_entries_already_stored(storage_url: str) -> None:
+    first = open_storage(storage_url)
+    first.close()
+    with open_storage(storage_url) as store:
+        store.record_poll(
+            FeedState(FEED),
+            [entry("old", "Ausfuhrbeschränkungen für Germanium"), entry("x", "Zinn", days=2)],
+            {},
+            T0,
+        )
+    rewind_to_before_the_index(storage_url)
     with open_storage(storage_url) as store:
         assert isinstance(store, SQLStorage)
         assert store.schema_version == SCHEMA_VERSION
         assert ids(store.search_entries("ausfuhrbeschraenkungen germanium")) == ["old"]
         assert ids(store.search_entries("zinn")) == ["x"]
+
+
+def test_upgrading_a_large_store_reads_it_in_chunks_and_logs_progress(
+    storage_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 2 entries a chunk, 23 entries over two feeds: 12 chunks, the keys' order crossing feeds;
+    # at ten chunks or more the upgrade logs its progress.
+    monkeypatch.setattr(search_index, "_CHUNK", 2)
+    with open_storage(storage_url) as store:
+        for feed in (FEED, OTHER):
+            count = 12 if feed == FEED else 11
+            store.record_poll(
+                FeedState(feed),
+                [entry(f"e{n:02}", f"Gallium {feed[-8:]} {n}", feed=feed) for n in range(count)],
+                {},
+                T0,
+            )
+    rewind_to_before_the_index(storage_url)
+    read: list[int] = []
+    real = search_index.stored_entries
+
+    def counted(tx: search_index.SearchTx) -> Iterator[list[tuple[str, str, str]]]:
+        for chunk in real(tx):
+            read.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(search_index, "stored_entries", counted)
+    caplog.set_level(logging.INFO, logger="monitor.store")
+    with open_storage(storage_url) as store:
+        found = store.search_entries("gallium", limit=100)
+        assert len(found) == 23
+        assert len({(e.feed_url, e.id) for e in found}) == 23
+        assert ids(store.search_entries("gallium 7")) == ["e07", "e07"]
+    # Step 8 reads the entries (and on PostgreSQL step 11 once more), two at a time.
+    assert read and max(read) == 2 and sum(read) % 23 == 0
+    progress = [r for r in caplog.records if r.getMessage() == "store.upgrade.search_index"]
+    assert progress, "no progress logged"
+    assert {r.monitor_kv["of"] for r in progress} == {23}  # type: ignore[attr-defined]
+    assert [r.monitor_kv["entries"] for r in progress][-1] == 23  # type: ignore[attr-defined]
 
 
 def test_entry_counts_since_count_by_first_seen(storage: SQLStorage) -> None:

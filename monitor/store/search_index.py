@@ -17,16 +17,20 @@ limit for a lexeme (2,047 bytes) is left out of the index, as ``to_tsvector`` di
 one finds nothing. (Steps 8-10 kept a separate ``entry_search`` table built by
 ``to_tsvector('simple', ...)``; step 11 drops it.)
 
-This module depends on nothing but the folding and a minimal cursor, so that the schema (which
-uses ``backfill`` in its migration step) does not import the storage plumbing.
+This module depends on nothing but the folding, the log events and a minimal cursor, so that the
+schema (which uses ``backfill`` in its migration step) does not import the storage plumbing. The
+migration steps read the stored entries a chunk at a time (``stored_entries``) and log their
+progress on a large database.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from monitor.logs import event
 from monitor.matching.text import fold, folded_tokens, tokens
 
 __all__ = [
@@ -38,12 +42,14 @@ __all__ = [
     "query_tokens",
     "reindex",
     "search_sql",
+    "stored_entries",
     "tsquery_literal",
     "tsvector_literal",
     "write_index",
 ]
 
 _CHUNK = 500
+log = logging.getLogger("monitor.store")
 LEXEME_LIMIT = 2047
 """PostgreSQL's longest lexeme in bytes (``MAXSTRLEN``): a longer one is an error in a literal."""
 _SAFE_CHARS = LEXEME_LIMIT // 4
@@ -167,13 +173,35 @@ def tsquery_literal(words: Sequence[str]) -> str | None:
     return " & ".join(_quoted(w) for w in words)
 
 
+def stored_entries(tx: SearchTx) -> Iterator[list[tuple[str, str, str]]]:
+    """Every stored entry as ``(feed_url, entry_id, indexed_text)``, ``_CHUNK`` rows at a time, in
+    key order (keyset pagination: memory stays one chunk, whatever the database's size), with a
+    progress event every tenth of the way (an upgrade of a large database takes minutes)."""
+    total = int(tx.rows("SELECT count(*) FROM entries")[0][0])
+    loud = total >= 10 * _CHUNK
+    if loud:
+        event(log, "store.upgrade.search_index", entries=0, of=total)
+    done, shown, last = 0, 0, ("", "")
+    while True:
+        chunk = tx.rows(
+            "SELECT feed_url, entry_id, title, summary, content FROM entries "
+            "WHERE (feed_url, entry_id) > (?, ?) ORDER BY feed_url, entry_id LIMIT ?",
+            (*last, _CHUNK),
+        )
+        if not chunk:
+            return
+        yield [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk]
+        done += len(chunk)
+        last = (chunk[-1][0], chunk[-1][1])
+        if loud and done * 10 // total > shown:
+            shown = done * 10 // total
+            event(log, "store.upgrade.search_index", entries=done, of=total)
+
+
 def backfill(tx: SearchTx, dialect: str) -> None:
     """Schema step 8's data part: index every entry already stored (on PostgreSQL into step 8's
     ``entry_search`` table, which step 11 replaces)."""
-    rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        indexed = [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk]
+    for indexed in stored_entries(tx):
         if dialect == "postgresql":
             tx.executemany(
                 "INSERT INTO entry_search (feed_url, entry_id, body) "
@@ -189,10 +217,8 @@ def reindex(tx: SearchTx, dialect: str) -> None:
     tokens, then the GIN index over it (built once over the filled column); nothing on SQLite."""
     if dialect != "postgresql":
         return
-    rows = tx.rows("SELECT feed_url, entry_id, title, summary, content FROM entries")
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        write_index(tx, dialect, [(f, i, indexed_text(t, s, c)) for f, i, t, s, c in chunk])
+    for indexed in stored_entries(tx):
+        write_index(tx, dialect, indexed)
     tx.execute("CREATE INDEX IF NOT EXISTS entries_search ON entries USING GIN (search)")
 
 
