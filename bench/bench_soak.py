@@ -1,0 +1,315 @@
+"""Soak: does `monitor run` keep its memory flat over time with news arriving all the while?
+
+    .venv/bin/python bench/bench_soak.py [--feeds 200] [--minutes 85] [--every 180]
+
+A real daemon process (`monitor run`, the default settings: parse workers on) polls ``--feeds``
+feeds on 127.0.0.1 every minute. Each feed gains one item every ``--every`` seconds (so two
+polls in three are 304s at the defaults; 4,000 new entries an hour at 200 feeds) (real news
+text from ``$MONITOR_SHARED/corpus/news`` when it is there, else generated words), published
+now, and lists its 20 newest; the server answers 304 while a feed is unchanged. The story window
+is set to its shortest span (1 h), so after ~1 h every bounded structure of the daemon (the
+story window, the known ids, the connection pools, the scheduler's jobs) is at its steady size
+and the memory should stop growing; entries keep accumulating in the database (on disk).
+
+Every 15 s it samples the daemon's RSS and the memory unique to its child processes (the
+parse workers: USS from /proc/PID/smaps_rollup, their shared pages being the daemon's); at the
+end it prints the samples per 10 minutes, the growth per hour over the last stretch (from
+``span + 10 min`` on), the database's size and its entries, and the daemon's CPU. A daemon that
+leaks shows a growth per hour that does not fall to ~0. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = Path(os.environ.get("MONITOR_SHARED", ROOT.parent / "shared"))
+LISTED = 20
+"""Items a feed lists (its newest)."""
+
+
+def news_texts(limit: int = 20_000) -> list[tuple[str, str]]:
+    """(title, summary) pairs from the shared news corpus, or generated ones without it."""
+    folder = SHARED / "corpus" / "news"
+    out: list[tuple[str, str]] = []
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            d = json.loads(line)
+            if d.get("title"):
+                out.append((d["title"], (d.get("summary") or "")[:600]))
+            if len(out) >= limit:
+                return out
+    if out:
+        return out
+    words = [
+        "Lithium", "Kobalt", "Seltene", "Erden", "China", "Export", "Mine", "Preis",
+        "Lieferkette", "Gallium", "Germanium", "Graphit", "Handel", "Abkommen", "rare",
+        "earths", "supply", "chain", "prices", "mine", "export", "controls", "deal",
+    ]  # fmt: skip
+    for n in range(limit):
+        title = " ".join(words[(n * k + k) % len(words)] for k in range(1, 9))
+        out.append((f"{title} {n}", " ".join(words[(n + k * 7) % len(words)] for k in range(40))))
+    return out
+
+
+class LiveFeeds:
+    """Feeds that gain an item every ``every`` seconds; ETag per state, 304 while unchanged."""
+
+    def __init__(self, feeds: int, every: float, texts: list[tuple[str, str]]) -> None:
+        self.feeds, self.every, self.texts = feeds, every, texts
+        self.start = time.time()
+        self.bodies = self.not_modified = 0
+        self._lock = threading.Lock()
+        live = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                name = self.path.lstrip("/").split("?")[0]
+                if not (name.startswith("f") and name.endswith(".xml")):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                feed = int(name[1:-4])
+                slot = live.slot(feed)
+                etag = f'"{feed}-{slot}"'
+                if self.headers.get("If-None-Match") == etag:
+                    with live._lock:
+                        live.not_modified += 1
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                body = live.body(feed, slot)
+                with live._lock:
+                    live.bodies += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def slot(self, feed: int) -> int:
+        # Feeds' items fall due at staggered times, so news arrives all through a minute.
+        return int((time.time() - self.start + feed * self.every / self.feeds) // self.every)
+
+    def url(self, feed: int) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/f{feed}.xml"
+
+    def body(self, feed: int, slot: int) -> bytes:
+        items = []
+        for s in range(slot, max(-1, slot - LISTED), -1):
+            n = (feed * 7919 + s * 104_729) % len(self.texts)
+            title, summary = self.texts[n]
+            when = datetime.fromtimestamp(self.start + s * self.every, UTC)
+            guid = hashlib.sha1(f"{feed}/{s}".encode()).hexdigest()[:16]
+            items.append(
+                f"<item><title>{escape(title)}</title>"
+                f"<link>https://news{feed % 37}.example/{guid}</link>"
+                f"<guid isPermaLink='false'>{guid}</guid>"
+                f"<pubDate>{format_datetime(when)}</pubDate>"
+                f"<description>{escape(summary)}</description></item>"
+            )
+        return (
+            "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+            f"<title>Feed {feed}</title><link>https://news{feed % 37}.example/</link>"
+            f"<description>soak</description>{''.join(items)}</channel></rss>"
+        ).encode()
+
+
+def write_config(folder: Path, urls: list[str]) -> Path:
+    lines = [
+        "database: sqlite:///monitor.db",
+        "rules: [shipped]",
+        "defaults:",
+        "  interval: 1m",
+        "  min_interval: 1m",
+        "stories:",
+        "  span: 1h",
+        "log:",
+        "  level: warning",
+        "channels:",
+        "  outbox:",
+        "    type: file",
+        "    path: outbox",
+        "subscriptions:",
+        "  - name: digest",
+        "    channel: outbox",
+        "    mode: digest",
+        '    schedule: "*/10 * * * *"',
+        "  - name: alerts",
+        "    channel: outbox",
+        "    mode: alert",
+        '    rules: "*"',
+        "    min_score: 60",
+        "feeds:",
+        *(f"  - {u}" for u in urls),
+    ]
+    path = folder / "monitor.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids = (task / "children").read_text().split()
+        out += [int(k) for k in kids]
+    return out
+
+
+def kib(path: str, key: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def sample(pid: int) -> tuple[float, float]:
+    """(the daemon's RSS, the sum of its children's private memory), in MB."""
+    rss = kib(f"/proc/{pid}/status", "VmRSS") / 1024
+    unique = 0.0
+    for kid in children(pid):
+        try:
+            rollup = f"/proc/{kid}/smaps_rollup"
+            unique += (kib(rollup, "Private_Clean") + kib(rollup, "Private_Dirty")) / 1024
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return rss, unique
+
+
+def cpu(pid: int) -> float:
+    """CPU seconds of the process and its waited-for children (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    user, system, cuser, csystem = (int(fields[i]) for i in (11, 12, 13, 14))
+    own = (user + system + cuser + csystem) / os.sysconf("SC_CLK_TCK")
+    for kid in children(pid):
+        with_kid = Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()
+        own += (int(with_kid[11]) + int(with_kid[12])) / os.sysconf("SC_CLK_TCK")
+    return own
+
+
+def growth_per_hour(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) points, in MB per hour."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mt = sum(t for t, _ in points) / n
+    mv = sum(v for _, v in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return 0.0 if var == 0 else sum((t - mt) * (v - mv) for t, v in points) / var * 3600
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--feeds", type=int, default=200)
+    ap.add_argument("--minutes", type=float, default=85.0)
+    ap.add_argument("--every", type=float, default=180.0, help="seconds between a feed's items")
+    ap.add_argument("--monitor", default=str(Path(sys.executable).with_name("monitor")))
+    args = ap.parse_args()
+    texts = news_texts()
+    live = LiveFeeds(args.feeds, args.every, texts)
+    loud = sys.stderr.isatty()
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        folder = Path(tmp)
+        config = write_config(folder, [live.url(i) for i in range(args.feeds)])
+        log = (folder / "daemon.log").open("w")
+        proc = subprocess.Popen(
+            [args.monitor, "-c", str(config), "run"], cwd=folder, stdout=log, stderr=log
+        )
+        began = time.time()
+        samples: list[tuple[float, float, float]] = []
+        try:
+            while (elapsed := time.time() - began) < args.minutes * 60:
+                if proc.poll() is not None:
+                    raise SystemExit(f"the daemon stopped ({proc.returncode}): see its log")
+                rss, unique = sample(proc.pid)
+                samples.append((elapsed, rss, unique))
+                if loud:
+                    print(
+                        f"\r{elapsed / 60:5.1f} min  daemon {rss:6.1f} MB  workers "
+                        f"{unique:6.1f} MB  bodies {live.bodies}  304s {live.not_modified}",
+                        end="",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                time.sleep(15)
+            used = cpu(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if loud:
+            print(file=sys.stderr)
+        db = folder / "monitor.db"
+        with sqlite3.connect(db) as conn:
+            entries = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+            stories = conn.execute("SELECT count(*) FROM stories").fetchone()[0]
+        size = sum(p.stat().st_size for p in folder.glob("monitor.db*")) / 2**20
+        tail = (folder / "daemon.log").read_text(encoding="utf-8", errors="replace")
+    print(
+        f"soak: {args.feeds} feeds, an item per feed every {args.every:.0f} s, {args.minutes:g} min"
+    )
+    print(f"texts: {'news corpus' if SHARED.joinpath('corpus', 'news').is_dir() else 'generated'}")
+    print(f"{'min':>5} {'daemon RSS MB':>14} {'workers unique MB':>18} {'total':>7}")
+    for t, rss, unique in samples:
+        if int(t) % 600 < 15:
+            print(f"{t / 60:5.1f} {rss:14.1f} {unique:18.1f} {rss + unique:7.1f}")
+    t, rss, unique = samples[-1]
+    print(f"{t / 60:5.1f} {rss:14.1f} {unique:18.1f} {rss + unique:7.1f}  (last)")
+    steady = [(t, r + u) for t, r, u in samples if t >= 70 * 60]
+    if len(steady) >= 8:
+        print(
+            f"growth after 70 min (story span 1 h + 10 min): {growth_per_hour(steady):+.1f} MB/h "
+            f"over {len(steady)} samples ({steady[0][0] / 60:.0f}-{steady[-1][0] / 60:.0f} min)"
+        )
+    else:
+        print("growth after 70 min: not measured (run --minutes 80 or more)")
+    first = [(t, r + u) for t, r, u in samples if 10 * 60 <= t < 60 * 60]
+    if len(first) >= 8:
+        print(
+            f"growth from 10 to 60 min (the story window filling): "
+            f"{growth_per_hour(first):+.1f} MB/h"
+        )
+    print(
+        f"database: {entries} entries, {stories} stories, {size:.1f} MB on disk; "
+        f"daemon CPU {used:.1f} s ({used / max(entries, 1) * 1000:.2f} ms per entry); "
+        f"served {live.bodies} bodies, {live.not_modified} 304s"
+    )
+    errors = [line for line in tail.splitlines() if "ERROR" in line or "Traceback" in line]
+    print(f"daemon log: {len(tail.splitlines())} lines, {len(errors)} errors")
+    for line in errors[:5]:
+        print(f"  {line[:200]}")
+
+
+if __name__ == "__main__":
+    main()
