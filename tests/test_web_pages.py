@@ -209,6 +209,32 @@ def test_the_stream_filters_without_script_and_by_the_form(site: Site) -> None:
             browser.close()
 
 
+def test_a_storys_timeline_paints_each_language_in_its_legends_colour(site: Site) -> None:
+    """The bars of the story chart as the browser paints them: the German piece in the first
+    swatch's colour, the English one in the second's, two different colours (a stylesheet rule
+    for all bars once outranked the per-language ones and painted every bar alike)."""
+    need(CHROMIUM is not None, "no chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        for width in (1200, 390):
+            browser, page = browser_page(pw, width=width)
+            try:
+                page.goto(site.url + "/story/s-gallium")
+                bars = page.locator(".timeline rect.bar").evaluate_all(
+                    "bars => bars.map(b => [b.dataset.language, getComputedStyle(b).fill])"
+                )
+                legend = page.locator(".timeline figcaption .swatch").evaluate_all(
+                    's => s.map(e => [e.nextSibling.textContent.split("·")[0].trim(), '
+                    "getComputedStyle(e).backgroundColor])"
+                )
+                assert [lang for lang, _ in legend] == ["de", "en"], legend
+                assert sorted(bars) == sorted(legend), (bars, legend)
+                assert len({colour for _, colour in legend}) == 2, legend
+            finally:
+                browser.close()
+
+
 def failed_delivery(site: Site) -> int:
     [failed] = site.store.deliveries(states=[DeliveryState.FAILED])
     assert failed.id is not None
