@@ -30,7 +30,8 @@ dev data since 2026-12-04 (helper stories7 read its errors; ORIGIN.md). ``heldou
 main's clusterer and once on stories7's before that was merged (aggregates only, no error read).
 ``heldout6.jsonl`` ("heldout6"), a sixth set labelled blind with German-English candidates drawn
 without shared rare words, was run once on main's clusterer (2026-12-06); floors and strict xfail
-as for the others.
+as for the others. ``heldout7.jsonl``, a seventh set labelled blind from a mix of the earlier
+selection routes, is only checked for integrity here (not yet run, no floors).
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ HELDOUT5_FILE = LABELS_FILE.with_name("heldout5.jsonl")
 # A sixth fresh set (ORIGIN.md, "heldout6"), labelled blind to the clusterer, its German-English
 # candidates drawn without shared rare words; first run 2026-12-06 (bench/RESULTS.md).
 HELDOUT6_FILE = LABELS_FILE.with_name("heldout6.jsonl")
+# A seventh fresh set (ORIGIN.md, "heldout7"), labelled blind to the clusterer, its candidates
+# drawn by a mix of the earlier routes; not yet run (no floors, not in the evaluated sets).
+HELDOUT7_FILE = LABELS_FILE.with_name("heldout7.jsonl")
 TARGET_BCUBED_F1 = 0.95
 TARGET_PAIR_PRECISION = 0.97
 TARGET_DE_EN_RECALL = 0.85
@@ -463,6 +467,37 @@ def test_heldout6_loads_is_fresh_and_bilingual(corpus_dir: Path) -> None:
     both = [v for v in langs.values() if set(v) == {"de", "en"}]
     assert len(both) == 49
     assert sum(v.count("de") * v.count("en") for v in both) == 101
+
+
+def test_heldout7_loads_is_fresh_and_bilingual(corpus_dir: Path) -> None:
+    # Every record loads from the corpus with the text it was labelled on; no corpus id and no
+    # text hash of the six earlier sets, no id twice; the counts ORIGIN.md ("heldout7") states.
+    heldout7 = load_story_set(corpus_dir, HELDOUT7_FILE)
+    records = [json.loads(line) for line in HELDOUT7_FILE.read_text(encoding="utf-8").splitlines()]
+    assert len(heldout7) == len(records) == 705
+    ids = {x.entry.id.split("/")[0] for x in heldout7}
+    hashes = {x.entry.id.split("/")[1] for x in heldout7}
+    assert len(ids) == len(hashes) == len(heldout7)
+    earlier = (
+        LABELS_FILE,
+        HELDOUT2_FILE,
+        HELDOUT3_FILE,
+        HELDOUT4_FILE,
+        HELDOUT5_FILE,
+        HELDOUT6_FILE,
+    )
+    for path in earlier:
+        others = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert not ids & {w["id"] for w in others}, path.name
+        assert not hashes & {w["text_sha1"] for w in others}, path.name
+    langs: dict[str, list[str]] = defaultdict(list)
+    for x in heldout7:
+        langs[x.story].append(x.entry.language[:2])
+    assert len(langs) == 583
+    assert sum(1 for v in langs.values() if len(v) > 1) == 80
+    both = [v for v in langs.values() if set(v) == {"de", "en"}]
+    assert len(both) == 40
+    assert sum(v.count("de") * v.count("en") for v in both) == 96
 
 
 def test_clusterer_beats_the_baseline_and_holds_its_floor_on_heldout2(
