@@ -601,3 +601,41 @@ def test_a_name_and_its_genitive_twin_count_once_across_languages() -> None:
     window = Window(Settings(twins_once=False))  # the twin counted twice: one story
     assign(de, window)
     assert not assign(en, window).new
+
+
+def test_a_late_report_unlike_its_own_languages_copy_does_not_join_through_the_other() -> None:
+    # The day after Trump's speech in Davos (a German kicker item and the English report), an
+    # English report from Davos on Ukraine shares "Davos" and "Donald Trump" with the German
+    # item, but little with the English copy of the story: another story (``own_language_late``).
+    de = StoryEntry(
+        "d1",
+        "Weltwirtschaftsforum:",
+        "In Davos schließt US-Präsident Donald Trump einen Einsatz von Gewalt in Grönland aus.",
+        "de",
+        datetime(2026, 1, 21, tzinfo=UTC),
+    )
+    en = StoryEntry(
+        "e1",
+        "Trump says he won't use force in Greenland",
+        "DAVOS - President Donald Trump ruled out military force to acquire Greenland, the "
+        "Arctic island that Denmark governs, while demanding immediate negotiations over it.",
+        "en",
+        datetime(2026, 1, 21, 17, tzinfo=UTC),
+    )
+    later = StoryEntry(
+        "e2",
+        "US envoy Witkoff says Ukraine peace talks down to one issue",
+        "DAVOS - Envoy Steve Witkoff said negotiations between Moscow and Kyiv had made a lot of "
+        "progress and one last issue remained, after Donald Trump met Volodymyr Zelensky.",
+        "en",
+        datetime(2026, 1, 22, 8, 34, tzinfo=UTC),
+    )
+    for settings, new in ((Settings(), True), (Settings(own_language_late=0.0), False)):
+        window = Window(settings)
+        assign(de, window)
+        assert not assign(en, window).new
+        d = assign(later, window)
+        assert d.new is new, d.reason
+        assert "cross_language" in d.signals
+        if new:
+            assert "own language" in d.reason and d.signals["own_language"] < 0.23, d.reason

@@ -117,6 +117,14 @@ class Settings:
     Maduro", "Jerome Powell") or a name and its genitive twin ("Hamas"/"Hama"), beside
     concepts. Later, one person's name is the topic, not the event: on heldout7 the joins it
     refuses made 21 of 59 false pairs (the week after Maduro's capture). ``span`` or more: off."""
+    own_language_late: float = 0.23
+    """Overlap with the story's kept members of the entry's own language below which, more than
+    ``one_entity_span`` after the story began, a report does not join it through a member of
+    the other language: names and concepts across languages say "same topic", the full text of
+    its own language's copy says "another event" (Davos, the day after Trump's Greenland
+    speech: Witkoff on Ukraine, Stubb on Arctic security). Measured on the eight sets
+    (bench/RESULTS.md, stories9): below 0.22 the late cross-language joins refused were all
+    false, from 0.24 on heldout7 loses two German-English pairs; 0.23 sits between. 0: off."""
     twins_once: bool = True
     """Whether, across languages, a name and its genitive twin ("hamas"/"hama") count as one
     shared name when the name is not in both headlines (they count twice through
@@ -458,6 +466,7 @@ def _score(
     if name_mass is None:
         name_mass = _name_mass(features)
     best: tuple[float, int, dict[str, float]] = (0.0, 0, {})
+    own = -1.0  # the best overlap with a member of the entry's language, if any was compared
     members = story.members
     if settings.later_first_day and published.date() != story.first_seen.date():
         # A later report is compared with the story's event, not with its latest follow-up.
@@ -466,6 +475,8 @@ def _score(
     for m in members:
         cross = m.language != language
         if not strict and not cross:
+            if settings.own_language_late:  # not to join, but to compare with (see _judge)
+                own = max(own, similarity(features, m, mass, m.mass)[0])
             continue
         if cross:
             got = similarity(features, m, name_mass, m.name_mass, cross=True)
@@ -481,8 +492,12 @@ def _score(
             )
         else:
             got = similarity(features, m, mass, m.mass)
+            own = max(own, got[0])
         if got[0] > best[0]:
             best = got
+    if own >= 0.0 and "cross_language" in best[2]:
+        # The story has members of the entry's language: how much the entry resembles them.
+        best = (best[0], best[1], {**best[2], "own_language": own})
     return best
 
 
@@ -679,6 +694,21 @@ def _judge(
         )
         decision = Decision(sid, True, score, reason, best_story.id, signals)
         return decision, "entity"
+    if (
+        cross
+        and best_story is not None
+        and score >= s.join
+        and specific >= need
+        and signals.get("own_language", 1.0) < s.own_language_late
+        and entry.published - best_story.first_seen > s.one_entity_span
+    ):
+        sid = window.new_story_id(entry)
+        own = signals["own_language"]
+        reason = (
+            f"its own language's members of the story overlap {own:.2f} only, more than a day "
+            f"after the story began, beside overlap {score:.2f} across languages"
+        )
+        return Decision(sid, True, score, reason, best_story.id, signals), "own"
     if best_story is not None and score >= s.join and specific >= need:
         how = "names/concepts/numbers across languages" if cross else "names/numbers/words"
         reason = f"overlap {score:.2f} >= {s.join:.2f} with {specific} shared {how}"
