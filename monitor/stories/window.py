@@ -14,8 +14,10 @@ best weighted overlap with one kept member. It joins the best story when
 its headline names no action (arrest, charge, verdict, release...) that no member of the story
 named (``new_actions``), and, on a later calendar day than the story began, no other principal
 action than the story's (``other_action``: "suspect arrested" the day after "activist shot
-dead"); otherwise it starts a story of its own: "new story" is a decision with its reason, not
-a fallback.
+dead"), and, across languages more than ``Settings.one_entity_span`` after the story began, it
+shares more than one entity or a name in both headlines, and resembles the story's members of
+its own language if it has any (``Settings.own_language_late``); otherwise it starts a story of
+its own: "new story" is a decision with its reason, not a fallback.
 
 State is compact: a story keeps at most ``Settings.max_members`` members as tuples of interned
 strings and at most ``Settings.max_terms`` index terms (see bench/RESULTS.md). The window
