@@ -540,3 +540,102 @@ def test_a_later_report_can_be_held_to_the_story_s_first_day_members() -> None:
     got = [assign(x, window) for x in (fire, update, claim)]
     assert [d.story for d in got] == ["a", "a", "c"], got[2].reason
     assert got[2].new and got[2].best == "a" and got[2].score < 0.3
+
+
+def test_one_entity_across_languages_joins_only_within_a_day_of_the_story() -> None:
+    # The German report and an English one of the next days share one entity ("Nicolás
+    # Maduro": two adjacent names) beside concepts, in neither headline: within 24 h of the
+    # story's first entry one story, later another (``one_entity_span``; heldout7's Venezuela
+    # week).
+    de = entry(
+        "d1",
+        "Prozess in New York beginnt",
+        "Der venezolanische Ex-Präsident Nicolás Maduro erscheint vor dem Richter.",
+    )
+    en = (
+        "Mexico condemns US raid on Venezuela",
+        "Mexico condemned the raid that seized Nicolás Maduro.",
+    )
+    for hours, new in ((20, False), (30, True)):
+        window = Window()
+        assign(de, window)
+        d = assign(entry("e1", *en, "en", hours=hours), window)
+        assert d.new is new, d.reason
+        assert d.signals["entities"] == 1.0 and d.signals["title_names"] == 0.0
+        if new:
+            assert "one entity" in d.reason, d.reason
+    window = Window(Settings(one_entity_span=timedelta(hours=30)))  # off: joins
+    assign(de, window)
+    assert not assign(entry("e1", *en, "en", hours=30), window).new
+    # In both headlines, the entity is what both reports are about: it joins.
+    window = Window()
+    assign(entry("d1", "Maduro erscheint vor dem Richter", de.summary), window)
+    d = assign(
+        entry("e1", "Mexico condemns raid that seized Venezuela's Maduro", en[1], "en", hours=30),
+        window,
+    )
+    assert not d.new, d.reason
+
+
+def test_a_name_and_its_genitive_twin_count_once_across_languages() -> None:
+    # "Hamas" gives the names "hamas" and "hama" (``features.genitives``, for "Trumps"); two
+    # reports of the other language sharing only it, not in both headlines, share one name.
+    de = entry(
+        "d1",
+        "Israel: Das sind die freigelassenen Geiseln",
+        "Die Hamas hat in Gaza die letzten lebenden Geiseln an das Rote Kreuz übergeben; "
+        "Familien in Tel Aviv feierten.",
+    )
+    en = entry(
+        "e1",
+        "Torment goes on for families of hostages fighting to get bodies back",
+        "Loved ones of deceased hostages are angered that so few bodies were returned by Hamas.",
+        "en",
+        hours=3,
+    )
+    window = Window()
+    assign(de, window)
+    d = assign(en, window)
+    assert d.new and "only 1 shared" in d.reason, d.reason
+    assert d.signals["twins"] == 1.0 and d.signals["bare_twins"] == 1.0
+    window = Window(Settings(twins_once=False))  # the twin counted twice: one story
+    assign(de, window)
+    assert not assign(en, window).new
+
+
+def test_a_late_report_unlike_its_own_languages_copy_does_not_join_through_the_other() -> None:
+    # The day after Trump's speech in Davos (a German kicker item and the English report), an
+    # English report from Davos on Ukraine shares "Davos" and "Donald Trump" with the German
+    # item, but little with the English copy of the story: another story (``own_language_late``).
+    de = StoryEntry(
+        "d1",
+        "Weltwirtschaftsforum:",
+        "In Davos schließt US-Präsident Donald Trump einen Einsatz von Gewalt in Grönland aus.",
+        "de",
+        datetime(2026, 1, 21, tzinfo=UTC),
+    )
+    en = StoryEntry(
+        "e1",
+        "Trump says he won't use force in Greenland",
+        "DAVOS - President Donald Trump ruled out military force to acquire Greenland, the "
+        "Arctic island that Denmark governs, while demanding immediate negotiations over it.",
+        "en",
+        datetime(2026, 1, 21, 17, tzinfo=UTC),
+    )
+    later = StoryEntry(
+        "e2",
+        "US envoy Witkoff says Ukraine peace talks down to one issue",
+        "DAVOS - Envoy Steve Witkoff said negotiations between Moscow and Kyiv had made a lot of "
+        "progress and one last issue remained, after Donald Trump met Volodymyr Zelensky.",
+        "en",
+        datetime(2026, 1, 22, 8, 34, tzinfo=UTC),
+    )
+    for settings, new in ((Settings(), True), (Settings(own_language_late=0.0), False)):
+        window = Window(settings)
+        assign(de, window)
+        assert not assign(en, window).new
+        d = assign(later, window)
+        assert d.new is new, d.reason
+        assert "cross_language" in d.signals
+        if new:
+            assert "own language" in d.reason and d.signals["own_language"] < 0.23, d.reason

@@ -69,6 +69,10 @@ def _plain_similarity(
     }
     if cross:
         signals["entities"] = float(max(specific - joined, 1 if specific else 0))
+        twins = [t for t in shared if t[0] not in "@#" and t + "s" in shared]
+        signals["twins"] = float(len(twins))
+        signals["bare_twins"] = float(len([t for t in twins if t + "s" not in title_shared]))
+        signals["title_names"] = float(len([t for t in title_shared if t[0] != "@"]))
     return min(overlap, 1.0), specific, signals
 
 
