@@ -4,8 +4,8 @@ tests/data/stories/ORIGIN.md ("heldout8") says how it was drawn (select_candidat
 labelled. These tests check the file, not the clusterer: the record format, that no item of the
 seven earlier sets is in it (by corpus id and by text hash), that no id is in it twice, the counts
 ORIGIN.md states, and that every record loads from ../shared/corpus with the text it was labelled
-on (the ``corpus_dir`` fixture skips without it locally and fails under CI=true). The set is not
-evaluated here; it is kept apart from tests/test_stories_eval.py until its first run.
+on (the ``corpus_dir`` fixture skips without it locally and fails under CI=true).
+Its evaluation (first run 2026-12-07) is in tests/test_stories_eval.py's FRESH_SETS.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from tests.test_stories_eval import (
     HELDOUT5_FILE,
     HELDOUT6_FILE,
     HELDOUT7_FILE,
+    HELDOUT8_FILE,
     LABELS_FILE,
     load_story_set,
 )
 
-HELDOUT8_FILE = LABELS_FILE.with_name("heldout8.jsonl")
 EARLIER = (
     LABELS_FILE,
     HELDOUT2_FILE,
