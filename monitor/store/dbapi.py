@@ -24,7 +24,7 @@ __all__ = ["DBConnection", "DBCursor", "Database", "Dialect", "Tx"]
 class DBCursor(Protocol):
     @property
     def rowcount(self) -> int: ...
-    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+    def execute(self, query: Any, params: Any = ..., /, **options: Any) -> Any: ...
     def executemany(self, query: Any, params_seq: Any, /) -> Any: ...
     def fetchall(self) -> Sequence[Any]: ...
     def fetchone(self) -> Any: ...
@@ -76,24 +76,42 @@ class Dialect:
 
 
 class Tx:
-    """One open transaction: runs ``?``-style queries in the backend's dialect."""
+    """One open transaction: runs ``?``-style queries in the backend's dialect.
 
-    __slots__ = ("_cursor", "_dialect")
+    ``planned=True`` (``execute``, ``rows``): the server plans the statement for these values and
+    the table as it is now, every time. psycopg otherwise prepares a statement run five times,
+    and PostgreSQL then keeps one generic plan for it, made for the table's size at that moment:
+    a read planned as a sequential scan while a fresh store's table was small stays one when the
+    table has grown a hundredfold (bench/RESULTS.md, issue 14, helper pg5). For a statement
+    whose plan depends on the table's size; the cost is one planning per call. SQLite plans
+    every statement anyway (``sqlite3`` caches the compiled statement, not a cost-based plan of
+    the sizes), so it has no such flag."""
+
+    __slots__ = ("_cursor", "_dialect", "_replan")
 
     def __init__(self, cursor: DBCursor, dialect: Dialect) -> None:
         self._cursor = cursor
         self._dialect = dialect
+        self._replan = dialect.name == "postgresql"
 
-    def execute(self, query: str, params: Sequence[Any] = ()) -> int:
-        self._cursor.execute(self._dialect.sql(query), tuple(params))
+    def _run(self, query: str, params: Sequence[Any], planned: bool) -> None:
+        if planned and self._replan:
+            self._cursor.execute(self._dialect.sql(query), tuple(params), prepare=False)
+        else:
+            self._cursor.execute(self._dialect.sql(query), tuple(params))
+
+    def execute(self, query: str, params: Sequence[Any] = (), *, planned: bool = False) -> int:
+        self._run(query, params, planned)
         return self._cursor.rowcount
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self._cursor.executemany(self._dialect.sql(query), rows)
 
-    def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self._cursor.execute(self._dialect.sql(query), tuple(params))
+    def rows(
+        self, query: str, params: Sequence[Any] = (), *, planned: bool = False
+    ) -> list[tuple[Any, ...]]:
+        self._run(query, params, planned)
         return [tuple(r) for r in self._cursor.fetchall()]
 
     def value(self, query: str, params: Sequence[Any] = ()) -> Any:

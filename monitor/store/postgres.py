@@ -15,6 +15,12 @@ commit with ``synchronous_commit = off``, as SQLite's WAL with ``synchronous=NOR
 crash may lose the last fraction of a second of them, never consistency, and what is lost is
 fetched and stored again at the next poll. Every other write (the outbox: what was sent, what is
 due) waits for its commit to reach the disk, and so makes every earlier commit durable too.
+
+JIT compilation is off for the store's sessions (``SET jit = off``, the session's own setting;
+the server's is left alone). Its statements are short index look-ups and writes; the planner
+estimates their cost without statistics on a fresh store (no ANALYZE has run yet, or autovacuum
+is off), and above ``jit_above_cost`` each call compiled its expressions for ~15-20 ms: a poll's
+story refresh of 50 stories, ~3 ms of work, took 20 ms (bench/RESULTS.md, issue 14, helper pg5).
 """
 
 from __future__ import annotations
@@ -150,6 +156,7 @@ class PostgresStorage(SQLStorage):
             # Only for people reading with psql: values are converted to UTC on the way out anyway.
             conn.execute("SET TIME ZONE 'UTC'")
             conn.execute("SET synchronous_commit = off")  # see the module's docstring
+            conn.execute("SET jit = off")  # see the module's docstring
             conn.commit()
         except BaseException:
             conn.close()

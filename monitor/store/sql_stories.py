@@ -20,6 +20,8 @@ from monitor.store.dbapi import Database, Tx
 __all__ = ["StoriesSQL", "check_assignments"]
 
 _CHUNK = 400
+_SEQ_MAX = 2**63 - 1
+"""The largest ``seq`` (BIGINT)."""
 _INSERT_MEMBER = """
     INSERT INTO story_members (feed_url, entry_id, story_id, seq, published, language, outlet,
         masthead, new, score, reason, assigned_at)
@@ -112,6 +114,26 @@ class StoriesSQL(Database):
         ids = sorted({a.story_id for a in assignments})
         for start in range(0, len(ids), _CHUNK):
             chunk_ids = ids[start : start + _CHUNK]
+            if self.dialect.name == "postgresql":
+                # Per story, its members' min and max by the story_members_story index: without
+                # statistics (a fresh store, autovacuum off) the planner takes ``IN (...)`` of
+                # 50 ids for a quarter of the table and scans all of it, at every poll. A story
+                # without members (its entry already had another) gets no row, as with GROUP BY.
+                values = ", ".join("(?)" for _ in chunk_ids)
+                tx.execute(
+                    "INSERT INTO stories (id, first_seen, last_seen, updated) "
+                    "SELECT id, first_seen, last_seen, ? FROM (SELECT v.column1 AS id, "
+                    "(SELECT min(m.published) FROM story_members m "
+                    "WHERE m.story_id = v.column1) AS first_seen, "
+                    "(SELECT max(m.published) FROM story_members m "
+                    "WHERE m.story_id = v.column1) AS last_seen "
+                    f"FROM (VALUES {values}) AS v) AS x WHERE first_seen IS NOT NULL "
+                    "ON CONFLICT (id) DO UPDATE SET first_seen = excluded.first_seen, "
+                    "last_seen = excluded.last_seen, updated = excluded.updated",
+                    (stamp, *chunk_ids),
+                    planned=True,
+                )
+                continue
             marks = ", ".join("?" * len(chunk_ids))
             tx.execute(
                 "INSERT INTO stories (id, first_seen, last_seen, updated) "
@@ -204,10 +226,14 @@ class StoriesSQL(Database):
         self, seq: int, known: Container[tuple[str, str]] = ()
     ) -> tuple[int, list[tuple[int, Entry, StoryAssignment]]]:
         with self._transaction("story_members_after", write=False) as tx:
+            # The upper bound changes no row: it makes the condition a range, which the
+            # planner takes for a small part of the table without statistics (an open ``>``
+            # it takes for a third, and scans the table); planned for its value at each call.
             listed = tx.rows(
-                "SELECT seq, feed_url, entry_id FROM story_members WHERE seq > ? "
-                "ORDER BY seq, feed_url, entry_id",
+                "SELECT seq, feed_url, entry_id FROM story_members "
+                f"WHERE seq > ? AND seq <= {_SEQ_MAX} ORDER BY seq, feed_url, entry_id",
                 (seq,),
+                planned=True,
             )
             top = max((int(r[0]) for r in listed), default=seq)
             keys = [(int(r[0]), str(r[1]), str(r[2])) for r in listed if (r[1], r[2]) not in known]
