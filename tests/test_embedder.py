@@ -83,9 +83,8 @@ def test_use_v3_relates_a_paraphrase_across_languages_more_than_an_unrelated_tex
 
 @needs_extra
 def test_loading_the_model_puts_numpys_blas_on_one_thread() -> None:
-    # With a BLAS thread per core, each of the daemon's small embedding calls left the threads
-    # spinning: ~10x the embedding's CPU (bench/RESULTS.md, "daemon soak"). In a fresh
-    # interpreter, since the limit is the process's.
+    # A BLAS thread per core costs the model's small calls more CPU than one thread does
+    # (bench/RESULTS.md, "daemon soak"). In a fresh interpreter: the limit is the process's.
     code = (
         "import numpy\n"
         "from monitor.embed.use_v3 import blas_threads\n"
