@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from monitor.stories import Settings, StoryEntry, Window, assign
 
 T0 = datetime(2026, 3, 14, 8, tzinfo=UTC)
@@ -37,11 +35,6 @@ def test_stories_index_and_expiry_heap_stay_bounded() -> None:
     assert len(window._index) <= 61 * window.settings.max_terms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Window._ids keeps every story id ever started (new_story_id's uniqueness): "
-    "unbounded, ~100 B per story; see bench/RESULTS.md, issue 14",
-)
 def test_started_story_ids_stay_bounded() -> None:
     window = Window(Settings(span=timedelta(hours=1)))
     run(window, 600)
