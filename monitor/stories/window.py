@@ -367,6 +367,11 @@ class Window:
 
     def _drop(self, sid: str) -> None:
         story = self.stories.pop(sid)
+        # Its id goes too (it was kept for the process's life: unbounded, issue 14). An id is
+        # ``story_key`` of the entry that started it and only new entries start stories, so an
+        # expired id comes back only for an entry pruned from the store and seen again: the
+        # same as after a restart, which never remembered it.
+        self._ids.discard(sid)
         for term in story.terms:
             ids = self._index.get(term)
             if ids is not None:
