@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -211,7 +212,10 @@ def cpu(pid: int) -> float:
     user, system, cuser, csystem = (int(fields[i]) for i in (11, 12, 13, 14))
     own = (user + system + cuser + csystem) / os.sysconf("SC_CLK_TCK")
     for kid in children(pid):
-        with_kid = Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            with_kid = Path(f"/proc/{kid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a worker that ended between the listing and the read
         own += (int(with_kid[11]) + int(with_kid[12])) / os.sysconf("SC_CLK_TCK")
     return own
 
@@ -244,14 +248,17 @@ def main() -> None:
         proc = subprocess.Popen(
             [args.monitor, "-c", str(config), "run"], cwd=folder, stdout=log, stderr=log
         )
+        print(f"daemon pid {proc.pid}, folder {folder}", file=sys.stderr, flush=True)
         began = time.time()
         samples: list[tuple[float, float, float]] = []
+        costs: list[tuple[float, float, int]] = []  # (elapsed, CPU s, bodies served)
         try:
             while (elapsed := time.time() - began) < args.minutes * 60:
                 if proc.poll() is not None:
                     raise SystemExit(f"the daemon stopped ({proc.returncode}): see its log")
                 rss, unique = sample(proc.pid)
                 samples.append((elapsed, rss, unique))
+                costs.append((elapsed, cpu(proc.pid), live.bodies))
                 if loud:
                     print(
                         f"\r{elapsed / 60:5.1f} min  daemon {rss:6.1f} MB  workers "
@@ -286,6 +293,14 @@ def main() -> None:
             print(f"{t / 60:5.1f} {rss:14.1f} {unique:18.1f} {rss + unique:7.1f}")
     t, rss, unique = samples[-1]
     print(f"{t / 60:5.1f} {rss:14.1f} {unique:18.1f} {rss + unique:7.1f}  (last)")
+    print("CPU of the daemon and its workers per 10 minutes, per body served (a new item):")
+    marks = [c for c in costs if int(c[0]) % 600 < 15]
+    for (t0, c0, b0), (t1, c1, b1) in itertools.pairwise(marks):
+        per = (c1 - c0) / max(b1 - b0, 1) * 1000
+        print(
+            f"  {t0 / 60:4.0f}-{t1 / 60:3.0f} min  {c1 - c0:7.1f} s  {b1 - b0:6d} bodies  "
+            f"{per:7.1f} ms"
+        )
     steady = [(t, r + u) for t, r, u in samples if t >= 70 * 60]
     if len(steady) >= 8:
         print(
