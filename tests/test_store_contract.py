@@ -575,7 +575,8 @@ def test_postgres_an_entry_stored_meanwhile_by_another_writer_is_not_new(
     this poll's look-up found it missing and commits while the poll writes: the poll's bulk
     insert of its new entries waits for it and fails on the key, and the poll is written again
     from a fresh look-up. It succeeds, ``a`` is not new but the other writer's, unchanged, and
-    ``b`` is stored once with its story (the upsert alone took ``a`` for new and updated it)."""
+    ``b`` is stored once with its story and match (the upsert alone took ``a`` for new and
+    updated it)."""
     import time
 
     import psycopg
@@ -604,7 +605,13 @@ def test_postgres_an_entry_stored_meanwhile_by_another_writer_is_not_new(
             ]
             poll = threading.Thread(
                 target=lambda: results.append(
-                    store.record_poll(FeedState(FEED), [a, b], {}, T0, stories=stories)
+                    store.record_poll(
+                        FeedState(FEED),
+                        [a, b],
+                        {"a": [match()], "b": [match()]},
+                        T0,
+                        stories=stories,
+                    )
                 )
             )
             poll.start()
@@ -625,6 +632,7 @@ def test_postgres_an_entry_stored_meanwhile_by_another_writer_is_not_new(
         assert rows == [("a", 0), ("b", 0)]
         members = raw_execute(url, "SELECT entry_id FROM story_members ORDER BY entry_id")
         assert members == [("b",)]
+        assert raw_execute(url, "SELECT entry_id, rule_id FROM matches") == [("b", "lithium")]
 
 
 # --- entry embeddings (semantic layer, schema step 9 assigned by lead) -----------------------

@@ -101,8 +101,15 @@ _COPY_ENTRY_TYPES = (
     "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text",
     "text", "text", "timestamptz", "timestamptz", "int4", "tsvector",
 )  # fmt: skip
-_UNIQUE_VIOLATION = "23505"
-"""SQLSTATE unique_violation."""
+_COPY_MATCHES = (
+    "COPY matches (feed_url, entry_id, rule_id, score, priority, hits, matched_at) "
+    "FROM STDIN (FORMAT BINARY)"
+)
+_COPY_MATCH_TYPES = ("text", "text", "text", "int4", "text", "text", "timestamptz")
+_REDO = frozenset({"23505", "22P03"})
+"""SQLSTATEs after which ``record_poll`` writes the poll again by the upsert: unique_violation
+(another writer stored one of the entries meanwhile) and invalid_binary_representation (a
+column's type changed by hand, which the COPY's binary values no longer fit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,20 +238,27 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         try:
             return self._record_poll(poll, bulk=True)
         except StorageError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != _UNIQUE_VIOLATION:
+            if getattr(exc.__cause__, "sqlstate", None) not in _REDO:
                 raise
             # An entry this poll took for new was stored by another writer after the look-up
             # (an instance that took over an expired lease, a `once` beside the daemon): its
             # COPY failed, the transaction is rolled back, and the poll is written again as
             # before, by the upsert; the look-up now sees the other writer's entry.
-            event(log, "store.record_poll.retry", level=logging.DEBUG, feed=state.url)
+            event(
+                log,
+                "store.record_poll.retry",
+                level=logging.DEBUG,
+                feed=state.url,
+                error=getattr(exc.__cause__, "sqlstate", ""),
+            )
         return self._record_poll(poll, bulk=False)
 
     def _record_poll(self, poll: _Poll, *, bulk: bool) -> IngestResult:
-        """``bulk`` (PostgreSQL): the entries found new by the look-up in this transaction are
-        written by one binary COPY, not by the upsert's speculative insertion row by row; a
-        concurrent writer of the same entry makes it fail with a unique violation, and
-        ``record_poll`` then writes the poll again with ``bulk=False``."""
+        """``bulk`` (PostgreSQL): the entries found new by the look-up in this transaction, their
+        story members and the matches are written by binary COPYs, not row by row (the entries
+        by the upsert's speculative insertion). A concurrent writer of one of the same entries
+        makes the entries' COPY fail with a unique violation, and ``record_poll`` then writes the
+        poll again with ``bulk=False``: the statements as before, the look-up fresh."""
         state, by_id, matches, stamp = poll.state, poll.by_id, poll.matches, poll.stamp
         with self._transaction("record_poll", write=True) as tx:
             tx.execute(_UPSERT_POLLED_FEED, poll.state_row)
@@ -299,13 +313,16 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
                 for i in new + changed
                 for m in matches.get(i, ())
             ]
-            tx.executemany(_INSERT_MATCH, match_rows)
+            if bulk:  # the changed entries' matches are deleted above, the new ones have none
+                tx.copy_in(_COPY_MATCHES, match_rows, types=_COPY_MATCH_TYPES)
+            else:
+                tx.executemany(_INSERT_MATCH, match_rows)
             self._tombstone(tx, state.url, poll.skip, stamp)
             # Stories of the entries this poll inserted: in the same transaction, so that no
             # stored entry is ever without its story (a changed entry keeps the one it has).
             inserted = set(new)
             todo = [a for a in poll.stories if a.entry_id in inserted]
-            self._write_stories(tx, todo, stamp, inserted=True)
+            self._write_stories(tx, todo, stamp, inserted=True, bulk=bulk)
             self._touch_tombstones(tx, state.url, list(dict.fromkeys(poll.listed)), stamp)
             if poll.lease is not None:
                 self._complete_lease_in(tx, state, poll.lease)
