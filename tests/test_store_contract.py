@@ -567,6 +567,74 @@ def test_postgres_concurrent_first_opens_create_the_schema_once(postgres_url: st
         assert rows == [(SCHEMA_VERSION, SCHEMA_VERSION)]
 
 
+@pytest.mark.postgres
+def test_postgres_an_entry_stored_meanwhile_by_another_writer_is_not_new(
+    postgres_url: str,
+) -> None:
+    """Another writer (an instance that took over an expired lease) inserts entry ``a`` after
+    this poll's look-up found it missing and commits while the poll writes: the poll's bulk
+    insert of its new entries waits for it and fails on the key, and the poll is written again
+    from a fresh look-up. It succeeds, ``a`` is not new but the other writer's, unchanged, and
+    ``b`` is stored once with its story and match (the upsert alone took ``a`` for new and
+    updated it)."""
+    import time
+
+    import psycopg
+
+    from monitor.model import StoryAssignment
+    from tests.fixtures.storage import postgres_schema_url
+
+    with postgres_schema_url(postgres_url) as url, open_storage(url) as store:
+        assert isinstance(store, SQLStorage)
+        store.sync_feeds([FEED])
+        assert store._conn is not None
+        pid = store._conn.info.backend_pid  # type: ignore[attr-defined]
+        a, b = entry("a"), entry("b")
+        other = psycopg.connect(url)
+        try:
+            other.execute(
+                "INSERT INTO entries (feed_url, entry_id, title, summary, content, published, "
+                "fingerprint, first_seen, last_changed) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (FEED, "a", a.title, a.summary, a.content, a.published, a.fingerprint, T0, T0),
+            )
+            results: list[IngestResult] = []
+            stories = [
+                StoryAssignment(FEED, e.id, f"s-{e.id}", e.published, "en", "example.org")
+                for e in (a, b)
+            ]
+            poll = threading.Thread(
+                target=lambda: results.append(
+                    store.record_poll(
+                        FeedState(FEED),
+                        [a, b],
+                        {"a": [match()], "b": [match()]},
+                        T0,
+                        stories=stories,
+                    )
+                )
+            )
+            poll.start()
+            deadline = time.monotonic() + 20
+            while not raw_execute(
+                postgres_url,
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ? AND wait_event_type = 'Lock'",
+                (pid,),
+            ):
+                assert time.monotonic() < deadline, "the poll never waited for the other writer"
+                time.sleep(0.02)
+            other.commit()
+            poll.join(20)
+        finally:
+            other.close()
+        assert [(r.new, r.changed) for r in results] == [(("b",), ())]
+        rows = raw_execute(url, "SELECT entry_id, change_count FROM entries ORDER BY entry_id")
+        assert rows == [("a", 0), ("b", 0)]
+        members = raw_execute(url, "SELECT entry_id FROM story_members ORDER BY entry_id")
+        assert members == [("b",)]
+        assert raw_execute(url, "SELECT entry_id, rule_id FROM matches") == [("b", "lithium")]
+
+
 # --- entry embeddings (semantic layer, schema step 9 assigned by lead) -----------------------
 
 

@@ -21,6 +21,7 @@ from monitor.store.search_index import (
     indexed_text,
     query_tokens,
     tsquery_literal,
+    tsvector_binary,
     tsvector_literal,
 )
 from monitor.store.sql import SQLStorage
@@ -179,3 +180,52 @@ def test_wide_columns_compress_with_lz4_where_the_server_has_it(postgres_url: st
     else:
         assert settings == []
         assert stored == [("pglz",)]
+
+
+def test_the_binary_tsvector_holds_each_token_once_and_leaves_out_overlong_ones() -> None:
+    def lexemes(value: bytes) -> list[str]:
+        count = int.from_bytes(value[:4], "big")
+        parts = value[4:].split(b"\0\0\0")
+        assert parts[-1] == b"" and len(parts) == count + 1
+        return sorted(p.decode() for p in parts[:-1])
+
+    assert tsvector_binary("") == b"\0\0\0\0"
+    assert lexemes(tsvector_binary("b a b c a")) == ["a", "b", "c"]
+    long = "a" * (LEXEME_LIMIT + 1)
+    assert lexemes(tsvector_binary(f"a {long} b")) == ["a", "b"]
+    assert lexemes(tsvector_binary("a " + "ä" * 1023 + " b")) == ["a", "b", "ä" * 1023]
+    assert lexemes(tsvector_binary("a " + "ä" * 1024 + " b")) == ["a", "b"]
+    assert lexemes(tsvector_binary("it's a\\b")) == ["a\\b", "it's"]
+
+
+@pytest.mark.postgres
+def test_the_stored_tsvectors_are_the_literals_of_the_tokens(
+    postgres_url: str, corpus_dir: Path
+) -> None:
+    """New entries go in by a binary COPY and changed ones by the upsert, both with the tsvector
+    in binary: the stored value equals the literal's (what step 11 stored), for the hard cases
+    and the shared corpus's news texts, over-long tokens left out in both."""
+    texts = list(TEXTS)
+    texts.append(("Gallium " + "x" * (LEXEME_LIMIT + 5), "a " + "ä" * 1023 + " b", "it's"))
+    for path in sorted((corpus_dir / "news").glob("*.jsonl"))[:3]:
+        for line in path.read_text(encoding="utf-8").splitlines()[:300]:
+            item = json.loads(line)
+            texts.append((str(item.get("title", "")) or "t", str(item.get("summary", "")), ""))
+    # The second poll changes every entry: the texts shifted by one.
+    polls = [texts, texts[1:] + texts[:1]]
+    with postgres_schema_url(postgres_url) as url, open_storage(url) as store:
+        for n, polled in enumerate(polls):
+            entries = [
+                entry(f"e{i}", t[0], summary=t[1], content=t[2]) for i, t in enumerate(polled)
+            ]
+            result = store.record_poll(FeedState(FEED), entries, {}, T0)
+            assert len(result.new if n == 0 else result.changed) == len(texts)
+            want = [tsvector_literal(indexed_text(*t)) for t in polled]
+            rows = raw_execute(
+                url,
+                "SELECT count(*), count(*) FILTER (WHERE e.search = u.lit::tsvector) "
+                "FROM entries e JOIN unnest(?::text[], ?::text[]) AS u(id, lit) "
+                "ON e.entry_id = u.id",
+                ([e.id for e in entries], want),
+            )
+            assert rows == [(len(texts), len(texts))]

@@ -108,6 +108,19 @@ class Tx:
         if rows:
             self._cursor.executemany(self._dialect.sql(query), rows)
 
+    def copy_in(self, query: str, rows: Sequence[Sequence[Any]], *, types: Sequence[str]) -> None:
+        """PostgreSQL only: ``rows`` by ``query``, a ``COPY ... FROM STDIN (FORMAT BINARY)``,
+        each value sent as the type named in ``types`` (a column's exact type). One message
+        stream and one statement for the whole batch: no executor start per row, the heap's
+        multi-row insert (bench/RESULTS.md, issue 14, helper pg6)."""
+        if not rows:
+            return
+        copy: Any = getattr(self._cursor, "copy")  # noqa: B009  (psycopg's, not in DBCursor)
+        with copy(query) as stream:
+            stream.set_types(list(types))
+            for row in rows:
+                stream.write_row(row)
+
     def rows(
         self, query: str, params: Sequence[Any] = (), *, planned: bool = False
     ) -> list[tuple[Any, ...]]:

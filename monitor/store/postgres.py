@@ -26,16 +26,19 @@ story refresh of 50 stories, ~3 ms of work, took 20 ms (bench/RESULTS.md, issue 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import Format
 
 from monitor.errors import DatabaseUnavailableError, StorageError
 from monitor.store.codec import require_utc
 from monitor.store.dbapi import DBConnection, Dialect, Tx
 from monitor.store.host_slots import PgHostSlots
+from monitor.store.search_index import TsVectorBinary
 from monitor.store.sql import SQLStorage
 from monitor.store.wakeups import DueListener
 
@@ -68,6 +71,16 @@ POSTGRES = Dialect(
     encode_ts=_encode_ts,
     utc_day="to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
 )
+
+
+class _TsVectorDumper(Dumper):
+    """``TsVectorBinary`` as a binary parameter of type tsvector (read by ``tsvector_recv``)."""
+
+    format = Format.BINARY
+    oid = 3614  # tsvector: a built-in type, its oid fixed (pg_type.dat)
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
 
 
 def redact(conninfo: str) -> str:
@@ -152,6 +165,7 @@ class PostgresStorage(SQLStorage):
         conn = psycopg.connect(
             self._conninfo, autocommit=False, connect_timeout=self._connect_timeout
         )
+        conn.adapters.register_dumper(TsVectorBinary, _TsVectorDumper)
         try:
             # Only for people reading with psql: values are converted to UTC on the way out anyway.
             conn.execute("SET TIME ZONE 'UTC'")

@@ -36,6 +36,7 @@ from monitor.matching.text import fold, folded_tokens, tokens
 __all__ = [
     "LEXEME_LIMIT",
     "SEARCH_STATEMENTS",
+    "TsVectorBinary",
     "backfill",
     "indexed_text",
     "match_expression",
@@ -44,6 +45,7 @@ __all__ = [
     "search_sql",
     "stored_entries",
     "tsquery_literal",
+    "tsvector_binary",
     "tsvector_literal",
     "write_index",
 ]
@@ -163,6 +165,33 @@ def tsvector_literal(text: str) -> str:
     if "'" in text or "\\" in text or _LONG_RUN.search(text):
         return " ".join(_quoted(t) for t in text.split(" ") if t and _fits(t))
     return "'" + text.replace(" ", "' '") + "'"
+
+
+class TsVectorBinary(bytes):
+    """A tsvector in PostgreSQL's binary format (``tsvector_binary``): the PostgreSQL backend
+    sends a value of this type as a binary parameter of type tsvector."""
+
+    __slots__ = ()
+
+
+_TSVECTOR_EMPTY = TsVectorBinary(b"\0\0\0\0")
+
+
+def tsvector_binary(text: str) -> TsVectorBinary:
+    """The tsvector of ``indexed_text``'s tokens in PostgreSQL's binary format: the lexemes'
+    count (int32), then each lexeme's UTF-8 bytes, a NUL and its number of positions (int16,
+    0). The server's ``tsvector_recv`` only sorts what it gets, so duplicates are dropped here;
+    over-long tokens are left out as in ``tsvector_literal``: the same tsvector as the literal,
+    without the literal's parse on the server (bench/RESULTS.md, issue 14, helper pg6).
+    Tokens are letters and digits (``TOKEN_RE``): none holds a NUL or a surrogate."""
+    lexemes = set(text.split(" "))
+    lexemes.discard("")
+    if _LONG_RUN.search(text):
+        lexemes = {t for t in lexemes if _fits(t)}
+    if not lexemes:
+        return _TSVECTOR_EMPTY
+    body = ("\0\0\0".join(lexemes) + "\0\0\0").encode("utf-8")
+    return TsVectorBinary(len(lexemes).to_bytes(4, "big") + body)
 
 
 def tsquery_literal(words: Sequence[str]) -> str | None:

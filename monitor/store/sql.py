@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.errors import StorageError
 from monitor.logs import event
 from monitor.model import Entry, FeedState, IngestResult, Match, StoryAssignment
 from monitor.store.codec import (
@@ -29,7 +31,7 @@ from monitor.store.search_index import (
     match_expression,
     query_tokens,
     search_sql,
-    tsvector_literal,
+    tsvector_binary,
     write_index,
 )
 from monitor.store.sql_embeddings import EmbeddingsSQL
@@ -91,6 +93,38 @@ _INSERT_MATCH = """
     VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 _E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
+# PostgreSQL, entries new to the store: a binary COPY; the types are the columns' own.
+_COPY_ENTRIES = (
+    f"COPY entries ({ENTRY_COLUMNS}, last_changed, change_count, search) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_ENTRY_TYPES = (
+    "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text",
+    "text", "text", "timestamptz", "timestamptz", "int4", "tsvector",
+)  # fmt: skip
+_COPY_MATCHES = (
+    "COPY matches (feed_url, entry_id, rule_id, score, priority, hits, matched_at) "
+    "FROM STDIN (FORMAT BINARY)"
+)
+_COPY_MATCH_TYPES = ("text", "text", "text", "int4", "text", "text", "timestamptz")
+_REDO = frozenset({"23505", "22P03"})
+"""SQLSTATEs after which ``record_poll`` writes the poll again by the upsert: unique_violation
+(another writer stored one of the entries meanwhile) and invalid_binary_representation (a
+column's type changed by hand, which the COPY's binary values no longer fit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Poll:
+    """``record_poll``'s checked arguments, for a second attempt."""
+
+    state: FeedState
+    by_id: dict[str, Entry]
+    matches: Mapping[str, Sequence[Match]]
+    stamp: object
+    state_row: tuple[Any, ...]
+    skip: list[str]
+    stories: Sequence[StoryAssignment]
+    listed: Sequence[str]
+    lease: str | None
 
 
 class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
@@ -198,23 +232,55 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
         skip = [i for i in dict.fromkeys(skipped) if i not in by_id]
         stamp = self.dialect.encode_ts(now)
         state_row = (*self._state_row(state), stamp)
+        poll = _Poll(state, by_id, matches, stamp, state_row, skip, stories, listed, lease)
+        if self.dialect.name != "postgresql":
+            return self._record_poll(poll, bulk=False)
+        try:
+            return self._record_poll(poll, bulk=True)
+        except StorageError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) not in _REDO:
+                raise
+            # An entry this poll took for new was stored by another writer after the look-up
+            # (an instance that took over an expired lease, a `once` beside the daemon): its
+            # COPY failed, the transaction is rolled back, and the poll is written again as
+            # before, by the upsert; the look-up now sees the other writer's entry.
+            event(
+                log,
+                "store.record_poll.retry",
+                level=logging.DEBUG,
+                feed=state.url,
+                error=getattr(exc.__cause__, "sqlstate", ""),
+            )
+        return self._record_poll(poll, bulk=False)
+
+    def _record_poll(self, poll: _Poll, *, bulk: bool) -> IngestResult:
+        """``bulk`` (PostgreSQL): the entries found new by the look-up in this transaction, their
+        story members and the matches are written by binary COPYs, not row by row (the entries
+        by the upsert's speculative insertion). A concurrent writer of one of the same entries
+        makes the entries' COPY fail with a unique violation, and ``record_poll`` then writes the
+        poll again with ``bulk=False``: the statements as before, the look-up fresh."""
+        state, by_id, matches, stamp = poll.state, poll.by_id, poll.matches, poll.stamp
         with self._transaction("record_poll", write=True) as tx:
-            tx.execute(_UPSERT_POLLED_FEED, state_row)
+            tx.execute(_UPSERT_POLLED_FEED, poll.state_row)
             stored, tombstoned = self._stored(tx, state.url, list(by_id))
             new = [i for i in by_id if i not in stored and i not in tombstoned]
             changed = [i for i in by_id if i in stored and stored[i] != by_id[i].fingerprint]
             if self.dialect.name == "postgresql":
-                tx.executemany(
-                    _UPSERT_ENTRY_SEARCH,
-                    [
-                        (
-                            *self._entry_row(e, stamp),
-                            tsvector_literal(indexed_text(e.title, e.summary, e.content)),
-                        )
-                        for i in new + changed
-                        for e in (by_id[i],)
-                    ],
-                )
+                # The search tsvector in binary (tsvector_recv, not tsvectorin's parse).
+                def row(i: str) -> tuple[Any, ...]:
+                    e = by_id[i]
+                    search = tsvector_binary(indexed_text(e.title, e.summary, e.content))
+                    return (*self._entry_row(e, stamp), search)
+
+                if bulk:
+                    tx.copy_in(
+                        _COPY_ENTRIES,
+                        [(*r[:13], 0, r[13]) for r in map(row, new)],
+                        types=_COPY_ENTRY_TYPES,
+                    )
+                    tx.executemany(_UPSERT_ENTRY_SEARCH, [row(i) for i in changed])
+                else:
+                    tx.executemany(_UPSERT_ENTRY_SEARCH, [row(i) for i in new + changed])
             else:
                 tx.executemany(
                     _UPSERT_ENTRY, [self._entry_row(by_id[i], stamp) for i in new + changed]
@@ -247,16 +313,19 @@ class SQLStorage(OutboxSQL, StoriesSQL, FullTextSQL, LeasesSQL, EmbeddingsSQL):
                 for i in new + changed
                 for m in matches.get(i, ())
             ]
-            tx.executemany(_INSERT_MATCH, match_rows)
-            self._tombstone(tx, state.url, skip, stamp)
+            if bulk:  # the changed entries' matches are deleted above, the new ones have none
+                tx.copy_in(_COPY_MATCHES, match_rows, types=_COPY_MATCH_TYPES)
+            else:
+                tx.executemany(_INSERT_MATCH, match_rows)
+            self._tombstone(tx, state.url, poll.skip, stamp)
             # Stories of the entries this poll inserted: in the same transaction, so that no
             # stored entry is ever without its story (a changed entry keeps the one it has).
             inserted = set(new)
-            todo = [a for a in stories if a.entry_id in inserted]
-            self._write_stories(tx, todo, stamp, inserted=True)
-            self._touch_tombstones(tx, state.url, list(dict.fromkeys(listed)), stamp)
-            if lease is not None:
-                self._complete_lease_in(tx, state, lease)
+            todo = [a for a in poll.stories if a.entry_id in inserted]
+            self._write_stories(tx, todo, stamp, inserted=True, bulk=bulk)
+            self._touch_tombstones(tx, state.url, list(dict.fromkeys(poll.listed)), stamp)
+            if poll.lease is not None:
+                self._complete_lease_in(tx, state, poll.lease)
         return IngestResult(new=tuple(new), changed=tuple(changed), matches=len(match_rows))
 
     def _tombstone(self, tx: Tx, feed_url: str, ids: list[str], stamp: object) -> None:

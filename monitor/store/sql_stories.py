@@ -28,6 +28,15 @@ _INSERT_MEMBER = """
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (feed_url, entry_id) DO NOTHING
 """
+# PostgreSQL, members of entries this transaction inserted by COPY (``bulk``): none can exist.
+_COPY_MEMBERS = (
+    "COPY story_members (feed_url, entry_id, story_id, seq, published, language, outlet, "
+    "masthead, new, score, reason, assigned_at) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_MEMBER_TYPES = (
+    "text", "text", "text", "int8", "timestamptz", "text", "text", "text", "int4", "float8",
+    "text", "timestamptz",
+)  # fmt: skip
 _E_COLUMNS = ", ".join(f"e.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 
 
@@ -83,11 +92,14 @@ class StoriesSQL(Database):
         stamp: object,
         *,
         inserted: bool = False,
+        bulk: bool = False,
     ) -> int:
         """Insert the members not stored yet and refresh their stories. Returns how many.
 
         ``inserted``: the entries were inserted in this transaction, so none has a member row
-        yet (a member cannot outlive its entry) and the look-up is skipped."""
+        yet (a member cannot outlive its entry) and the look-up is skipped. ``bulk``
+        (PostgreSQL, with ``inserted``): they were inserted by COPY, which no other writer's
+        row of the same key survived, so the members go in by COPY too."""
         if not assignments:
             return 0
         enc = self.dialect.encode_ts
@@ -109,7 +121,10 @@ class StoriesSQL(Database):
                         a.reason, stamp,
                     )
                 )  # fmt: skip
-            tx.executemany(_INSERT_MEMBER, rows)
+            if bulk and inserted:
+                tx.copy_in(_COPY_MEMBERS, rows, types=_COPY_MEMBER_TYPES)
+            else:
+                tx.executemany(_INSERT_MEMBER, rows)
             written += len(rows)
         ids = sorted({a.story_id for a in assignments})
         for start in range(0, len(ids), _CHUNK):
