@@ -304,7 +304,9 @@ def main() -> None:
         try:
             while (elapsed := time.time() - began) < args.minutes * 60:
                 if proc.poll() is not None:
-                    raise SystemExit(f"the daemon stopped ({proc.returncode}): see its log")
+                    log.flush()
+                    text = (folder / "daemon.log").read_text(errors="replace")
+                    raise SystemExit(f"the daemon stopped ({proc.returncode}):\n{text[-3000:]}")
                 rss, unique = sample(proc.pid)
                 samples.append((elapsed, rss, unique))
                 if loud:
