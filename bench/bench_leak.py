@@ -73,7 +73,8 @@ def sizes(svc: Any, daemon: Any) -> dict[str, int]:
     if hasattr(text, "_FOLDED"):
         out["text._FOLDED.old"] = len(text._FOLDED.old)
     found: list[Any] = []
-    for holder in (svc.matcher, getattr(svc.matcher, "matcher", None)):
+    top = svc.rules.matcher
+    for holder in (top, getattr(top, "matcher", None)):
         if holder is not None and hasattr(holder, "__dict__"):
             found += [v for v in vars(holder).values() if isinstance(v, scan.Scanner)]
     for i, sc in enumerate(found):

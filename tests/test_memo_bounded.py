@@ -3,6 +3,7 @@ answers whatever they hold (issue 14). Asserted on sizes, not on RSS or time."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -143,3 +144,14 @@ def test_answers_are_the_same_with_memos_turning_over_all_the_time(
     cold()
     assert answers() == want
     assert len(F._TERMS.young) <= limit and len(F._TERMS.old) <= limit  # it did turn over
+
+
+def test_a_pickled_scanner_keeps_one_memo_with_its_generations() -> None:
+    """Scanners cross to worker processes pickled: the hot path's dict must stay the young
+    generation there, or the memo would grow without its bound."""
+    matcher = compile_rules(load_rules([shipped_rules_dir()]))
+    scanner = matcher._main
+    scanner.scan(T.fold("Lithium und Kobalt aus dem Kongo"))
+    copy = pickle.loads(pickle.dumps(scanner))
+    assert copy.memo is copy._memo.young and copy.pairs is copy._pairs.young
+    assert copy.memo.keys() == scanner.memo.keys() != set()
