@@ -33,7 +33,7 @@ def main() -> None:
     while m * 60 <= last + 1:
         row = []
         for n in names:
-            near = [s for s in runs[n] if abs(s[0] - m * 60) < 8]
+            near = [s for s in runs[n] if abs(s[0] - m * 60) < 15]
             row.append(f"{near[0][1] + near[0][2]:14.1f}" if near else f"{'':>14}")
         print(f"{m:5.0f} " + " ".join(row))
         m += args.every
