@@ -1,7 +1,7 @@
 """Where does the daemon's memory go? tracemalloc on an in-process daemon (issue 14).
 
     MONITOR_SHARED=/work/shared .venv/bin/python bench/bench_leak.py \
-        [--feeds 200] [--every 30] [--minutes 20] [--span-minutes 5] [--at 10]
+        [--feeds 200] [--every 30] [--minutes 20] [--span-minutes 5] [--at 10] [--novel K]
 
 Runs the daemon's own code (``monitor.app.daemon.Daemon`` on a ``Service``, the default
 settings but ``stories.span``) in this process against bench_soak's local feeds, with
@@ -61,7 +61,27 @@ def sizes(svc: Any, daemon: Any) -> dict[str, int]:
         "features._NAME_MEMO": len(features._NAME_MEMO),
         "window._WEIGHT": len(window._WEIGHT.__self__),  # type: ignore[attr-defined]
         "text._FOLD_MEMO": len(text._FOLD_MEMO),
+        "text._FOLDED_TOKENS": len(text._FOLDED_TOKENS),
     }
+    # The old generations (``monitor.memo.Generations``), where the memos have two.
+    for name in ("_TERMS", "_NAMES"):
+        if hasattr(features, name):
+            out[f"features.{name}.old"] = len(getattr(features, name).old)
+    weights = window._WEIGHT.__self__  # type: ignore[attr-defined]
+    if hasattr(weights, "old"):
+        out["window._WEIGHT.old"] = len(weights.old)
+    if hasattr(text, "_FOLDED"):
+        out["text._FOLDED.old"] = len(text._FOLDED.old)
+    found: list[Any] = []
+    top = svc.rules.matcher
+    for holder in (top, getattr(top, "matcher", None)):
+        if holder is not None and hasattr(holder, "__dict__"):
+            found += [v for v in vars(holder).values() if isinstance(v, scan.Scanner)]
+    for i, sc in enumerate(found):
+        out[f"scanner{i}.memo+pairs"] = len(sc.memo) + len(sc.pairs)
+        if hasattr(sc, "_memo"):
+            out[f"scanner{i}.old"] = len(sc._memo.old) + len(sc._pairs.old)
+
     for name in dir(scan):
         obj = getattr(scan, name)
         if isinstance(obj, dict):
@@ -78,13 +98,14 @@ def main() -> None:
     ap.add_argument("--span-minutes", type=float, default=5.0)
     ap.add_argument("--at", type=float, default=10.0, help="first snapshot, minutes")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--novel", type=int, default=0, help="made-up words per item (bench_soak)")
     args = ap.parse_args()
 
     from monitor.app.daemon import Daemon
     from monitor.app.service import Service
     from monitor.config.settings import load_settings
 
-    live = LiveFeeds(args.feeds, args.every, news_texts())
+    live = LiveFeeds(args.feeds, args.every, news_texts(), args.novel)
     tmp = tempfile.mkdtemp(prefix="leak-")
     folder = Path(tmp)
     config = write_config(folder, [live.url(i) for i in range(args.feeds)])

@@ -1,6 +1,7 @@
 """Soak: does `monitor run` keep its memory flat over time with news arriving all the while?
 
     .venv/bin/python bench/bench_soak.py [--feeds 200] [--minutes 85] [--every 180]
+        [--novel K] [--span-minutes M] [--trim-every S] [--json PATH]
 
 A real daemon process (`monitor run`, the default settings: parse workers on) polls ``--feeds``
 feeds on 127.0.0.1 every minute. Each feed gains one item every ``--every`` seconds (so two
@@ -16,6 +17,16 @@ parse workers: USS from /proc/PID/smaps_rollup, their shared pages being the dae
 end it prints the samples per 10 minutes, the growth per hour over the last stretch (from
 ``span + 10 min`` on), the database's size and its entries, and the daemon's CPU. A daemon that
 leaks shows a growth per hour that does not fall to ~0. Linux only (/proc).
+
+Accelerated runs (issue 14): ``--novel K`` adds K made-up words, distinct for every item, to
+each item (two capitalized in the title, the rest in the summary), so that the vocabulary is
+open as a real stream's is and the daemon's memos fill to their caps (the corpus alone repeats
+after ~21.5k texts); ``--span-minutes M`` runs the daemon through ``bench/soak_daemon.py`` with
+the story span set to M minutes (below the configurable 1 h) so the window is full early;
+``--trim-every S`` (same wrapper) calls glibc ``malloc_trim(0)`` every S seconds and logs the
+RSS before and after. The growth is then measured from ``--steady-from`` minutes (default: the
+span + 10 min). ``--json`` writes the samples. The product code run is whatever ``monitor``
+imports: set ``PYTHONPATH`` to a checkout to soak another commit with the same harness.
 """
 
 from __future__ import annotations
@@ -70,11 +81,39 @@ def news_texts(limit: int = 20_000) -> list[tuple[str, str]]:
     return out
 
 
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def novel_word(n: int) -> str:
+    """A made-up word, distinct for each ``n`` and in its first 7 letters (the story layer's
+    stem) for n < 4.8 million: four or more syllables, the low digits first."""
+    out = []
+    for _ in range(4):
+        n, d = divmod(n, len(_SYLLABLES))
+        out.append(_SYLLABLES[d])
+    while n:
+        n, d = divmod(n, len(_SYLLABLES))
+        out.append(_SYLLABLES[d])
+    return "".join(out)
+
+
+def with_novel(title: str, summary: str, first: int, k: int) -> tuple[str, str]:
+    """``title`` and ``summary`` with ``k`` new words numbered from ``first``: two names
+    (capitalized) in the title, the rest in the summary."""
+    if k <= 0:
+        return title, summary
+    words = [novel_word(first + j) for j in range(k)]
+    names = [w.capitalize() for w in words[:2]]
+    return f"{title} {' '.join(names)}", f"{summary} {' '.join(words[2:])}".strip()
+
+
 class LiveFeeds:
     """Feeds that gain an item every ``every`` seconds; ETag per state, 304 while unchanged."""
 
-    def __init__(self, feeds: int, every: float, texts: list[tuple[str, str]]) -> None:
-        self.feeds, self.every, self.texts = feeds, every, texts
+    def __init__(
+        self, feeds: int, every: float, texts: list[tuple[str, str]], novel: int = 0
+    ) -> None:
+        self.feeds, self.every, self.texts, self.novel = feeds, every, texts, novel
         self.start = time.time()
         self.bodies = self.not_modified = 0
         self._lock = threading.Lock()
@@ -129,6 +168,10 @@ class LiveFeeds:
         for s in range(slot, max(-1, slot - LISTED), -1):
             n = (feed * 7919 + s * 104_729) % len(self.texts)
             title, summary = self.texts[n]
+            if self.novel and s >= 0:
+                title, summary = with_novel(
+                    title, summary, (s * self.feeds + feed) * self.novel, self.novel
+                )
             when = datetime.fromtimestamp(self.start + s * self.every, UTC)
             guid = hashlib.sha1(f"{feed}/{s}".encode()).hexdigest()[:16]
             items.append(
@@ -237,17 +280,29 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=85.0)
     ap.add_argument("--every", type=float, default=180.0, help="seconds between a feed's items")
     ap.add_argument("--monitor", default=str(Path(sys.executable).with_name("monitor")))
+    ap.add_argument("--novel", type=int, default=0, help="made-up words added to each item")
+    ap.add_argument("--span-minutes", type=float, default=0.0, help="story span below 1 h")
+    ap.add_argument("--trim-every", type=float, default=0.0, help="malloc_trim(0) every S s")
+    ap.add_argument("--steady-from", type=float, default=0.0, help="minutes; default span + 10")
+    ap.add_argument("--json", default="", help="write the samples here")
     args = ap.parse_args()
     texts = news_texts()
-    live = LiveFeeds(args.feeds, args.every, texts)
+    live = LiveFeeds(args.feeds, args.every, texts, args.novel)
+    span = args.span_minutes or 60.0
+    steady_from = args.steady_from or span + 10
     loud = sys.stderr.isatty()
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         folder = Path(tmp)
         config = write_config(folder, [live.url(i) for i in range(args.feeds)])
         log = (folder / "daemon.log").open("w")
-        proc = subprocess.Popen(
-            [args.monitor, "-c", str(config), "run"], cwd=folder, stdout=log, stderr=log
-        )
+        command = [args.monitor, "-c", str(config), "run"]
+        if args.span_minutes or args.trim_every:
+            command = [
+                sys.executable, str(HERE / "soak_daemon.py"),
+                "--span-minutes", str(args.span_minutes), "--trim-every", str(args.trim_every),
+                "--trim-log", str(folder / "trim.log"), "--", *command[1:],
+            ]  # fmt: skip
+        proc = subprocess.Popen(command, cwd=folder, stdout=log, stderr=log)
         print(f"daemon pid {proc.pid}, folder {folder}", file=sys.stderr, flush=True)
         began = time.time()
         samples: list[tuple[float, float, float]] = []
@@ -255,7 +310,9 @@ def main() -> None:
         try:
             while (elapsed := time.time() - began) < args.minutes * 60:
                 if proc.poll() is not None:
-                    raise SystemExit(f"the daemon stopped ({proc.returncode}): see its log")
+                    log.flush()
+                    text = (folder / "daemon.log").read_text(errors="replace")
+                    raise SystemExit(f"the daemon stopped ({proc.returncode}):\n{text[-3000:]}")
                 rss, unique = sample(proc.pid)
                 samples.append((elapsed, rss, unique))
                 costs.append((elapsed, cpu(proc.pid), live.bodies))
@@ -283,8 +340,14 @@ def main() -> None:
             stories = conn.execute("SELECT count(*) FROM stories").fetchone()[0]
         size = sum(p.stat().st_size for p in folder.glob("monitor.db*")) / 2**20
         tail = (folder / "daemon.log").read_text(encoding="utf-8", errors="replace")
+        trims = (folder / "trim.log").read_text() if (folder / "trim.log").exists() else ""
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "samples": samples, "trims": trims.split("\n")})
+        )
     print(
         f"soak: {args.feeds} feeds, an item per feed every {args.every:.0f} s, {args.minutes:g} min"
+        f", novel words {args.novel}, story span {span:g} min"
     )
     print(f"texts: {'news corpus' if SHARED.joinpath('corpus', 'news').is_dir() else 'generated'}")
     print(f"{'min':>5} {'daemon RSS MB':>14} {'workers unique MB':>18} {'total':>7}")
@@ -301,14 +364,21 @@ def main() -> None:
             f"  {t0 / 60:4.0f}-{t1 / 60:3.0f} min  {c1 - c0:7.1f} s  {b1 - b0:6d} bodies  "
             f"{per:7.1f} ms"
         )
-    steady = [(t, r + u) for t, r, u in samples if t >= 70 * 60]
+    steady = [(t, r + u) for t, r, u in samples if t >= steady_from * 60]
     if len(steady) >= 8:
         print(
-            f"growth after 70 min (story span 1 h + 10 min): {growth_per_hour(steady):+.1f} MB/h "
-            f"over {len(steady)} samples ({steady[0][0] / 60:.0f}-{steady[-1][0] / 60:.0f} min)"
+            f"growth after {steady_from:g} min (story span + 10 min): "
+            f"{growth_per_hour(steady):+.1f} MB/h over {len(steady)} samples "
+            f"({steady[0][0] / 60:.0f}-{steady[-1][0] / 60:.0f} min)"
         )
     else:
-        print("growth after 70 min: not measured (run --minutes 80 or more)")
+        print(f"growth after {steady_from:g} min: not measured (run longer)")
+    if trims:
+        freed = [int(b) - int(a) for _, b, a in (line.split() for line in trims.splitlines())]
+        print(
+            f"malloc_trim: {len(freed)} calls, RSS freed per call (MB): "
+            + " ".join(f"{f / 1024:.1f}" for f in freed)
+        )
     first = [(t, r + u) for t, r, u in samples if 10 * 60 <= t < 60 * 60]
     if len(first) >= 8:
         print(

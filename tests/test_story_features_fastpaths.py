@@ -58,8 +58,8 @@ def _plain_terms(text: str) -> set[str]:
 @given(wordish, wordish, st.booleans())
 def test_memoized_terms_and_names_are_the_plain_ones(title: str, summary: str, cold: bool) -> None:
     if cold:
-        F._TERM_MEMO.clear()
-        F._NAME_MEMO.clear()
+        F._TERMS.clear()
+        F._NAMES.clear()
     text = f"{title} {summary}"
     assert F._terms(text) == _plain_terms(text)
     assert F._names(text) == _plain_names(text)

@@ -20,6 +20,7 @@ from rapidfuzz import fuzz, process
 from monitor.matching.forms import verb_forms
 from monitor.matching.rules import Variant
 from monitor.matching.text import TOKEN_RE, fold, is_phrase_gap, tokens
+from monitor.memo import Generations
 
 __all__ = ["NEEDS_WINDOW", "Scanner", "Unit", "case_key"]
 
@@ -30,7 +31,9 @@ FUZZY_CUTOFF = 90.0
 """rapidfuzz ``fuzz.ratio``: one missing or extra letter in 10 passes, a swapped letter in 7 not."""
 KEY_LEN = 4
 JOIN_MIN_LEN = 5
-MEMO_LIMIT = 300_000
+MEMO_LIMIT = 10_000
+"""Words (and word pairs) per generation a scanner remembers, each memo (``Generations``: at
+most twice that held; bounded, a long-running daemon sees an open vocabulary)."""
 WANTED_LIMIT = 1_024
 """Sets of units a scan is restricted to (``Scanner.scan(only=...)``) remembered per scanner."""
 _SURROGATES = re.compile(rb"\xed[\xa0-\xbf][\x80-\xbf]")
@@ -218,8 +221,10 @@ class Scanner:
         self.keys = sorted(by_key.keys() | tails.keys())
         self.kinds = [(k in by_key, tuple(tails.get(k, ()))) for k in self.keys]
         self.automaton = _automaton(self.keys)
-        self.memo: dict[str, tuple[_Starts, bool]] = {}
-        self.pairs: dict[tuple[str, str], _Starts] = {}
+        self._memo: Generations[str, tuple[_Starts, bool]] = Generations(MEMO_LIMIT)
+        self._pairs: Generations[tuple[str, str], _Starts] = Generations(MEMO_LIMIT)
+        self.memo = self._memo.young
+        self.pairs = self._pairs.young
         self.wanted: dict[frozenset[Unit], tuple[bool, ...]] = {}
 
     def __getstate__(self) -> dict[str, object]:
@@ -247,15 +252,15 @@ class Scanner:
         whether one of them needs the next words."""
         found = self.memo.get(token)
         if found is None:
+            found = self._memo.recall(token)
+        if found is None:
             units = tuple(
                 (u, decided)
                 for u in self.by_key.get(token[:KEY_LEN], ())
                 if u.could_start(token) and (decided := u.decide(token)) is not None
             )
             found = (units, any(d == NEEDS_WINDOW for _, d in units))
-            if len(self.memo) >= MEMO_LIMIT:
-                self.memo.clear()  # bounded: a long-running daemon sees an open vocabulary
-            self.memo[token] = found
+            self._memo.put(token, found)
         return found
 
     def _pair(self, first: str, second: str, units: _Starts) -> _Starts:
@@ -263,10 +268,10 @@ class Scanner:
         key = (first, second)
         found = self.pairs.get(key)
         if found is None:
+            found = self._pairs.recall(key)
+        if found is None:
             found = _resolve(units, first, second)
-            if len(self.pairs) >= MEMO_LIMIT:
-                self.pairs.clear()
-            self.pairs[key] = found
+            self._pairs.put(key, found)
         return found
 
     def scan(

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from monitor.memo import Generations
+
 __all__ = [
     "IGNORABLE",
     "TOKEN_RE",
@@ -265,9 +267,12 @@ def tokens(folded: str) -> list[str]:
     return TOKEN_RE.findall(folded)
 
 
-FOLDED_MEMO_LIMIT = 2048
-"""Texts whose ``folded_tokens`` are remembered (cleared when full)."""
-_FOLDED_TOKENS: dict[str, tuple[str, ...]] = {}
+FOLDED_MEMO_LIMIT = 512
+"""Texts per generation whose ``folded_tokens`` are remembered (``Generations``: at most twice
+that held). The reuse is within a poll (its story layer, then its search index): a few feeds'
+new entries, two texts each."""
+_FOLDED: Generations[str, tuple[str, ...]] = Generations(FOLDED_MEMO_LIMIT)
+_FOLDED_TOKENS = _FOLDED.young
 
 
 def folded_tokens(text: str) -> tuple[str, ...]:
@@ -275,10 +280,10 @@ def folded_tokens(text: str) -> tuple[str, ...]:
     and its search index both need each new entry's title and summary tokens."""
     found = _FOLDED_TOKENS.get(text)
     if found is None:
-        found = tuple(TOKEN_RE.findall(fold(text)))
-        if len(_FOLDED_TOKENS) >= FOLDED_MEMO_LIMIT:
-            _FOLDED_TOKENS.clear()
-        _FOLDED_TOKENS[text] = found
+        found = _FOLDED.recall(text)
+        if found is None:
+            found = tuple(TOKEN_RE.findall(fold(text)))
+            _FOLDED.put(text, found)
     return found
 
 

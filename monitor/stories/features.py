@@ -20,6 +20,7 @@ from operator import is_
 from typing import cast
 
 from monitor.matching.text import fold, folded_tokens, tokens
+from monitor.memo import Generations
 from monitor.stories.lexicon import ACTION_CLASSES, STOPWORDS, build_lookup
 from monitor.stories.model import StoryEntry
 
@@ -97,11 +98,15 @@ lower-case start ("easyJet", "iPhone")."""
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 
-MEMO_LIMIT = 200_000
-"""Words remembered by ``_term`` and ``_name_terms`` (news reuse a small vocabulary; a
-long-running process sees an open one, so the memo is cleared when full)."""
-_TERM_MEMO: dict[str, str] = {}
-_NAME_MEMO: dict[str, tuple[str, ...]] = {}
+MEMO_LIMIT = 10_000
+"""Words per generation remembered by ``_term`` and ``_name_terms``, each (``Generations``: at
+most twice that held). News reuse a small vocabulary, a long-running process sees an open one:
+bounded, the words of the last generation kept (issue 14: 20,000 held save as much CPU as 200,000
+on the news stream; bench/RESULTS.md, helper memcap)."""
+_TERMS: Generations[str, str] = Generations(MEMO_LIMIT)
+_NAMES: Generations[str, tuple[str, ...]] = Generations(MEMO_LIMIT)
+_TERM_MEMO = _TERMS.young
+_NAME_MEMO = _NAMES.young
 
 
 _NUMBER_WORDS = {
@@ -122,6 +127,9 @@ def _term(tok: str) -> str:
     function word, a number, a word under 3 letters). Memoized."""
     term = _TERM_MEMO.get(tok)
     if term is None:
+        term = _TERMS.recall(tok)
+        if term is not None:
+            return term
         if tok in STOPWORDS:
             term = ""
         elif (concept := concept_of(tok)) is not None:
@@ -130,9 +138,7 @@ def _term(tok: str) -> str:
             term = ""  # numbers come from ``numbers`` with their separators
         else:
             term = tok[:STEM]
-        if len(_TERM_MEMO) >= MEMO_LIMIT:
-            _TERM_MEMO.clear()
-        _TERM_MEMO[tok] = term
+        _TERMS.put(tok, term)
     return term
 
 
@@ -140,6 +146,9 @@ def _name_terms(word: str) -> tuple[str, ...]:
     """The terms one capitalized word of the text gives ``_names``. Memoized."""
     found = _NAME_MEMO.get(word)
     if found is None:
+        found = _NAMES.recall(word)
+        if found is not None:
+            return found
         if not word[0].isupper() and not word[0].isascii():
             found = ()
         else:
@@ -150,9 +159,7 @@ def _name_terms(word: str) -> tuple[str, ...]:
                 for tok in tokens(fold(word))
                 if not (tok in STOPWORDS or len(tok) < 3 or tok.isdigit())
             )
-        if len(_NAME_MEMO) >= MEMO_LIMIT:
-            _NAME_MEMO.clear()
-        _NAME_MEMO[word] = found
+        _NAMES.put(word, found)
     return found
 
 

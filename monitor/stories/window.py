@@ -156,18 +156,29 @@ def weight(term: str) -> float:
     return LONG_WORD_WEIGHT if len(term) >= 7 else 1.0
 
 
-WEIGHT_MEMO_LIMIT = 200_000
-"""Terms whose weight ``_weights`` remembers (cleared when full, like the features' memos)."""
+WEIGHT_MEMO_LIMIT = 10_000
+"""Terms per generation whose weight ``_WEIGHT`` remembers (at most twice that held; two
+generations like the features' memos, ``monitor.memo``)."""
 
 
 class _WeightMemo(dict[str, float]):
     """``weight`` of a term, looked up in C for the terms seen before (``map(_WEIGHT, terms)``
-    costs no Python call per known term)."""
+    costs no Python call per known term). This dict is the young generation; ``old`` the one
+    before (``monitor.memo.Generations``, inlined for ``__missing__``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limit = WEIGHT_MEMO_LIMIT
+        self.old: dict[str, float] = {}
 
     def __missing__(self, term: str) -> float:
-        if len(self) >= WEIGHT_MEMO_LIMIT:
+        w = self.old.pop(term, None)
+        if w is None:
+            w = weight(term)
+        if len(self) >= self.limit:
+            self.old = self.copy()
             self.clear()
-        w = self[term] = weight(term)
+        self[term] = w
         return w
 
 
