@@ -283,6 +283,7 @@ def main() -> None:
     ap.add_argument("--novel", type=int, default=0, help="made-up words added to each item")
     ap.add_argument("--span-minutes", type=float, default=0.0, help="story span below 1 h")
     ap.add_argument("--trim-every", type=float, default=0.0, help="malloc_trim(0) every S s")
+    ap.add_argument("--known", type=int, default=0, help="story members remembered (bench)")
     ap.add_argument("--steady-from", type=float, default=0.0, help="minutes; default span + 10")
     ap.add_argument("--json", default="", help="write the samples here")
     args = ap.parse_args()
@@ -296,11 +297,12 @@ def main() -> None:
         config = write_config(folder, [live.url(i) for i in range(args.feeds)])
         log = (folder / "daemon.log").open("w")
         command = [args.monitor, "-c", str(config), "run"]
-        if args.span_minutes or args.trim_every:
+        if args.span_minutes or args.trim_every or args.known:
             command = [
                 sys.executable, str(HERE / "soak_daemon.py"),
                 "--span-minutes", str(args.span_minutes), "--trim-every", str(args.trim_every),
-                "--trim-log", str(folder / "trim.log"), "--", *command[1:],
+                "--known", str(args.known), "--trim-log", str(folder / "trim.log"),
+                "--", *command[1:],
             ]  # fmt: skip
         proc = subprocess.Popen(command, cwd=folder, stdout=log, stderr=log)
         print(f"daemon pid {proc.pid}, folder {folder}", file=sys.stderr, flush=True)

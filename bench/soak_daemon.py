@@ -8,7 +8,9 @@ Runs ``monitor.cli.main(ARGS)`` in this process after:
   (1 h), so that an accelerated soak has a full window after a few minutes;
 - ``--trim-every``: a thread that calls glibc's ``malloc_trim(0)`` every S seconds and appends
   ``seconds rss_before_kib rss_after_kib`` to ``--trim-log`` (to measure what the allocator
-  holds that Python freed).
+  holds that Python freed);
+- ``--known``: the story tracker remembers N members instead of ``FOLLOW_KNOWN`` (50,000), so
+  that an accelerated soak reaches that cap too within its run.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main() -> None:
     ap.add_argument("--span-minutes", type=float, default=0.0)
     ap.add_argument("--trim-every", type=float, default=0.0)
     ap.add_argument("--trim-log", default="trim.log")
+    ap.add_argument("--known", type=int, default=0)
     ap.add_argument("rest", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
@@ -62,6 +65,10 @@ def main() -> None:
             self.settings = dataclasses.replace(self.settings, span=span)
 
         stories.StoryTracker.__init__ = patched  # type: ignore[method-assign]
+    if args.known:
+        import monitor.app.stories as tracker
+
+        tracker.FOLLOW_KNOWN = args.known
     if args.trim_every:
         threading.Thread(
             target=trimmer, args=(args.trim_every, Path(args.trim_log)), daemon=True
