@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MONITOR_SHARED", ROOT.parent / "shared"))
 sys.path.append(str(ROOT))  # after PYTHONPATH: another checkout can be measured
 
+from bench_soak import with_novel  # noqa: E402  (the soak's made-up words, the same)
+
 import monitor.matching.scan as scan  # noqa: E402
 import monitor.matching.text as mtext  # noqa: E402
 import monitor.stories.features as features  # noqa: E402
@@ -49,32 +51,6 @@ from monitor.stories import Settings, StoryEntry, Window, assign  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(seconds=0.15)
-
-_CONSONANTS = "bdfgklmnprstvz"
-_SYLLABLES = [c + v for c in _CONSONANTS for v in "aeiou"]
-
-
-def novel_word(n: int) -> str:
-    """A made-up word, distinct for each ``n`` (and in its first 7 letters, the story stem,
-    for n < 4.8 million): four or more syllables, the low digits first."""
-    out = []
-    for _ in range(4):
-        n, d = divmod(n, len(_SYLLABLES))
-        out.append(_SYLLABLES[d])
-    while n:
-        n, d = divmod(n, len(_SYLLABLES))
-        out.append(_SYLLABLES[d])
-    return "".join(out)
-
-
-def with_novel(title: str, summary: str, first: int, k: int) -> tuple[str, str]:
-    """``title`` and ``summary`` with ``k`` new words, numbered from ``first``: two names
-    (capitalized) in the title, the rest in the summary."""
-    if k <= 0:
-        return title, summary
-    words = [novel_word(first + j) for j in range(k)]
-    names = [w.capitalize() for w in words[:2]]
-    return f"{title} {' '.join(names)}", f"{summary} {' '.join(words[2:])}".strip()
 
 
 def corpus() -> list[tuple[str, str, str]]:
