@@ -131,16 +131,30 @@ def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]
         "ON CONFLICT (feed_url, entry_id) DO NOTHING",
         keys,
     )
-    tx.executemany(
-        "DELETE FROM entry_search WHERE rowid = "
-        "(SELECT docid FROM entry_search_keys WHERE feed_url = ? AND entry_id = ?)",
-        keys,
-    )
-    tx.executemany(
-        "INSERT INTO entry_search (rowid, body) "
-        "SELECT docid, ? FROM entry_search_keys WHERE feed_url = ? AND entry_id = ?",
-        [(text, f, i) for f, i, text in rows],
-    )
+    # The FTS rows by plain ``VALUES`` statements, their docids looked up first: an ``INSERT
+    # ... SELECT`` into the FTS table runs in a statement savepoint, and FTS5 (before SQLite
+    # 3.45) writes its pending terms to disk at every savepoint, so each entry became a segment
+    # of its own and the segments' merging ~70 % of the index's cost (bench/RESULTS.md, issue
+    # 14, helper storecost). In docid order: a lower rowid than the last one written flushes too.
+    docids = _docids(tx, keys)
+    ordered = sorted((docids[(f, i)], text) for f, i, text in rows)
+    tx.executemany("DELETE FROM entry_search WHERE rowid = ?", [(d,) for d, _ in ordered])
+    tx.executemany("INSERT INTO entry_search (rowid, body) VALUES (?, ?)", ordered)
+
+
+def _docids(tx: SearchTx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """SQLite: the ``entry_search_keys`` docids of stored ``(feed_url, entry_id)`` keys."""
+    out: dict[tuple[str, str], int] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        for docid, feed_url, entry_id in tx.rows(
+            "SELECT k.docid, k.feed_url, k.entry_id FROM entry_search_keys k "
+            f"JOIN (VALUES {values}) AS v ON k.feed_url = v.column1 AND k.entry_id = v.column2",
+            [v for key in chunk for v in key],
+        ):
+            out[(feed_url, entry_id)] = int(docid)
+    return out
 
 
 def _quoted(token: str) -> str:
