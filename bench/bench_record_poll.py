@@ -93,13 +93,13 @@ class _TimedCursor:
             self._stats[self._key(query)] += time.process_time() - t0
 
 
-def replay(path: Path, rounds: int, statements: bool, work: Path) -> None:
+def replay(path: Path, rounds: int, statements: bool, work: Path, polls: int | None = None) -> None:
     import sqlite3
 
     from monitor.store.sqlite import SQLiteStorage
 
     data = pickle.loads(path.read_bytes())
-    calls = [pickle.loads(c) for c in data["calls"]]
+    calls = [pickle.loads(c) for c in data["calls"][:polls]]
     stats: dict[str, float] = defaultdict(float)
     if statements:
 
@@ -179,6 +179,7 @@ def main() -> None:
     r.add_argument("--code", type=Path, default=None)
     r.add_argument("--rounds", type=int, default=5)
     r.add_argument("--statements", action="store_true")
+    r.add_argument("--polls", type=int, default=None, help="replay only the first N calls")
     r.add_argument("--dir", type=Path, default=HERE / "_work")
     args = ap.parse_args()
     if args.cmd == "capture":
@@ -186,7 +187,7 @@ def main() -> None:
         return
     sys.path.insert(0, str(args.code if args.code is not None else HERE.parent))
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        replay(args.capture, args.rounds, args.statements, Path(tmp))
+        replay(args.capture, args.rounds, args.statements, Path(tmp), args.polls)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ upgraded database is indexed again, and over-long tokens are left out as ``to_ts
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from monitor.matching.text import TOKEN_RE, fold
 from monitor.model import FeedState
 from monitor.store import SCHEMA_VERSION, open_storage
 from monitor.store.search_index import (
@@ -20,6 +22,7 @@ from monitor.store.search_index import (
     SEARCH_STATEMENTS,
     indexed_text,
     query_tokens,
+    token_text,
     tsquery_literal,
     tsvector_binary,
     tsvector_literal,
@@ -229,3 +232,31 @@ def test_the_stored_tsvectors_are_the_literals_of_the_tokens(
                 ([e.id for e in entries], want),
             )
             assert rows == [(len(texts), len(texts))]
+
+
+def test_the_token_text_is_the_tokens_joined_for_every_character(corpus_dir: Path) -> None:
+    """``token_text`` (by bytes) against ``TOKEN_RE``: every code point (lone surrogates too) as
+    a token character or a separator, alone, in runs and beside ASCII letters and separators."""
+
+    def reference(text: str) -> str:
+        return " ".join(TOKEN_RE.findall(text))
+
+    points = [chr(c) for c in range(0x110000)]
+    # What token_text tests of a non-ASCII character is what TOKEN_RE tests, for every one.
+    assert [c for c in points if bool(TOKEN_RE.fullmatch(c)) != c.isalnum()] == []
+    sample = points[:0x3000] + points[0x3000::97]
+    for start in range(0, len(sample), 256):
+        block = sample[start : start + 256]
+        for text in ("".join(block), "a_" + "x".join(block) + " b", " ".join(block) + "9"):
+            assert token_text(text) == reference(text)
+    for t, s, c in TEXTS:
+        for text in (t, s, c, fold(t), fold(s), fold(c)):
+            assert token_text(text) == reference(text)
+    assert token_text("") == "" and token_text(" _-- ") == ""
+    news = sorted((corpus_dir / "news").glob("*.jsonl"))
+    assert news
+    for path in news:
+        with path.open(encoding="utf-8") as lines:
+            for line in itertools.islice(lines, 200):
+                text = fold(line)
+                assert token_text(text) == reference(text)
