@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -28,7 +29,7 @@ from monitor.store.search_index import (
     tsvector_literal,
 )
 from monitor.store.sql import SQLStorage
-from tests.fixtures.storage import postgres_schema_url, raw_execute
+from tests.fixtures.storage import postgres_schema_url, raw_execute, sqlite_url
 from tests.test_store_search import FEED, T0, entry
 
 TEXTS = [
@@ -260,3 +261,53 @@ def test_the_token_text_is_the_tokens_joined_for_every_character(corpus_dir: Pat
             for line in itertools.islice(lines, 200):
                 text = fold(line)
                 assert token_text(text) == reference(text)
+
+
+def test_an_upgraded_sqlite_database_gets_the_new_fts_table_with_every_entry(
+    tmp_path: Path,
+) -> None:
+    """Schema step 12 on a database of step 11: the FTS table made again (ascii tokenizer, no
+    positions, no column sizes), every entry in it under its docid, the keys' trigger working."""
+    url = sqlite_url(tmp_path)
+    entries = [
+        entry(f"e{i}", t[0], summary=t[1], content=t[2], days=i + 1) for i, t in enumerate(TEXTS)
+    ]
+    with open_storage(url) as store:
+        store.record_poll(FeedState(FEED), entries, {}, T0)
+        store.record_poll(FeedState(FEED), [entry("a", "Cobalt mine closes", days=9)], {}, T0)
+        store.record_poll(FeedState(FEED), [entry("a", "Nickel mine closes", days=9)], {}, T0)
+    # Rewound to step 11: step 8's FTS table, filled as step 8 and record_poll filled it.
+    raw_execute(url, "DROP TABLE entry_search")
+    raw_execute(url, SEARCH_STATEMENTS["sqlite"][1])
+    for docid, title, summary, content in raw_execute(
+        url,
+        "SELECT k.docid, e.title, e.summary, e.content FROM entries e JOIN entry_search_keys k "
+        "ON k.feed_url = e.feed_url AND k.entry_id = e.entry_id",
+    ):
+        raw_execute(
+            url,
+            "INSERT INTO entry_search (rowid, body) VALUES (?, ?)",
+            (docid, indexed_text(title, summary, content)),
+        )
+    raw_execute(url, "DELETE FROM schema_version WHERE version >= 12")
+    keys = sorted(raw_execute(url, "SELECT docid FROM entry_search_keys"))
+    assert len(keys) == len(entries) + 1
+    with open_storage(url) as store:
+        assert isinstance(store, SQLStorage)
+        assert store.schema_version == SCHEMA_VERSION
+        for e in entries:
+            for word in query_tokens(f"{e.title} {e.summary} {e.content}"):
+                assert e.id in [x.id for x in store.search_entries(word)], word
+        assert store.search_entries("cobalt") == []
+        assert [e.id for e in store.search_entries("nickel mine")] == ["a"]
+        store.record_poll(FeedState(FEED), [entry("a", "Tin mine closes", days=9)], {}, T0)
+        assert store.search_entries("nickel") == []
+        assert [e.id for e in store.search_entries("tin mine")] == ["a"]
+        # Pruned entries leave the index through the keys' cascade and trigger.
+        later = T0 + timedelta(days=1)
+        assert store.prune(later, later) == len(entries) + 1
+        assert store.search_entries("mine") == []
+    (sql,) = raw_execute(url, "SELECT sql FROM sqlite_master WHERE name = 'entry_search'")[0]
+    assert "tokenize = 'ascii', detail = none, columnsize = 0" in sql
+    assert raw_execute(url, "SELECT count(*) FROM entry_search_keys") == [(0,)]
+    assert raw_execute(url, "SELECT count(*) FROM entry_search") == [(0,)]

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.store.search_index import SEARCH_STATEMENTS, SearchTx
+from monitor.store.search_index import FTS_TOKENS_STATEMENTS, SEARCH_STATEMENTS, SearchTx
 from monitor.store.search_index import backfill as search_backfill
+from monitor.store.search_index import refill as search_refill
 from monitor.store.search_index import reindex as search_reindex
 
 __all__ = ["MIGRATIONS", "Migration"]
@@ -351,5 +352,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
         },
         backfill=search_reindex,
+    ),
+    # --- step 12: SQLite's search index without positions, one FTS token per token (storecost) --
+    # SQLite only. The FTS5 table is made again with the ``ascii`` tokenizer, ``detail = none``
+    # and ``columnsize = 0`` (monitor/store/search_index.py, ``FTS_TOKENS_STATEMENTS``) and every
+    # stored entry indexed into it under its docid (``entry_search_keys`` and its trigger stay).
+    # No query reads positions or column sizes; a query word is now always one FTS token, as on
+    # PostgreSQL, where a token is a lexeme. (PostgreSQL: nothing.)
+    Migration(
+        12,
+        "SQLite search index: one FTS token per folded token, no positions",
+        (),
+        dialect_statements=FTS_TOKENS_STATEMENTS,
+        backfill=search_refill,
     ),
 )

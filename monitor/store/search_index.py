@@ -4,8 +4,10 @@ The index holds each entry's title, summary and content folded the way the match
 (``monitor.matching.text.fold``: casefolded, umlauts spelt out, other marks dropped), so that
 "Ausfuhrbeschränkungen", "AUSFUHRBESCHRAENKUNGEN" and "Ausfuhrbeschraenkungen" are one word to
 both. SQLite keeps it in an FTS5 table (rowid = ``entry_search_keys.docid``, a plain table whose
-cascade from ``entries`` deletes the FTS row through a trigger); PostgreSQL in a ``tsvector``
-column with a GIN index. A query is folded and tokenized the same way; every token must occur.
+cascade from ``entries`` deletes the FTS row through a trigger; since schema step 12 with the
+``ascii`` tokenizer, which keeps each folded token one FTS token, and without positions);
+PostgreSQL in a ``tsvector`` column with a GIN index. A query is folded and tokenized the same
+way; every token must occur.
 
 On PostgreSQL (schema step 11) the index is a ``tsvector`` column of ``entries`` itself
 (``search``, GIN-indexed), written by the entry's own upsert: no second row, key and foreign-key
@@ -34,6 +36,7 @@ from monitor.logs import event
 from monitor.matching.text import fold, folded_tokens, tokens
 
 __all__ = [
+    "FTS_TOKENS_STATEMENTS",
     "LEXEME_LIMIT",
     "SEARCH_STATEMENTS",
     "TsVectorBinary",
@@ -41,6 +44,7 @@ __all__ = [
     "indexed_text",
     "match_expression",
     "query_tokens",
+    "refill",
     "reindex",
     "search_sql",
     "stored_entries",
@@ -94,6 +98,21 @@ SEARCH_STATEMENTS: dict[str, tuple[str, ...]] = {
                 ON DELETE CASCADE
         )""",
         "CREATE INDEX entry_search_body ON entry_search USING GIN (body)",
+    ),
+}
+# Schema step 12 (SQLite): the FTS table again, one FTS token per indexed token and no positions.
+# The indexed text is folded tokens (letters and digits) separated by single spaces, so the
+# ``ascii`` tokenizer (ASCII letters and digits, and every non-ASCII character, are token
+# characters) keeps each one whole: a query word is one FTS token, never a phrase of several as
+# ``unicode61`` made of a token holding a character its (Unicode 6.1) tables call a separator.
+# Every query is a set of such words, so no query reads positions (``detail = none``) or
+# column sizes (``columnsize = 0``, no ``rank``/bm25 is asked for): a first poll's index costs
+# ~10 % less of the store's CPU and writes less (bench/RESULTS.md, issue 14, helper storecost).
+FTS_TOKENS_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        "DROP TABLE entry_search",
+        "CREATE VIRTUAL TABLE entry_search USING fts5("
+        "body, tokenize = 'ascii', detail = none, columnsize = 0)",
     ),
 }
 
@@ -292,6 +311,15 @@ def reindex(tx: SearchTx, dialect: str) -> None:
     for indexed in stored_entries(tx):
         write_index(tx, dialect, indexed)
     tx.execute("CREATE INDEX IF NOT EXISTS entries_search ON entries USING GIN (search)")
+
+
+def refill(tx: SearchTx, dialect: str) -> None:
+    """Schema step 12's data part on SQLite: every stored entry into the new FTS table (its
+    docid kept in ``entry_search_keys``); nothing on PostgreSQL."""
+    if dialect == "postgresql":
+        return
+    for indexed in stored_entries(tx):
+        write_index(tx, dialect, indexed)
 
 
 def search_sql(dialect: str, columns: str) -> str:
