@@ -94,7 +94,6 @@ class _TimedCursor:
 
 
 def replay(path: Path, rounds: int, statements: bool, work: Path, polls: int | None = None) -> None:
-    import sqlite3
 
     from monitor.store.sqlite import SQLiteStorage
 
@@ -104,7 +103,7 @@ def replay(path: Path, rounds: int, statements: bool, work: Path, polls: int | N
     if statements:
 
         class _Conn:
-            def __init__(self, conn: sqlite3.Connection) -> None:
+            def __init__(self, conn: Any) -> None:
                 self._conn = conn
 
             def __getattr__(self, name: str) -> Any:

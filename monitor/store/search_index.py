@@ -141,9 +141,10 @@ digits, ``str.isalnum``) become spaces; the others, and every byte of a non-ASCI
 def token_text(folded: str) -> str:
     """``" ".join(tokens(folded))``, by bytes: separators become spaces (the ASCII ones by one
     ``translate``, each distinct non-ASCII one by a ``replace``), then ``split`` and ``join``.
-    ``TOKEN_RE``'s scan costs ~25 ns a character; this ~3x less on news text (bench/RESULTS.md,
-    issue 14, helper storecost). ``bytes.split`` splits at ASCII whitespace only, and UTF-8 is
-    self-synchronizing, so a character's bytes match nowhere but at that character."""
+    ``TOKEN_RE``'s scan costs ~25 ns a character; this a third of that on ASCII text, ~70 % on
+    the first-poll benchmark's mix (bench/RESULTS.md, issue 14, helper storecost).
+    ``bytes.split`` splits at ASCII whitespace only, and UTF-8 is self-synchronizing, so a
+    character's bytes match nowhere but at that character."""
     if folded.isascii():
         return b" ".join(folded.encode("ascii").translate(_TOKEN_BYTES).split()).decode("ascii")
     data = folded.encode("utf-8", "surrogatepass")
@@ -180,10 +181,11 @@ def write_index(tx: SearchTx, dialect: str, rows: Sequence[tuple[str, str, str]]
         keys,
     )
     # The FTS rows by plain ``VALUES`` statements, their docids looked up first: an ``INSERT
-    # ... SELECT`` into the FTS table runs in a statement savepoint, and FTS5 (before SQLite
-    # 3.45) writes its pending terms to disk at every savepoint, so each entry became a segment
-    # of its own and the segments' merging ~70 % of the index's cost (bench/RESULTS.md, issue
-    # 14, helper storecost). In docid order: a lower rowid than the last one written flushes too.
+    # ... SELECT`` into the FTS table runs in a statement savepoint, and FTS5 (SQLite 3.40's at
+    # least) writes its pending terms to disk at every savepoint, so each entry became a segment
+    # of its own, merged again and again: ~97 instead of ~56 us an entry for the index alone
+    # (bench/RESULTS.md, issue 14, helper storecost). In docid order: a rowid lower than the
+    # last one written flushes too.
     docids = _docids(tx, keys)
     ordered = sorted((docids[(f, i)], text) for f, i, text in rows)
     tx.executemany("DELETE FROM entry_search WHERE rowid = ?", [(d,) for d, _ in ordered])
