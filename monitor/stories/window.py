@@ -30,10 +30,11 @@ from __future__ import annotations
 import heapq
 import math
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import repeat
+from itertools import compress, repeat
+from operator import not_
 
 from monitor.stories.features import Features, extract
 from monitor.stories.model import Decision, StoryEntry
@@ -327,6 +328,10 @@ class Window:
         self._index: dict[str, set[str]] = defaultdict(set)
         self._newest: datetime | None = None
         self._ids: set[str] = set()
+        self._next: dict[str, int] = {}
+        """For an entry id whose story ids are taken from 1 to n - 1 (the bare id, "#2", ...):
+        n, where ``new_story_id`` looks first (an id shared by a thousand undated entries made
+        it try them all for each). Only ids whose bare story is in the window: bounded."""
         self._ends: list[tuple[datetime, str]] = []
         """(last_seen, story id) of every add: expiry pops the oldest, skipping stale pairs, so
         it costs what expires rather than a scan of the whole window per newer entry."""
@@ -383,12 +388,30 @@ class Window:
         # expired id comes back only for an entry pruned from the store and seen again: the
         # same as after a restart, which never remembered it.
         self._ids.discard(sid)
-        for term in story.terms:
-            ids = self._index.get(term)
-            if ids is not None:
-                ids.discard(sid)
-                if not ids:
-                    del self._index[term]
+        hint = self._next
+        if hint:
+            self._free(sid, hint)
+        # The story out of its terms' postings, and the postings left empty out of the index,
+        # in C (each of its terms has a posting with it: ``add``).
+        index, terms, none = self._index, story.terms, set[str]()
+        postings = list(map(index.get, terms, repeat(none)))
+        deque(map(set.discard, postings, repeat(sid)), maxlen=0)
+        deque(map(index.pop, compress(terms, map(not_, postings)), repeat(none)), maxlen=0)
+
+    @staticmethod
+    def _free(sid: str, hint: dict[str, int]) -> None:
+        """Lower the ``_next`` hints that ``sid``, no longer taken, was below."""
+        hint.pop(sid, None)  # the bare id: its entry id starts over at 1
+        if "#" not in sid:
+            return
+        for i, c in enumerate(sid):
+            if c != "#" or not (n := hint.get(sid[:i], 0)):
+                continue
+            rest = sid[i + 1 :]  # "id#n" is story n of "id" when n is written as str(n) writes it
+            if rest.isascii() and rest.isdigit() and rest[0] != "0" and len(rest) < 19:
+                k = int(rest)
+                if 2 <= k < n:
+                    hint[sid[:i]] = k
 
     def add(
         self,
@@ -438,22 +461,28 @@ class Window:
                 specific = features.specific
             new_terms = list(specific - story.terms)
             if len(new_terms) > room:  # the heaviest first, ties by term
-                new_terms.sort(key=lambda t: (-weight(t), t))
+                new_terms.sort()
+                new_terms.sort(key=_WEIGHT, reverse=True)  # stable: ties stay by term
                 del new_terms[room:]
-            index, sid = self._index, story.id
             interned = list(map(sys.intern, new_terms))
-            for term in interned:
-                index[term].add(sid)
+            # index[term].add(story.id) for each term, in C.
+            postings = map(self._index.__getitem__, interned)
+            deque(map(set.add, postings, repeat(story.id)), maxlen=0)
             story.terms.update(interned)
         if self._newest is None or entry.published > self._newest:
             self._newest = entry.published
             self.expire(entry.published)
 
     def new_story_id(self, entry: StoryEntry) -> str:
-        sid, n = entry.id, 1
+        """The entry's id, else its first "id#n" (n = 2, 3...) that no story of the window has."""
+        base = entry.id
+        n = self._next.get(base, 1)
+        sid = base if n == 1 else f"{base}#{n}"
         while sid in self._ids:
             n += 1
-            sid = f"{entry.id}#{n}"
+            sid = f"{base}#{n}"
+        if n > 1:
+            self._next[base] = n
         return sid
 
 
