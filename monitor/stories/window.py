@@ -355,12 +355,17 @@ class Window:
         postings.sort()
         hits: dict[str, float] = {}
         get = hits.get
+        most = s.max_postings
         for n, _, ids in postings[: s.rare_terms]:
-            if n > s.max_postings:
+            if n > most:
                 break
             step = 1.0 + 1.0 / n
-            # hits[sid] += step for every sid, in C (float addition commutes: same sums).
-            hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0))), strict=True))
+            if n <= 4:  # most postings: a loop costs less than building the iterators
+                for sid in ids:
+                    hits[sid] = get(sid, 0.0) + step
+            else:
+                # hits[sid] += step for every sid, in C (float addition commutes: same sums).
+                hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0))), strict=True))
         if len(hits) <= s.max_candidates:
             best = sorted(hits)
         else:
@@ -502,13 +507,14 @@ def _score(
     English one (dev DE-EN recall 0.750 -> 0.825, precision 0.966): only members of the other
     language are compared in that extra day."""
     published = entry.published
-    late = settings.span + (DAY if day_only(story.first_seen) else ZERO)
-    early = settings.span + (DAY if day_only(published) else ZERO)
-    if published - story.first_seen > late or story.last_seen - published > early:
+    span = settings.span
+    after, before = published - story.first_seen, story.last_seen - published
+    strict = after <= span and before <= span
+    if not strict and (
+        after > span + (DAY if day_only(story.first_seen) else ZERO)
+        or before > span + (DAY if day_only(published) else ZERO)
+    ):
         return 0.0, 0, {"outside_span": 1.0}
-    strict = not (
-        published - story.first_seen > settings.span or story.last_seen - published > settings.span
-    )
     language = entry.language[:2]
     if name_mass is None:
         name_mass = _name_mass(features)
