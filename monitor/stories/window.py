@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import not_
 
-from monitor.stories.features import Features, extract
+from monitor.stories.features import CONCEPT_IDS, Features, extract
 from monitor.stories.model import Decision, StoryEntry
 
 __all__ = ["Settings", "Story", "Window", "assign"]
@@ -174,8 +174,14 @@ class _WeightMemo(dict[str, float]):
 
     def __missing__(self, term: str) -> float:
         w = self.old.pop(term, None)
-        if w is None:
-            w = weight(term)
+        if w is None:  # ``weight``, inlined
+            first = term[0]
+            if first == "@":
+                w = CONCEPT_WEIGHT
+            elif first == "#":
+                w = NUMBER_WEIGHT
+            else:
+                w = LONG_WORD_WEIGHT if len(term) >= 7 else 1.0
         if len(self) >= self.limit:
             self.old = self.copy()
             self.clear()
@@ -274,14 +280,16 @@ def similarity(
     joined = 0
     if cross:
         shared = a.names.intersection(b.names)
+        if not shared:
+            return 0.0, 0, {}
         title_shared = shared.intersection(b.title) & a.title
         if b.pairs and a.pairs:
             joined = sum(1 for p in b.pairs if p in a.pairs)
     else:
         shared = a.words.intersection(b.words)
+        if not shared:
+            return 0.0, 0, {}
         title_shared = a.title.intersection(b.title)
-    if not shared:
-        return 0.0, 0, {}
     got = math.fsum(map(_WEIGHT, shared)) + TITLE_BONUS * math.fsum(map(_WEIGHT, title_shared))
     overlap = got / max(min(mass_a, mass_b), 1.0)
     concepts = numbers = 0
@@ -786,7 +794,7 @@ def assign(entry: StoryEntry, window: Window) -> Decision:
     """Place ``entry``: decide, then add it to the window. Deterministic, once per entry."""
     features = extract(entry, window.settings.entities)
     masses = (_mass(features), _name_mass(features))
-    specific = features.specific
+    specific = features.words - CONCEPT_IDS  # ``features.specific`` of ``extract``'s features
     decision = decide(entry, features, window, masses=masses, terms=specific)
     window.add(entry, features, decision, masses=masses, specific=specific)
     return decision
