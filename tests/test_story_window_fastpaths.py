@@ -202,3 +202,29 @@ def test_a_story_skipped_as_far_outside_the_span_is_outside_it(
     e = StoryEntry("e", "Lithium", "", "de", published)
     f = extract(e)
     assert W._score(e, f, 1.0, story, s, 1.0) == (0.0, 0, {"outside_span": 1.0})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "a#2", "a#02", "b#x", "b", "a#3#2"]), st.integers(0, 5)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_new_story_ids_are_the_first_free_ones(items: list[tuple[str, int]]) -> None:
+    """New story ids start where the last search for the entry id stopped, and start lower
+    when the stories below expire: the first id no story of the window has, as a search from
+    the bare id finds it."""
+    window = W.Window(W.Settings(span=timedelta(hours=2)))
+    when = T0
+    for entry_id, hours in items:
+        when += timedelta(hours=hours)
+        e = StoryEntry(entry_id, "", "", "de", when)
+        window.expire(when)
+        sid, n = entry_id, 1
+        while sid in window.stories:
+            n += 1
+            sid = f"{entry_id}#{n}"
+        assert window.new_story_id(e) == sid
+        window.add(e, Features(frozenset(), frozenset(), frozenset()), Decision(sid, True, 0.0, ""))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
-from operator import is_
+from operator import is_, itemgetter
 from typing import cast
 
 from monitor.matching.text import fold, folded_tokens, tokens
@@ -30,7 +31,18 @@ STEM = 7
 """Letters kept of a word: long enough to keep names apart, short enough to merge inflections."""
 
 _EXACT, _PREFIX = build_lookup()
-_PREFIX_LENGTHS = sorted({len(p) for p in _PREFIX}, reverse=True)
+# Interned, as the window's members hold them (``window._compact``).
+_EXACT = {form: sys.intern(concept) for form, concept in _EXACT.items()}
+_PREFIX = {form: sys.intern(concept) for form, concept in _PREFIX.items()}
+_HEAD = min(map(len, _PREFIX))
+_BY_HEAD: dict[str, tuple[tuple[str, str], ...]] = {}
+"""The prefixes of ``_PREFIX`` by their first ``_HEAD`` letters, longest first, with their
+concepts: a token is compared with the few prefixes it starts like, not sliced at every length."""
+for _p in sorted(_PREFIX, key=len, reverse=True):
+    _BY_HEAD[_p[:_HEAD]] = (*_BY_HEAD.get(_p[:_HEAD], ()), (_p, _PREFIX[_p]))
+del _p
+CONCEPT_IDS = frozenset(_EXACT.values()) | frozenset(_PREFIX.values())
+"""Every concept a token can give (``concept_of``): the ``@`` terms of ``extract``'s features."""
 _NUMBER = re.compile(r"\d(?<![\w.,]\d)\d*(?:[.,]\d+)*")
 r"""A number not inside a word or after a separator: ``(?<![\w.,])\d+(?:[.,]\d+)*`` written
 with the look-behind after the first digit, so that the regex engine skips to digits."""
@@ -42,19 +54,18 @@ def concept_of(token: str) -> str | None:
     hit = _EXACT.get(token)
     if hit is not None:
         return hit
-    for n in _PREFIX_LENGTHS:
-        if n <= len(token):
-            hit = _PREFIX.get(token[:n])
-            if hit is not None:
-                return hit
+    # The longest prefix of ``_PREFIX`` that starts the token (two of one length cannot both).
+    for prefix, concept in _BY_HEAD.get(token[:_HEAD], ()):
+        if token.startswith(prefix):
+            return concept
     return None
 
 
 def numbers(text: str) -> set[str]:
     """Numbers in ``text``, normalized across German and English separators."""
-    out = set()
-    for m in _NUMBER.finditer(text):
-        raw = m.group().rstrip(".,")
+    out: set[str] = set()
+    for found in _NUMBER.findall(text):
+        raw = found.rstrip(".,")
         if _THOUSANDS.match(raw):
             value = raw.replace(".", "").replace(",", "")
         elif "," in raw or "." in raw:
@@ -127,19 +138,43 @@ def _term(tok: str) -> str:
     function word, a number, a word under 3 letters). Memoized."""
     term = _TERM_MEMO.get(tok)
     if term is None:
-        term = _TERMS.recall(tok)
-        if term is not None:
-            return term
-        if tok in STOPWORDS:
-            term = ""
-        elif (concept := concept_of(tok)) is not None:
-            term = concept
-        elif tok.isdigit() or len(tok) < 3:
-            term = ""  # numbers come from ``numbers`` with their separators
-        else:
-            term = tok[:STEM]
-        _TERMS.put(tok, term)
+        term = _missed_terms((tok,))[0]
     return term
+
+
+def _missed_terms(toks: Iterable[str]) -> list[str]:
+    """``_term`` of each token, in one call: for the tokens ``_TERM_MEMO`` did not hold (a token
+    twice finds the first one's term). The memo's generations as ``Generations.recall`` and
+    ``put`` turn them over, inlined; the terms interned, so that the window's members share
+    them without a look-up each (``window._compact``)."""
+    memo = _TERMS
+    young = memo.young
+    get, stop, exact, by_head, head = young.get, STOPWORDS, _EXACT.get, _BY_HEAD, _HEAD
+    out: list[str] = []
+    for tok in toks:
+        term = get(tok)
+        if term is None:
+            term = memo.old.pop(tok, None)
+            if term is None:
+                if tok in stop:
+                    term = ""
+                elif (hit := exact(tok)) is not None:
+                    term = hit
+                else:
+                    for prefix, concept in by_head.get(tok[:head], ()):
+                        if tok.startswith(prefix):
+                            term = concept
+                            break
+                    else:
+                        # Numbers come from ``numbers`` with their separators.
+                        short = tok.isdigit() or len(tok) < 3
+                        term = "" if short else sys.intern(tok[:STEM])
+            if len(young) >= memo.limit:
+                memo.old = young.copy()
+                young.clear()
+            young[tok] = term
+        out.append(term)
+    return out
 
 
 def _name_terms(word: str) -> tuple[str, ...]:
@@ -164,7 +199,11 @@ def _name_terms(word: str) -> tuple[str, ...]:
 
 
 def _names(text: str) -> set[str]:
-    words = _CAPITALIZED.findall(text)
+    return _name_set(_CAPITALIZED.findall(text))
+
+
+def _name_set(words: list[str]) -> set[str]:
+    """The terms of the capitalized words ``words`` (``_name_terms`` of each)."""
     memoized = list(map(_NAME_MEMO.get, words))  # memo look-ups without a call per word
     if None not in memoized:
         return set(itertools.chain.from_iterable(cast(list[tuple[str, ...]], memoized)))
@@ -178,6 +217,32 @@ _NAME_WORD = r"(?:[^\W\d_a-z]|[a-z]+[A-Z])[\w-]*"
 _RUN = re.compile(rf"(?<![\w]){_NAME_WORD}(?:[ \t]+{_NAME_WORD})+")
 """Two or more capitalized words separated by blanks only: one run, maybe one entity."""
 
+_CAMEL = re.compile(r"[A-Z](?<=[a-z].)")
+"""A Latin capital after a Latin lower-case letter: where a name may start lower-case."""
+_UPPER_WORD = r"[A-Z\x80-\U0010ffff](?<=[^\W\d_])(?<!\w.)[\w-]*"
+_UPPER = re.compile(_UPPER_WORD)
+_UPPER_GAP = re.compile(rf"({_UPPER_WORD})((?:[ \t]+(?=[^\W\d_a-z]))?)")
+r"""``_CAPITALIZED`` in a text without ``_CAMEL`` (there its ``[a-z]+[A-Z]`` cannot match), with
+the look-behind after the first letter and that letter from a set the regex engine skips to
+(upper-case Latin or not ASCII, then checked to be a letter): a fraction of the cost of trying
+the pattern at every position. ``_UPPER_GAP`` also captures the blanks to the next name when
+one follows: two names of one ``_RUN``, without scanning the text again for runs."""
+
+
+def _capitalized(text: str, gaps: bool = False) -> tuple[list[str], list[str] | None]:
+    """``_CAPITALIZED.findall(text)``, and with ``gaps`` for each of those words the blanks to
+    the next one when they are adjacent in a ``_RUN`` ("" else); None when the text has a
+    ``_CAMEL`` (then ``_pairs`` finds the runs)."""
+    if _CAMEL.search(text) is not None:
+        return _CAPITALIZED.findall(text), None
+    if not gaps:
+        return _UPPER.findall(text), None
+    found = _UPPER_GAP.findall(text)
+    return list(map(_FIRST, found)), list(map(_SECOND, found))
+
+
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+
 
 def _pairs(text: str) -> set[str]:
     """The "a b" pairs of adjacent single-term names in the runs of ``text``."""
@@ -190,19 +255,43 @@ def _pairs(text: str) -> set[str]:
     return out
 
 
-def _terms(text: str, spelt: set[str] | None = None) -> set[str]:
-    """The terms of ``text``; the numbers it spells out (``_NUMBER_WORDS``) go to ``spelt``."""
+def _adjacent_pairs(words: list[str], gaps: list[str]) -> set[str]:
+    """``_pairs`` from ``_capitalized``'s words and gaps: each word followed by a gap and the
+    next word are adjacent names of one run."""
+    out: set[str] = set()
+    get = _NAME_MEMO.get
+    for first, second in itertools.compress(itertools.pairwise(words), gaps):
+        t = get(first)
+        if t is None:
+            t = _name_terms(first)
+        u = get(second)
+        if u is None:
+            u = _name_terms(second)
+        if len(t) == 1 and len(u) == 1:
+            a, b = t[0], u[0]
+            if a and b and a[0] not in "@#" and b[0] not in "@#":
+                out.add(f"{a} {b}")
+    return out
+
+
+def _terms(text: str, spelt: set[str] | None = None, numbered: set[str] | None = None) -> set[str]:
+    """The terms of ``text``; the numbers it spells out (``_NUMBER_WORDS``) go to ``spelt``, its
+    numbers (its ``#`` terms) also to ``numbered``."""
     toks = folded_tokens(text)  # the search index asks for the same texts' tokens
     memoized = list(map(_TERM_MEMO.get, toks))
     out: set[str | None] = set(memoized)
     if None in out:
-        # A call only for the tokens not seen yet.
+        # One call for the tokens not seen yet.
         out.discard(None)
-        out.update(map(_term, itertools.compress(toks, map(is_, memoized, repeat(None)))))
+        out.update(_missed_terms(itertools.compress(toks, map(is_, memoized, repeat(None)))))
     out.discard("")
-    out |= numbers(text)
+    found = numbers(text)
+    if found:
+        out |= found
+        if numbered is not None:
+            numbered |= found
     if spelt is not None:
-        spelt.update(_NUMBER_WORDS[t] for t in toks if t in _NUMBER_WORDS)
+        spelt.update(map(_NUMBER_WORDS.__getitem__, _NUMBER_WORDS.keys() & toks))
     return cast(set[str], out)
 
 
@@ -220,31 +309,45 @@ def extract(entry: StoryEntry, pairs: bool = False) -> Features:
     which only the opt-in next-day gate reads (``Settings.entities``): a regex pass the default
     does without."""
     spelt: set[str] = set()
-    title = _terms(entry.title, spelt)
-    summary = _terms(entry.summary, spelt)
+    marked: set[str] = set()  # the numbers of title and summary: their ``#`` terms
+    title = _terms(entry.title, spelt, marked)
+    summary = _terms(entry.summary, spelt, marked)
     headline = title
     if len(title) < HEADLINE_MIN_TERMS and entry.summary:
         first = _SENTENCE_END.split(entry.summary, maxsplit=1)[0]
         headline = title | _terms(first)
     words = title | summary
     text = f"{entry.title} {entry.summary}"
-    found = _names(text)
-    names = (found | {w for w in words if w[0] in "@#"}) & words | {w for w in found if w[0] == "@"}
+    capitalized, gaps = _capitalized(text, pairs)
+    found = _name_set(capitalized)
+    # The ``@`` and ``#`` terms of the words: their concepts (``concept_of`` gives no other
+    # ``@`` term, a stem or a number none) and numbers; of the names found, their concepts.
+    marked |= words.intersection(CONCEPT_IDS)
+    names = (found | marked) & words | found.intersection(CONCEPT_IDS)
     # Names are what German and English copy compare: numbers spelt out ("drei" / "3"), and a
     # German genitive ("Trumps Name") also as the English copy spells it ("Trump's" -> "trump").
     names |= spelt
     names |= genitives(names)
+    if not pairs:
+        adjacent: frozenset[str] = frozenset()
+    elif gaps is None:
+        adjacent = frozenset(_pairs(text))
+    else:
+        adjacent = frozenset(_adjacent_pairs(capitalized, gaps))
     return Features(
         frozenset(words),
         frozenset(headline),
         frozenset(names),
         principal(headline),
-        frozenset(_pairs(text)) if pairs else frozenset(),
+        adjacent,
     )
 
 
 def principal(headline: Iterable[str]) -> frozenset[str]:
     """The principal action classes of a headline's terms: those after the event, if any."""
-    classes = {c for t in headline if t[0] == "@" and (c := ACTION_CLASSES.get(t)) is not None}
+    classes = {ACTION_CLASSES[t] for t in _ACTION_IDS.intersection(headline)}
     later = classes - {"event"}
     return frozenset(later or classes)
+
+
+_ACTION_IDS = frozenset(t for t in ACTION_CLASSES if t[:1] == "@")

@@ -30,12 +30,13 @@ from __future__ import annotations
 import heapq
 import math
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import repeat
+from itertools import compress, repeat
+from operator import not_
 
-from monitor.stories.features import Features, extract
+from monitor.stories.features import CONCEPT_IDS, Features, extract
 from monitor.stories.model import Decision, StoryEntry
 
 __all__ = ["Settings", "Story", "Window", "assign"]
@@ -173,8 +174,14 @@ class _WeightMemo(dict[str, float]):
 
     def __missing__(self, term: str) -> float:
         w = self.old.pop(term, None)
-        if w is None:
-            w = weight(term)
+        if w is None:  # ``weight``, inlined
+            first = term[0]
+            if first == "@":
+                w = CONCEPT_WEIGHT
+            elif first == "#":
+                w = NUMBER_WEIGHT
+            else:
+                w = LONG_WORD_WEIGHT if len(term) >= 7 else 1.0
         if len(self) >= self.limit:
             self.old = self.copy()
             self.clear()
@@ -273,14 +280,16 @@ def similarity(
     joined = 0
     if cross:
         shared = a.names.intersection(b.names)
+        if not shared:
+            return 0.0, 0, {}
         title_shared = shared.intersection(b.title) & a.title
         if b.pairs and a.pairs:
             joined = sum(1 for p in b.pairs if p in a.pairs)
     else:
         shared = a.words.intersection(b.words)
+        if not shared:
+            return 0.0, 0, {}
         title_shared = a.title.intersection(b.title)
-    if not shared:
-        return 0.0, 0, {}
     got = math.fsum(map(_WEIGHT, shared)) + TITLE_BONUS * math.fsum(map(_WEIGHT, title_shared))
     overlap = got / max(min(mass_a, mass_b), 1.0)
     concepts = numbers = 0
@@ -327,6 +336,10 @@ class Window:
         self._index: dict[str, set[str]] = defaultdict(set)
         self._newest: datetime | None = None
         self._ids: set[str] = set()
+        self._next: dict[str, int] = {}
+        """For an entry id whose story ids are taken from 1 to n - 1 (the bare id, "#2", ...):
+        n, where ``new_story_id`` looks first (an id shared by a thousand undated entries made
+        it try them all for each). Only ids whose bare story is in the window: bounded."""
         self._ends: list[tuple[datetime, str]] = []
         """(last_seen, story id) of every add: expiry pops the oldest, skipping stale pairs, so
         it costs what expires rather than a scan of the whole window per newer entry."""
@@ -350,12 +363,17 @@ class Window:
         postings.sort()
         hits: dict[str, float] = {}
         get = hits.get
+        most = s.max_postings
         for n, _, ids in postings[: s.rare_terms]:
-            if n > s.max_postings:
+            if n > most:
                 break
             step = 1.0 + 1.0 / n
-            # hits[sid] += step for every sid, in C (float addition commutes: same sums).
-            hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0))), strict=True))
+            if n <= 4:  # most postings: a loop costs less than building the iterators
+                for sid in ids:
+                    hits[sid] = get(sid, 0.0) + step
+            else:
+                # hits[sid] += step for every sid, in C (float addition commutes: same sums).
+                hits.update(zip(ids, map(step.__add__, map(get, ids, repeat(0.0))), strict=True))
         if len(hits) <= s.max_candidates:
             best = sorted(hits)
         else:
@@ -383,12 +401,30 @@ class Window:
         # expired id comes back only for an entry pruned from the store and seen again: the
         # same as after a restart, which never remembered it.
         self._ids.discard(sid)
-        for term in story.terms:
-            ids = self._index.get(term)
-            if ids is not None:
-                ids.discard(sid)
-                if not ids:
-                    del self._index[term]
+        hint = self._next
+        if hint:
+            self._free(sid, hint)
+        # The story out of its terms' postings, and the postings left empty out of the index,
+        # in C (each of its terms has a posting with it: ``add``).
+        index, terms, none = self._index, story.terms, set[str]()
+        postings = list(map(index.get, terms, repeat(none)))
+        deque(map(set.discard, postings, repeat(sid)), maxlen=0)
+        deque(map(index.pop, compress(terms, map(not_, postings)), repeat(none)), maxlen=0)
+
+    @staticmethod
+    def _free(sid: str, hint: dict[str, int]) -> None:
+        """Lower the ``_next`` hints that ``sid``, no longer taken, was below."""
+        hint.pop(sid, None)  # the bare id: its entry id starts over at 1
+        if "#" not in sid:
+            return
+        for i, c in enumerate(sid):
+            if c != "#" or not (n := hint.get(sid[:i], 0)):
+                continue
+            rest = sid[i + 1 :]  # "id#n" is story n of "id" when n is written as str(n) writes it
+            if rest.isascii() and rest.isdigit() and rest[0] != "0" and len(rest) < 19:
+                k = int(rest)
+                if 2 <= k < n:
+                    hint[sid[:i]] = k
 
     def add(
         self,
@@ -438,22 +474,28 @@ class Window:
                 specific = features.specific
             new_terms = list(specific - story.terms)
             if len(new_terms) > room:  # the heaviest first, ties by term
-                new_terms.sort(key=lambda t: (-weight(t), t))
+                new_terms.sort()
+                new_terms.sort(key=_WEIGHT, reverse=True)  # stable: ties stay by term
                 del new_terms[room:]
-            index, sid = self._index, story.id
             interned = list(map(sys.intern, new_terms))
-            for term in interned:
-                index[term].add(sid)
+            # index[term].add(story.id) for each term, in C.
+            postings = map(self._index.__getitem__, interned)
+            deque(map(set.add, postings, repeat(story.id)), maxlen=0)
             story.terms.update(interned)
         if self._newest is None or entry.published > self._newest:
             self._newest = entry.published
             self.expire(entry.published)
 
     def new_story_id(self, entry: StoryEntry) -> str:
-        sid, n = entry.id, 1
+        """The entry's id, else its first "id#n" (n = 2, 3...) that no story of the window has."""
+        base = entry.id
+        n = self._next.get(base, 1)
+        sid = base if n == 1 else f"{base}#{n}"
         while sid in self._ids:
             n += 1
-            sid = f"{entry.id}#{n}"
+            sid = f"{base}#{n}"
+        if n > 1:
+            self._next[base] = n
         return sid
 
 
@@ -473,13 +515,14 @@ def _score(
     English one (dev DE-EN recall 0.750 -> 0.825, precision 0.966): only members of the other
     language are compared in that extra day."""
     published = entry.published
-    late = settings.span + (DAY if day_only(story.first_seen) else ZERO)
-    early = settings.span + (DAY if day_only(published) else ZERO)
-    if published - story.first_seen > late or story.last_seen - published > early:
+    span = settings.span
+    after, before = published - story.first_seen, story.last_seen - published
+    strict = after <= span and before <= span
+    if not strict and (
+        after > span + (DAY if day_only(story.first_seen) else ZERO)
+        or before > span + (DAY if day_only(published) else ZERO)
+    ):
         return 0.0, 0, {"outside_span": 1.0}
-    strict = not (
-        published - story.first_seen > settings.span or story.last_seen - published > settings.span
-    )
     language = entry.language[:2]
     if name_mass is None:
         name_mass = _name_mass(features)
@@ -751,7 +794,7 @@ def assign(entry: StoryEntry, window: Window) -> Decision:
     """Place ``entry``: decide, then add it to the window. Deterministic, once per entry."""
     features = extract(entry, window.settings.entities)
     masses = (_mass(features), _name_mass(features))
-    specific = features.specific
+    specific = features.words - CONCEPT_IDS  # ``features.specific`` of ``extract``'s features
     decision = decide(entry, features, window, masses=masses, terms=specific)
     window.add(entry, features, decision, masses=masses, specific=specific)
     return decision
