@@ -284,6 +284,8 @@ def main() -> None:
     ap.add_argument("--span-minutes", type=float, default=0.0, help="story span below 1 h")
     ap.add_argument("--trim-every", type=float, default=0.0, help="malloc_trim(0) every S s")
     ap.add_argument("--known", type=int, default=0, help="story members remembered (bench)")
+    ap.add_argument("--trace-every", type=float, default=0.0, help="tracemalloc every S s")
+    ap.add_argument("--trace-log", default="soak-trace.log", help="where --trace-every writes")
     ap.add_argument("--steady-from", type=float, default=0.0, help="minutes; default span + 10")
     ap.add_argument("--json", default="", help="write the samples here")
     args = ap.parse_args()
@@ -297,11 +299,13 @@ def main() -> None:
         config = write_config(folder, [live.url(i) for i in range(args.feeds)])
         log = (folder / "daemon.log").open("w")
         command = [args.monitor, "-c", str(config), "run"]
-        if args.span_minutes or args.trim_every or args.known:
+        if args.span_minutes or args.trim_every or args.known or args.trace_every:
             command = [
                 sys.executable, str(HERE / "soak_daemon.py"),
                 "--span-minutes", str(args.span_minutes), "--trim-every", str(args.trim_every),
                 "--known", str(args.known), "--trim-log", str(folder / "trim.log"),
+                "--trace-every", str(args.trace_every),
+                "--trace-log", str(Path(args.trace_log).resolve()),
                 "--", *command[1:],
             ]  # fmt: skip
         proc = subprocess.Popen(command, cwd=folder, stdout=log, stderr=log)

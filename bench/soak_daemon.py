@@ -10,7 +10,10 @@ Runs ``monitor.cli.main(ARGS)`` in this process after:
   ``seconds rss_before_kib rss_after_kib`` to ``--trim-log`` (to measure what the allocator
   holds that Python freed);
 - ``--known``: the story tracker remembers N members instead of ``FOLLOW_KNOWN`` (50,000), so
-  that an accelerated soak reaches that cap too within its run.
+  that an accelerated soak reaches that cap too within its run;
+- ``--trace-every``: ``tracemalloc`` on (3 frames), and every S seconds the traced total and the
+  20 lines whose traced memory grew most since the first snapshot appended to ``--trace-log``
+  (what Python objects a growth is made of; tracing costs CPU and some memory of its own).
 """
 
 from __future__ import annotations
@@ -45,12 +48,38 @@ def trimmer(every: float, log: Path) -> None:
             f.write(f"{time.time() - began:.0f} {before} {after}\n")
 
 
+def tracer(every: float, log: Path) -> None:
+    import tracemalloc
+
+    first = None
+    began = time.time()
+    while True:
+        time.sleep(every)
+        snap = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        current, peak = tracemalloc.get_traced_memory()
+        lines = [
+            f"--- {time.time() - began:.0f} s: traced {current / 2**20:.1f} MiB, "
+            f"peak {peak / 2**20:.1f} MiB, rss {rss_kib() / 1024:.1f} MiB"
+        ]
+        if first is None:
+            first = snap
+        else:
+            for stat in snap.compare_to(first, "lineno")[:20]:
+                lines.append(f"{stat.size_diff / 2**20:+8.2f} MiB {stat.count_diff:+8d} {stat}")
+        with log.open("a") as f:
+            f.write("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--span-minutes", type=float, default=0.0)
     ap.add_argument("--trim-every", type=float, default=0.0)
     ap.add_argument("--trim-log", default="trim.log")
     ap.add_argument("--known", type=int, default=0)
+    ap.add_argument("--trace-every", type=float, default=0.0)
+    ap.add_argument("--trace-log", default="trace.log")
     ap.add_argument("rest", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
@@ -72,6 +101,13 @@ def main() -> None:
     if args.trim_every:
         threading.Thread(
             target=trimmer, args=(args.trim_every, Path(args.trim_log)), daemon=True
+        ).start()
+    if args.trace_every:
+        import tracemalloc
+
+        tracemalloc.start(3)
+        threading.Thread(
+            target=tracer, args=(args.trace_every, Path(args.trace_log)), daemon=True
         ).start()
     from monitor.cli import main as cli
 
