@@ -25,8 +25,10 @@ after ~21.5k texts); ``--span-minutes M`` runs the daemon through ``bench/soak_d
 the story span set to M minutes (below the configurable 1 h) so the window is full early;
 ``--trim-every S`` (same wrapper) calls glibc ``malloc_trim(0)`` every S seconds and logs the
 RSS before and after. The growth is then measured from ``--steady-from`` minutes (default: the
-span + 10 min). ``--json`` writes the samples. The product code run is whatever ``monitor``
-imports: set ``PYTHONPATH`` to a checkout to soak another commit with the same harness.
+span + 10 min). ``--json`` writes the samples. ``--trace-every S`` (same wrapper) runs the daemon
+under ``tracemalloc`` and writes what grew most every S seconds to ``--trace-log``. The product
+code run is whatever ``monitor`` imports: set ``PYTHONPATH`` to a checkout to soak another commit
+with the same harness.
 """
 
 from __future__ import annotations
