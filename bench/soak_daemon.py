@@ -12,7 +12,8 @@ Runs ``monitor.cli.main(ARGS)`` in this process after:
 - ``--known``: the story tracker remembers N members instead of ``FOLLOW_KNOWN`` (50,000), so
   that an accelerated soak reaches that cap too within its run;
 - ``--trace-every``: ``tracemalloc`` on (3 frames), and every S seconds the traced total and the
-  20 lines whose traced memory grew most since the first snapshot appended to ``--trace-log``
+  15 lines whose traced memory grew most since the first snapshot and since the last one
+  appended to ``--trace-log``
   (what Python objects a growth is made of; tracing costs CPU and some memory of its own).
 """
 
@@ -51,7 +52,7 @@ def trimmer(every: float, log: Path) -> None:
 def tracer(every: float, log: Path) -> None:
     import tracemalloc
 
-    first = None
+    first = last = None
     began = time.time()
     while True:
         time.sleep(every)
@@ -63,11 +64,14 @@ def tracer(every: float, log: Path) -> None:
             f"--- {time.time() - began:.0f} s: traced {current / 2**20:.1f} MiB, "
             f"peak {peak / 2**20:.1f} MiB, rss {rss_kib() / 1024:.1f} MiB"
         ]
-        if first is None:
+        if first is None or last is None:
             first = snap
         else:
-            for stat in snap.compare_to(first, "lineno")[:20]:
-                lines.append(f"{stat.size_diff / 2**20:+8.2f} MiB {stat.count_diff:+8d} {stat}")
+            for title, base in (("since the first snapshot", first), ("since the last", last)):
+                lines.append(f"  grew most {title}:")
+                for stat in snap.compare_to(base, "lineno")[:15]:
+                    lines.append(f"{stat.size_diff / 2**20:+8.2f} MiB {stat.count_diff:+8d} {stat}")
+        last = snap
         with log.open("a") as f:
             f.write("\n".join(lines) + "\n")
 
