@@ -144,35 +144,25 @@ def _term(tok: str) -> str:
 
 def _missed_terms(toks: Iterable[str]) -> list[str]:
     """``_term`` of each token, in one call: for the tokens ``_TERM_MEMO`` did not hold (a token
-    twice finds the first one's term). The memo's generations as ``Generations.recall`` and
-    ``put`` turn them over, inlined; the terms interned, so that the window's members share
-    them without a look-up each (``window._compact``)."""
+    twice finds the first one's term). Stems are interned, so that the window's members share
+    them without a look-up each (``window._compact``); concepts are interned at import."""
     memo = _TERMS
-    young = memo.young
-    get, stop, exact, by_head, head = young.get, STOPWORDS, _EXACT.get, _BY_HEAD, _HEAD
+    get = memo.young.get
     out: list[str] = []
     for tok in toks:
         term = get(tok)
         if term is None:
-            term = memo.old.pop(tok, None)
+            term = memo.recall(tok)
             if term is None:
-                if tok in stop:
+                if tok in STOPWORDS:
                     term = ""
-                elif (hit := exact(tok)) is not None:
-                    term = hit
+                elif (concept := concept_of(tok)) is not None:
+                    term = concept
+                elif tok.isdigit() or len(tok) < 3:
+                    term = ""  # numbers come from ``numbers`` with their separators
                 else:
-                    for prefix, concept in by_head.get(tok[:head], ()):
-                        if tok.startswith(prefix):
-                            term = concept
-                            break
-                    else:
-                        # Numbers come from ``numbers`` with their separators.
-                        short = tok.isdigit() or len(tok) < 3
-                        term = "" if short else sys.intern(tok[:STEM])
-            if len(young) >= memo.limit:
-                memo.old = young.copy()
-                young.clear()
-            young[tok] = term
+                    term = sys.intern(tok[:STEM])
+                memo.put(tok, term)
         out.append(term)
     return out
 

@@ -174,14 +174,8 @@ class _WeightMemo(dict[str, float]):
 
     def __missing__(self, term: str) -> float:
         w = self.old.pop(term, None)
-        if w is None:  # ``weight``, inlined
-            first = term[0]
-            if first == "@":
-                w = CONCEPT_WEIGHT
-            elif first == "#":
-                w = NUMBER_WEIGHT
-            else:
-                w = LONG_WORD_WEIGHT if len(term) >= 7 else 1.0
+        if w is None:
+            w = weight(term)
         if len(self) >= self.limit:
             self.old = self.copy()
             self.clear()
